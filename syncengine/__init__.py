@@ -1,0 +1,74 @@
+"""syncengine: offline-first sync for SQL databases.
+
+Every write to a synced table is captured into a local log by database triggers;
+devices exchange entries through a shared log (a file, a database or a server);
+received entries are reconciled the same way on every device, so all copies
+converge. See the README for a tour.
+"""
+
+from . import events, values
+from ._ids import new_id, uuid_pk
+from .clock import HybridClock, Timestamp
+from .device import Device
+from .errors import (
+    ConfigurationError,
+    DatabaseError,
+    NotInitializedError,
+    QuarantineError,
+    ReconcileError,
+    RemoteError,
+    RemoteUnavailable,
+    SchemaError,
+    SyncCancelled,
+    SyncEngineError,
+)
+from .model import DeviceInfo, Entry, LogRecord, Op, PullResult, PushResult, QuarantinedEntry, ReceivedBatch, Status, SyncReport
+from .reconcile import Action, Plan, RowPlan, RowState, reconcile
+from .remote import MemorySharedLog, SharedLog, open_shared_log
+from .serializer import JsonSerializer, Serializer
+from .store import SqlSharedLog
+from .sync import SyncOptions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "ConfigurationError",
+    "DatabaseError",
+    "Device",
+    "DeviceInfo",
+    "Entry",
+    "HybridClock",
+    "JsonSerializer",
+    "LogRecord",
+    "MemorySharedLog",
+    "NotInitializedError",
+    "Op",
+    "Plan",
+    "PullResult",
+    "PushResult",
+    "QuarantineError",
+    "QuarantinedEntry",
+    "ReceivedBatch",
+    "ReconcileError",
+    "RemoteError",
+    "RemoteUnavailable",
+    "RowPlan",
+    "RowState",
+    "SchemaError",
+    "Serializer",
+    "SharedLog",
+    "SqlSharedLog",
+    "Status",
+    "SyncCancelled",
+    "SyncEngineError",
+    "SyncOptions",
+    "SyncReport",
+    "Timestamp",
+    "events",
+    "new_id",
+    "open_shared_log",
+    "reconcile",
+    "uuid_pk",
+    "values",
+]

@@ -1,0 +1,153 @@
+"""Turn the JSON a trigger wrote into Python values, with the table's column types.
+
+SQLite: after undoing the trigger's tags for reals and blobs a value is exactly
+what the driver would have returned, so SQLAlchemy's own result processors finish
+the job (dates, decimals, booleans, JSON, UUIDs). PostgreSQL and MariaDB print
+values as JSON; each column type has a small parser here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.sql import sqltypes
+
+Convert = Callable[[Any], Any]
+
+
+def _sqlite_untag(value: Any) -> Any:
+    if isinstance(value, list) and len(value) == 2:
+        tag, text = value
+        if tag == "r":
+            return float(text)
+        if tag == "b":
+            return bytes.fromhex(text)
+    return value
+
+
+def _floats(value: Any) -> Any:
+    """Turn the Decimals that ``parse_float=Decimal`` made inside JSON documents back into floats."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list):
+        return [_floats(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _floats(v) for k, v in value.items()}
+    return value
+
+
+def _datetime(value: Any) -> Any:
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _date(value: Any) -> Any:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _time(value: Any) -> Any:
+    return dt.time.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _binary(value: Any) -> Any:
+    if isinstance(value, list) and len(value) == 2 and value[0] == "b":
+        return bytes.fromhex(value[1])
+    if isinstance(value, str) and value.startswith("\\x"):
+        return bytes.fromhex(value[2:])
+    return value
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return _floats(value)
+
+
+def _server_converter(column_type: sa.types.TypeEngine[Any]) -> Convert | None:
+    if isinstance(column_type, sqltypes.Boolean):
+        return lambda v: bool(v) if v is not None else None
+    if isinstance(column_type, sqltypes.DateTime):
+        return _datetime
+    if isinstance(column_type, sqltypes.Date):
+        return _date
+    if isinstance(column_type, sqltypes.Time):
+        return _time
+    if isinstance(column_type, sqltypes.Float):
+        return lambda v: float(v) if v is not None else None
+    if isinstance(column_type, sqltypes.Numeric):
+        if column_type.asdecimal:
+            return lambda v: Decimal(v) if isinstance(v, int) else v
+        return lambda v: float(v) if v is not None else None
+    if isinstance(column_type, sqltypes._Binary):
+        return _binary
+    if isinstance(column_type, sqltypes.JSON):
+        return _json
+    if isinstance(column_type, sqltypes.Uuid):
+        if column_type.as_uuid:
+            return lambda v: uuid.UUID(v) if isinstance(v, str) else v
+        return None
+    if isinstance(column_type, sqltypes.Integer | sqltypes.String):
+        return None
+    return _floats
+
+
+class NativeDecoder:
+    """Decodes one table's trigger JSON into dicts and key tuples of Python values."""
+
+    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
+        self.table = table
+        self.pk_columns = [str(c.name) for c in table.primary_key.columns]
+        self._sqlite = dialect.name == "sqlite"
+        self._converters: dict[str, Convert] = {}
+        for column in table.columns:
+            convert: Convert | None
+            if self._sqlite:
+                convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            else:
+                convert = _server_converter(column.type)
+            if convert is not None:
+                self._converters[str(column.name)] = convert
+
+    def _load(self, text: str) -> Any:
+        if self._sqlite:
+            return orjson.loads(text)
+        return json.loads(text, parse_float=Decimal)
+
+    def row(self, text: str | None) -> dict[str, Any]:
+        """Decode a ``json_object`` of one row."""
+        if text is None:
+            return {}
+        raw = self._load(text)
+        if self._sqlite:
+            raw = {k: _sqlite_untag(v) for k, v in raw.items()}
+        converters = self._converters
+        for name, value in raw.items():
+            convert = converters.get(name)
+            if convert is not None and value is not None:
+                raw[name] = convert(value)
+        return dict(raw)
+
+    def pk(self, text: str) -> tuple[Any, ...]:
+        """Decode a ``json_array`` of the primary-key values."""
+        raw = self._load(text)
+        out = []
+        for name, value in zip(self.pk_columns, raw, strict=True):
+            if self._sqlite:
+                value = _sqlite_untag(value)
+            convert = self._converters.get(name)
+            out.append(convert(value) if convert is not None and value is not None else value)
+        return tuple(out)
+
+
+def decoder_for(table: sa.Table, dialect: sa.Dialect) -> NativeDecoder:
+    """Return the decoder for ``table``'s trigger output on ``dialect``."""
+    return NativeDecoder(table, dialect)

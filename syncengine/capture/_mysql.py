@@ -1,0 +1,87 @@
+"""MariaDB / MySQL capture: three triggers per table.
+
+``JSON_OBJECT`` renders numbers and temporal values exactly; binary columns go
+through ``HEX`` (as ``["b", HEX]``, the shape the SQLite triggers use).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.sql import sqltypes
+
+_WALL = "ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000)"
+_ACTIVE = "(SELECT applying FROM syncengine_control WHERE id = 1) = 0"
+
+
+def is_autoincrement(column: sa.Column) -> bool:  # type: ignore[type-arg]
+    """An ``AUTO_INCREMENT`` column numbers rows by itself."""
+    return column.autoincrement is True and isinstance(column.type, sqltypes.Integer)
+
+
+def _q(dialect: sa.Dialect, name: str) -> str:
+    return dialect.identifier_preparer.quote(name)
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _value(column: sa.Column, dialect: sa.Dialect, row: str) -> str:  # type: ignore[type-arg]
+    ref = f"{row}.{_q(dialect, column.name)}"
+    if isinstance(column.type, sqltypes._Binary):
+        return f"IF({ref} IS NULL, NULL, JSON_ARRAY('b', HEX({ref})))"
+    return ref
+
+
+def _object(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
+    parts = ", ".join(f"{_lit(c.name)}, {_value(c, dialect, row)}" for c in table.columns)
+    return f"JSON_OBJECT({parts})"
+
+
+def _pk(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
+    parts = ", ".join(_value(c, dialect, row) for c in table.primary_key.columns)
+    return f"JSON_ARRAY({parts})"
+
+
+def _trigger_names(table: sa.Table) -> list[str]:
+    return [f"syncengine_{table.name}_{suffix}"[:64] for suffix in ("ins", "upd", "del")]
+
+
+def drop_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
+    """Return the statements that remove this table's triggers."""
+    return [f"DROP TRIGGER IF EXISTS {_q(dialect, name)}" for name in _trigger_names(table)]
+
+
+def create_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
+    """Return the statements that create this table's triggers."""
+    name = _lit(table.name)
+    target = _q(dialect, table.name)
+    ins, upd, dele = (_q(dialect, n) for n in _trigger_names(table))
+    log = "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) VALUES"
+    changed = " OR ".join(f"NOT (NEW.{_q(dialect, c.name)} <=> OLD.{_q(dialect, c.name)})" for c in table.columns)
+
+    def trigger(trigger_name: str, event: str, guard: str, values: str) -> str:
+        return (
+            f"CREATE TRIGGER {trigger_name} AFTER {event} ON {target} FOR EACH ROW BEGIN "
+            f"IF {guard} THEN {log} ({values}); END IF; END"
+        )
+
+    return [
+        trigger(ins, "INSERT", _ACTIVE, f"{name}, {_pk(table, dialect, 'NEW')}, 'I', {_object(table, dialect, 'NEW')}, NULL, {_WALL}"),
+        trigger(
+            upd,
+            "UPDATE",
+            f"{_ACTIVE} AND ({changed})",
+            f"{name}, {_pk(table, dialect, 'OLD')}, 'U', {_object(table, dialect, 'NEW')}, {_object(table, dialect, 'OLD')}, {_WALL}",
+        ),
+        trigger(dele, "DELETE", _ACTIVE, f"{name}, {_pk(table, dialect, 'OLD')}, 'D', NULL, {_object(table, dialect, 'OLD')}, {_WALL}"),
+    ]
+
+
+def snapshot_statement(table: sa.Table, dialect: sa.Dialect) -> str:
+    """Return the statement that records every existing row as a captured insert."""
+    return (
+        "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) "
+        f"SELECT {_lit(table.name)}, {_pk(table, dialect, 'r')}, 'I', {_object(table, dialect, 'r')}, NULL, {_WALL} "
+        f"FROM {_q(dialect, table.name)} AS r"
+    )

@@ -1,0 +1,83 @@
+"""PostgreSQL capture: one PL/pgSQL trigger function per table.
+
+``row_to_json`` renders every type exactly (numerics as written, floats in their
+shortest exact form, ``bytea`` as ``\\x`` hex, timestamps in ISO 8601 with offset).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+_WALL = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+
+def is_autoincrement(column: sa.Column) -> bool:  # type: ignore[type-arg]
+    """A serial or identity column numbers rows by itself."""
+    default = str(getattr(column.server_default, "arg", column.server_default) or "")
+    return "nextval(" in default or column.identity is not None or column.autoincrement is True
+
+
+def _q(dialect: sa.Dialect, name: str) -> str:
+    return dialect.identifier_preparer.quote(name)
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _function(table: sa.Table, dialect: sa.Dialect) -> str:
+    return _q(dialect, f"syncengine_capture_{table.name}"[:63])
+
+
+def _trigger(table: sa.Table, dialect: sa.Dialect) -> str:
+    return _q(dialect, f"syncengine_{table.name}"[:63])
+
+
+def _pk(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
+    parts = ", ".join(f"{row}.{_q(dialect, c.name)}" for c in table.primary_key.columns)
+    return f"json_build_array({parts})::text"
+
+
+def drop_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
+    """Return the statements that remove this table's trigger and function."""
+    return [
+        f"DROP TRIGGER IF EXISTS {_trigger(table, dialect)} ON {_q(dialect, table.name)}",
+        f"DROP FUNCTION IF EXISTS {_function(table, dialect)}()",
+    ]
+
+
+def create_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
+    """Return the statements that create this table's trigger and function."""
+    name = _lit(table.name)
+    log = "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) VALUES"
+    body = f"""
+BEGIN
+  IF (SELECT applying FROM syncengine_control WHERE id = 1) <> 0 THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    {log} ({name}, {_pk(table, dialect, 'NEW')}, 'I', row_to_json(NEW)::text, NULL, {_WALL});
+  ELSIF TG_OP = 'UPDATE' THEN
+    IF NEW IS DISTINCT FROM OLD THEN
+      {log} ({name}, {_pk(table, dialect, 'OLD')}, 'U', row_to_json(NEW)::text, row_to_json(OLD)::text, {_WALL});
+    END IF;
+  ELSE
+    {log} ({name}, {_pk(table, dialect, 'OLD')}, 'D', NULL, row_to_json(OLD)::text, {_WALL});
+  END IF;
+  RETURN NULL;
+END
+"""
+    return [
+        f"CREATE FUNCTION {_function(table, dialect)}() RETURNS trigger LANGUAGE plpgsql AS $syncengine${body}$syncengine$",
+        f"CREATE TRIGGER {_trigger(table, dialect)} AFTER INSERT OR UPDATE OR DELETE ON {_q(dialect, table.name)} "
+        f"FOR EACH ROW EXECUTE FUNCTION {_function(table, dialect)}()",
+    ]
+
+
+def snapshot_statement(table: sa.Table, dialect: sa.Dialect) -> str:
+    """Return the statement that records every existing row as a captured insert."""
+    return (
+        "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) "
+        f"SELECT {_lit(table.name)}, {_pk(table, dialect, 'r')}, 'I', row_to_json(r)::text, NULL, {_WALL} "
+        f"FROM {_q(dialect, table.name)} AS r"
+    )

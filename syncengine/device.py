@@ -1,0 +1,303 @@
+"""A device: one database with sync installed. The composition root of the engine.
+
+``Device.init`` installs sync on tables of a database (capture triggers, the
+engine's tables, a device id); ``Device.open`` opens one that has it. A device
+syncs with a :class:`~syncengine.remote.SharedLog` through :meth:`Device.sync`
+(blocking) or :meth:`Device.sync_async` (awaitable; the work runs in a thread so
+the event loop never waits on the database or the network).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from . import capture
+from ._db import create_engine, describe
+from .errors import ConfigurationError, DatabaseError, NotInitializedError, QuarantineError, SchemaError
+from .model import LogRecord, QuarantinedEntry, Status, SyncReport
+from .remote import SharedLog
+from .store import _client as client
+from .store import _schema as s
+from .store._catalog import SyncedTable
+from .sync import SyncOptions, run
+
+
+class Device:
+    """One device database with sync installed on some of its tables."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        """Open an initialized device on ``engine``; prefer :meth:`open`."""
+        self.engine = engine
+        self._lock = threading.RLock()
+        try:
+            with engine.connect() as conn:
+                if not sa.inspect(conn).has_table("syncengine_state"):
+                    raise NotInitializedError(
+                        f"{describe(engine)} has no sync installed; run 'syncengine init' on it first"
+                    )
+                self.device_id: str = client.get_setting(conn, "device_id")
+                self.name: str = client.get_setting(conn, "name", "")
+                self.catalog = self._load_catalog(conn)
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(f"cannot open the database {describe(engine)}: {exc.orig}", retryable=True) from exc
+
+    # -- opening -------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, db: str | sa.URL | sa.Engine) -> Device:
+        """Open a database that ``init`` has prepared (a URL, a path, or an engine)."""
+        return cls(db if isinstance(db, sa.Engine) else create_engine(db))
+
+    @classmethod
+    def init(
+        cls,
+        db: str | sa.URL | sa.Engine,
+        tables: Sequence[str] = (),
+        *,
+        metadata: sa.MetaData | None = None,
+        name: str | None = None,
+        snapshot: bool = True,
+    ) -> Device:
+        """Install sync on ``tables`` (or every table of ``metadata``) and return the device.
+
+        Tables named in ``metadata`` that do not exist yet are created. With
+        ``snapshot`` the rows the tables already hold are recorded as inserts, so
+        other devices receive them. Running it again adds tables; the device keeps
+        its id. Raises :class:`SchemaError` when a table cannot be synced.
+        """
+        engine = db if isinstance(db, sa.Engine) else create_engine(db)
+        names = list(tables)
+        if metadata is not None:
+            chosen = [metadata.tables[n] for n in names] if names else list(metadata.sorted_tables)
+            try:
+                metadata.create_all(engine, tables=chosen, checkfirst=True)
+            except KeyError as exc:
+                raise SchemaError(f"table {exc.args[0]!r} is not in the given metadata", table=exc.args[0]) from None
+            names = [t.name for t in chosen]
+        if not names:
+            raise ConfigurationError("name at least one table to sync")
+        try:
+            with engine.begin() as conn:
+                reflected = _reflect(conn, names)
+                for table in reflected:
+                    capture.check_syncable(table, conn.dialect)
+                s.metadata.create_all(conn, checkfirst=True)
+                if conn.execute(sa.select(s.control.c.id)).first() is None:
+                    conn.execute(s.control.insert().values(id=1, applying=0))
+                if client.get_setting(conn, "device_id") is None:
+                    client.set_setting(conn, "device_id", uuid.uuid4().hex)
+                    client.set_setting(conn, "schema_version", s.SCHEMA_VERSION)
+                    client.set_setting(conn, "created_at", time.time())
+                if name is not None or client.get_setting(conn, "name") is None:
+                    client.set_setting(conn, "name", name or socket.gethostname())
+                installed = {r.name for r in conn.execute(sa.select(s.tables.c.name))}
+                for table in reflected:
+                    capture.install(conn, table)
+                    if table.name in installed:
+                        continue
+                    conn.execute(
+                        s.tables.insert().values(
+                            name=table.name,
+                            pk_columns=orjson.dumps([c.name for c in table.primary_key.columns]).decode(),
+                            installed_at=time.time(),
+                        )
+                    )
+                    if snapshot:
+                        capture.snapshot(conn, table)
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(f"cannot prepare {describe(engine)}: {exc.orig}", retryable=True) from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot prepare {describe(engine)}: {exc}") from exc
+        return cls(engine)
+
+    def _load_catalog(self, conn: sa.Connection) -> dict[str, SyncedTable]:
+        names = [r.name for r in conn.execute(sa.select(s.tables.c.name).order_by(s.tables.c.name))]
+        return {t.name: SyncedTable(t, conn.dialect) for t in _reflect(conn, names)}
+
+    def refresh_schema(self) -> None:
+        """Reflect the synced tables again (after a migration) and re-create their triggers."""
+        with self._begin() as conn:
+            self.catalog = self._load_catalog(conn)
+            for synced in self.catalog.values():
+                capture.install(conn, synced.table)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Device({describe(self.engine)!r}, id={self.device_id!r}, name={self.name!r})"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The names of the synced tables."""
+        return tuple(self.catalog)
+
+    # -- syncing -----------------------------------------------------------------
+
+    def sync(self, remote: SharedLog | None, options: SyncOptions | None = None, **kwargs: Any) -> SyncReport:
+        """Run one sync (receive → share → reconcile) and return its report.
+
+        Options come as a :class:`SyncOptions` or as its fields by keyword. Only one
+        sync of a device runs at a time in this process; a second call waits.
+        """
+        opts = options if options is not None else SyncOptions(**kwargs)
+        with self._lock:
+            return run(self, remote, opts)
+
+    async def sync_async(self, remote: SharedLog | None, options: SyncOptions | None = None, **kwargs: Any) -> SyncReport:
+        """Like :meth:`sync`, awaitable; cancelling the task stops the sync at the next batch."""
+        opts = options if options is not None else SyncOptions(**kwargs)
+        if opts.cancel is None:
+            opts.cancel = threading.Event()
+        task = asyncio.ensure_future(asyncio.to_thread(self.sync, remote, opts))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            opts.cancel.set()
+            with contextlib.suppress(Exception):
+                await task
+            raise
+
+    # -- looking ------------------------------------------------------------------
+
+    def status(self) -> Status:
+        """Return this device's counts: unshared, pending, quarantined, conflicts."""
+        with self._connect() as conn:
+            counts = client.counts(conn)
+            return Status(
+                device_id=self.device_id,
+                name=self.name,
+                tables=self.tables,
+                unshared=counts.get(s.LogState.CAPTURED, 0) + counts.get(s.LogState.UNSHARED, 0),
+                pending=counts.get(s.LogState.PENDING, 0),
+                quarantined=counts.get(s.LogState.QUARANTINED, 0),
+                conflicts=0,
+                last_sync_at=client.get_setting(conn, "last_sync_at"),
+                cursor=int(client.get_setting(conn, "cursor", 0)),
+            )
+
+    def log(
+        self,
+        *,
+        unshared: bool = False,
+        pending: bool = False,
+        quarantined: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+        table: str | None = None,
+    ) -> list[LogRecord]:
+        """Return client-log entries, newest first (all kept ones when no filter is set)."""
+        states: list[s.LogState] = []
+        if unshared:
+            states += [s.LogState.CAPTURED, s.LogState.UNSHARED]
+        if pending:
+            states.append(s.LogState.PENDING)
+        if quarantined:
+            states.append(s.LogState.QUARANTINED)
+        if not states:
+            states = list(s.LogState)
+        with self._connect() as conn:
+            return client.records(conn, self.catalog, states, limit=limit, offset=offset, table=table)
+
+    def quarantined(self) -> list[QuarantinedEntry]:
+        """Return the quarantined entries, oldest first."""
+        with self._connect() as conn:
+            return client.quarantined(conn)
+
+    def retry_quarantined(self, ids: Sequence[int] | None = None, *, options: SyncOptions | None = None) -> SyncReport:
+        """Try quarantined entries again (all, or ``ids``); those that fail again stay quarantined."""
+        with self._lock:
+            self.refresh_schema()
+            with self._begin() as conn:
+                chosen = self._quarantine_ids(conn, ids)
+                client.requeue(conn, chosen)
+            opts = options or SyncOptions()
+            opts.stages = ("reconcile",)
+            return run(self, None, opts)
+
+    def skip_quarantined(self, ids: Sequence[int] | None = None) -> int:
+        """Give up on quarantined entries (all, or ``ids``); return how many."""
+        with self._begin() as conn:
+            chosen = self._quarantine_ids(conn, ids)
+            client.skip(conn, chosen)
+            return len(chosen)
+
+    def _quarantine_ids(self, conn: sa.Connection, ids: Sequence[int] | None) -> list[int]:
+        found = [q.id for q in client.quarantined(conn, ids)]
+        if ids is not None:
+            missing = sorted(set(ids) - set(found))
+            if missing:
+                raise QuarantineError(f"no quarantined entry with id {', '.join(map(str, missing))}")
+        return found
+
+    # -- settings -----------------------------------------------------------------
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """Return a setting stored in the device database."""
+        return self._get(key, default)
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a setting in the device database (JSON-serializable values)."""
+        self._set(key, value)
+
+    def rename(self, name: str) -> None:
+        """Change this device's display name (sent to the shared log at the next sync)."""
+        self._set("name", name)
+        self.name = name
+
+    # -- internals used by the sync module -----------------------------------------
+
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(f"the database {describe(self.engine)} failed: {exc.orig}", retryable=True) from exc
+
+    def _get(self, key: str, default: Any = None) -> Any:
+        with self._connect() as conn:
+            return client.get_setting(conn, key, default)
+
+    def _set(self, key: str, value: Any) -> None:
+        with self._begin() as conn:
+            client.set_setting(conn, key, value)
+
+    def _cursor_key(self, remote: SharedLog) -> str:
+        return "cursor"
+
+
+def _reflect(conn: sa.Connection, names: Sequence[str]) -> list[sa.Table]:
+    metadata = sa.MetaData()
+    inspector = sa.inspect(conn)
+    out = []
+    for name in names:
+        if not inspector.has_table(name):
+            raise SchemaError(f"table {name!r} does not exist in this database", table=name)
+        out.append(sa.Table(name, metadata, autoload_with=conn))
+    return out
+
+
+__all__ = ["Device"]

@@ -1,0 +1,239 @@
+"""Frozen value types passed between the engine's parts.
+
+An :class:`Entry` is one captured write. Its ``version`` is the hybrid-clock
+version of the write (see :mod:`syncengine.clock`); ``base`` names the versions the
+writing device had of the fields it changed, which is how later layers tell a
+sequential overwrite from a concurrent edit.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PK = tuple[Any, ...]
+ROW = "_row"
+"""Key of ``Entry.base`` and row versions that stands for the row's existence."""
+
+
+class Op(str, enum.Enum):
+    """What a write did to a row."""
+
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One write to one row, as it travels between devices.
+
+    ``data`` holds the whole row for an insert, the changed columns for an update
+    and nothing for a delete. ``old`` holds the previous values of those columns
+    where the writing device knew them (for display and conflict review).
+    """
+
+    version: str
+    device_id: str
+    table: str
+    pk: PK
+    op: Op
+    data: Mapping[str, Any] = field(default_factory=dict)
+    old: Mapping[str, Any] | None = None
+    base: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, PK]:
+        """The (table, primary key) of the row this entry is about."""
+        return (self.table, self.pk)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedBatch:
+    """A batch as pulled from the shared log, before its entries are decoded."""
+
+    seq: int
+    device_id: str
+    batch_id: str
+    payload: bytes
+    count: int
+    extra: Mapping[str, Any] | None = None
+    shared_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PullResult:
+    """What one pull returned: batches after the cursor, and the cursor to store."""
+
+    batches: list[ReceivedBatch]
+    cursor: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """The shared log's receipt for a pushed batch."""
+
+    seq: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """One device as the shared log's registry knows it."""
+
+    device_id: str
+    name: str
+    user: str
+    created_at: float
+    last_push_at: float | None = None
+    last_pull_at: float | None = None
+    last_pull_seq: int = 0
+    behind: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        return {
+            "device_id": self.device_id,
+            "name": self.name,
+            "user": self.user,
+            "created_at": self.created_at,
+            "last_push_at": self.last_push_at,
+            "last_pull_at": self.last_pull_at,
+            "last_pull_seq": self.last_pull_seq,
+            "behind": self.behind,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedEntry:
+    """A received entry that could not be applied, kept with the reason."""
+
+    id: int
+    reason: str
+    table: str | None
+    pk: Any
+    op: str | None
+    version: str | None
+    device_id: str | None
+    data: Any
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        from . import values
+
+        return {
+            "id": self.id,
+            "reason": self.reason,
+            "table": self.table,
+            "pk": values.encode(self.pk),
+            "op": self.op,
+            "version": self.version,
+            "device_id": self.device_id,
+            "data": values.encode(self.data),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One row of the client log, as ``syncengine log`` shows it."""
+
+    id: int
+    state: str
+    table: str
+    pk: Any
+    op: str
+    version: str | None
+    device_id: str | None
+    data: Any
+    old: Any
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        from . import values
+
+        return {
+            "id": self.id,
+            "state": self.state,
+            "table": self.table,
+            "pk": values.encode(self.pk),
+            "op": self.op,
+            "version": self.version,
+            "device_id": self.device_id,
+            "data": values.encode(self.data),
+            "old": values.encode(self.old),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A device's counts, as ``syncengine status`` prints them."""
+
+    device_id: str
+    name: str
+    tables: tuple[str, ...]
+    unshared: int
+    pending: int
+    quarantined: int
+    conflicts: int
+    last_sync_at: float | None
+    cursor: int
+    clock_offset_ms: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        return {
+            "device_id": self.device_id,
+            "name": self.name,
+            "tables": list(self.tables),
+            "unshared": self.unshared,
+            "pending": self.pending,
+            "quarantined": self.quarantined,
+            "conflicts": self.conflicts,
+            "last_sync_at": self.last_sync_at,
+            "cursor": self.cursor,
+            "clock_offset_ms": self.clock_offset_ms,
+        }
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What one sync did, stage by stage."""
+
+    received: int = 0
+    received_batches: int = 0
+    sent: int = 0
+    sent_batches: int = 0
+    applied: int = 0
+    quarantined: int = 0
+    dropped: int = 0
+    conflicts: int = 0
+    cleaned: int = 0
+    stages: tuple[str, ...] = ()
+    cancelled: bool = False
+    stopped_early: bool = False
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        return {
+            "received": self.received,
+            "received_batches": self.received_batches,
+            "sent": self.sent,
+            "sent_batches": self.sent_batches,
+            "applied": self.applied,
+            "quarantined": self.quarantined,
+            "dropped": self.dropped,
+            "conflicts": self.conflicts,
+            "cleaned": self.cleaned,
+            "stages": list(self.stages),
+            "cancelled": self.cancelled,
+            "stopped_early": self.stopped_early,
+            "seconds": round(self.seconds, 4),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }

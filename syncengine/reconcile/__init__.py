@@ -1,0 +1,17 @@
+"""Pure reconciliation: entries and row states in, a plan of writes out."""
+
+from ._plan import Action, DoubleCreate, Plan, PlanProcessor, Reconciler, RowPlan, reconcile
+from ._state import Merge, RowState, merge
+
+__all__ = [
+    "Action",
+    "DoubleCreate",
+    "Merge",
+    "Plan",
+    "PlanProcessor",
+    "Reconciler",
+    "RowPlan",
+    "RowState",
+    "merge",
+    "reconcile",
+]

@@ -1,0 +1,141 @@
+"""The default reconciler: received entries plus local row states in, a plan out.
+
+Pure: no database, no network, no clock. The caller (``syncengine.sync``) loads
+the states of the rows a batch touches, calls :func:`reconcile`, and hands the
+plan to an executor that writes it in one transaction.
+
+Policy: per-field last-writer-wins on the hybrid clock; a delete and an insert
+compete on the row's existence register, so a delete beats an older or concurrent
+edit and a later insert recreates the row (see :mod:`._state`). A second insert of
+a live key either merges field by field (``double_create="merge"``, the default) or
+raises :class:`~syncengine.errors.ReconcileError` (``"error"``) unless both inserts
+carried the same values.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ..errors import ReconcileError
+from ..model import PK, Entry
+from ._state import RowState, merge
+
+
+class Action(str, enum.Enum):
+    """The write a plan makes to one row of a user table."""
+
+    NONE = "none"
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(slots=True)
+class RowPlan:
+    """The planned write to one row and the row's sync state after it."""
+
+    table: str
+    pk: PK
+    action: Action
+    values: dict[str, Any]
+    state: RowState
+    entries: list[Entry] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Plan:
+    """Every row write of one batch, in a stable order (table, then entry order)."""
+
+    rows: list[RowPlan] = field(default_factory=list)
+
+    def writes(self) -> list[RowPlan]:
+        """Return the rows whose user-table row changes."""
+        return [r for r in self.rows if r.action is not Action.NONE]
+
+
+DoubleCreate = Literal["merge", "error"]
+
+
+class Reconciler(Protocol):
+    """Turns received entries and the local states of their rows into a plan."""
+
+    def __call__(
+        self,
+        entries: Sequence[Entry],
+        local: Mapping[tuple[str, PK], RowState],
+    ) -> Plan:
+        """Return the plan; must not touch ``local``'s states in place."""
+        ...
+
+
+PlanProcessor = Callable[[Plan], Plan]
+
+
+def reconcile(
+    entries: Iterable[Entry],
+    local: Mapping[tuple[str, PK], RowState],
+    *,
+    double_create: DoubleCreate = "merge",
+) -> Plan:
+    """Fold ``entries`` into copies of the local row states and plan the writes.
+
+    ``local`` maps (table, pk) to the row's state; a missing row means nothing is
+    known of it. The result does not depend on the order of ``entries``.
+    """
+    by_row: dict[tuple[str, PK], list[Entry]] = {}
+    for entry in entries:
+        key = (entry.table, entry.pk)
+        bucket = by_row.get(key)
+        if bucket is None:
+            by_row[key] = [entry]
+        else:
+            bucket.append(entry)
+    plan = Plan()
+    for key, row_entries in by_row.items():
+        plan.rows.append(_plan_row(key, row_entries, local.get(key), double_create))
+    return plan
+
+
+def _plan_row(
+    key: tuple[str, PK],
+    entries: list[Entry],
+    before: RowState | None,
+    double_create: DoubleCreate,
+) -> RowPlan:
+    state = before.copy() if before is not None else RowState()
+    was_alive = state.alive
+    if len(entries) > 1:
+        entries.sort(key=lambda e: e.version)
+    changed: set[str] = set()
+    for entry in entries:
+        if double_create == "error":
+            snapshot = dict(state.values)
+            result = merge(state, entry)
+            if result.double_create:
+                _refuse_double_create(key, entry, snapshot)
+        else:
+            result = merge(state, entry)
+        changed |= result.changed
+    table, pk = key
+    if state.alive and not was_alive:
+        return RowPlan(table, pk, Action.INSERT, dict(state.values), state, entries)
+    if was_alive and not state.alive:
+        return RowPlan(table, pk, Action.DELETE, {}, state, entries)
+    if state.alive and changed:
+        return RowPlan(table, pk, Action.UPDATE, {c: state.values[c] for c in changed}, state, entries)
+    return RowPlan(table, pk, Action.NONE, {}, state, entries)
+
+
+def _refuse_double_create(key: tuple[str, PK], entry: Entry, existing: dict[str, Any]) -> None:
+    if all(existing.get(c, v) == v for c, v in entry.data.items()):
+        return  # the same row created twice with the same values: nothing to decide
+    table, pk = key
+    raise ReconcileError(
+        f"double create: {table} {list(pk)!r} was created on two devices "
+        f"(the second by device {entry.device_id}); pass double_create='merge' to merge them",
+        table=table,
+        pk=pk,
+    )

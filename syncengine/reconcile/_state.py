@@ -1,0 +1,87 @@
+"""The per-row sync state, and how one entry merges into it.
+
+A synced row is a set of last-writer-wins registers, each keyed by a hybrid-clock
+version (see :mod:`syncengine.clock`):
+
+* the *existence* register: the version of the last insert or delete, and whether
+  that was an insert (``alive``);
+* one register per column: the version of the last write to it, and its value.
+
+Merging an entry raises each register it touches to ``max(version)``. Max is
+commutative, associative and idempotent, so every device that has merged the same
+set of entries holds the same state, in whatever order they arrived, however often
+one was delivered. That is the convergence argument; everything else in the
+reconciler is bookkeeping around it.
+
+A delete keeps the row's values in the state (the *tombstone*), so a later
+recreate or a late concurrent update merges against real values, not against
+nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..clock import ZERO
+from ..model import Entry, Op
+
+
+@dataclass(slots=True)
+class RowState:
+    """The registers of one row. ``values`` are the row's column values."""
+
+    exists: str = ZERO
+    alive: bool = False
+    fields: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def copy(self) -> RowState:
+        """Return an independent copy."""
+        return RowState(self.exists, self.alive, dict(self.fields), dict(self.values))
+
+    def version_of(self, column: str) -> str:
+        """Return the version of one column (the row's own when none is recorded)."""
+        return self.fields.get(column, ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """What merging one entry changed."""
+
+    changed: frozenset[str]
+    double_create: bool = False
+    existence_changed: bool = False
+
+
+def merge(state: RowState, entry: Entry) -> Merge:
+    """Merge ``entry`` into ``state`` in place and say what changed.
+
+    An insert or update sets each column whose register is older than the entry;
+    an insert or delete newer than the existence register sets it. An insert that
+    meets a live row created by another insert is reported as a double create
+    (the caller decides whether that is an error); the merge itself is the same.
+    """
+    version = entry.version
+    changed: set[str] = set()
+    double = False
+    existence = False
+    if entry.op is Op.DELETE:
+        if version > state.exists:
+            existence = state.alive
+            state.exists, state.alive = version, False
+        return Merge(frozenset(), False, existence)
+    if entry.op is Op.INSERT:
+        if state.alive and state.exists != version and state.exists:
+            double = True
+        if version > state.exists:
+            existence = not state.alive
+            state.exists, state.alive = version, True
+    fields, values = state.fields, state.values
+    for column, value in entry.data.items():
+        if version > fields.get(column, ZERO):
+            fields[column] = version
+            if column not in values or values[column] != value or type(values[column]) is not type(value):
+                values[column] = value
+                changed.add(column)
+    return Merge(frozenset(changed), double, existence)

@@ -1,0 +1,92 @@
+"""An in-memory shared log, for tests and experiments; it keeps nothing after exit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from ..errors import RemoteError, RemoteUnavailable
+from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch
+
+
+class MemorySharedLog:
+    """A :class:`SharedLog` held in a Python list; thread-safe; one user.
+
+    Set ``offline = True`` to make every call fail with
+    :class:`~syncengine.errors.RemoteUnavailable`, as an unreachable server would.
+    """
+
+    def __init__(self, *, user: str = "default") -> None:
+        self.user = user
+        self.offline = False
+        self._lock = threading.Lock()
+        self._batches: list[ReceivedBatch] = []
+        self._ids: dict[tuple[str, str], int] = {}
+        self._devices: dict[str, DeviceInfo] = {}
+
+    def _check(self) -> None:
+        if self.offline:
+            raise RemoteUnavailable("the in-memory shared log is offline")
+
+    def register_device(self, device_id: str, name: str) -> DeviceInfo:
+        """Add or rename a device."""
+        self._check()
+        with self._lock:
+            info = self._devices.get(device_id)
+            info = DeviceInfo(device_id, name, self.user, time.time()) if info is None else replace(info, name=name)
+            self._devices[device_id] = info
+            return info
+
+    def devices(self) -> list[DeviceInfo]:
+        """Return the devices with how many entries each has yet to pull."""
+        self._check()
+        with self._lock:
+            out = []
+            for info in self._devices.values():
+                behind = sum(b.count for b in self._batches if b.seq > info.last_pull_seq and b.device_id != info.device_id)
+                out.append(replace(info, behind=behind))
+            return out
+
+    def push(self, device_id: str, batch_id: str, payload: bytes, count: int, extra: Mapping[str, Any] | None = None) -> PushResult:
+        """Append once per (device, batch id)."""
+        self._check()
+        with self._lock:
+            if device_id not in self._devices:
+                raise RemoteError(f"device {device_id} is not registered")
+            seq = self._ids.get((device_id, batch_id))
+            if seq is not None:
+                return PushResult(seq, duplicate=True)
+            seq = len(self._batches) + 1
+            now = time.time()
+            self._batches.append(ReceivedBatch(seq, device_id, batch_id, bytes(payload), count, dict(extra) if extra else None, now))
+            self._ids[(device_id, batch_id)] = seq
+            self._devices[device_id] = replace(self._devices[device_id], last_push_at=now)
+            return PushResult(seq)
+
+    def pull(self, device_id: str, after: int, limit: int) -> PullResult:
+        """Return other devices' batches after ``after``."""
+        self._check()
+        with self._lock:
+            out: list[ReceivedBatch] = []
+            total = 0
+            for batch in self._batches[after:]:
+                if batch.device_id == device_id:
+                    continue
+                if out and total + batch.count > limit:
+                    return PullResult(out, out[-1].seq, True)
+                out.append(batch)
+                total += batch.count
+            return PullResult(out, max(after, len(self._batches)), False)
+
+    def mark_pulled(self, device_id: str, seq: int) -> None:
+        """Record the device's cursor."""
+        self._check()
+        with self._lock:
+            if device_id in self._devices:
+                self._devices[device_id] = replace(self._devices[device_id], last_pull_seq=seq, last_pull_at=time.time())
+
+    def close(self) -> None:
+        """Nothing to release."""

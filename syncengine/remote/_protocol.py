@@ -1,0 +1,54 @@
+"""The shared log as the engine sees it: one typed seam, several implementations.
+
+A shared log stores batches of serialized entries from many devices, in one order
+that it alone assigns (``seq``, increasing, never reused), and keeps a registry of
+devices. Devices pull after their own cursor, so no wall clock is ever compared.
+Implementations: :class:`syncengine.store.SqlSharedLog` (SQLite or PostgreSQL),
+:class:`syncengine.remote.MemorySharedLog` (tests), and the HTTP client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from ..model import DeviceInfo, PullResult, PushResult
+
+
+@runtime_checkable
+class SharedLog(Protocol):
+    """Where devices exchange batches of entries."""
+
+    def register_device(self, device_id: str, name: str) -> DeviceInfo:
+        """Add the device to the registry, or update its name; return its record."""
+        ...
+
+    def devices(self) -> list[DeviceInfo]:
+        """Return every device of this log's user, oldest first."""
+        ...
+
+    def push(
+        self,
+        device_id: str,
+        batch_id: str,
+        payload: bytes,
+        count: int,
+        extra: Mapping[str, Any] | None = None,
+    ) -> PushResult:
+        """Append one batch. Pushing the same (device, batch id) again stores nothing new."""
+        ...
+
+    def pull(self, device_id: str, after: int, limit: int) -> PullResult:
+        """Return other devices' batches with ``seq > after``, about ``limit`` entries at most.
+
+        At least one batch is returned when any is there, however large.
+        """
+        ...
+
+    def mark_pulled(self, device_id: str, seq: int) -> None:
+        """Record how far the device has pulled (for the registry's "behind")."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

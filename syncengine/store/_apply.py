@@ -1,0 +1,87 @@
+"""The default executor: writes a plan to the user tables.
+
+Writes are grouped into ``executemany`` calls (inserts per column set, updates per
+set of changed columns, deletes per table) inside one savepoint. When the
+database refuses any of them, the savepoint is rolled back and the rows are
+written one savepoint each, so the rows that fail are found, reported, and the
+rest of the batch still lands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from ..reconcile import Action, RowPlan
+from ._catalog import SyncedTable
+
+Failure = tuple[RowPlan, str]
+
+
+class Executor(Protocol):
+    """Writes planned rows in the caller's transaction; returns the rows it could not write."""
+
+    def __call__(self, conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequence[RowPlan]) -> list[Failure]:
+        """Write ``rows``; a row it returns as failed must have left no trace."""
+        ...
+
+
+def execute_plan(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequence[RowPlan]) -> list[Failure]:
+    """Write ``rows``; return the rows the database refused, with its reason."""
+    writes = [r for r in rows if r.action is not Action.NONE]
+    if not writes:
+        return []
+    try:
+        with conn.begin_nested():
+            _write(conn, catalog, writes)
+        return []
+    except sa.exc.DBAPIError:
+        pass
+    failures: list[Failure] = []
+    for row in writes:
+        try:
+            with conn.begin_nested():
+                _write(conn, catalog, [row])
+        except sa.exc.DBAPIError as exc:
+            failures.append((row, _reason(exc)))
+    return failures
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    return f"the database refused the write: {text}"
+
+
+def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequence[RowPlan]) -> None:
+    inserts: dict[tuple[str, tuple[str, ...]], list[dict[str, object]]] = {}
+    updates: dict[tuple[str, tuple[str, ...]], list[dict[str, object]]] = {}
+    deletes: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        synced = catalog[row.table]
+        known = synced.table.columns
+        if row.action is Action.INSERT:
+            values = {c: v for c, v in row.values.items() if c in known}
+            inserts.setdefault((row.table, tuple(values)), []).append(values)
+        elif row.action is Action.UPDATE:
+            params: dict[str, object] = {f"v_{c}": v for c, v in row.values.items() if c in known}
+            params.update({f"k_{c}": v for c, v in zip(synced.pk_columns, row.pk, strict=True)})
+            columns = tuple(c for c in row.values if c in known)
+            if columns:
+                updates.setdefault((row.table, columns), []).append(params)
+        elif row.action is Action.DELETE:
+            deletes.setdefault(row.table, []).append({f"k_{c}": v for c, v in zip(synced.pk_columns, row.pk, strict=True)})
+    for name, batch in deletes.items():
+        table = catalog[name].table
+        conn.execute(table.delete().where(*_key_match(catalog[name])), batch)
+    for (name, _), batch in inserts.items():
+        conn.execute(catalog[name].table.insert(), batch)
+    for (name, columns), batch in updates.items():
+        synced = catalog[name]
+        statement = synced.table.update().where(*_key_match(synced)).values({c: sa.bindparam(f"v_{c}") for c in columns})
+        conn.execute(statement, batch)
+
+
+def _key_match(synced: SyncedTable) -> list[sa.ColumnElement[bool]]:
+    return [synced.table.c[c] == sa.bindparam(f"k_{c}") for c in synced.pk_columns]

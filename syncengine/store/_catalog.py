@@ -1,0 +1,101 @@
+"""The synced tables of one device database, with what the engine needs of each.
+
+A :class:`SyncedTable` is the reflected ``sqlalchemy.Table`` plus its trigger
+decoder, its key, and a check that a received value fits a column (the reason a
+received entry is quarantined when it does not).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.sql import sqltypes
+
+from .. import values
+from ..capture import NativeDecoder, decoder_for
+from ..model import PK
+
+Check = Callable[[Any], bool]
+
+
+def pk_key(pk: Iterable[Any]) -> str:
+    """Return the canonical text of a primary key, as stored in ``syncengine_rows``."""
+    return orjson.dumps([values.encode(v) for v in pk]).decode()
+
+
+def _check_for(column_type: sa.types.TypeEngine[Any]) -> tuple[Check, str] | None:
+    """Return a predicate a value must pass to be written to this column type, and its name."""
+    if isinstance(column_type, sqltypes.Boolean):
+        return (lambda v: isinstance(v, bool) or v in (0, 1)), "a boolean"
+    if isinstance(column_type, sqltypes.Integer):
+        return (lambda v: isinstance(v, int) and not isinstance(v, bool)), "an integer"
+    if isinstance(column_type, sqltypes.Numeric):  # Float is a Numeric too
+        return (lambda v: isinstance(v, int | float | Decimal) and not isinstance(v, bool)), "a number"
+    if isinstance(column_type, sqltypes.DateTime):
+        return (lambda v: isinstance(v, dt.datetime)), "a datetime"
+    if isinstance(column_type, sqltypes.Date):
+        return (lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime)), "a date"
+    if isinstance(column_type, sqltypes.Time):
+        return (lambda v: isinstance(v, dt.time)), "a time"
+    if isinstance(column_type, sqltypes._Binary):
+        return (lambda v: isinstance(v, bytes | bytearray | memoryview)), "bytes"
+    if isinstance(column_type, sqltypes.Uuid):
+        return (lambda v: isinstance(v, uuid.UUID | str)), "a UUID"
+    if isinstance(column_type, sqltypes.JSON):
+        return None
+    if isinstance(column_type, sqltypes.String):
+        length = column_type.length
+        if length:
+            return (lambda v: isinstance(v, str) and len(v) <= length), f"text of at most {length} characters"
+        return (lambda v: isinstance(v, str)), "text"
+    return None
+
+
+class SyncedTable:
+    """One synced table: its reflected schema and the helpers built from it."""
+
+    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
+        self.table = table
+        # str(): reflected names are SQLAlchemy's quoted_name, which orjson refuses as keys
+        self.name = str(table.name)
+        self.pk_columns: tuple[str, ...] = tuple(str(c.name) for c in table.primary_key.columns)
+        self.columns: tuple[str, ...] = tuple(str(c.name) for c in table.columns)
+        self.decoder: NativeDecoder = decoder_for(table, dialect)
+        self._checks: dict[str, tuple[Check, str]] = {}
+        self._required: set[str] = set()
+        for column in table.columns:
+            check = _check_for(column.type)
+            if check is not None:
+                self._checks[str(column.name)] = check
+            if not column.nullable:
+                self._required.add(str(column.name))
+
+    def problem(self, data: dict[str, Any], *, whole_row: bool) -> str | None:
+        """Return why ``data`` cannot be written to this table, or None when it can."""
+        known = self.table.columns
+        for name, value in data.items():
+            if name not in known:
+                return f"unknown column {name!r} in table {self.name!r}"
+            if value is None:
+                if name in self._required:
+                    return f"NULL in NOT NULL column {self.name}.{name}"
+                continue
+            check = self._checks.get(name)
+            if check is not None and not check[0](value):
+                return f"value {value!r} does not fit column {self.name}.{name} (expects {check[1]})"
+        if whole_row:
+            for name in self._required:
+                column = known[name]
+                if name not in data and column.server_default is None and column.default is None:
+                    return f"missing value for NOT NULL column {self.name}.{name}"
+        return None
+
+    def pk_of(self, row: dict[str, Any]) -> PK:
+        """Return the primary key of a row given as a dict."""
+        return tuple(row[c] for c in self.pk_columns)

@@ -1,0 +1,517 @@
+"""The client log and the row registers, on one device database connection.
+
+Every function takes an open ``Connection`` inside the caller's transaction, so
+the sync module decides what commits together (for example: received entries and
+the pull cursor; a reconcile batch, its row states and the log rows it finished).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from .. import values
+from ..clock import HybridClock
+from ..model import PK, ROW, Entry, LogRecord, Op, QuarantinedEntry
+from ..reconcile import RowState, merge
+from . import _schema as s
+from ._catalog import SyncedTable, pk_key
+
+_OPS = {"I": Op.INSERT, "U": Op.UPDATE, "D": Op.DELETE}
+_CODES = {Op.INSERT: "I", Op.UPDATE: "U", Op.DELETE: "D"}
+_CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
+
+
+def dumps(value: Any) -> str:
+    """Return the portable JSON text of a Python value (see :mod:`syncengine.values`)."""
+    return orjson.dumps(values.encode(value)).decode()
+
+
+def loads(text: str | None) -> Any:
+    """Invert :func:`dumps`."""
+    return None if text is None else values.decode(orjson.loads(text))
+
+
+# --- small settings -------------------------------------------------------------
+
+
+def get_setting(conn: sa.Connection, key: str, default: Any = None) -> Any:
+    """Return a JSON setting from ``syncengine_state``."""
+    text = conn.execute(sa.select(s.state.c.value).where(s.state.c.key == key)).scalar()
+    return default if text is None else orjson.loads(text)
+
+
+def set_setting(conn: sa.Connection, key: str, value: Any) -> None:
+    """Store a JSON setting in ``syncengine_state``."""
+    text = orjson.dumps(value).decode()
+    done = conn.execute(s.state.update().where(s.state.c.key == key).values(value=text)).rowcount
+    if not done:
+        conn.execute(s.state.insert().values(key=key, value=text))
+
+
+def load_clock(conn: sa.Connection, device_id: str) -> HybridClock:
+    """Return the device's persisted hybrid clock."""
+    wall, counter = get_setting(conn, "clock", [0, 0])
+    return HybridClock(device_id, wall, counter)
+
+
+def save_clock(conn: sa.Connection, clock: HybridClock) -> None:
+    """Persist the device's hybrid clock."""
+    set_setting(conn, "clock", [clock.wall_ms, clock.counter])
+
+
+def set_applying(conn: sa.Connection, on: bool) -> None:
+    """Tell the capture triggers to skip (or again record) this transaction's writes."""
+    conn.execute(s.control.update().where(s.control.c.id == 1).values(applying=1 if on else 0))
+
+
+# --- row registers ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LoadedRow:
+    """A row's state as loaded, and whether the user table holds the row now."""
+
+    state: RowState
+    present: bool
+    stored: bool
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def load_states(
+    conn: sa.Connection,
+    catalog: Mapping[str, SyncedTable],
+    keys: Iterable[tuple[str, PK]],
+    *,
+    with_values: bool = True,
+) -> dict[tuple[str, PK], LoadedRow]:
+    """Load the registers (and, with ``with_values``, the current values) of rows."""
+    by_table: dict[str, list[PK]] = {}
+    for table, pk in keys:
+        by_table.setdefault(table, []).append(pk)
+    out: dict[tuple[str, PK], LoadedRow] = {}
+    for name, pks in by_table.items():
+        synced = catalog[name]
+        texts = {pk_key(pk): pk for pk in pks}
+        text_list = list(texts)
+        meta: dict[str, Any] = {}
+        for part in _chunks(text_list):
+            for row in conn.execute(
+                sa.select(s.rows).where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))
+            ).mappings():
+                meta[row["pk"]] = row
+        present: dict[str, dict[str, Any]] = {}
+        if with_values:
+            present = _read_rows(conn, synced, [texts[t] for t in text_list])
+        for text, pk in texts.items():
+            row = meta.get(text)
+            live = present.get(text)
+            if row is None:
+                state = RowState(alive=live is not None, values=dict(live) if live else {})
+                out[(name, pk)] = LoadedRow(state, live is not None, False)
+                continue
+            exists = row["exists_v"]
+            fields = {c: exists for c in synced.columns} if exists else {}
+            if row["fields"]:
+                fields.update(orjson.loads(row["fields"]))
+            dead = loads(row["dead"]) or {}
+            state = RowState(exists, bool(row["alive"]), fields, dict(live) if live is not None else dead)
+            if with_values:
+                state.alive = live is not None
+            out[(name, pk)] = LoadedRow(state, live is not None, True)
+    return out
+
+
+def _read_rows(conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> dict[str, dict[str, Any]]:
+    table = synced.table
+    cols = [table.c[c] for c in synced.pk_columns]
+    found: dict[str, dict[str, Any]] = {}
+    for part in _chunks(pks):
+        if len(cols) == 1:
+            where = cols[0].in_([pk[0] for pk in part])
+        else:
+            where = sa.tuple_(*cols).in_([tuple(pk) for pk in part])
+        for row in conn.execute(sa.select(table).where(where)).mappings():
+            record = {str(k): v for k, v in row.items()}
+            found[pk_key(synced.pk_of(record))] = record
+    return found
+
+
+def save_states(conn: sa.Connection, changes: Iterable[tuple[str, PK, RowState, bool]]) -> None:
+    """Write row registers; ``stored`` says whether the row is in ``syncengine_rows`` already."""
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for table, pk, state, stored in changes:
+        explicit = {c: v for c, v in state.fields.items() if v != state.exists}
+        record = {
+            "tbl": table,
+            "pk": pk_key(pk),
+            "exists_v": state.exists,
+            "alive": 1 if state.alive else 0,
+            "fields": orjson.dumps(explicit).decode() if explicit else None,
+            "dead": None if state.alive else dumps(state.values),
+        }
+        (updates if stored else inserts).append(record)
+    if inserts:
+        conn.execute(s.rows.insert(), inserts)
+    if updates:
+        conn.execute(
+            s.rows.update()
+            .where(s.rows.c.tbl == sa.bindparam("k_tbl"), s.rows.c.pk == sa.bindparam("k_pk"))
+            .values(
+                exists_v=sa.bindparam("exists_v"),
+                alive=sa.bindparam("alive"),
+                fields=sa.bindparam("fields"),
+                dead=sa.bindparam("dead"),
+            ),
+            [{**u, "k_tbl": u.pop("tbl"), "k_pk": u.pop("pk")} for u in updates],
+        )
+
+
+# --- stamping local writes --------------------------------------------------------
+
+
+def _local_ops(synced: SyncedTable, op: str, pk: PK, data: dict[str, Any], old: dict[str, Any]) -> list[tuple[Op, PK, dict[str, Any], dict[str, Any] | None]]:
+    if op == "I":
+        return [(Op.INSERT, pk, data, None)]
+    if op == "D":
+        return [(Op.DELETE, pk, {}, old)]
+    new_pk = synced.pk_of(data)
+    if new_pk != pk:  # the key itself changed: that is a delete and an insert
+        return [(Op.DELETE, pk, {}, old), (Op.INSERT, new_pk, data, None)]
+    changed = [c for c, v in data.items() if c not in old or old[c] != v or type(old[c]) is not type(v)]
+    if not changed:
+        return []
+    return [(Op.UPDATE, pk, {c: data[c] for c in changed}, {c: old.get(c) for c in changed})]
+
+
+def stamp(
+    conn: sa.Connection,
+    catalog: Mapping[str, SyncedTable],
+    device_id: str,
+    *,
+    chunk: int = 20000,
+) -> int:
+    """Give captured local writes their versions, base versions and portable form.
+
+    Returns how many entries became ready to share. Runs in the caller's
+    transaction, and must run before anything received is applied in it, so a
+    local write is always based on what the row held when it was written.
+    """
+    total = 0
+    while True:
+        rows = conn.execute(
+            sa.select(s.log.c.id, s.log.c.tbl, s.log.c.pk, s.log.c.op, s.log.c.data, s.log.c.old, s.log.c.wall)
+            .where(s.log.c.state == s.LogState.CAPTURED)
+            .order_by(s.log.c.id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return total
+        total += _stamp_rows(conn, catalog, device_id, rows)
+        if len(rows) < chunk:
+            return total
+
+
+def _stamp_rows(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_id: str, rows: Sequence[Any]) -> int:
+    clock = load_clock(conn, device_id)
+    planned: list[tuple[int, int, str, Op, PK, dict[str, Any], dict[str, Any] | None]] = []
+    orphans: list[int] = []
+    for row in rows:
+        synced = catalog.get(row.tbl)
+        if synced is None:
+            orphans.append(row.id)  # a table whose sync was removed: its writes are not shared
+            continue
+        decoder = synced.decoder
+        pk = decoder.pk(row.pk)
+        ops = _local_ops(synced, row.op, pk, decoder.row(row.data), decoder.row(row.old))
+        if not ops:
+            orphans.append(row.id)
+        for op, key, data, old in ops:
+            planned.append((row.id, row.wall or 0, row.tbl, op, key, data, old))
+    loaded = load_states(conn, catalog, {(t, k) for _, _, t, _, k, _, _ in planned}, with_values=False)
+    updates: list[dict[str, Any]] = []
+    extra_rows: list[dict[str, Any]] = []
+    seen_ids: set[int] = set()
+    for log_id, wall, table, op, pk, data, old in planned:
+        row_state = loaded[(table, pk)]
+        state = row_state.state
+        if not row_state.stored:
+            state.alive = op is not Op.INSERT  # the row existed before sync knew of it
+        version = clock.tick(wall)
+        if op is Op.UPDATE:
+            base = {c: state.version_of(c) for c in data}
+        else:
+            base = {ROW: state.exists} if state.exists else {}
+        if op is Op.DELETE and old:
+            state.values = dict(old)
+        merge(state, Entry(version, device_id, table, pk, op, data, old, base))
+        record = {
+            "state": s.LogState.UNSHARED,
+            "tbl": table,
+            "pk": pk_key(pk),
+            "op": _CODES[op],
+            "data": dumps(data),
+            "old": dumps(old) if old is not None else None,
+            "version": version,
+            "device_id": device_id,
+            "base": orjson.dumps(base).decode(),
+        }
+        if log_id in seen_ids:
+            extra_rows.append({**record, "wall": wall})
+        else:
+            seen_ids.add(log_id)
+            updates.append({**record, "k_id": log_id})
+    if updates:
+        conn.execute(
+            s.log.update()
+            .where(s.log.c.id == sa.bindparam("k_id"))
+            .values({k: sa.bindparam(k) for k in ("state", "tbl", "pk", "op", "data", "old", "version", "device_id", "base")}),
+            updates,
+        )
+    if extra_rows:
+        conn.execute(s.log.insert(), extra_rows)
+    if orphans:
+        for part in _chunks(orphans):
+            conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
+    save_states(conn, [(t, k, r.state, r.stored) for (t, k), r in loaded.items()])
+    save_clock(conn, clock)
+    return len(planned)
+
+
+# --- reading entries back ---------------------------------------------------------
+
+
+def entry_of(row: Any) -> Entry:
+    """Return the :class:`Entry` stored in a stamped or received log row."""
+    return Entry(
+        version=row.version,
+        device_id=row.device_id,
+        table=row.tbl,
+        pk=tuple(loads(row.pk)),
+        op=_OPS[row.op],
+        data=loads(row.data) or {},
+        old=loads(row.old),
+        base=orjson.loads(row.base) if row.base else {},
+    )
+
+
+def outgoing(conn: sa.Connection, limit: int) -> tuple[str | None, list[tuple[int, Entry]]]:
+    """Return the next entries to share, oldest first.
+
+    Entries already assigned to a batch that was never confirmed come back alone,
+    with that batch id, so re-sending them is idempotent.
+    """
+    first = conn.execute(
+        sa.select(s.log.c.batch_id).where(s.log.c.state == s.LogState.UNSHARED).order_by(s.log.c.id).limit(1)
+    ).first()
+    if first is None:
+        return None, []
+    query = sa.select(s.log).where(s.log.c.state == s.LogState.UNSHARED)
+    if first.batch_id is not None:
+        query = query.where(s.log.c.batch_id == first.batch_id)
+    else:
+        query = query.where(s.log.c.batch_id.is_(None)).limit(limit)
+    rows = conn.execute(query.order_by(s.log.c.id)).all()
+    return first.batch_id, [(r.id, entry_of(r)) for r in rows]
+
+
+def assign_batch(conn: sa.Connection, ids: Sequence[int], batch_id: str) -> None:
+    """Record which batch the entries ``ids`` are sent in, before sending it."""
+    for part in _chunks(ids):
+        conn.execute(s.log.update().where(s.log.c.id.in_(part)).values(batch_id=batch_id))
+
+
+def mark_shared(conn: sa.Connection, batch_id: str, remote_seq: int, *, cleanup: bool) -> None:
+    """Record that a batch reached the shared log (or forget its entries with ``cleanup``)."""
+    where = sa.and_(s.log.c.batch_id == batch_id, s.log.c.state == s.LogState.UNSHARED)
+    if cleanup:
+        conn.execute(s.log.delete().where(where))
+    else:
+        conn.execute(s.log.update().where(where).values(state=s.LogState.SHARED, remote_seq=remote_seq))
+
+
+def add_received(conn: sa.Connection, batch_seq: int, batch_id: str, entries: Sequence[Entry], extra: str | None) -> None:
+    """Store received entries as pending integration."""
+    if not entries:
+        return
+    conn.execute(
+        s.log.insert(),
+        [
+            {
+                "state": s.LogState.PENDING,
+                "tbl": e.table,
+                "pk": dumps(list(e.pk)),
+                "op": _CODES[e.op],
+                "data": dumps(e.data),
+                "old": dumps(e.old) if e.old is not None else None,
+                "version": e.version,
+                "device_id": e.device_id,
+                "base": orjson.dumps(dict(e.base)).decode(),
+                "batch_id": batch_id,
+                "remote_seq": batch_seq,
+                "extra": extra,
+            }
+            for e in entries
+        ],
+    )
+
+
+def add_quarantined(conn: sa.Connection, reason: str, *, raw: Any, entry: Entry | None = None, batch_seq: int | None = None, log_id: int | None = None) -> None:
+    """Keep an entry that cannot be applied, with the reason."""
+    record: dict[str, Any] = {"state": s.LogState.QUARANTINED, "reason": reason, "remote_seq": batch_seq}
+    if entry is not None:
+        record.update(
+            tbl=entry.table,
+            pk=dumps(list(entry.pk)),
+            op=_CODES[entry.op],
+            data=dumps(entry.data),
+            old=dumps(entry.old) if entry.old is not None else None,
+            version=entry.version,
+            device_id=entry.device_id,
+            base=orjson.dumps(dict(entry.base)).decode(),
+        )
+    else:
+        record["data"] = orjson.dumps(raw, default=repr).decode()
+    if log_id is None:
+        conn.execute(s.log.insert().values(**record))
+    else:
+        conn.execute(s.log.update().where(s.log.c.id == log_id).values(**record))
+
+
+def pending(conn: sa.Connection, limit: int, *, after_id: int = 0) -> list[Any]:
+    """Return up to ``limit`` pending log rows, oldest first."""
+    return list(
+        conn.execute(
+            sa.select(s.log)
+            .where(s.log.c.state == s.LogState.PENDING, s.log.c.id > after_id)
+            .order_by(s.log.c.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def finish(conn: sa.Connection, ids: Sequence[int], *, cleanup: bool) -> None:
+    """Mark integrated entries done, or delete them with ``cleanup``."""
+    for part in _chunks(ids):
+        where = s.log.c.id.in_(part)
+        if cleanup:
+            conn.execute(s.log.delete().where(where))
+        else:
+            conn.execute(s.log.update().where(where).values(state=s.LogState.DONE))
+
+
+# --- what people look at ----------------------------------------------------------
+
+
+def counts(conn: sa.Connection) -> dict[int, int]:
+    """Return the number of log rows in each state."""
+    rows = conn.execute(sa.select(s.log.c.state, sa.func.count()).group_by(s.log.c.state)).all()
+    return {int(state): int(n) for state, n in rows}
+
+
+_STATE_NAMES = {
+    s.LogState.CAPTURED: "unshared",
+    s.LogState.UNSHARED: "unshared",
+    s.LogState.SHARED: "shared",
+    s.LogState.PENDING: "pending",
+    s.LogState.DONE: "done",
+    s.LogState.QUARANTINED: "quarantined",
+    s.LogState.SKIPPED: "skipped",
+}
+
+
+def records(
+    conn: sa.Connection,
+    catalog: Mapping[str, SyncedTable],
+    states: Sequence[s.LogState],
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    table: str | None = None,
+) -> list[LogRecord]:
+    """Return log rows in the given states, newest first, for display."""
+    query = sa.select(s.log).where(s.log.c.state.in_([int(x) for x in states]))
+    if table is not None:
+        query = query.where(s.log.c.tbl == table)
+    query = query.order_by(s.log.c.id.desc()).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    out = []
+    for row in conn.execute(query).all():
+        state = s.LogState(row.state)
+        if state is s.LogState.CAPTURED and row.tbl in catalog:
+            decoder = catalog[row.tbl].decoder
+            pk: Any = list(decoder.pk(row.pk))
+            data: Any = decoder.row(row.data)
+            old: Any = decoder.row(row.old) if row.old else None
+            op = _OPS[row.op].value
+        else:
+            pk, data, old = _safe_loads(row.pk), _safe_loads(row.data), _safe_loads(row.old)
+            op = _OPS[row.op].value if row.op in _OPS else row.op
+        out.append(LogRecord(row.id, _STATE_NAMES[state], row.tbl, pk, op, row.version, row.device_id, data, old, row.reason))
+    return out
+
+
+def _safe_loads(text: str | None) -> Any:
+    try:
+        return loads(text)
+    except ValueError:
+        return text
+
+
+def quarantined(conn: sa.Connection, ids: Sequence[int] | None = None) -> list[QuarantinedEntry]:
+    """Return quarantined entries (all, or those with the given ids), oldest first."""
+    query = sa.select(s.log).where(s.log.c.state == s.LogState.QUARANTINED)
+    if ids is not None:
+        query = query.where(s.log.c.id.in_(list(ids)))
+    out = []
+    for row in conn.execute(query.order_by(s.log.c.id)).all():
+        out.append(
+            QuarantinedEntry(
+                id=row.id,
+                reason=row.reason or "",
+                table=row.tbl,
+                pk=_safe_loads(row.pk),
+                op=_OPS[row.op].value if row.op in _OPS else row.op,
+                version=row.version,
+                device_id=row.device_id,
+                data=_safe_loads(row.data),
+            )
+        )
+    return out
+
+
+def requeue(conn: sa.Connection, ids: Sequence[int]) -> None:
+    """Put quarantined entries back to pending, to be integrated again."""
+    for part in _chunks(ids):
+        conn.execute(
+            s.log.update()
+            .where(s.log.c.id.in_(part), s.log.c.state == s.LogState.QUARANTINED)
+            .values(state=s.LogState.PENDING, reason=None)
+        )
+
+
+def skip(conn: sa.Connection, ids: Sequence[int]) -> None:
+    """Give up on quarantined entries; they are kept, marked skipped."""
+    for part in _chunks(ids):
+        conn.execute(
+            s.log.update()
+            .where(s.log.c.id.in_(part), s.log.c.state == s.LogState.QUARANTINED)
+            .values(state=s.LogState.SKIPPED)
+        )
+
+
+def now() -> float:
+    """Return the wall-clock time, for the few timestamps people read."""
+    return time.time()
+

@@ -1,0 +1,96 @@
+"""The engine's own tables inside a device database.
+
+``syncengine_log`` is the client log. Its ``state`` moves along::
+
+    CAPTURED ──stamp──▶ UNSHARED ──push──▶ SHARED           (local writes)
+    (pull) ──▶ PENDING ──reconcile──▶ DONE | QUARANTINED ──▶ SKIPPED   (received)
+
+Triggers insert CAPTURED rows with values in the database's own JSON; stamping
+gives them a hybrid-clock version, the portable JSON form and their base versions.
+``syncengine_rows`` holds each synced row's version registers (see
+:mod:`syncengine.reconcile._state`); ``syncengine_state`` small settings such as
+the device id, the clock and the pull cursor.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+_LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+_Key = sa.String(64)
+
+
+class LogState(enum.IntEnum):
+    """Where a client-log row stands (see the module docstring)."""
+
+    CAPTURED = 0
+    UNSHARED = 1
+    SHARED = 2
+    PENDING = 3
+    DONE = 4
+    QUARANTINED = 5
+    SKIPPED = 6
+
+
+control = sa.Table(
+    "syncengine_control",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applying", sa.Integer, nullable=False, server_default="0"),
+)
+
+state = sa.Table(
+    "syncengine_state",
+    metadata,
+    sa.Column("key", _Key, primary_key=True),
+    sa.Column("value", sa.Text, nullable=True),
+)
+
+tables = sa.Table(
+    "syncengine_tables",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("pk_columns", sa.Text, nullable=False),
+    sa.Column("installed_at", sa.Float, nullable=False),
+)
+
+log = sa.Table(
+    "syncengine_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("state", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("tbl", sa.String(128), nullable=True),
+    sa.Column("pk", sa.Text, nullable=True),
+    sa.Column("op", sa.String(1), nullable=True),
+    sa.Column("data", _LongText, nullable=True),
+    sa.Column("old", _LongText, nullable=True),
+    sa.Column("wall", sa.BigInteger, nullable=True),
+    sa.Column("version", _Key, nullable=True),
+    sa.Column("device_id", _Key, nullable=True),
+    sa.Column("base", sa.Text, nullable=True),
+    sa.Column("batch_id", _Key, nullable=True),
+    sa.Column("remote_seq", sa.BigInteger, nullable=True),
+    sa.Column("extra", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("ix_syncengine_log_state", "state", "id"),
+    sqlite_autoincrement=True,  # ids are shown to people (quarantine): never reuse one
+)
+
+rows = sa.Table(
+    "syncengine_rows",
+    metadata,
+    sa.Column("tbl", sa.String(128), primary_key=True),
+    sa.Column("pk", sa.String(512), primary_key=True),
+    sa.Column("exists_v", _Key, nullable=False),
+    sa.Column("alive", sa.SmallInteger, nullable=False),
+    sa.Column("fields", sa.Text, nullable=True),
+    sa.Column("dead", _LongText, nullable=True),
+    sqlite_with_rowid=False,
+)

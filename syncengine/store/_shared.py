@@ -1,0 +1,260 @@
+"""The shared log on SQLAlchemy: an SQLite file for one household, PostgreSQL for many.
+
+Sequence numbers come from one counter row that each append increments inside its
+transaction. The row lock makes appends commit in ``seq`` order, so a reader that
+saw ``seq = n`` can never later find a batch below ``n`` appear (which an
+auto-increment column, whose values commit out of order, would allow). A pull
+reads the counter first and only returns batches up to it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from ..errors import RemoteError, RemoteUnavailable
+from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch
+
+metadata = sa.MetaData()
+
+_Payload = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+
+counter = sa.Table(
+    "sharedlog_counter",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+
+devices = sa.Table(
+    "sharedlog_devices",
+    metadata,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(128), nullable=False, index=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_push_at", sa.Float, nullable=True),
+    sa.Column("last_pull_at", sa.Float, nullable=True),
+    sa.Column("last_pull_seq", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+batches = sa.Table(
+    "sharedlog_batches",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("user_id", sa.String(128), nullable=False),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("payload", _Payload, nullable=False),
+    sa.Column("extra", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("device_id", "batch_id", name="uq_sharedlog_batch"),
+    sa.Index("ix_sharedlog_user_seq", "user_id", "seq"),
+)
+
+
+def _engine(url: str | sa.URL) -> sa.Engine:
+    from .._db import create_engine
+
+    return create_engine(url)
+
+
+class SqlSharedLog:
+    """A :class:`~syncengine.remote.SharedLog` stored in an SQL database.
+
+    ``user`` scopes everything: devices, batches and pulls of one user never see
+    another's.
+    """
+
+    def __init__(self, url: str | sa.URL | sa.Engine, *, user: str = "default", clock: Any = time.time) -> None:
+        self.engine = url if isinstance(url, sa.Engine) else _engine(url)
+        self.user = user
+        self._clock = clock
+        try:
+            metadata.create_all(self.engine, checkfirst=True)
+            with self.engine.begin() as conn:
+                if conn.execute(sa.select(counter.c.seq).where(counter.c.id == 1)).first() is None:
+                    conn.execute(counter.insert().values(id=1, seq=0))
+        except sa.exc.IntegrityError:
+            pass  # another process created the counter row first
+        except sa.exc.OperationalError as exc:
+            raise RemoteUnavailable(f"cannot reach the shared log at {self.engine.url!r}: {exc.orig}") from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise RemoteError(f"cannot open the shared log at {self.engine.url!r}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return f"SqlSharedLog({self.engine.url.render_as_string(hide_password=True)!r}, user={self.user!r})"
+
+    def _begin(self):  # type: ignore[no-untyped-def]
+        return _translated(self.engine)
+
+    def register_device(self, device_id: str, name: str) -> DeviceInfo:
+        """Add the device (or rename it); a device id of another user is refused."""
+        with self._begin() as conn:
+            row = conn.execute(sa.select(devices).where(devices.c.device_id == device_id)).mappings().first()
+            if row is None:
+                conn.execute(
+                    devices.insert().values(device_id=device_id, user_id=self.user, name=name, created_at=self._clock())
+                )
+            elif row["user_id"] != self.user:
+                raise RemoteError(f"device {device_id} is registered to another user")
+            elif row["name"] != name:
+                conn.execute(devices.update().where(devices.c.device_id == device_id).values(name=name))
+        return next(d for d in self.devices() if d.device_id == device_id)
+
+    def devices(self) -> list[DeviceInfo]:
+        """Return the user's devices, with how many entries each has yet to pull."""
+        with self._begin() as conn:
+            rows = conn.execute(
+                sa.select(devices).where(devices.c.user_id == self.user).order_by(devices.c.created_at, devices.c.device_id)
+            ).mappings().all()
+            out = []
+            for row in rows:
+                behind = conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(batches.c.count), 0)).where(
+                        batches.c.user_id == self.user,
+                        batches.c.seq > row["last_pull_seq"],
+                        batches.c.device_id != row["device_id"],
+                    )
+                ).scalar_one()
+                out.append(
+                    DeviceInfo(
+                        device_id=row["device_id"],
+                        name=row["name"],
+                        user=row["user_id"],
+                        created_at=row["created_at"],
+                        last_push_at=row["last_push_at"],
+                        last_pull_at=row["last_pull_at"],
+                        last_pull_seq=int(row["last_pull_seq"]),
+                        behind=int(behind),
+                    )
+                )
+            return out
+
+    def push(
+        self,
+        device_id: str,
+        batch_id: str,
+        payload: bytes,
+        count: int,
+        extra: Mapping[str, Any] | None = None,
+    ) -> PushResult:
+        """Append a batch once; a repeat of (device, batch id) returns the first seq."""
+        with self._begin() as conn:
+            self._check_device(conn, device_id)
+            # Take the counter's row lock first: appends (and the duplicate check) run one at a time.
+            conn.execute(counter.update().where(counter.c.id == 1).values(seq=counter.c.seq + 1))
+            existing = conn.execute(
+                sa.select(batches.c.seq).where(batches.c.device_id == device_id, batches.c.batch_id == batch_id)
+            ).scalar()
+            if existing is not None:
+                return PushResult(int(existing), duplicate=True)
+            seq = int(conn.execute(sa.select(counter.c.seq).where(counter.c.id == 1)).scalar_one())
+            now = self._clock()
+            conn.execute(
+                batches.insert().values(
+                    seq=seq,
+                    user_id=self.user,
+                    device_id=device_id,
+                    batch_id=batch_id,
+                    count=count,
+                    payload=payload,
+                    extra=orjson.dumps(dict(extra)).decode() if extra else None,
+                    created_at=now,
+                )
+            )
+            conn.execute(devices.update().where(devices.c.device_id == device_id).values(last_push_at=now))
+            return PushResult(seq)
+
+    def pull(self, device_id: str, after: int, limit: int) -> PullResult:
+        """Return other devices' batches after ``after``, about ``limit`` entries."""
+        with self._begin() as conn:
+            self._check_device(conn, device_id)
+            top = int(conn.execute(sa.select(counter.c.seq).where(counter.c.id == 1)).scalar_one())
+            query = (
+                sa.select(batches)
+                .where(
+                    batches.c.user_id == self.user,
+                    batches.c.seq > after,
+                    batches.c.seq <= top,
+                    batches.c.device_id != device_id,
+                )
+                .order_by(batches.c.seq)
+            )
+            out: list[ReceivedBatch] = []
+            total = 0
+            more = False
+            for row in conn.execute(query.limit(max(1, limit) + 1)).mappings():
+                if out and total + row["count"] > limit:
+                    more = True
+                    break
+                out.append(
+                    ReceivedBatch(
+                        seq=int(row["seq"]),
+                        device_id=row["device_id"],
+                        batch_id=row["batch_id"],
+                        payload=bytes(row["payload"]),
+                        count=int(row["count"]),
+                        extra=orjson.loads(row["extra"]) if row["extra"] else None,
+                        shared_at=row["created_at"],
+                    )
+                )
+                total += row["count"]
+            cursor = out[-1].seq if more else max(top, after)
+            if not more and out and len(out) > limit:  # pragma: no cover - defensive
+                more = True
+            return PullResult(out, cursor, more)
+
+    def mark_pulled(self, device_id: str, seq: int) -> None:
+        """Record the device's pull cursor in the registry."""
+        with self._begin() as conn:
+            conn.execute(
+                devices.update()
+                .where(devices.c.device_id == device_id, devices.c.user_id == self.user)
+                .values(last_pull_seq=seq, last_pull_at=self._clock())
+            )
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self.engine.dispose()
+
+    def _check_device(self, conn: sa.Connection, device_id: str) -> None:
+        owner = conn.execute(sa.select(devices.c.user_id).where(devices.c.device_id == device_id)).scalar()
+        if owner != self.user:
+            raise RemoteError(f"device {device_id} is not registered for user {self.user!r}")
+
+
+class _translated:
+    """``engine.begin()`` whose SQLAlchemy errors come out as RemoteError."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._cm: Any = None
+
+    def __enter__(self) -> sa.Connection:
+        try:
+            self._cm = self._engine.begin()
+            return self._cm.__enter__()  # type: ignore[no-any-return]
+        except sa.exc.OperationalError as exc:
+            raise RemoteUnavailable(f"cannot reach the shared log: {exc.orig}") from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise RemoteError(f"the shared log failed: {exc}") from exc
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        try:
+            self._cm.__exit__(exc_type, exc, tb)
+        except sa.exc.OperationalError as error:
+            raise RemoteUnavailable(f"cannot reach the shared log: {error.orig}") from error
+        except sa.exc.SQLAlchemyError as error:
+            raise RemoteError(f"the shared log failed: {error}") from error
+        if isinstance(exc, sa.exc.OperationalError):
+            raise RemoteUnavailable(f"cannot reach the shared log: {exc.orig}") from exc
+        if isinstance(exc, sa.exc.SQLAlchemyError):
+            raise RemoteError(f"the shared log failed: {exc}") from exc
+        return False

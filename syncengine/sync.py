@@ -1,0 +1,392 @@
+"""One sync: receive → share → reconcile, batch by batch.
+
+* **receive** pulls other devices' batches after this device's cursor, decodes
+  them, and stores their entries as pending together with the new cursor, in one
+  transaction per pull. The device clock moves past every received version.
+* **share** stamps captured local writes, then pushes unshared entries in batches.
+  A batch's id is written next to its entries before it is sent, so a sync that
+  died after sending re-sends the very same batch, which the shared log stores once.
+* **reconcile** takes pending entries in chunks; each chunk is one transaction:
+  stamp local writes first, plan with the (pure) reconciler, write the plan, record
+  row states, retire the entries. Entries that cannot be applied are quarantined
+  and the rest of the chunk still lands.
+
+Options mirror storex-sync's ``doSync``; see :class:`SyncOptions`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import sqlalchemy as sa
+
+from . import values
+from .clock import Timestamp
+from .errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled, SyncEngineError
+from .events import (
+    EventListener,
+    Progress,
+    Received,
+    Reconciled,
+    Reconciling,
+    Sending,
+    Stage,
+    SyncEvent,
+    SyncFinished,
+    SyncStarted,
+)
+from .model import Entry, Op, ReceivedBatch, SyncReport
+from .reconcile import DoubleCreate, Plan, PlanProcessor, Reconciler, RowPlan, reconcile
+from .remote import SharedLog
+from .serializer import JsonSerializer, Serializer
+from .store import _client as client
+from .store._apply import Executor, execute_plan
+
+if TYPE_CHECKING:
+    from .device import Device
+
+STAGES: tuple[Stage, ...] = ("receive", "share", "reconcile")
+WIRE_FORMAT = 1
+
+PreSend = Callable[[list[Entry]], Sequence[Entry]]
+PostReceive = Callable[[list[Entry], ReceivedBatch], Sequence[Entry]]
+ExtraInfo = Mapping[str, Any] | Callable[[Sequence[Entry]], Mapping[str, Any] | None] | None
+
+
+@dataclass
+class SyncOptions:
+    """Everything one sync can be told; every field has a sensible default.
+
+    * ``stages``: which of receive, share, reconcile to run (always in that order).
+    * ``upload_batch_size`` / ``download_batch_size``: entries per pushed batch /
+      per pull; ``reconcile_batch_size``: entries per reconcile transaction.
+    * ``upload_byte_limit``: a batch whose payload is larger is halved and tried
+      again; a single entry over the limit is an error.
+    * ``single_batch``: do at most one batch of each stage.
+    * ``should_continue``: called with the report between batches; False stops.
+    * ``pre_send`` / ``post_receive``: change or drop entries (return the list to keep).
+    * ``serializer``: how entry payloads are written (see :mod:`syncengine.serializer`).
+    * ``extra_info``: a mapping, or a function of the batch's entries, sent with each
+      batch and visible to receivers as ``ReceivedBatch.extra``.
+    * ``on_event``: a listener for :mod:`syncengine.events` payloads.
+    * ``reconciler``, ``double_create``, ``plan_processor``, ``executor``: the
+      reconciliation pipeline (see :mod:`syncengine.reconcile`).
+    * ``cleanup``: forget entries once shared or integrated (default); with False
+      they stay in the log, marked shared or done.
+    * ``cancel``: an event that, once set, stops the sync at the next batch boundary.
+    """
+
+    stages: Collection[Stage] = STAGES
+    upload_batch_size: int = 1000
+    download_batch_size: int = 1000
+    reconcile_batch_size: int = 2000
+    upload_byte_limit: int | None = 8 * 1024 * 1024
+    single_batch: bool = False
+    should_continue: Callable[[SyncReport], bool] | None = None
+    pre_send: PreSend | None = None
+    post_receive: PostReceive | None = None
+    serializer: Serializer = field(default_factory=JsonSerializer)
+    extra_info: ExtraInfo = None
+    on_event: EventListener | None = None
+    reconciler: Reconciler | None = None
+    double_create: DoubleCreate = "merge"
+    plan_processor: PlanProcessor | None = None
+    executor: Executor = execute_plan
+    cleanup: bool = True
+    cancel: threading.Event | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.stages) - set(STAGES)
+        if unknown:
+            raise ConfigurationError(f"unknown sync stage(s) {sorted(unknown)}; the stages are {list(STAGES)}")
+        for name in ("upload_batch_size", "download_batch_size", "reconcile_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{name} must be at least 1")
+        if self.upload_byte_limit is not None and self.upload_byte_limit < 1024:
+            raise ConfigurationError("upload_byte_limit must be at least 1024 bytes")
+        if self.double_create not in ("merge", "error"):
+            raise ConfigurationError("double_create must be 'merge' or 'error'")
+
+
+class _Run:
+    """The state of one sync in progress."""
+
+    def __init__(self, device: Device, remote: SharedLog | None, options: SyncOptions) -> None:
+        self.device = device
+        self.remote = remote
+        self.options = options
+        self.report = SyncReport(stages=tuple(s for s in STAGES if s in options.stages))
+
+    # -- helpers ---------------------------------------------------------------
+
+    def emit(self, event: SyncEvent) -> None:
+        if self.options.on_event is not None:
+            self.options.on_event(event)
+
+    def keep_going(self) -> bool:
+        """Return False when the sync must stop at this batch boundary."""
+        if self.options.cancel is not None and self.options.cancel.is_set():
+            self.report.cancelled = True
+            return False
+        if self.options.single_batch:
+            self.report.stopped_early = True
+            return False
+        if self.options.should_continue is not None and not self.options.should_continue(self.report):
+            self.report.stopped_early = True
+            return False
+        return True
+
+    def cancelled(self) -> bool:
+        if self.options.cancel is not None and self.options.cancel.is_set():
+            self.report.cancelled = True
+            return True
+        return False
+
+    # -- the stages ------------------------------------------------------------
+
+    def run(self) -> SyncReport:
+        started = time.perf_counter()
+        self.emit(SyncStarted(self.report.stages))
+        error: BaseException | None = None
+        try:
+            if self.remote is not None and ("receive" in self.report.stages or "share" in self.report.stages):
+                self.remote.register_device(self.device.device_id, self.device.name)
+            for stage in self.report.stages:
+                if self.report.cancelled:
+                    break
+                t0 = time.perf_counter()
+                getattr(self, stage)()
+                self.report.timings[stage] = time.perf_counter() - t0
+            if not self.report.cancelled:
+                self.device._set("last_sync_at", time.time())
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.report.seconds = time.perf_counter() - started
+            self.emit(SyncFinished(self.report, error))
+        return self.report
+
+    def receive(self) -> None:
+        assert self.remote is not None
+        cursor_key = self.device._cursor_key(self.remote)
+        while not self.cancelled():
+            cursor = int(self.device._get(cursor_key, 0))
+            result = self.remote.pull(self.device.device_id, cursor, self.options.download_batch_size)
+            decoded = [(batch, self._decode(batch)) for batch in result.batches]
+            with self.device._begin() as conn:
+                clock = client.load_clock(conn, self.device.device_id)
+                for batch, (entries, bad) in decoded:
+                    extra = orjson.dumps(batch.extra).decode() if batch.extra else None
+                    for entry in entries:
+                        clock.observe(entry.version)
+                    client.add_received(conn, batch.seq, batch.batch_id, entries, extra)
+                    for reason, raw in bad:
+                        client.add_quarantined(conn, reason, raw=raw, batch_seq=batch.seq)
+                    self.report.received += len(entries)
+                    self.report.quarantined += len(bad)
+                    self.report.received_batches += 1
+                client.save_clock(conn, clock)
+                client.set_setting(conn, cursor_key, result.cursor)
+            try:
+                self.remote.mark_pulled(self.device.device_id, result.cursor)
+            except RemoteError:
+                pass  # only the registry's "behind" figure waits for the next sync
+            self.emit(Progress("receive", self.report.received, None))
+            if not result.more or not self.keep_going():
+                return
+
+    def _decode(self, batch: ReceivedBatch) -> tuple[list[Entry], list[tuple[str, Any]]]:
+        """Decode a batch; malformed entries come back separately, with the reason."""
+        bad: list[tuple[str, Any]] = []
+        try:
+            document = orjson.loads(batch.payload)
+            items = document["entries"]
+            if document.get("format") != WIRE_FORMAT or not isinstance(items, list):
+                raise ValueError(f"unknown batch format {document.get('format')!r}")
+        except (ValueError, TypeError, KeyError) as exc:
+            return [], [(f"malformed batch {batch.batch_id} from device {batch.device_id}: {exc}", batch.payload[:2000].decode("utf-8", "replace"))]
+        entries: list[Entry] = []
+        serializer = self.options.serializer
+        for item in items:
+            try:
+                version, table, pk, op, base, payload = item
+                if Timestamp.decode(version).device_id != batch.device_id:
+                    raise ValueError("its version names another device than the batch")
+                body = serializer.loads(payload)
+                pk_values = values.decode(pk)
+                if not isinstance(table, str) or not isinstance(pk_values, list) or not isinstance(base, dict):
+                    raise ValueError("table, key or base has the wrong shape")
+                entries.append(
+                    Entry(version, batch.device_id, table, tuple(pk_values), Op(op), body.get("data") or {}, body.get("old"), base)
+                )
+            except (ValueError, TypeError, KeyError) as exc:
+                bad.append((f"malformed entry from device {batch.device_id}: {exc}", item))
+        if self.options.post_receive is not None:
+            entries = list(self.options.post_receive(entries, batch))
+            self.report.dropped += batch.count - len(entries) - len(bad)
+        self.emit(Received(batch, tuple(entries)))
+        return entries, bad
+
+    def share(self) -> None:
+        assert self.remote is not None
+        with self.device._begin() as conn:
+            client.stamp(conn, self.device.catalog, self.device.device_id)
+        size = self.options.upload_batch_size
+        while not self.cancelled():
+            with self.device._begin() as conn:
+                batch_id, rows = client.outgoing(conn, size)
+            if not rows:
+                return
+            ids = [i for i, _ in rows]
+            entries = [e for _, e in rows]
+            if self.options.pre_send is not None and batch_id is None:
+                kept = list(self.options.pre_send(list(entries)))
+                self.report.dropped += len(entries) - len(kept)
+                entries = kept
+            extra = self._extra(entries)
+            payload = self._encode(entries)
+            limit = self.options.upload_byte_limit
+            if limit is not None and len(payload) > limit and batch_id is None:
+                if len(rows) == 1:
+                    entry = entries[0] if entries else rows[0][1]
+                    raise SyncEngineError(
+                        f"entry {entry.version} ({entry.table} {list(entry.pk)!r}) is {len(payload)} bytes, "
+                        f"over the upload byte limit of {limit}; raise upload_byte_limit"
+                    )
+                size = max(1, len(rows) // 2)
+                continue
+            batch_id = batch_id or uuid.uuid4().hex
+            with self.device._begin() as conn:
+                client.assign_batch(conn, ids, batch_id)
+            self.emit(Sending(batch_id, tuple(entries), extra))
+            if entries:
+                result = self.remote.push(self.device.device_id, batch_id, payload, len(entries), extra)
+                seq = result.seq
+            else:
+                seq = 0  # the pre-send processor dropped everything: nothing to send
+            with self.device._begin() as conn:
+                client.mark_shared(conn, batch_id, seq, cleanup=self.options.cleanup)
+            self.report.sent += len(entries)
+            self.report.sent_batches += 1
+            self.emit(Progress("share", self.report.sent, None))
+            size = self.options.upload_batch_size
+            if not self.keep_going():
+                return
+
+    def _extra(self, entries: Sequence[Entry]) -> Mapping[str, Any] | None:
+        extra = self.options.extra_info
+        if callable(extra):
+            return extra(entries)
+        return extra
+
+    def _encode(self, entries: Sequence[Entry]) -> bytes:
+        dumps = self.options.serializer.dumps
+        items = [
+            [e.version, e.table, values.encode(list(e.pk)), e.op.value, dict(e.base), dumps({"data": dict(e.data), "old": e.old})]
+            for e in entries
+        ]
+        return orjson.dumps({"format": WIRE_FORMAT, "entries": items})
+
+    def reconcile(self) -> None:
+        after = 0
+        while not self.cancelled():
+            with self.device._begin() as conn:
+                client.set_applying(conn, True)
+                client.stamp(conn, self.device.catalog, self.device.device_id)
+                rows = client.pending(conn, self.options.reconcile_batch_size, after_id=after)
+                if not rows:
+                    client.set_applying(conn, False)
+                    return
+                self.emit(Reconciling(len(rows)))
+                applied, quarantined = self._reconcile_rows(conn, rows)
+                client.set_applying(conn, False)
+            after = rows[-1].id
+            self.report.applied += applied
+            self.report.quarantined += quarantined
+            self.emit(Reconciled(applied, quarantined))
+            self.emit(Progress("reconcile", self.report.applied + self.report.quarantined, None))
+            if not self.keep_going():
+                return
+
+    def _reconcile_rows(self, conn: sa.Connection, rows: Sequence[Any]) -> tuple[int, int]:
+        catalog = self.device.catalog
+        entries: list[Entry] = []
+        log_ids: dict[int, int] = {}
+        quarantined = 0
+        for row in rows:
+            reason: str | None = None
+            entry: Entry | None = None
+            try:
+                entry = client.entry_of(row)
+            except (ValueError, KeyError, TypeError) as exc:
+                reason = f"malformed entry: {exc}"
+            if entry is not None:
+                reason = self._problem(entry)
+            if reason is not None:
+                client.add_quarantined(conn, reason, raw=None, entry=entry, log_id=row.id) if entry else client.add_quarantined(
+                    conn, reason, raw=row.data, log_id=row.id
+                )
+                quarantined += 1
+                continue
+            assert entry is not None
+            log_ids[id(entry)] = row.id
+            entries.append(entry)
+        loaded = client.load_states(conn, catalog, {e.key for e in entries})
+        states = {k: v.state for k, v in loaded.items()}
+        if self.options.reconciler is not None:
+            plan = self.options.reconciler(entries, states)
+        else:
+            plan = reconcile(entries, states, double_create=self.options.double_create)
+        if self.options.plan_processor is not None:
+            plan = self.options.plan_processor(plan)
+        failures = self.options.executor(conn, catalog, plan.rows)
+        failed = {id(r) for r, _ in failures}
+        for row_plan, reason in failures:
+            for entry in row_plan.entries:
+                client.add_quarantined(conn, reason, raw=None, entry=entry, log_id=log_ids.get(id(entry)))
+                quarantined += 1
+        good = [r for r in plan.rows if id(r) not in failed]
+        client.save_states(conn, [(r.table, r.pk, r.state, loaded[(r.table, r.pk)].stored) for r in good if (r.table, r.pk) in loaded])
+        done = [log_ids[id(e)] for r in good for e in r.entries if id(e) in log_ids]
+        client.finish(conn, done, cleanup=self.options.cleanup)
+        return len(done), quarantined
+
+    def _problem(self, entry: Entry) -> str | None:
+        synced = self.device.catalog.get(entry.table)
+        if synced is None:
+            return f"unknown table {entry.table!r} (not synced on this device)"
+        if len(entry.pk) != len(synced.pk_columns):
+            return f"key {list(entry.pk)!r} does not match the key columns {list(synced.pk_columns)} of {entry.table!r}"
+        if len(client.pk_key(entry.pk)) > 512:
+            return "primary key is too long to track (over 512 characters as JSON)"
+        if entry.op is Op.DELETE:
+            return None
+        data = dict(entry.data)
+        if entry.op is Op.INSERT:
+            for name, value in zip(synced.pk_columns, entry.pk, strict=True):
+                if name in data and data[name] != value:
+                    return f"the row's key column {name!r} disagrees with the entry's key"
+        return synced.problem(data, whole_row=entry.op is Op.INSERT)
+
+
+def run(device: Device, remote: SharedLog | None, options: SyncOptions) -> SyncReport:
+    """Run one sync of ``device`` with ``remote``; see the module docstring."""
+    needs_remote = {"receive", "share"} & set(options.stages)
+    if needs_remote and remote is None:
+        raise ConfigurationError(f"stages {sorted(needs_remote)} need a remote shared log")
+    try:
+        return _Run(device, remote, options).run()
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(f"the device database failed: {exc.orig}", retryable=True) from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(f"the device database failed: {exc}") from exc
+
+
+__all__ = ["STAGES", "ExtraInfo", "Plan", "PostReceive", "PreSend", "RowPlan", "SyncCancelled", "SyncOptions", "run"]

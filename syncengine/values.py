@@ -1,0 +1,94 @@
+"""Column values as JSON, without losing their type.
+
+Entries carry Python values (what SQLAlchemy reads and writes). On their way to the
+shared log they become JSON, and JSON has no bytes, decimals, dates or non-finite
+floats. Those travel as one-key objects tagged with ``$``::
+
+    bytes            {"$b": "<base64>"}
+    Decimal          {"$n": "12.340"}
+    datetime         {"$dt": "2024-05-01T10:00:00.123456+02:00"}
+    date             {"$d": "2024-05-01"}
+    time             {"$t": "10:00:00"}
+    timedelta        {"$td": [days, seconds, microseconds]}
+    UUID             {"$u": "…"}
+    float nan/inf    {"$f": "nan" | "inf" | "-inf"}
+    a dict whose only key starts with "$"  {"$esc": {...}}
+
+Everything else (str, int of any size, finite float, bool, None, lists and dicts of
+those) is plain JSON. ``encode`` and ``decode`` are exact inverses.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import math
+import uuid
+from decimal import Decimal
+from typing import Any
+
+_PLAIN = (str, int, bool, type(None))
+
+
+def encode(value: Any) -> Any:
+    """Return a JSON-ready form of ``value`` (see the module docstring)."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return {"$f": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$b": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, Decimal):
+        return {"$n": str(value)}
+    if isinstance(value, dt.datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$d": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {"$t": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {"$td": [value.days, value.seconds, value.microseconds]}
+    if isinstance(value, uuid.UUID):
+        return {"$u": str(value)}
+    if isinstance(value, dict):
+        out = {str(k): encode(v) for k, v in value.items()}
+        if len(out) == 1 and next(iter(out)).startswith("$"):
+            return {"$esc": out}
+        return out
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    raise TypeError(f"cannot encode a value of type {type(value).__name__}")
+
+
+_TAGS: dict[str, Any] = {
+    "$b": lambda v: base64.b64decode(v),
+    "$n": Decimal,
+    "$dt": dt.datetime.fromisoformat,
+    "$d": dt.date.fromisoformat,
+    "$t": dt.time.fromisoformat,
+    "$td": lambda v: dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
+    "$u": uuid.UUID,
+    "$f": float,
+}
+
+
+def decode(value: Any) -> Any:
+    """Invert :func:`encode`; raise ``ValueError`` on a malformed tag."""
+    if isinstance(value, _PLAIN) or isinstance(value, float):
+        return value
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((key, inner),) = value.items()
+            if key == "$esc":
+                return {k: decode(v) for k, v in inner.items()}
+            if key in _TAGS:
+                try:
+                    return _TAGS[key](inner)
+                except (TypeError, ValueError, IndexError, ArithmeticError) as exc:
+                    raise ValueError(f"malformed {key} value: {inner!r}") from exc
+        return {k: decode(v) for k, v in value.items()}
+    raise ValueError(f"not a JSON value: {value!r}")
