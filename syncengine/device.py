@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -56,7 +57,13 @@ class Device:
     @classmethod
     def open(cls, db: str | sa.URL | sa.Engine) -> Device:
         """Open a database that ``init`` has prepared (a URL, a path, or an engine)."""
-        return cls(db if isinstance(db, sa.Engine) else create_engine(db))
+        if isinstance(db, sa.Engine):
+            return cls(db)
+        engine = create_engine(db)
+        if engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            if not Path(engine.url.database).exists():
+                raise DatabaseError(f"database file {engine.url.database!r} does not exist")
+        return cls(engine)
 
     @classmethod
     def init(

@@ -1,0 +1,260 @@
+"""The ``syncengine`` command: the contract scripts and the desktop app rely on.
+
+Every command takes the device database as ``DB`` (an SQLAlchemy URL, or a plain
+path for an SQLite file). ``--json`` prints machine-readable output on stdout.
+Errors print one sentence on stderr and exit with status 1 (2 for bad usage);
+``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .device import Device
+from .errors import SyncEngineError
+from .model import SyncReport
+from .remote import SharedLog, open_shared_log
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+class _Group(click.Group):
+    """Turns engine errors into one clear line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SyncEngineError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="syncengine")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Offline-first sync for SQL databases."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _remote(url: str, user: str) -> SharedLog:
+    return open_shared_log(url, user=user)
+
+
+def _summary(report: SyncReport) -> str:
+    parts = [
+        f"received {report.received}",
+        f"sent {report.sent}",
+        f"applied {report.applied}",
+    ]
+    if report.quarantined:
+        parts.append(f"quarantined {report.quarantined}")
+    if report.cancelled:
+        parts.append("cancelled")
+    elif report.stopped_early:
+        parts.append("stopped early")
+    return ", ".join(parts) + f" in {report.seconds:.2f}s"
+
+
+@main.command()
+@click.argument("db")
+@click.option("--table", "tables", multiple=True, required=True, help="A table to sync (repeat for more).")
+@click.option("--name", default=None, help="This device's display name (default: the host name).")
+@click.option("--no-snapshot", is_flag=True, help="Do not share the rows the tables already hold.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def init(db: str, tables: tuple[str, ...], name: str | None, no_snapshot: bool, as_json: bool) -> None:
+    """Install sync on tables of DB (run again to add tables)."""
+    device = Device.init(db, list(tables), name=name, snapshot=not no_snapshot)
+    status = device.status()
+    if as_json:
+        _print_json(status.as_json())
+    else:
+        click.echo(f"sync installed on {', '.join(device.tables)}; device {device.name} ({device.device_id})")
+        if status.unshared:
+            click.echo(f"{status.unshared} existing rows recorded as a snapshot to share")
+
+
+@main.command()
+@click.argument("db")
+@click.option("--remote", required=True, help="The shared log: an SQLAlchemy URL or a path to an SQLite file.")
+@click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
+@click.option("--stage", "stages", multiple=True, type=click.Choice(["receive", "share", "reconcile"]), help="Run only these stages.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Entries per batch.")
+@click.option("--single-batch", is_flag=True, help="Do at most one batch of each stage.")
+@click.option("--keep-history", is_flag=True, help="Keep shared and integrated entries in the log.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def sync(
+    db: str,
+    remote: str,
+    user: str,
+    stages: tuple[str, ...],
+    batch_size: int,
+    single_batch: bool,
+    keep_history: bool,
+    as_json: bool,
+) -> None:
+    """Sync DB once with the shared log: receive, share, reconcile."""
+    device = Device.open(db)
+    shared = _remote(remote, user)
+    try:
+        kwargs: dict[str, Any] = {
+            "upload_batch_size": batch_size,
+            "download_batch_size": batch_size,
+            "single_batch": single_batch,
+            "cleanup": not keep_history,
+        }
+        if stages:
+            kwargs["stages"] = stages
+        report = device.sync(shared, **kwargs)
+    finally:
+        shared.close()
+    if as_json:
+        _print_json(report.as_json())
+    else:
+        click.echo(_summary(report))
+
+
+@main.command()
+@click.argument("db")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(db: str, as_json: bool) -> None:
+    """Show this device's id and its unshared, pending and quarantined counts."""
+    st = Device.open(db).status()
+    if as_json:
+        _print_json(st.as_json())
+        return
+    click.echo(f"device      {st.name} ({st.device_id})")
+    click.echo(f"tables      {', '.join(st.tables)}")
+    click.echo(f"unshared    {st.unshared}")
+    click.echo(f"pending     {st.pending}")
+    click.echo(f"quarantined {st.quarantined}")
+    click.echo(f"conflicts   {st.conflicts}")
+    click.echo(f"last sync   {_when(st.last_sync_at)}")
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "never"
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="seconds")
+
+
+@main.command()
+@click.argument("db")
+@click.option("--unshared", is_flag=True, help="Only local entries not yet sent.")
+@click.option("--pending", is_flag=True, help="Only received entries not yet applied.")
+@click.option("--table", default=None, help="Only entries of this table.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | None, as_json: bool) -> None:
+    """List client-log entries, newest first."""
+    records = Device.open(db).log(unshared=unshared, pending=pending, table=table, limit=limit)
+    if as_json:
+        _print_json([r.as_json() for r in records])
+        return
+    for r in records:
+        reason = f"  ({r.reason})" if r.reason else ""
+        click.echo(f"{r.id:>6} {r.state:<11} {r.op:<6} {r.table} {json.dumps(r.as_json()['pk'])} {r.version or '-'}{reason}")
+    if not records:
+        click.echo("no entries")
+
+
+@main.command()
+@click.argument("db")
+@click.option("--remote", required=True, help="The shared log URL or path.")
+@click.option("--user", default="default", show_default=True, help="The user whose devices to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the devices as JSON.")
+def devices(db: str, remote: str, user: str, as_json: bool) -> None:
+    """List the devices registered in the shared log."""
+    device = Device.open(db)
+    shared = _remote(remote, user)
+    try:
+        found = shared.devices()
+    finally:
+        shared.close()
+    if as_json:
+        _print_json([{**d.as_json(), "this_device": d.device_id == device.device_id} for d in found])
+        return
+    for d in found:
+        mark = "*" if d.device_id == device.device_id else " "
+        click.echo(f"{mark} {d.name:<20} {d.device_id}  last push {_when(d.last_push_at)}  last pull {_when(d.last_pull_at)}  behind {d.behind}")
+    if not found:
+        click.echo("no devices yet (a device registers at its first sync)")
+
+
+@main.command()
+@click.argument("db")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--retry", is_flag=True, help="Apply the entries ID (or --all) again, e.g. after a migration.")
+@click.option("--skip", is_flag=True, help="Give up on the entries ID (or --all); they stay listed as skipped.")
+@click.option("--all", "all_", is_flag=True, help="With --retry or --skip: every quarantined entry.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: bool, as_json: bool) -> None:
+    """List quarantined entries, or retry or skip them: quarantine DB --retry|--skip ID...|--all."""
+    if retry and skip:
+        raise click.UsageError("choose one of --retry and --skip")
+    if (retry or skip) and not ids and not all_:
+        raise click.UsageError("name the entry ids to act on, or pass --all")
+    if ids and all_:
+        raise click.UsageError("pass entry ids or --all, not both")
+    if (ids or all_) and not (retry or skip):
+        raise click.UsageError("say what to do with them: --retry or --skip")
+    device = Device.open(db)
+    chosen = list(ids) if ids else None
+    if retry:
+        report = device.retry_quarantined(chosen)
+        still = len(device.quarantined())
+        result: dict[str, Any] = {"applied": report.applied, "quarantined": still}
+        _print_json(result) if as_json else click.echo(f"applied {report.applied}; {still} still quarantined")
+        return
+    if skip:
+        n = device.skip_quarantined(chosen)
+        _print_json({"skipped": n}) if as_json else click.echo(f"skipped {n}")
+        return
+    entries = device.quarantined()
+    if as_json:
+        _print_json([q.as_json() for q in entries])
+        return
+    for q in entries:
+        click.echo(f"{q.id:>6} {q.table or '?'} {json.dumps(q.as_json()['pk'])}: {q.reason}")
+    if not entries:
+        click.echo("no quarantined entries")
+
+
+@main.command()
+@click.argument("folder", default="syncengine-demo", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print what moved as JSON.")
+def demo(folder: str, as_json: bool) -> None:
+    """Create two shop databases and a shared log in FOLDER, write on both, sync, show what moved."""
+    from .demo import run_demo
+
+    result = run_demo(folder, echo=None if as_json else click.echo)
+    if as_json:
+        _print_json(result)
+
+
+def run() -> None:  # pragma: no cover - console entry point
+    main(obj={})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
