@@ -241,6 +241,59 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
 
 
 @main.command()
+@click.argument("db")
+@click.option("--auto", type=click.Choice(["on", "off"]), default=None, help="Turn automatic (continuous) sync on or off.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=None, help="Seconds between automatic syncs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
+def config(db: str, auto: str | None, interval: float | None, as_json: bool) -> None:
+    """Show or change this device's sync settings."""
+    from .scheduler import configure
+
+    settings = configure(Device.open(db), enabled=None if auto is None else auto == "on", interval=interval)
+    if as_json:
+        _print_json(settings)
+    else:
+        click.echo(f"automatic sync {'on' if settings['enabled'] else 'off'}, every {settings['interval']:g}s")
+
+
+@main.command()
+@click.argument("db")
+@click.option("--remote", required=True, help="The shared log URL or path.")
+@click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=None, help="Seconds between syncs (stored in DB).")
+@click.option("--max-syncs", type=click.IntRange(min=1), default=None, help="Stop after this many syncs.")
+def watch(db: str, remote: str, user: str, interval: float | None, max_syncs: int | None) -> None:
+    """Sync continuously: every --interval seconds and soon after local writes (Ctrl-C stops)."""
+    import asyncio
+
+    from .scheduler import SchedulerEvent, SyncFinishedEvent, SyncScheduler, configure
+
+    device = Device.open(db)
+    if interval is not None:
+        configure(device, interval=interval)
+    shared = _remote(remote, user)
+    done = 0
+
+    def show(event: SchedulerEvent) -> None:
+        nonlocal done
+        if not isinstance(event, SyncFinishedEvent):
+            return
+        done += 1
+        if event.report is not None:
+            click.echo(_summary(event.report))
+        else:
+            click.echo(f"sync failed: {event.error}; next try in {event.retry_in:.0f}s", err=True)
+        if max_syncs is not None and done >= max_syncs:
+            scheduler.stop()
+
+    scheduler = SyncScheduler(device, shared, on_event=show)
+    try:
+        asyncio.run(scheduler.run())
+    finally:
+        shared.close()
+
+
+@main.command()
 @click.argument("folder", default="syncengine-demo", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print what moved as JSON.")
 def demo(folder: str, as_json: bool) -> None:

@@ -198,7 +198,14 @@ class Device:
                 conflicts=0,
                 last_sync_at=client.get_setting(conn, "last_sync_at"),
                 cursor=int(client.get_setting(conn, "cursor", 0)),
+                clock_offset_ms=client.get_setting(conn, "clock_offset_ms"),
             )
+
+    def has_local_changes(self) -> bool:
+        """Return whether local writes are waiting to be shared."""
+        with self._connect() as conn:
+            query = sa.select(s.log.c.id).where(s.log.c.state.in_([s.LogState.CAPTURED, s.LogState.UNSHARED])).limit(1)
+            return conn.execute(query).first() is not None
 
     def log(
         self,

@@ -165,6 +165,9 @@ class _Run:
                 self.report.timings[stage] = time.perf_counter() - t0
             if not self.report.cancelled:
                 self.device._set("last_sync_at", time.time())
+            offset = getattr(self.remote, "clock_offset_ms", None)
+            if offset is not None:  # a server told us its time: keep our clock's estimated offset
+                self.device._set("clock_offset_ms", round(float(offset), 1))
         except BaseException as exc:
             error = exc
             raise
