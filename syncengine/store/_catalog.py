@@ -81,6 +81,8 @@ class SyncedTable:
         known = self.table.columns
         for name, value in data.items():
             if name not in known:
+                if value is None:
+                    continue  # nothing to lose: a column this device lacks, holding NULL
                 return f"unknown column {name!r} in table {self.name!r}"
             if value is None:
                 if name in self._required:

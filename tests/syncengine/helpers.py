@@ -1,0 +1,44 @@
+"""Small helpers shared by the engine's tests: a catalogue schema and row readers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncengine import Device
+
+metadata = sa.MetaData()
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("price", sa.Integer, nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+)
+
+
+def rows(device: Device, table: sa.Table = products) -> list[dict[str, Any]]:
+    """Return every row of ``table`` on ``device``, sorted by key."""
+    with device.engine.connect() as conn:
+        result = conn.execute(sa.select(table).order_by(*table.primary_key.columns))
+        return [dict(r._mapping) for r in result]
+
+
+def write(device: Device, statement: Any, params: Any = None) -> None:
+    """Run one statement in its own transaction on ``device``."""
+    with device.engine.begin() as conn:
+        conn.execute(statement, params) if params is not None else conn.execute(statement)
+
+
+def add(device: Device, *items: tuple[str, str, int | None]) -> None:
+    """Insert products given as (id, name, price)."""
+    write(device, products.insert(), [{"id": i, "name": n, "price": p} for i, n, p in items])
+
+
+def pump(*devices: Device, remote: Any, rounds: int = 2, **options: Any) -> None:
+    """Sync every device in turn, ``rounds`` times: enough for all of them to converge."""
+    for _ in range(rounds):
+        for device in devices:
+            device.sync(remote, **options)

@@ -1,0 +1,417 @@
+"""One sync and its options, on real SQLite files and a real SQL shared log."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from syncengine import (
+    Device,
+    MemorySharedLog,
+    ReconcileError,
+    RemoteUnavailable,
+    SqlSharedLog,
+    SyncEngineError,
+    SyncOptions,
+    events,
+)
+from syncengine.serializer import JsonSerializer
+
+from .helpers import add, metadata, products, pump, rows, write
+
+
+@pytest.fixture
+def shared(tmp_path) -> SqlSharedLog:
+    log = SqlSharedLog(str(tmp_path / "shared.db"))
+    yield log
+    log.close()
+
+
+@pytest.fixture
+def a(tmp_path) -> Device:
+    device = Device.init(str(tmp_path / "a.db"), metadata=metadata, name="a")
+    yield device
+    device.close()
+
+
+@pytest.fixture
+def b(tmp_path) -> Device:
+    device = Device.init(str(tmp_path / "b.db"), metadata=metadata, name="b")
+    yield device
+    device.close()
+
+
+def test_two_devices_exchange_inserts_updates_and_deletes(a, b, shared) -> None:
+    add(a, ("p1", "kettle", 20), ("p2", "mug", 5))
+    add(b, ("p3", "teapot", 30))
+    pump(a, b, remote=shared)
+    assert rows(a) == rows(b) and len(rows(a)) == 3
+    write(b, products.update().where(products.c.id == "p1").values(price=25))
+    write(a, products.delete().where(products.c.id == "p2"))
+    pump(a, b, remote=shared)
+    assert rows(a) == rows(b)
+    assert [(r["id"], r["price"]) for r in rows(a)] == [("p1", 25), ("p3", 30)]
+
+
+def test_report_counts_each_stage(a, b, shared) -> None:
+    add(a, *[(f"p{i}", "x", i) for i in range(7)])
+    sent = a.sync(shared)
+    assert (sent.sent, sent.received, sent.applied) == (7, 0, 0)
+    got = b.sync(shared)
+    assert (got.sent, got.received, got.applied) == (0, 7, 7)
+    assert set(got.timings) == {"receive", "share", "reconcile"}
+    assert got.as_json()["applied"] == 7
+
+
+def test_batch_sizes_bound_each_push_and_pull(a, b, shared) -> None:
+    add(a, *[(f"p{i:02}", "x", i) for i in range(25)])
+    assert a.sync(shared, upload_batch_size=10).sent_batches == 3
+    report = b.sync(shared, download_batch_size=10)
+    assert report.received_batches == 3 and report.applied == 25
+
+
+def test_a_batch_over_the_byte_limit_is_halved_until_it_fits(a, b, shared) -> None:
+    add(a, *[(f"p{i:02}", "x" * 1000, i) for i in range(16)])
+    report = a.sync(shared, upload_byte_limit=5000)
+    assert report.sent == 16 and report.sent_batches >= 4
+    b.sync(shared)
+    assert rows(b) == rows(a)
+
+
+def test_a_single_entry_over_the_byte_limit_is_a_clear_error_and_stays_unshared(a, shared) -> None:
+    add(a, ("big", "x" * 5000, 1))
+    with pytest.raises(SyncEngineError, match="over the upload byte limit"):
+        a.sync(shared, upload_byte_limit=2000)
+    assert a.status().unshared == 1
+
+
+def test_single_batch_stops_after_one_batch_and_the_next_sync_goes_on(a, b, shared) -> None:
+    add(a, *[(f"p{i:02}", "x", i) for i in range(30)])
+    first = a.sync(shared, upload_batch_size=10, single_batch=True)
+    assert first.sent == 10 and first.stopped_early
+    assert a.status().unshared == 20
+    a.sync(shared, upload_batch_size=10)
+    assert a.status().unshared == 0
+    b.sync(shared)
+    assert len(rows(b)) == 30
+
+
+def test_should_continue_is_asked_between_batches(a, shared) -> None:
+    add(a, *[(f"p{i:02}", "x", i) for i in range(30)])
+    seen: list[int] = []
+
+    def go_on(report) -> bool:
+        seen.append(report.sent)
+        return report.sent < 20
+
+    report = a.sync(shared, upload_batch_size=10, should_continue=go_on)
+    assert report.sent == 20 and seen == [10, 20]
+
+
+def test_processors_change_and_drop_entries(a, b, shared) -> None:
+    add(a, ("p1", "kettle", 20), ("secret", "hidden", 1))
+
+    def redact(entries):
+        return [e for e in entries if e.pk != ("secret",)]
+
+    def shout(entries, batch):
+        from dataclasses import replace
+
+        return [replace(e, data={**e.data, "name": e.data["name"].upper()}) if "name" in e.data else e for e in entries]
+
+    assert a.sync(shared, pre_send=redact).dropped == 1
+    b.sync(shared, post_receive=shout)
+    assert [(r["id"], r["name"]) for r in rows(b)] == [("p1", "KETTLE")]
+
+
+class Rot13Serializer(JsonSerializer):
+    """A reversible stand-in for encryption: the payload text is not readable JSON."""
+
+    def dumps(self, payload):
+        import codecs
+
+        return codecs.encode(super().dumps(payload), "rot13")
+
+    def loads(self, text):
+        import codecs
+
+        return super().loads(codecs.decode(text, "rot13"))
+
+
+def test_a_custom_serializer_is_used_both_ways(a, b, shared) -> None:
+    add(a, ("p1", "kettle", 20))
+    a.sync(shared, serializer=Rot13Serializer())
+    with shared.engine.connect() as conn:
+        payload = conn.exec_driver_sql("SELECT payload FROM sharedlog_batches").scalar_one()
+    assert b"kettle" not in payload and b"xrggyr" in payload
+    b.sync(shared, serializer=Rot13Serializer())
+    assert rows(b) == rows(a)
+
+
+def test_a_payload_the_serializer_cannot_read_is_quarantined_not_fatal(a, b, shared) -> None:
+    add(a, ("p1", "kettle", 20))
+    a.sync(shared, serializer=Rot13Serializer())
+    report = b.sync(shared)
+    assert report.quarantined == 1 and rows(b) == []
+    assert "malformed" in b.quarantined()[0].reason
+
+
+def test_extra_info_travels_with_each_batch(a, b, shared) -> None:
+    add(a, ("p1", "kettle", 20))
+    a.sync(shared, extra_info=lambda entries: {"app": "shop", "count": len(entries)})
+    received: list[Any] = []
+    b.sync(shared, on_event=lambda e: received.append(e.batch.extra) if isinstance(e, events.Received) else None)
+    assert received == [{"app": "shop", "count": 1}]
+
+
+def test_events_come_in_stage_order(a, b, shared) -> None:
+    add(a, ("p1", "kettle", 20))
+    a.sync(shared)
+    add(b, ("p2", "mug", 3))
+    kinds: list[str] = []
+    b.sync(shared, on_event=lambda e: kinds.append(type(e).__name__))
+    assert kinds[0] == "SyncStarted" and kinds[-1] == "SyncFinished"
+    order = [k for k in kinds if k in ("Received", "Sending", "Reconciling", "Reconciled")]
+    assert order == ["Received", "Sending", "Reconciling", "Reconciled"]
+
+
+def test_cancel_stops_at_a_batch_boundary_and_nothing_is_lost(a, b, shared) -> None:
+    add(a, *[(f"p{i:02}", "x", i) for i in range(30)])
+    cancel = threading.Event()
+
+    def on_event(event) -> None:
+        if isinstance(event, events.Sending):
+            cancel.set()
+
+    report = a.sync(shared, upload_batch_size=10, cancel=cancel, on_event=on_event)
+    assert report.cancelled and report.sent == 10
+    a.sync(shared)
+    b.sync(shared)
+    assert len(rows(b)) == 30
+
+
+def test_sync_async_does_not_block_the_event_loop(a, b, shared) -> None:
+    add(a, *[(f"p{i:04}", "x", i) for i in range(3000)])
+
+    async def main() -> tuple[int, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        report = await a.sync_async(shared)
+        await b.sync_async(shared)
+        task.cancel()
+        return report.sent, ticks
+
+    sent, ticks = asyncio.run(main())
+    assert sent == 3000 and ticks > 3
+    assert len(rows(b)) == 3000
+
+
+def test_cancelling_the_async_task_stops_the_sync(a, shared) -> None:
+    add(a, *[(f"p{i:04}", "x", i) for i in range(2000)])
+
+    async def main() -> None:
+        started = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_event(event) -> None:
+            if isinstance(event, events.Sending):
+                loop.call_soon_threadsafe(started.set)
+
+        task = asyncio.create_task(a.sync_async(shared, upload_batch_size=100, on_event=on_event))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert 0 < a.status().unshared < 2000
+    a.sync(shared)
+    assert a.status().unshared == 0
+
+
+class PushThenFail:
+    """A shared log whose push reaches the log and then "loses the connection"."""
+
+    def __init__(self, inner: SqlSharedLog) -> None:
+        self.inner = inner
+        self.fail = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def push(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.inner.push(*args, **kwargs)
+        if self.fail:
+            self.fail = False
+            raise RemoteUnavailable("connection lost after the push")
+        return result
+
+
+def test_a_sync_that_died_after_sending_resends_the_same_batch_once(a, b, shared) -> None:
+    add(a, *[(f"p{i:02}", "x", i) for i in range(10)])
+    flaky = PushThenFail(shared)
+    with pytest.raises(RemoteUnavailable):
+        a.sync(flaky)
+    assert a.status().unshared == 10
+    a.sync(flaky)
+    assert a.status().unshared == 0
+    with shared.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM sharedlog_batches").scalar_one() == 1
+    report = b.sync(shared)
+    assert report.received == 10 and len(rows(b)) == 10
+
+
+def test_nothing_is_lost_while_the_remote_is_unreachable(a, b) -> None:
+    remote = MemorySharedLog()
+    add(a, ("p1", "kettle", 20))
+    remote.offline = True
+    with pytest.raises(RemoteUnavailable):
+        a.sync(remote)
+    assert a.status().unshared == 1
+    remote.offline = False
+    pump(a, b, remote=remote)
+    assert rows(b) == rows(a)
+
+
+class FailAfterWriting:
+    """An executor that writes the plan, then fails: the whole batch must roll back."""
+
+    def __call__(self, conn, catalog, plan_rows):
+        from syncengine.store._apply import execute_plan
+
+        execute_plan(conn, catalog, plan_rows)
+        raise RuntimeError("disk on fire")
+
+
+def test_a_failed_reconcile_batch_leaves_the_database_as_it_was(a, b, shared) -> None:
+    add(a, *[(f"p{i}", "x", i) for i in range(5)])
+    a.sync(shared)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        b.sync(shared, executor=FailAfterWriting())
+    assert rows(b) == []
+    assert b.status().pending == 5
+    assert b.sync(shared).applied == 5
+    assert rows(b) == rows(a)
+
+
+def test_double_create_as_an_error_rolls_the_batch_back(a, b, shared) -> None:
+    add(a, ("p1", "kettle", 20))
+    add(b, ("p1", "teapot", 30))
+    a.sync(shared)
+    with pytest.raises(ReconcileError, match="double create"):
+        b.sync(shared, double_create="error")
+    assert [r["name"] for r in rows(b)] == ["teapot"]
+    assert b.status().pending == 1
+
+
+def test_keep_history_leaves_entries_in_the_log(a, b, shared) -> None:
+    add(a, ("p1", "kettle", 20))
+    a.sync(shared, cleanup=False)
+    b.sync(shared, cleanup=False)
+    assert [r.state for r in a.log()] == ["shared"]
+    assert [r.state for r in b.log()] == ["done"]
+    a.sync(shared)
+    assert a.log() and a.status().unshared == 0
+
+
+def test_a_device_an_hour_behind_that_edits_after_receiving_wins_everywhere(a, b, shared) -> None:
+    add(a, ("p1", "kettle", 20))
+    a.sync(shared)
+    b.sync(shared)
+    write(b, products.update().where(products.c.id == "p1").values(price=99))
+    with b.engine.begin() as conn:  # b's clock is an hour slow: so is the time its trigger saw
+        conn.exec_driver_sql("UPDATE syncengine_log SET wall = wall - 3600000 WHERE state = 0")
+    b.sync(shared)
+    a.sync(shared)
+    assert rows(a) == rows(b) == [{"id": "p1", "name": "kettle", "price": 99, "note": None}]
+    entry = b.log(unshared=False)
+    assert not entry or all(r.state != "unshared" for r in entry)
+
+
+def test_writes_from_another_program_are_synced(a, b, shared, tmp_path) -> None:
+    con = sqlite3.connect(tmp_path / "a.db")
+    con.execute("INSERT INTO products (id, name, price) VALUES ('raw', 'from sqlite3', 7)")
+    con.commit()
+    con.close()
+    pump(a, b, remote=shared)
+    assert [r["name"] for r in rows(b)] == ["from sqlite3"]
+
+
+def test_an_entry_for_a_table_this_device_does_not_sync_is_quarantined(tmp_path, a, shared) -> None:
+    extra = sa.Table("suppliers", metadata, sa.Column("id", sa.String(36), primary_key=True), sa.Column("name", sa.Text))
+    try:
+        a2 = Device.init(str(tmp_path / "a.db"), metadata=metadata, name="a")
+        c = Device.init(str(tmp_path / "c.db"), metadata=metadata, name="c")
+        c_only_products = Device.init(str(tmp_path / "d.db"), ["products"], metadata=metadata, name="d")
+        write(a2, extra.insert().values(id="s1", name="acme"))
+        add(a2, ("p1", "kettle", 1))
+        a2.sync(shared)
+        report = c_only_products.sync(shared)
+        assert report.applied == 1 and report.quarantined == 1
+        [q] = c_only_products.quarantined()
+        assert "unknown table 'suppliers'" in q.reason
+        c.sync(shared)
+        assert len(rows(c, extra)) == 1
+    finally:
+        metadata.remove(extra)
+
+
+def test_a_missing_column_is_quarantined_then_retried_after_a_migration(tmp_path, a, shared) -> None:
+    narrow = sa.MetaData()
+    sa.Table("products", narrow, sa.Column("id", sa.String(36), primary_key=True), sa.Column("name", sa.Text), sa.Column("price", sa.Integer))
+    b = Device.init(str(tmp_path / "narrow.db"), metadata=narrow, name="narrow")
+    add(a, ("p1", "kettle", 20))
+    write(a, products.insert().values(id="p2", name="mug", price=3, note="blue"))
+    a.sync(shared)
+    report = b.sync(shared)
+    assert report.applied == 1 and report.quarantined == 1
+    [q] = b.quarantined()
+    assert "unknown column 'note'" in q.reason
+    assert b.status().quarantined == 1
+    with b.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE products ADD COLUMN note TEXT")
+    retried = b.retry_quarantined()
+    assert retried.applied == 1 and b.quarantined() == []
+    assert rows(b) == rows(a)
+
+
+def test_a_value_that_does_not_fit_is_quarantined_and_can_be_skipped(tmp_path, a, shared) -> None:
+    strict = sa.MetaData()
+    sa.Table("products", strict, sa.Column("id", sa.String(36), primary_key=True), sa.Column("name", sa.String(5)), sa.Column("price", sa.Integer), sa.Column("note", sa.Text))
+    b = Device.init(str(tmp_path / "strict.db"), metadata=strict, name="strict")
+    add(a, ("p1", "kettle is long", 20), ("p2", "mug", 3))
+    a.sync(shared)
+    report = b.sync(shared)
+    assert report.applied == 1 and report.quarantined == 1
+    [q] = b.quarantined()
+    assert "does not fit column products.name" in q.reason
+    assert b.skip_quarantined([q.id]) == 1
+    assert b.quarantined() == [] and b.status().quarantined == 0
+
+
+def test_stages_can_run_separately(a, b, shared) -> None:
+    add(a, ("p1", "kettle", 20))
+    a.sync(shared, stages=("share",))
+    b.sync(shared, stages=("receive",))
+    assert b.status().pending == 1 and rows(b) == []
+    b.sync(None, stages=("reconcile",))
+    assert b.status().pending == 0 and rows(b) == rows(a)
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(SyncEngineError, match="unknown sync stage"):
+        SyncOptions(stages=("upload",))
+    with pytest.raises(SyncEngineError, match="at least 1"):
+        SyncOptions(upload_batch_size=0)
