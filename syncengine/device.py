@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import threading
 import time
@@ -242,9 +243,7 @@ class Device:
             with self._begin() as conn:
                 chosen = self._quarantine_ids(conn, ids)
                 client.requeue(conn, chosen)
-            opts = options or SyncOptions()
-            opts.stages = ("reconcile",)
-            return run(self, None, opts)
+            return run(self, None, dataclasses.replace(options or SyncOptions(), stages=("reconcile",)))
 
     def skip_quarantined(self, ids: Sequence[int] | None = None) -> int:
         """Give up on quarantined entries (all, or ``ids``); return how many."""

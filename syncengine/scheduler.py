@@ -113,7 +113,7 @@ class SyncScheduler:
     def backoff(self) -> float:
         """Return the wait after ``self.failures`` failures in a row (full jitter)."""
         ceiling = min(self.max_backoff, self.min_backoff * 2 ** max(0, self.failures - 1))
-        return max(self.min_backoff, ceiling * self._random())
+        return float(max(self.min_backoff, ceiling * self._random()))
 
     async def run(self) -> None:
         """Sync until :meth:`stop`; never two syncs at once."""

@@ -47,6 +47,7 @@ from .remote import SharedLog
 from .serializer import JsonSerializer, Serializer
 from .store import _client as client
 from .store._apply import Executor, execute_plan
+from .store._catalog import pk_key
 
 if TYPE_CHECKING:
     from .device import Device
@@ -121,7 +122,8 @@ class _Run:
         self.device = device
         self.remote = remote
         self.options = options
-        self.report = SyncReport(stages=tuple(s for s in STAGES if s in options.stages))
+        self.stages: tuple[Stage, ...] = tuple(s for s in STAGES if s in options.stages)
+        self.report = SyncReport(stages=self.stages)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -152,7 +154,7 @@ class _Run:
 
     def run(self) -> SyncReport:
         started = time.perf_counter()
-        self.emit(SyncStarted(self.report.stages))
+        self.emit(SyncStarted(self.stages))
         error: BaseException | None = None
         try:
             if self.remote is not None and ("receive" in self.report.stages or "share" in self.report.stages):
@@ -367,7 +369,7 @@ class _Run:
             return f"unknown table {entry.table!r} (not synced on this device)"
         if len(entry.pk) != len(synced.pk_columns):
             return f"key {list(entry.pk)!r} does not match the key columns {list(synced.pk_columns)} of {entry.table!r}"
-        if len(client.pk_key(entry.pk)) > 512:
+        if len(pk_key(entry.pk)) > 512:
             return "primary key is too long to track (over 512 characters as JSON)"
         if entry.op is Op.DELETE:
             return None

@@ -103,28 +103,28 @@ def load_states(
         synced = catalog[name]
         texts = {pk_key(pk): pk for pk in pks}
         text_list = list(texts)
-        meta: dict[str, Any] = {}
+        meta: dict[str, sa.RowMapping] = {}
         for part in _chunks(text_list):
-            for row in conn.execute(
+            for found in conn.execute(
                 sa.select(s.rows).where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))
             ).mappings():
-                meta[row["pk"]] = row
+                meta[found["pk"]] = found
         present: dict[str, dict[str, Any]] = {}
         if with_values:
             present = _read_rows(conn, synced, [texts[t] for t in text_list])
         for text, pk in texts.items():
-            row = meta.get(text)
+            stored = meta.get(text)
             live = present.get(text)
-            if row is None:
+            if stored is None:
                 state = RowState(alive=live is not None, values=dict(live) if live else {})
                 out[(name, pk)] = LoadedRow(state, live is not None, False)
                 continue
-            exists = row["exists_v"]
+            exists = stored["exists_v"]
             fields = {c: exists for c in synced.columns} if exists else {}
-            if row["fields"]:
-                fields.update(orjson.loads(row["fields"]))
-            dead = loads(row["dead"]) or {}
-            state = RowState(exists, bool(row["alive"]), fields, dict(live) if live is not None else dead)
+            if stored["fields"]:
+                fields.update(orjson.loads(stored["fields"]))
+            dead = loads(stored["dead"]) or {}
+            state = RowState(exists, bool(stored["alive"]), fields, dict(live) if live is not None else dead)
             if with_values:
                 state.alive = live is not None
             out[(name, pk)] = LoadedRow(state, live is not None, True)

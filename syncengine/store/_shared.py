@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import sqlalchemy as sa
@@ -91,7 +91,7 @@ class SqlSharedLog:
     def __repr__(self) -> str:
         return f"SqlSharedLog({self.engine.url.render_as_string(hide_password=True)!r}, user={self.user!r})"
 
-    def _begin(self):  # type: ignore[no-untyped-def]
+    def _begin(self) -> _translated:
         return _translated(self.engine)
 
     def register_device(self, device_id: str, name: str) -> DeviceInfo:
@@ -246,7 +246,7 @@ class _translated:
         except sa.exc.SQLAlchemyError as exc:
             raise RemoteError(f"the shared log failed: {exc}") from exc
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         try:
             self._cm.__exit__(exc_type, exc, tb)
         except sa.exc.OperationalError as error:
