@@ -38,7 +38,8 @@ class _Group(click.Group):
         except SyncEngineError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
-            click.echo(f"error: {exc}", err=True)
+            message = " ".join(str(exc).split())  # drivers write several lines; people read one
+            click.echo(f"error: {message}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from . import capture
 from ._db import create_engine, describe
+from .events import Stage
 from .errors import ConfigurationError, DatabaseError, NotInitializedError, QuarantineError, SchemaError
 from .model import LogRecord, QuarantinedEntry, Status, SyncReport
 from .remote import SharedLog
@@ -243,7 +244,8 @@ class Device:
             with self._begin() as conn:
                 chosen = self._quarantine_ids(conn, ids)
                 client.requeue(conn, chosen)
-            return run(self, None, dataclasses.replace(options or SyncOptions(), stages=("reconcile",)))
+            only: tuple[Stage, ...] = ("reconcile",)
+            return run(self, None, dataclasses.replace(options or SyncOptions(), stages=only))
 
     def skip_quarantined(self, ids: Sequence[int] | None = None) -> int:
         """Give up on quarantined entries (all, or ``ids``); return how many."""

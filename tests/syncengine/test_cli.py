@@ -1,0 +1,178 @@
+"""The command line, run as a person or a script would: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def se(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "syncengine", *args], capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"syncengine {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def make_shop(path: Path, *rows: tuple[str, str]) -> str:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE products (id TEXT PRIMARY KEY, name TEXT NOT NULL, price REAL)")
+    con.executemany("INSERT INTO products (id, name) VALUES (?, ?)", rows)
+    con.commit()
+    con.close()
+    return str(path)
+
+
+def names(path: str) -> list[str]:
+    con = sqlite3.connect(path)
+    try:
+        return [r[0] for r in con.execute("SELECT name FROM products ORDER BY id")]
+    finally:
+        con.close()
+
+
+def test_init_sync_status_log_devices_round_trip(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"), ("p2", "mug"))
+    b = make_shop(tmp_path / "b.db")
+    shared = str(tmp_path / "shared.db")
+    out = se("init", a, "--table", "products", "--name", "shop-a").stdout
+    assert "shop-a" in out and "2 existing rows" in out
+    se("init", b, "--table", "products", "--name", "shop-b")
+    status = json.loads(se("status", a, "--json").stdout)
+    assert {"device_id", "unshared", "pending", "conflicts"} <= set(status)
+    assert status["unshared"] == 2
+    unshared = json.loads(se("log", a, "--unshared", "--json").stdout)
+    assert sorted(e["pk"] for e in unshared) == [["p1"], ["p2"]]
+    assert "sent 2" in se("sync", a, "--remote", shared).stdout
+    assert "applied 2" in se("sync", b, "--remote", shared).stdout
+    assert names(b) == ["kettle", "mug"]
+    devices = json.loads(se("devices", b, "--remote", shared, "--json").stdout)
+    assert sorted(d["name"] for d in devices) == ["shop-a", "shop-b"]
+    assert [d["this_device"] for d in devices if d["name"] == "shop-b"] == [True]
+    report = json.loads(se("sync", a, "--remote", shared, "--json").stdout)
+    assert report["sent"] == 0 and report["received"] == 0
+
+
+def test_receive_only_leaves_entries_pending(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    b = make_shop(tmp_path / "b.db")
+    shared = str(tmp_path / "shared.db")
+    se("init", a, "--table", "products")
+    se("init", b, "--table", "products")
+    se("sync", a, "--remote", shared)
+    se("sync", b, "--remote", shared, "--stage", "receive")
+    assert json.loads(se("status", b, "--json").stdout)["pending"] == 1
+    assert [e["pk"] for e in json.loads(se("log", b, "--pending", "--json").stdout)] == [["p1"]]
+    se("sync", b, "--remote", shared)
+    assert names(b) == ["kettle"]
+
+
+def test_no_snapshot_shares_nothing_that_was_there(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    se("init", a, "--table", "products", "--no-snapshot")
+    assert json.loads(se("status", a, "--json").stdout)["unshared"] == 0
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        ("shop", ["init", "{db}", "--table", "nope"], "table 'nope' does not exist"),
+        ("nokey", ["init", "{db}", "--table", "things"], "table 'things' has no primary key"),
+        ("autoinc", ["init", "{db}", "--table", "things"], "auto-incremented integer key"),
+        ("none", ["status", "{db}"], "does not exist"),
+        ("shop", ["status", "{db}"], "has no sync installed"),
+        ("synced", ["sync", "{db}", "--remote", "{tmp}/missing/dir/shared.db"], "does not exist"),
+        ("synced", ["sync", "{db}", "--remote", "nope://x"], "database URL"),
+        ("synced", ["sync", "{db}", "--remote", "postgresql+psycopg://nobody@127.0.0.1:1/x"], "cannot reach the shared log"),
+        ("synced", ["quarantine", "{db}", "--retry", "999"], "no quarantined entry with id 999"),
+    ],
+)
+def test_errors_are_one_clear_sentence_without_a_traceback(tmp_path, setup, args, message) -> None:
+    db = tmp_path / "x.db"
+    if setup in ("shop", "synced"):
+        make_shop(db, ("p1", "kettle"))
+    if setup == "synced":
+        se("init", str(db), "--table", "products")
+    if setup in ("nokey", "autoinc"):
+        con = sqlite3.connect(db)
+        key = "" if setup == "nokey" else " PRIMARY KEY"
+        con.execute(f"CREATE TABLE things (id INTEGER{key}, name TEXT)")
+        con.close()
+    result = se(*[a.format(db=db, tmp=tmp_path) for a in args], check=False)
+    assert result.returncode == 1, result
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(tmp_path) -> None:
+    result = se("--debug", "status", str(tmp_path / "none.db"), check=False)
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_unreachable_remote_loses_nothing(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    se("init", a, "--table", "products")
+    result = se("sync", a, "--remote", "postgresql+psycopg://nobody@127.0.0.1:1/x", check=False)
+    assert result.returncode == 1
+    assert json.loads(se("status", a, "--json").stdout)["unshared"] == 1
+    se("sync", a, "--remote", str(tmp_path / "shared.db"))
+    assert json.loads(se("status", a, "--json").stdout)["unshared"] == 0
+
+
+def test_quarantine_list_retry_and_skip(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db")
+    b = tmp_path / "b.db"
+    con = sqlite3.connect(b)
+    con.execute("CREATE TABLE products (id TEXT PRIMARY KEY, name TEXT NOT NULL)")
+    con.close()
+    shared = str(tmp_path / "shared.db")
+    se("init", a, "--table", "products")
+    se("init", str(b), "--table", "products")
+    con = sqlite3.connect(a)
+    con.executemany("INSERT INTO products VALUES (?, ?, ?)", [("p1", "kettle", 2.5), ("p2", "mug", 1.5)])
+    con.commit()
+    con.close()
+    se("sync", a, "--remote", shared)
+    se("sync", str(b), "--remote", shared)
+    listed = json.loads(se("quarantine", str(b), "--json").stdout)
+    assert len(listed) == 2 and all("unknown column 'price'" in q["reason"] for q in listed)
+    assert json.loads(se("status", str(b), "--json").stdout)["quarantined"] == 2
+    assert "name the entry ids" in se("quarantine", str(b), "--retry", check=False).stderr
+    con = sqlite3.connect(b)
+    con.execute("ALTER TABLE products ADD COLUMN price REAL")
+    con.close()
+    retried = json.loads(se("quarantine", str(b), "--retry", str(listed[0]["id"]), "--json").stdout)
+    assert retried == {"applied": 1, "quarantined": 1}
+    assert json.loads(se("quarantine", str(b), "--skip", "--all", "--json").stdout) == {"skipped": 1}
+    assert json.loads(se("quarantine", str(b), "--json").stdout) == []
+
+
+def test_config_stores_the_continuous_sync_settings(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db")
+    se("init", a, "--table", "products")
+    assert json.loads(se("config", a, "--json").stdout) == {"enabled": True, "interval": 60.0}
+    assert json.loads(se("config", a, "--auto", "off", "--interval", "5", "--json").stdout) == {
+        "enabled": False,
+        "interval": 5.0,
+    }
+
+
+def test_watch_syncs_until_told_to_stop(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    se("init", a, "--table", "products")
+    out = se("watch", a, "--remote", str(tmp_path / "shared.db"), "--interval", "0.2", "--max-syncs", "2").stdout
+    assert out.count("sent") == 2 and "sent 1" in out
+
+
+def test_demo_builds_two_shops_that_converge(tmp_path) -> None:
+    result = json.loads(se("demo", str(tmp_path / "demo"), "--json").stdout)
+    assert result["converged"] is True
+    assert len(result["shop_a"]) == 5 and result["shop_a"] == result["shop_b"]
+    assert (tmp_path / "demo" / "shared.db").exists()
+    human = se("demo", str(tmp_path / "demo2")).stdout
+    assert "both shops hold the same catalogue" in human
