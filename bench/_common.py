@@ -88,7 +88,19 @@ def fresh_path(folder: Path, stem: str) -> Path:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux reports KiB)."""
+    """Peak resident set size of this process so far, in MB.
+
+    Linux: ``VmHWM`` of /proc/self/status, which belongs to this process image.
+    (``getrusage().ru_maxrss`` is not used there: it survives fork + exec, so a
+    subprocess started by a big parent reports the parent's peak.)
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / 1024 if sys.platform != "darwin" else kib / (1024 * 1024)
 

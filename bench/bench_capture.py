@@ -189,13 +189,13 @@ def measure(
 def report(title: str, n: int, times: dict[str, list[float]], targets: dict[str, float]) -> dict[str, float]:
     base = times["plain"]
     print(f"\n{title}  ({n:,} rows, {len(base)} rounds; medians, min..max in brackets)")
-    print(f"  {'variant':8} {'seconds':>9} {'rows/s':>11}  {'ratio vs plain':>14}")
+    print(f"  {'variant':9} {'seconds':>8} {'rows/s':>11}  {'ratio vs plain':>14}")
     ratios: dict[str, float] = {}
     for v, ts in times.items():
         per_round = [t / b for t, b in zip(ts, base, strict=True)]
         ratio = c.median(per_round)
         ratios[v] = ratio
-        line = f"  {v:8} {c.median(ts):9.3f} {n / c.median(ts):11,.0f}  {ratio:13.2f}x  [{c.spread(ts)} s; ratio {min(per_round):.2f}..{max(per_round):.2f}]"
+        line = f"  {v:9} {c.median(ts):8.3f} {n / c.median(ts):11,.0f}  {ratio:13.2f}x  [{c.spread(ts)} s; ratio {min(per_round):.2f}..{max(per_round):.2f}]"
         if v in targets:
             line += "  " + c.verdict(ratio, targets[v], higher_is_better=False)
         print(line)
