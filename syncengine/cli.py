@@ -56,8 +56,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def _remote(url: str, user: str) -> SharedLog:
-    return open_shared_log(url, user=user)
+def _remote(url: str, user: str, token: str | None = None) -> SharedLog:
+    return open_shared_log(url, user=user, token=token)
 
 
 def _summary(report: SyncReport) -> str:
@@ -97,6 +97,7 @@ def init(db: str, tables: tuple[str, ...], name: str | None, no_snapshot: bool, 
 @click.argument("db")
 @click.option("--remote", required=True, help="The shared log: an SQLAlchemy URL or a path to an SQLite file.")
 @click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
+@click.option("--token", envvar="SYNCENGINE_TOKEN", default=None, help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).")
 @click.option("--stage", "stages", multiple=True, type=click.Choice(["receive", "share", "reconcile"]), help="Run only these stages.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Entries per batch.")
 @click.option("--single-batch", is_flag=True, help="Do at most one batch of each stage.")
@@ -106,6 +107,7 @@ def sync(
     db: str,
     remote: str,
     user: str,
+    token: str | None,
     stages: tuple[str, ...],
     batch_size: int,
     single_batch: bool,
@@ -114,7 +116,7 @@ def sync(
 ) -> None:
     """Sync DB once with the shared log: receive, share, reconcile."""
     device = Device.open(db)
-    shared = _remote(remote, user)
+    shared = _remote(remote, user, token)
     try:
         kwargs: dict[str, Any] = {
             "upload_batch_size": batch_size,
@@ -183,11 +185,12 @@ def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | 
 @click.argument("db")
 @click.option("--remote", required=True, help="The shared log URL or path.")
 @click.option("--user", default="default", show_default=True, help="The user whose devices to list.")
+@click.option("--token", envvar="SYNCENGINE_TOKEN", default=None, help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).")
 @click.option("--json", "as_json", is_flag=True, help="Print the devices as JSON.")
-def devices(db: str, remote: str, user: str, as_json: bool) -> None:
+def devices(db: str, remote: str, user: str, token: str | None, as_json: bool) -> None:
     """List the devices registered in the shared log."""
     device = Device.open(db)
-    shared = _remote(remote, user)
+    shared = _remote(remote, user, token)
     try:
         found = shared.devices()
     finally:
@@ -304,6 +307,10 @@ def demo(folder: str, as_json: bool) -> None:
     result = run_demo(folder, echo=None if as_json else click.echo)
     if as_json:
         _print_json(result)
+
+
+from .server.cli import register as _register_server  # noqa: E402
+_register_server(main)
 
 
 def run() -> None:  # pragma: no cover - console entry point

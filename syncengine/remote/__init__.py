@@ -1,21 +1,44 @@
-"""Shared logs: the protocol, an in-memory double, and opening one from a URL."""
+"""Shared logs: the protocol, an in-memory double, the HTTP client, and opening one from a URL."""
 
 from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
 
 from ._memory import MemorySharedLog
 from ._protocol import SharedLog
 
+if TYPE_CHECKING:
+    from ._http import AsyncHttpSharedLog, HttpSharedLog
 
-def open_shared_log(url: str, *, user: str = "default") -> SharedLog:
-    """Open the shared log at ``url``: an SQLAlchemy URL or a plain path (an SQLite file)."""
-    from ..errors import ConfigurationError
+TOKEN_ENV = "SYNCENGINE_TOKEN"
+
+
+def open_shared_log(url: str, *, user: str = "default", token: str | None = None) -> SharedLog:
+    """Open the shared log at ``url``: an http(s) server, an SQLAlchemy URL, or a plain path (an SQLite file).
+
+    A server needs a device token, from ``token`` or the ``SYNCENGINE_TOKEN``
+    environment variable (ConfigurationError without one); the token decides the
+    user there, so ``user`` only applies to shared-log databases.
+    """
     from ..store import SqlSharedLog
 
     if url.startswith(("http://", "https://")):
-        raise ConfigurationError("http(s) shared logs need the server client, which is not available yet")
+        from ._http import HttpSharedLog
+
+        return HttpSharedLog(url, token or os.environ.get(TOKEN_ENV))
     if url == "memory:":
         return MemorySharedLog(user=user)
     return SqlSharedLog(url, user=user)
 
 
-__all__ = ["MemorySharedLog", "SharedLog", "open_shared_log"]
+def __getattr__(name: str) -> Any:
+    # the HTTP clients load httpx and stamina, which local use does not need
+    if name in ("HttpSharedLog", "AsyncHttpSharedLog"):
+        from . import _http
+
+        return getattr(_http, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["AsyncHttpSharedLog", "HttpSharedLog", "MemorySharedLog", "SharedLog", "TOKEN_ENV", "open_shared_log"]

@@ -1,0 +1,132 @@
+"""Users and device tokens of the shared-log server, in the shared log's own database.
+
+A token is ``secrets.token_urlsafe(32)``: 256 random bits, so a plain SHA-256 of
+it is enough to store (no salt or slow hash is needed against guessing, and a
+lookup by hash stays one indexed query). The token itself is shown once, when it
+is created. Revoking keeps the row, so ``token list`` still shows who had access.
+
+Nothing here is cached: every request reads the token row, so a revocation holds
+at once in every server process on the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import ConfigurationError, DatabaseError
+from ._wire import WireError, check_user
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "sharedlog_users",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+tokens = sa.Table(
+    "sharedlog_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_name", sa.String(128), sa.ForeignKey("sharedlog_users.name"), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """One token as ``token list`` shows it (never the token itself)."""
+
+    id: int
+    user: str
+    created_at: float
+    revoked_at: float | None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        return {"id": self.id, "user": self.user, "created_at": self.created_at, "revoked_at": self.revoked_at}
+
+
+def hash_token(token: str) -> str:
+    """Return the stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def install(engine: sa.Engine) -> None:
+    """Create the account tables if they are missing."""
+    with _translated(engine, "prepare the accounts of"):
+        metadata.create_all(engine, checkfirst=True)
+
+
+def create_token(engine: sa.Engine, user: str, *, clock: Any = time.time) -> tuple[TokenInfo, str]:
+    """Create ``user`` if needed and a new token for it; return its record and the token."""
+    try:
+        check_user(user)
+    except WireError as exc:
+        raise ConfigurationError(str(exc)) from None
+    install(engine)
+    token = secrets.token_urlsafe(32)
+    now = clock()
+    with _translated(engine, "create a token in"), engine.begin() as conn:
+        if conn.execute(sa.select(users.c.name).where(users.c.name == user)).first() is None:
+            conn.execute(users.insert().values(name=user, created_at=now))
+        inserted = conn.execute(tokens.insert().values(user_name=user, token_hash=hash_token(token), created_at=now))
+        new_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+    return TokenInfo(new_id, user, now, None), token
+
+
+def list_tokens(engine: sa.Engine) -> list[TokenInfo]:
+    """Return every token record, oldest first."""
+    install(engine)
+    with _translated(engine, "list the tokens of"), engine.connect() as conn:
+        rows = conn.execute(sa.select(tokens).order_by(tokens.c.id)).mappings().all()
+    return [TokenInfo(int(r["id"]), r["user_name"], r["created_at"], r["revoked_at"]) for r in rows]
+
+
+def revoke_token(engine: sa.Engine, token_id: int, *, clock: Any = time.time) -> TokenInfo:
+    """Revoke a token by id (a revoked token stays revoked); ConfigurationError if unknown."""
+    install(engine)
+    with _translated(engine, "revoke a token in"), engine.begin() as conn:
+        row = conn.execute(sa.select(tokens).where(tokens.c.id == token_id)).mappings().first()
+        if row is None:
+            raise ConfigurationError(f"there is no token with id {token_id}")
+        info = TokenInfo(int(row["id"]), row["user_name"], row["created_at"], row["revoked_at"])
+        if info.revoked_at is None:
+            info = TokenInfo(info.id, info.user, info.created_at, clock())
+            conn.execute(tokens.update().where(tokens.c.id == token_id).values(revoked_at=info.revoked_at))
+    return info
+
+
+def user_for_token(engine: sa.Engine, token: str) -> str | None:
+    """Return the user a live token belongs to, or None."""
+    live = sa.select(tokens.c.user_name).where(tokens.c.token_hash == hash_token(token), tokens.c.revoked_at.is_(None))
+    with _translated(engine, "check a token in"), engine.connect() as conn:
+        user = conn.execute(live).scalar()
+    return None if user is None else str(user)
+
+
+class _translated:
+    """Turn SQLAlchemy errors into DatabaseError, naming the database."""
+
+    def __init__(self, engine: sa.Engine, doing: str) -> None:
+        self._engine = engine
+        self._doing = doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        where = self._engine.url.render_as_string(hide_password=True)
+        if isinstance(exc, sa.exc.OperationalError):
+            raise DatabaseError(f"cannot {self._doing} {where}: {exc.orig}", retryable=True) from exc
+        if isinstance(exc, sa.exc.SQLAlchemyError):
+            raise DatabaseError(f"cannot {self._doing} {where}: {exc}") from exc

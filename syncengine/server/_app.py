@@ -1,0 +1,244 @@
+"""The shared-log server's endpoints: authenticate, decode, call the SQL shared log, encode.
+
+Each request runs against ``SqlSharedLog(engine, user=<the token's user>)``, so the
+store's own user scoping is what keeps users apart; the server adds no state of
+its own. Any number of processes can serve one database: the shared log orders
+appends with its counter row, and tokens are read on every request.
+
+Blocking database work runs in Starlette's thread pool. Errors become JSON
+``{"error": message}`` answers; the status codes are listed in the OpenAPI
+document (:mod:`syncengine.server._openapi`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import orjson
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from ..errors import DatabaseError, RemoteError, RemoteUnavailable
+from ..store import SqlSharedLog
+from . import _accounts as accounts
+from . import _wire as wire
+from ._asgi import Problem, ServerTime, read_body
+from ._openapi import openapi
+
+T = TypeVar("T")
+
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+_UNAVAILABLE_RETRY_AFTER = "1"
+
+
+class _Json(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _Json({"error": message}, status_code=status, headers=headers)
+
+
+class _Server:
+    """The endpoints, bound to one engine shared by all requests of this process."""
+
+    def __init__(self, engine: sa.Engine, max_body: int) -> None:
+        self.engine = engine
+        self.max_body = max_body
+        # A SqlSharedLog holds no data of its own (only the engine and the user
+        # name), so keeping one per user only saves its table checks per request;
+        # it cannot make two processes disagree.
+        self.log_for: Callable[[str], SqlSharedLog] = functools.lru_cache(maxsize=4096)(
+            lambda user: SqlSharedLog(engine, user=user)
+        )
+
+    def startup(self) -> None:
+        """Create the tables, retrying while another process does the same."""
+        for attempt in range(5):
+            try:
+                accounts.install(self.engine)
+                SqlSharedLog(self.engine)
+                return
+            except (DatabaseError, RemoteError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    # -- helpers --------------------------------------------------------------
+
+    async def user(self, request: Request) -> str:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Problem(401, "send the device token as 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": "Bearer"})
+        user = await self.blocking(accounts.user_for_token, self.engine, token.strip())
+        if user is None:
+            raise Problem(401, "the token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
+        return user
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run database work in the thread pool, turning its errors into answers."""
+        try:
+            return await run_in_threadpool(fn, *args)
+        except (RemoteUnavailable, DatabaseError) as exc:
+            raise Problem(
+                503, f"the shared log is unavailable: {exc}", {"Retry-After": _UNAVAILABLE_RETRY_AFTER}
+            ) from exc
+        except RemoteError as exc:
+            if isinstance(exc.__cause__, sa.exc.SQLAlchemyError):
+                # a database failure, not a refusal: a retry may well succeed
+                raise Problem(503, f"the shared log failed: {exc}", {"Retry-After": _UNAVAILABLE_RETRY_AFTER}) from exc
+            raise
+
+    @staticmethod
+    def path_id(request: Request, key: str, what: str) -> str:
+        try:
+            return wire.check_id(request.path_params[key], what)
+        except wire.WireError as exc:
+            raise Problem(400, str(exc)) from None
+
+    async def body(self, request: Request, parse: Callable[[bytes], T]) -> T:
+        raw = await read_body(request, self.max_body)
+        try:
+            return parse(raw)
+        except wire.WireError as exc:
+            raise Problem(400, str(exc)) from None
+
+    # -- endpoints ------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        def ping() -> None:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(ping)
+        except sa.exc.SQLAlchemyError:
+            return _Json(
+                {"status": "unavailable", "max_body_bytes": self.max_body},
+                status_code=503,
+                headers={"Retry-After": _UNAVAILABLE_RETRY_AFTER},
+            )
+        return _Json({"status": "ok", "max_body_bytes": self.max_body})
+
+    async def openapi(self, request: Request) -> Response:
+        return _Json(openapi(self.max_body))
+
+    async def call(self, user: str, method: str, *args: Any) -> Any:
+        """Call a method of the user's shared log in the thread pool."""
+        return await self.blocking(lambda: getattr(self.log_for(user), method)(*args))
+
+    async def list_devices(self, request: Request) -> Response:
+        found = await self.call(await self.user(request), "devices")
+        return _Json({"devices": [wire.device_json(d) for d in found]})
+
+    async def register(self, request: Request) -> Response:
+        user = await self.user(request)
+        device_id = self.path_id(request, "device_id", "the device id")
+        name = await self.body(request, wire.parse_register_request)
+        try:
+            info = await self.call(user, "register_device", device_id, name)
+        except RemoteError as exc:
+            raise Problem(409, f"device {device_id} belongs to another user; pick another device id") from exc
+        return _Json(wire.device_json(info))
+
+    async def push(self, request: Request) -> Response:
+        user = await self.user(request)
+        device_id = self.path_id(request, "device_id", "the device id")
+        batch_id = self.path_id(request, "batch_id", "the batch id")
+        payload, count, extra = await self.body(request, wire.parse_push_request)
+        try:
+            result = await self.call(user, "push", device_id, batch_id, payload, count, extra)
+        except RemoteError as exc:
+            raise Problem(404, f"device {device_id} is not registered for this user") from exc
+        return _Json(wire.push_json(result), status_code=200 if result.duplicate else 201)
+
+    async def pull(self, request: Request) -> Response:
+        user = await self.user(request)
+        device_id = self.path_id(request, "device_id", "the device id")
+        try:
+            after = wire.int_param(request.query_params.get("after"), "after", 0, wire.INT64_MAX, 0)
+            limit = wire.int_param(request.query_params.get("limit"), "limit", 1, wire.PULL_LIMIT_MAX, 1000)
+        except wire.WireError as exc:
+            raise Problem(400, str(exc)) from None
+        try:
+            result = await self.call(user, "pull", device_id, after, limit)
+        except RemoteError as exc:
+            raise Problem(404, f"device {device_id} is not registered for this user") from exc
+        return _Json(wire.pull_json(result))
+
+    async def mark_pulled(self, request: Request) -> Response:
+        user = await self.user(request)
+        device_id = self.path_id(request, "device_id", "the device id")
+        seq = await self.body(request, wire.parse_cursor_request)
+        # the store ignores devices of other users here, so there is nothing to refuse
+        await self.call(user, "mark_pulled", device_id, seq)
+        return Response(status_code=204)
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return _error(exc.status, exc.message, exc.headers)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, exc.detail, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # the last resort; every known failure is answered before it gets here
+    return _error(500, "internal server error")
+
+
+def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> ASGIApp:
+    """Return the ASGI application serving the shared log in ``db`` (a URL, path or engine).
+
+    Request bodies over ``max_body_bytes`` (before or after gunzipping) get 413.
+    """
+    from .._db import create_engine, to_url
+
+    if isinstance(db, sa.Engine):
+        engine = db
+    else:
+        # enough connections for Starlette's thread pool (40 threads)
+        pooled = {} if to_url(db).get_backend_name() == "sqlite" else {"pool_size": 10, "max_overflow": 30}
+        engine = create_engine(db, **pooled)
+    server = _Server(engine, max_body_bytes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(server.startup)
+        yield
+        engine.dispose()
+
+    routes = [
+        Route("/health", server.health, methods=["GET"]),
+        Route("/openapi.json", server.openapi, methods=["GET"]),
+        Route(f"{wire.API}/devices", server.list_devices, methods=["GET"]),
+        Route(f"{wire.API}/devices/{{device_id}}", server.register, methods=["PUT"]),
+        Route(f"{wire.API}/devices/{{device_id}}/batches", server.pull, methods=["GET"]),
+        Route(f"{wire.API}/devices/{{device_id}}/batches/{{batch_id}}", server.push, methods=["PUT"]),
+        Route(f"{wire.API}/devices/{{device_id}}/cursor", server.mark_pulled, methods=["PUT"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(GZipMiddleware, minimum_size=4096, compresslevel=4)],
+        exception_handlers={Problem: _problem, HTTPException: _http_exception, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    return ServerTime(app)

@@ -1,0 +1,312 @@
+"""The server's OpenAPI document, written out by hand to match :mod:`._wire`.
+
+It is what schemathesis fuzzes the server against in the tests, so a field added
+to the wire format without being added here fails CI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+from . import _wire as wire
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str, **headers: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {"X-Server-Time": {"$ref": "#/components/headers/ServerTime"}, **headers},
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+_ERROR_ANSWERS = {
+    "400": {"$ref": "#/components/responses/BadRequest"},
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "503": {"$ref": "#/components/responses/Unavailable"},
+}
+_BODY_ANSWERS = {
+    "413": {"$ref": "#/components/responses/TooLarge"},
+    "415": {"$ref": "#/components/responses/UnsupportedEncoding"},
+}
+_NOT_FOUND = {"404": {"$ref": "#/components/responses/NotFound"}}
+
+
+def _device_id() -> dict[str, Any]:
+    return {
+        "name": "device_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": wire.ID_PATTERN},
+    }
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": "JSON; may be sent gzip-compressed with `Content-Encoding: gzip`.",
+        "content": {"application/json": {"schema": _ref(schema)}},
+    }
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string", "description": "What was wrong, in one sentence."}},
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "max_body_bytes"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "max_body_bytes": {"type": "integer", "description": "Request bodies over this size get 413."},
+        },
+    },
+    "Device": {
+        "type": "object",
+        "required": ["device_id", "name", "user", "created_at", "last_pull_seq"],
+        "properties": {
+            "device_id": {"type": "string"},
+            "name": {"type": "string"},
+            "user": {"type": "string"},
+            "created_at": {"type": "number"},
+            "last_push_at": {"type": "number", "nullable": True},
+            "last_pull_at": {"type": "number", "nullable": True},
+            "last_pull_seq": {"type": "integer"},
+            "behind": {"type": "integer", "nullable": True, "description": "Entries of other devices not yet pulled."},
+        },
+    },
+    "DeviceList": {
+        "type": "object",
+        "required": ["devices"],
+        "properties": {"devices": {"type": "array", "items": _ref("Device")}},
+    },
+    "Register": {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {"name": {"type": "string", "maxLength": wire.NAME_MAX, "pattern": "^[^\\x00]*$"}},
+    },
+    "Push": {
+        "type": "object",
+        "description": (
+            "One batch. The payload is opaque bytes: `payload_text` when they are valid UTF-8, "
+            "else `payload_base64` (standard alphabet, padded); exactly one of the two."
+        ),
+        "required": ["count"],
+        "additionalProperties": False,
+        "properties": {
+            "count": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": wire.INT32_MAX,
+                "description": "Entries in the batch.",
+            },
+            "extra": {"type": "object", "nullable": True, "description": "Free-form batch information."},
+            "payload_text": {"type": "string"},
+            "payload_base64": {
+                "type": "string",
+                "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+            },
+        },
+        "oneOf": [{"required": ["payload_text"]}, {"required": ["payload_base64"]}],
+    },
+    "PushResult": {
+        "type": "object",
+        "required": ["seq", "duplicate"],
+        "properties": {
+            "seq": {"type": "integer", "description": "The batch's place in the user's log."},
+            "duplicate": {"type": "boolean", "description": "True when this (device, batch id) was stored before."},
+        },
+    },
+    "Batch": {
+        "type": "object",
+        "required": ["seq", "device_id", "batch_id", "count"],
+        "properties": {
+            "seq": {"type": "integer"},
+            "device_id": {"type": "string"},
+            "batch_id": {"type": "string"},
+            "count": {"type": "integer"},
+            "extra": {"type": "object", "nullable": True},
+            "shared_at": {"type": "number", "nullable": True},
+            "payload_text": {"type": "string"},
+            "payload_base64": {"type": "string"},
+        },
+    },
+    "Pull": {
+        "type": "object",
+        "required": ["batches", "cursor", "more"],
+        "properties": {
+            "batches": {"type": "array", "items": _ref("Batch")},
+            "cursor": {"type": "integer", "description": "Pass as `after` next time."},
+            "more": {"type": "boolean", "description": "True when more batches wait after `cursor`."},
+        },
+    },
+    "Cursor": {
+        "type": "object",
+        "required": ["seq"],
+        "additionalProperties": False,
+        "properties": {"seq": {"type": "integer", "minimum": 0, "maximum": wire.INT64_MAX}},
+    },
+}
+
+
+def openapi(max_body: int) -> dict[str, Any]:
+    """Return the OpenAPI 3.0 document of the server, stating its body limit."""
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "syncengine shared log",
+            "version": __version__,
+            "description": (
+                "The shared log of syncengine over HTTP. Every request but `/health` needs "
+                "`Authorization: Bearer TOKEN` (from `syncengine token create`) and sees only its "
+                "user's devices and batches. Every answer carries `X-Server-Time`. Bodies over "
+                f"{max_body} bytes (before or after gunzipping) get 413. Answers are gzipped when "
+                "the client accepts it."
+            ),
+        },
+        "paths": {
+            "/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Whether the server can reach its database.",
+                    "responses": {
+                        "200": _json(_ref("Health"), "The database answers."),
+                        "503": _json(
+                            _ref("Health"),
+                            "The database does not answer.",
+                            **{"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+                        ),
+                    },
+                }
+            },
+            f"{wire.API}/devices": {
+                "get": {
+                    "operationId": "listDevices",
+                    "summary": "The user's devices, oldest first.",
+                    "security": bearer,
+                    "responses": {"200": _json(_ref("DeviceList"), "The devices."), **_ERROR_ANSWERS},
+                }
+            },
+            f"{wire.API}/devices/{{device_id}}": {
+                "put": {
+                    "operationId": "registerDevice",
+                    "summary": "Register a device for the user, or rename it.",
+                    "security": bearer,
+                    "parameters": [_device_id()],
+                    "requestBody": _body("Register"),
+                    "responses": {
+                        "200": _json(_ref("Device"), "The device's record."),
+                        "409": {"$ref": "#/components/responses/Conflict"},
+                        **_ERROR_ANSWERS,
+                        **_BODY_ANSWERS,
+                        **_NOT_FOUND,
+                    },
+                }
+            },
+            f"{wire.API}/devices/{{device_id}}/batches": {
+                "get": {
+                    "operationId": "pull",
+                    "summary": "Other devices' batches after a cursor, about `limit` entries (at least one batch).",
+                    "security": bearer,
+                    "parameters": [
+                        _device_id(),
+                        {
+                            "name": "after",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": wire.INT64_MAX, "default": 0},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": wire.PULL_LIMIT_MAX,
+                                "default": 1000,
+                            },
+                        },
+                    ],
+                    "responses": {"200": _json(_ref("Pull"), "The batches."), **_ERROR_ANSWERS, **_NOT_FOUND},
+                }
+            },
+            f"{wire.API}/devices/{{device_id}}/batches/{{batch_id}}": {
+                "put": {
+                    "operationId": "push",
+                    "summary": "Append a batch; the same (device, batch id) again stores nothing new.",
+                    "security": bearer,
+                    "parameters": [
+                        _device_id(),
+                        {
+                            "name": "batch_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": wire.ID_PATTERN},
+                        },
+                    ],
+                    "requestBody": _body("Push"),
+                    "responses": {
+                        "201": _json(_ref("PushResult"), "Stored."),
+                        "200": _json(_ref("PushResult"), "Stored before; nothing new was stored."),
+                        **_ERROR_ANSWERS,
+                        **_BODY_ANSWERS,
+                        **_NOT_FOUND,
+                    },
+                }
+            },
+            f"{wire.API}/devices/{{device_id}}/cursor": {
+                "put": {
+                    "operationId": "markPulled",
+                    "summary": "Record how far the device has pulled.",
+                    "security": bearer,
+                    "parameters": [_device_id()],
+                    "requestBody": _body("Cursor"),
+                    "responses": {
+                        "204": {
+                            "description": "Recorded.",
+                            "headers": {"X-Server-Time": {"$ref": "#/components/headers/ServerTime"}},
+                        },
+                        **_ERROR_ANSWERS,
+                        **_BODY_ANSWERS,
+                        **_NOT_FOUND,
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "headers": {
+                "ServerTime": {
+                    "description": "The server's clock: milliseconds since the Unix epoch.",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                },
+                "RetryAfter": {"description": "Seconds to wait before trying again.", "schema": {"type": "string"}},
+            },
+            "responses": {
+                "BadRequest": _json(_ref("Error"), "The body, a parameter or an id is malformed."),
+                "Unauthorized": _json(
+                    _ref("Error"),
+                    "No token, or an unknown or revoked one.",
+                    **{"WWW-Authenticate": {"schema": {"type": "string"}}},
+                ),
+                "NotFound": _json(_ref("Error"), "The device is not registered for this user."),
+                "Conflict": _json(_ref("Error"), "The device id belongs to another user."),
+                "TooLarge": _json(_ref("Error"), f"The body is over {max_body} bytes."),
+                "UnsupportedEncoding": _json(_ref("Error"), "A Content-Encoding other than identity or gzip."),
+                "Unavailable": _json(
+                    _ref("Error"),
+                    "The database cannot be reached; retry later.",
+                    **{"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+                ),
+            },
+            "schemas": _SCHEMAS,
+        },
+    }

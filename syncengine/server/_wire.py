@@ -1,0 +1,287 @@
+"""The JSON shapes the shared-log server and its HTTP client exchange.
+
+Pure functions, no I/O: the server (:mod:`syncengine.server._app`) and the client
+(:mod:`syncengine.remote._http`) both encode and decode through here, so the two
+sides cannot drift apart. The OpenAPI document (:mod:`syncengine.server._openapi`)
+describes the same shapes.
+
+A batch payload is opaque bytes. It travels as ``payload_text`` when it is valid
+UTF-8 (the engine's serializer writes JSON, which then compresses well under gzip)
+and as ``payload_base64`` otherwise; exactly one of the two is present.
+
+Every decoder raises :class:`WireError` with a message naming the bad field, which
+the server answers with 400 and the client turns into a ``RemoteError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch
+
+API = "/v1"
+TIME_HEADER = "x-server-time"
+"""Response header: the server's wall clock, milliseconds since the Unix epoch."""
+
+ID_PATTERN = r"^[A-Za-z0-9_:~-][A-Za-z0-9._:~-]{0,63}$"
+"""Device and batch ids: what fits the shared log's columns and a URL path unescaped
+(no leading dot, so that no id reads as a ``.`` or ``..`` path segment)."""
+USER_PATTERN = r"^[A-Za-z0-9._@+-]{1,128}$"
+NAME_MAX = 256
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+PULL_LIMIT_MAX = 1_000_000
+
+_ID = re.compile(ID_PATTERN)
+_USER = re.compile(USER_PATTERN)
+
+
+class WireError(ValueError):
+    """A message does not have the documented shape; the text says which field."""
+
+
+def check_id(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid device or batch id, else raise WireError."""
+    if not _ID.fullmatch(value):
+        raise WireError(f"{what} must be 1 to 64 letters, digits or ._:~- characters, not starting with a dot")
+    return value
+
+
+def check_user(value: str) -> str:
+    """Return ``value`` if it is a valid user name, else raise WireError."""
+    if not _USER.fullmatch(value):
+        raise WireError("a user name must be 1 to 128 letters, digits or ._@+- characters")
+    return value
+
+
+def loads(body: bytes) -> Any:
+    """Parse a JSON body."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise WireError(f"the body is not valid JSON: {exc}") from exc
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise WireError(f"{what} must be a JSON object")
+    return value
+
+
+def _int(doc: Mapping[str, Any], key: str, low: int, high: int) -> int:
+    value = doc.get(key)
+    # bool is an int in Python but not in JSON
+    if type(value) is not int or not low <= value <= high:
+        raise WireError(f"{key!r} must be an integer from {low} to {high}")
+    return value
+
+
+def _no_extra_keys(doc: Mapping[str, Any], allowed: set[str], what: str) -> None:
+    unknown = set(doc) - allowed
+    if unknown:
+        raise WireError(f"{what} has unknown fields: {', '.join(sorted(unknown))}")
+
+
+def int_param(raw: str | None, name: str, low: int, high: int, default: int | None = None) -> int:
+    """Parse a query parameter that must be an integer in [low, high]."""
+    if raw is None:
+        if default is None:
+            raise WireError(f"query parameter {name!r} is required")
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        raise WireError(f"query parameter {name!r} must be an integer from {low} to {high}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise WireError(f"query parameter {name!r} must be an integer from {low} to {high}")
+    return value
+
+
+# -- payloads -------------------------------------------------------------------
+
+
+def payload_fields(payload: bytes) -> dict[str, str]:
+    """Return the JSON fields carrying ``payload``: text when it is UTF-8, else base64."""
+    try:
+        return {"payload_text": payload.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"payload_base64": base64.b64encode(payload).decode("ascii")}
+
+
+def _payload(doc: Mapping[str, Any]) -> bytes:
+    if ("payload_text" in doc) == ("payload_base64" in doc):
+        raise WireError("exactly one of 'payload_text' and 'payload_base64' must be given")
+    text, b64 = doc.get("payload_text"), doc.get("payload_base64")
+    if "payload_text" in doc:
+        if not isinstance(text, str):
+            raise WireError("'payload_text' must be a string")
+        return text.encode("utf-8")
+    if not isinstance(b64, str):
+        raise WireError("'payload_base64' must be a string")
+    try:
+        return base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise WireError(f"'payload_base64' is not valid base64: {exc}") from exc
+
+
+def _extra(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    extra = doc.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise WireError("'extra' must be a JSON object or null")
+    return extra
+
+
+# -- requests -------------------------------------------------------------------
+
+
+def register_request(name: str) -> bytes:
+    """Encode the body of ``PUT /v1/devices/{device_id}``."""
+    return orjson.dumps({"name": name})
+
+
+def parse_register_request(body: bytes) -> str:
+    """Decode a registration body; return the device name."""
+    doc = _object(loads(body), "the body")
+    _no_extra_keys(doc, {"name"}, "the body")
+    name = doc.get("name")
+    if not isinstance(name, str) or len(name) > NAME_MAX or "\x00" in name:
+        raise WireError(f"'name' must be a string of at most {NAME_MAX} characters without NUL")
+    return name
+
+
+def push_request(payload: bytes, count: int, extra: Mapping[str, Any] | None) -> bytes:
+    """Encode the body of ``PUT /v1/devices/{device_id}/batches/{batch_id}``."""
+    return orjson.dumps({"count": count, "extra": dict(extra) if extra else None, **payload_fields(payload)})
+
+
+def parse_push_request(body: bytes) -> tuple[bytes, int, dict[str, Any] | None]:
+    """Decode a push body; return (payload, count, extra)."""
+    doc = _object(loads(body), "the body")
+    _no_extra_keys(doc, {"count", "extra", "payload_text", "payload_base64"}, "the body")
+    return _payload(doc), _int(doc, "count", 0, INT32_MAX), _extra(doc)
+
+
+def cursor_request(seq: int) -> bytes:
+    """Encode the body of ``PUT /v1/devices/{device_id}/cursor``."""
+    return orjson.dumps({"seq": seq})
+
+
+def parse_cursor_request(body: bytes) -> int:
+    """Decode a cursor body; return the seq."""
+    doc = _object(loads(body), "the body")
+    _no_extra_keys(doc, {"seq"}, "the body")
+    return _int(doc, "seq", 0, INT64_MAX)
+
+
+# -- responses ------------------------------------------------------------------
+
+
+def device_json(device: DeviceInfo) -> dict[str, Any]:
+    """Return a device record as the server sends it."""
+    return device.as_json()
+
+
+def parse_device(value: Any) -> DeviceInfo:
+    """Decode a device record."""
+    doc = _object(value, "a device")
+    try:
+        return DeviceInfo(
+            device_id=str(doc["device_id"]),
+            name=str(doc["name"]),
+            user=str(doc["user"]),
+            created_at=float(doc["created_at"]),
+            last_push_at=None if doc.get("last_push_at") is None else float(doc["last_push_at"]),
+            last_pull_at=None if doc.get("last_pull_at") is None else float(doc["last_pull_at"]),
+            last_pull_seq=int(doc.get("last_pull_seq") or 0),
+            behind=None if doc.get("behind") is None else int(doc["behind"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"a device record is malformed: {exc!r}") from exc
+
+
+def parse_devices(body: bytes) -> list[DeviceInfo]:
+    """Decode the answer of ``GET /v1/devices``."""
+    doc = _object(loads(body), "the answer")
+    items = doc.get("devices")
+    if not isinstance(items, list):
+        raise WireError("'devices' must be a list")
+    return [parse_device(item) for item in items]
+
+
+def push_json(result: PushResult) -> dict[str, Any]:
+    """Return a push receipt as the server sends it."""
+    return {"seq": result.seq, "duplicate": result.duplicate}
+
+
+def parse_push(body: bytes) -> PushResult:
+    """Decode a push receipt."""
+    doc = _object(loads(body), "the answer")
+    duplicate = doc.get("duplicate")
+    if not isinstance(duplicate, bool):
+        raise WireError("'duplicate' must be a boolean")
+    return PushResult(_int(doc, "seq", 0, INT64_MAX), duplicate=duplicate)
+
+
+def pull_json(result: PullResult) -> dict[str, Any]:
+    """Return a pull result as the server sends it."""
+    return {
+        "batches": [
+            {
+                "seq": b.seq,
+                "device_id": b.device_id,
+                "batch_id": b.batch_id,
+                "count": b.count,
+                "extra": dict(b.extra) if b.extra else None,
+                "shared_at": b.shared_at,
+                **payload_fields(b.payload),
+            }
+            for b in result.batches
+        ],
+        "cursor": result.cursor,
+        "more": result.more,
+    }
+
+
+def parse_pull(body: bytes) -> PullResult:
+    """Decode a pull result."""
+    doc = _object(loads(body), "the answer")
+    items = doc.get("batches")
+    more = doc.get("more")
+    if not isinstance(items, list) or not isinstance(more, bool):
+        raise WireError("'batches' must be a list and 'more' a boolean")
+    batches = []
+    for item in items:
+        b = _object(item, "a batch")
+        shared_at = b.get("shared_at")
+        if shared_at is not None and not isinstance(shared_at, int | float):
+            raise WireError("'shared_at' must be a number or null")
+        device_id, batch_id = b.get("device_id"), b.get("batch_id")
+        if not isinstance(device_id, str) or not isinstance(batch_id, str):
+            raise WireError("'device_id' and 'batch_id' must be strings")
+        batches.append(
+            ReceivedBatch(
+                seq=_int(b, "seq", 0, INT64_MAX),
+                device_id=device_id,
+                batch_id=batch_id,
+                payload=_payload(b),
+                count=_int(b, "count", 0, INT32_MAX),
+                extra=_extra(b),
+                shared_at=None if shared_at is None else float(shared_at),
+            )
+        )
+    return PullResult(batches, _int(doc, "cursor", 0, INT64_MAX), more)
+
+
+def error_message(body: bytes) -> str | None:
+    """Return the ``error`` text of an error answer, if it has one."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    message = doc.get("error") if isinstance(doc, dict) else None
+    return message if isinstance(message, str) else None

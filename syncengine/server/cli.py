@@ -1,0 +1,134 @@
+"""The server's commands, ``syncengine serve`` and ``syncengine token create|list|revoke``.
+
+:func:`register` adds them to the main command group, so :mod:`syncengine.cli`
+stays free of server imports beyond one call.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .._db import create_engine
+
+
+def _when(stamp: float | None) -> str:
+    import datetime as dt
+
+    return "never" if stamp is None else dt.datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="seconds")
+
+
+def register(group: click.Group) -> None:
+    """Add ``serve`` and the ``token`` group to ``group``."""
+    group.add_command(serve)
+    group.add_command(token)
+
+
+@click.command()
+@click.option("--db", required=True, help="The shared-log database: an SQLAlchemy URL or a path to an SQLite file.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="The port to listen on.")
+@click.option(
+    "--certfile", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS certificate (PEM), for https."
+)
+@click.option(
+    "--keyfile", type=click.Path(exists=True, dir_okay=False), default=None, help="TLS private key (PEM), for https."
+)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1024),
+    default=None,
+    help="Refuse request bodies over this size with 413 (default 64 MiB).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+def serve(
+    db: str,
+    host: str,
+    port: int,
+    certfile: str | None,
+    keyfile: str | None,
+    max_body_bytes: int | None,
+    log_level: str,
+) -> None:
+    """Serve the shared log in DB over HTTP (https with --certfile and --keyfile)."""
+    import uvicorn
+
+    from ._app import DEFAULT_MAX_BODY, create_app
+
+    if (certfile is None) != (keyfile is None):
+        raise click.UsageError("pass both --certfile and --keyfile, or neither")
+    app = create_app(db, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        log_level=log_level,
+        # a client's retry must not meet a half-closed keep-alive connection too often
+        timeout_keep_alive=30,
+    )
+
+
+@click.group()
+def token() -> None:
+    """Create, list and revoke the device tokens of a shared-log server."""
+
+
+@token.command("create")
+@click.option("--db", required=True, help="The shared-log database the server uses.")
+@click.option("--user", required=True, help="The user the token acts for (created if new).")
+def token_create(db: str, user: str) -> None:
+    """Create a token for USER and print it (only the token, on the last line)."""
+    from ._accounts import create_token
+
+    engine = create_engine(db)
+    try:
+        info, secret = create_token(engine, user)
+    finally:
+        engine.dispose()
+    click.echo(f"token {info.id} for user {info.user}; it is shown only now", err=True)
+    click.echo(secret)
+
+
+@token.command("list")
+@click.option("--db", required=True, help="The shared-log database the server uses.")
+@click.option("--json", "as_json", is_flag=True, help="Print the tokens as JSON.")
+def token_list(db: str, as_json: bool) -> None:
+    """List tokens: id, user, when created, when revoked (never the token itself)."""
+    from ._accounts import list_tokens
+
+    engine = create_engine(db)
+    try:
+        found = list_tokens(engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps([t.as_json() for t in found], indent=2))
+        return
+    for t in found:
+        state = f"revoked {_when(t.revoked_at)}" if t.revoked_at is not None else "active"
+        click.echo(f"{t.id:>5}  {t.user:<20} created {_when(t.created_at)}  {state}")
+    if not found:
+        click.echo("no tokens")
+
+
+@token.command("revoke")
+@click.option("--db", required=True, help="The shared-log database the server uses.")
+@click.argument("token_id", type=int)
+def token_revoke(db: str, token_id: int) -> None:
+    """Revoke the token TOKEN_ID (see 'token list'); it is refused from then on."""
+    from ._accounts import revoke_token
+
+    engine = create_engine(db)
+    try:
+        info = revoke_token(engine, token_id)
+    finally:
+        engine.dispose()
+    click.echo(f"token {info.id} of user {info.user} is revoked")
