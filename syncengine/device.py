@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,22 @@ import sqlalchemy as sa
 from . import capture
 from ._db import create_engine, describe
 from .events import Stage
-from .errors import ConfigurationError, DatabaseError, NotInitializedError, QuarantineError, SchemaError
+from .errors import (
+    ConfigurationError,
+    ConflictError,
+    DatabaseError,
+    NotInitializedError,
+    QuarantineError,
+    SchemaError,
+)
 from .model import LogRecord, QuarantinedEntry, Status, SyncReport
 from .remote import SharedLog
+from . import _decide
+from ._integrate import review_policy
+from .events import ConflictDecided, ConflictEvent, ConflictFound, SyncEvent
+from .model import Conflict
 from .store import _client as client
+from .store import _conflicts as conflict_store
 from .store import _schema as s
 from .store._catalog import SyncedTable
 from .sync import SyncOptions, run
@@ -42,6 +54,7 @@ class Device:
         """Open an initialized device on ``engine``; prefer :meth:`open`."""
         self.engine = engine
         self._lock = threading.RLock()
+        self._listeners: list[Callable[[ConflictEvent], None]] = []
         try:
             with engine.connect() as conn:
                 if not sa.inspect(conn).has_table("syncengine_state"):
@@ -197,7 +210,7 @@ class Device:
                 unshared=counts.get(s.LogState.CAPTURED, 0) + counts.get(s.LogState.UNSHARED, 0),
                 pending=counts.get(s.LogState.PENDING, 0),
                 quarantined=counts.get(s.LogState.QUARANTINED, 0),
-                conflicts=0,
+                conflicts=conflict_store.count_open(conn),
                 last_sync_at=client.get_setting(conn, "last_sync_at"),
                 cursor=int(client.get_setting(conn, "cursor", 0)),
                 clock_offset_ms=client.get_setting(conn, "clock_offset_ms"),
@@ -261,6 +274,112 @@ class Device:
             if missing:
                 raise QuarantineError(f"no quarantined entry with id {', '.join(map(str, missing))}")
         return found
+
+    # -- conflicts -------------------------------------------------------------------
+
+    def review_policy(self) -> Callable[[str], bool]:
+        """Return table name → whether its conflicts wait for a person (the review policy)."""
+        with self._connect() as conn:
+            rows = conn.execute(sa.select(s.state.c.key, s.state.c.value).where(s.state.c.key.like("review%"))).all()
+        settings = {key: orjson.loads(value) for key, value in rows}
+        return review_policy(settings, self.tables)
+
+    def set_review(self, on: bool, table: str | None = None) -> None:
+        """Hold conflicts for a person (``on``) or commit the automatic result, for all tables or one."""
+        if table is not None and table not in self.catalog:
+            raise ConfigurationError(f"table {table!r} is not synced on this device (synced: {', '.join(self.tables)})")
+        self._set("review" if table is None else f"review.{table}", bool(on))
+
+    def conflicts(
+        self,
+        *,
+        include_decided: bool = False,
+        table: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Conflict]:
+        """Return open conflicts (and, with ``include_decided``, the history), oldest first.
+
+        The ``local`` side of an open conflict is the row's current value here.
+        """
+        with self._connect() as conn:
+            rows = conflict_store.query(conn, include_decided=include_decided, table=table, limit=limit, offset=offset)
+            found = [conflict_store.to_model(r) for r in rows]
+            keys = {(c.table, c.pk) for c in found if c.is_open and c.table in self.catalog}
+            live = client.load_states(conn, self.catalog, keys) if keys else {}
+        out = []
+        for conflict in found:
+            loaded = live.get((conflict.table, conflict.pk))
+            if loaded is not None and conflict.is_open:
+                state = loaded.state
+                local = (state.values.get(conflict.field) if loaded.present else None) if conflict.field else (
+                    dict(state.values) if loaded.present else None
+                )
+                conflict = dataclasses.replace(conflict, local=local)
+            out.append(conflict)
+        return out
+
+    def conflict(self, conflict_id: int) -> Conflict:
+        """Return one conflict; raise :class:`ConflictError` when there is none with that id."""
+        with self._connect() as conn:
+            rows = conflict_store.query(conn, include_decided=True, ids=[conflict_id])
+        if not rows:
+            raise ConflictError(f"no conflict with id {conflict_id}")
+        return conflict_store.to_model(rows[0])
+
+    def resolve(self, conflict_id: int, take: _decide.Take | None = None, *, value: Any = _decide._NO_VALUE) -> Conflict:
+        """Decide an open conflict: ``take`` "auto", "local" or "remote", or a custom ``value``.
+
+        For a field conflict ``value`` is the field's value; for a whole-row conflict a
+        dict of column values. JSON-like values are converted to the column's type and
+        checked. The decision is committed in one transaction and shared at the next sync.
+        """
+        with self._lock, self._begin() as conn:
+            client.set_applying(conn, True)
+            _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take, value=value)
+            client.set_applying(conn, False)
+        decided = self.conflict(conflict_id)
+        self._notify(ConflictDecided(decided))
+        return decided
+
+    def resolve_many(self, take: _decide.Take, *, table: str | None = None) -> list[Conflict]:
+        """Decide every open conflict (of ``table``) the same way, in one transaction."""
+        if table is not None and table not in self.catalog:
+            raise ConfigurationError(f"table {table!r} is not synced on this device (synced: {', '.join(self.tables)})")
+        with self._lock, self._begin() as conn:
+            ids = [int(r.id) for r in conflict_store.query(conn, table=table)]
+            client.set_applying(conn, True)
+            for conflict_id in ids:
+                _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take)
+            client.set_applying(conn, False)
+        decided = [self.conflict(i) for i in ids]
+        for conflict in decided:
+            self._notify(ConflictDecided(conflict))
+        return decided
+
+    def add_listener(self, listener: Callable[[ConflictEvent], None]) -> None:
+        """Call ``listener`` with :class:`~syncengine.events.ConflictFound` / ``ConflictDecided`` events."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[ConflictEvent], None]) -> None:
+        """Stop calling ``listener``."""
+        self._listeners.remove(listener)
+
+    def _notify(self, event: ConflictEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    def _conflicts_changed(self, opened: Sequence[int], decided: Sequence[int], emit: Callable[[SyncEvent], None]) -> None:
+        if not (opened or decided):
+            return
+        with self._connect() as conn:
+            rows = {int(r.id): r for r in conflict_store.query(conn, include_decided=True, ids=[*opened, *decided])}
+        for ids, kind in ((opened, ConflictFound), (decided, ConflictDecided)):
+            for conflict_id in ids:
+                if conflict_id in rows:
+                    event = kind(conflict_store.to_model(rows[conflict_id]))
+                    emit(event)
+                    self._notify(event)
 
     # -- settings -----------------------------------------------------------------
 

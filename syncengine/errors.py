@@ -12,6 +12,7 @@ where they enter (``raise ... from exc``), so callers catch one family::
      │    └── RemoteUnavailable    ... and trying again later may help
      ├── ReconcileError            the reconciler refused a batch (e.g. a double create)
      ├── QuarantineError           no such quarantined entry
+     ├── ConflictError             a conflict cannot be decided as asked
      └── SyncCancelled             a sync was asked to stop and did, between batches
 
 Each carries the fields a caller can act on (``table``, ``retryable``).
@@ -71,6 +72,10 @@ class ReconcileError(SyncEngineError):
 
 class QuarantineError(SyncEngineError):
     """A quarantined entry that was asked for does not exist."""
+
+
+class ConflictError(SyncEngineError):
+    """A conflict does not exist, is already decided, or the chosen value cannot be applied."""
 
 
 class SyncCancelled(SyncEngineError):

@@ -2,7 +2,9 @@
 
 Pass ``on_event`` to :meth:`syncengine.Device.sync`; it is called with one of the
 frozen payloads below, from the thread running the sync, between database
-transactions. A listener must return quickly and must not call back into the same
+transactions. Conflict events also reach the listeners registered with
+:meth:`syncengine.Device.add_listener`, including decisions made with
+:meth:`syncengine.Device.resolve`. A listener must return quickly and must not call back into the same
 device (it would wait for the sync that is calling it). Raising stops the sync
 with that error; work already committed stays committed.
 """
@@ -13,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .model import Entry, ReceivedBatch, SyncReport
+from .model import Conflict, Entry, ReceivedBatch, SyncReport
 
 Stage = Literal["receive", "share", "reconcile"]
 
@@ -74,5 +76,20 @@ class SyncFinished:
     error: BaseException | None = None
 
 
-SyncEvent = SyncStarted | Sending | Received | Reconciling | Reconciled | Progress | SyncFinished
+@dataclass(frozen=True, slots=True)
+class ConflictFound:
+    """A sync found a conflict: open (held for a decision) or decided automatically."""
+
+    conflict: Conflict
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictDecided:
+    """An open conflict was decided: by a person here, or by a decision received from another device."""
+
+    conflict: Conflict
+
+
+ConflictEvent = ConflictFound | ConflictDecided
+SyncEvent = SyncStarted | Sending | Received | Reconciling | Reconciled | Progress | SyncFinished | ConflictEvent
 EventListener = Callable[[SyncEvent], None]

@@ -33,6 +33,8 @@ class Entry:
     ``data`` holds the whole row for an insert, the changed columns for an update
     and nothing for a delete. ``old`` holds the previous values of those columns
     where the writing device knew them (for display and conflict review).
+    ``base`` maps each changed field (and ``"_row"`` for the row's existence) to the
+    version the writer held, or to a list of versions for a decided conflict.
     """
 
     version: str
@@ -42,7 +44,7 @@ class Entry:
     op: Op
     data: Mapping[str, Any] = field(default_factory=dict)
     old: Mapping[str, Any] | None = None
-    base: Mapping[str, str] = field(default_factory=dict)
+    base: Mapping[str, str | list[str]] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, PK]:
@@ -212,6 +214,7 @@ class SyncReport:
     quarantined: int = 0
     dropped: int = 0
     conflicts: int = 0
+    held: int = 0
     cleaned: int = 0
     stages: tuple[str, ...] = ()
     cancelled: bool = False
@@ -230,10 +233,101 @@ class SyncReport:
             "quarantined": self.quarantined,
             "dropped": self.dropped,
             "conflicts": self.conflicts,
+            "held": self.held,
             "cleaned": self.cleaned,
             "stages": list(self.stages),
             "cancelled": self.cancelled,
             "stopped_early": self.stopped_early,
             "seconds": round(self.seconds, 4),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteValue:
+    """One remote side of a conflict: the value, its version and device."""
+
+    value: Any
+    version: str
+    device_id: str
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        from . import values
+        from .clock import wall_of
+
+        return {
+            "value": values.encode(self.value),
+            "version": self.version,
+            "device_id": self.device_id,
+            "at": wall_of(self.version) / 1000.0,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A conflict found on this device: open (waiting for a decision) or decided.
+
+    ``field`` is None for whole-row conflicts (delete/edit, create/create,
+    constraint), whose values are row dicts or None for "deleted". ``auto`` is what
+    last-writer-wins commits (None for constraint conflicts: they have no safe
+    automatic answer). ``held`` says the local database kept its value pending a
+    decision.
+    """
+
+    id: int
+    kind: str
+    status: str
+    held: bool
+    table: str
+    pk: PK
+    field: str | None
+    base: Any
+    local: Any
+    local_version: str | None
+    remote: Any
+    remotes: tuple[RemoteValue, ...]
+    auto: Any
+    reason: str | None
+    created_at: float
+    updated_at: float
+    decision: str | None = None
+    decided_value: Any = None
+    decided_by: str | None = None
+    decided_how: str | None = None
+    decided_at: float | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether it still waits for a decision."""
+        return self.status == "open"
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints (``pk`` a value, or a list when composite)."""
+        from . import values
+
+        remote_device = self.remotes[-1].device_id if self.remotes else None
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "held": self.held,
+            "table": self.table,
+            "pk": values.encode(self.pk[0] if len(self.pk) == 1 else list(self.pk)),
+            "field": self.field,
+            "base": values.encode(self.base),
+            "local": values.encode(self.local),
+            "local_version": self.local_version,
+            "remote": values.encode(self.remote),
+            "remote_device": remote_device,
+            "remotes": [r.as_json() for r in self.remotes],
+            "auto": values.encode(self.auto),
+            "reason": self.reason,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "decision": self.decision,
+            "decided_value": values.encode(self.decided_value),
+            "decided_by": self.decided_by,
+            "decided_how": self.decided_how,
+            "decided_at": self.decided_at,
         }

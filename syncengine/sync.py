@@ -42,12 +42,12 @@ from .events import (
     SyncStarted,
 )
 from .model import Entry, Op, ReceivedBatch, SyncReport
-from .reconcile import DoubleCreate, Plan, PlanProcessor, Reconciler, RowPlan, reconcile
+from .reconcile import DoubleCreate, Plan, PlanProcessor, Reconciler, RowPlan
 from .remote import SharedLog
 from .serializer import JsonSerializer, Serializer
 from .store import _client as client
 from .store._apply import Executor, execute_plan
-from .store._catalog import pk_key
+from ._integrate import integrate
 
 if TYPE_CHECKING:
     from .device import Device
@@ -300,6 +300,7 @@ class _Run:
         return orjson.dumps({"format": WIRE_FORMAT, "entries": items})
 
     def reconcile(self) -> None:
+        review = self.device.review_policy()
         after = 0
         while not self.cancelled():
             with self.device._begin() as conn:
@@ -310,76 +311,18 @@ class _Run:
                     client.set_applying(conn, False)
                     return
                 self.emit(Reconciling(len(rows)))
-                applied, quarantined = self._reconcile_rows(conn, rows)
+                result = integrate(conn, self.device.catalog, self.device.device_id, rows, self.options, review)
                 client.set_applying(conn, False)
             after = rows[-1].id
-            self.report.applied += applied
-            self.report.quarantined += quarantined
-            self.emit(Reconciled(applied, quarantined))
+            self.report.applied += result.applied
+            self.report.quarantined += result.quarantined
+            self.report.conflicts += result.found
+            self.report.held += result.held
+            self.emit(Reconciled(result.applied, result.quarantined))
+            self.device._conflicts_changed(result.opened, result.decided, self.emit)
             self.emit(Progress("reconcile", self.report.applied + self.report.quarantined, None))
             if not self.keep_going():
                 return
-
-    def _reconcile_rows(self, conn: sa.Connection, rows: Sequence[Any]) -> tuple[int, int]:
-        catalog = self.device.catalog
-        entries: list[Entry] = []
-        log_ids: dict[int, int] = {}
-        quarantined = 0
-        for row in rows:
-            reason: str | None = None
-            entry: Entry | None = None
-            try:
-                entry = client.entry_of(row)
-            except (ValueError, KeyError, TypeError) as exc:
-                reason = f"malformed entry: {exc}"
-            if entry is not None:
-                reason = self._problem(entry)
-            if reason is not None:
-                client.add_quarantined(conn, reason, raw=None, entry=entry, log_id=row.id) if entry else client.add_quarantined(
-                    conn, reason, raw=row.data, log_id=row.id
-                )
-                quarantined += 1
-                continue
-            assert entry is not None
-            log_ids[id(entry)] = row.id
-            entries.append(entry)
-        loaded = client.load_states(conn, catalog, {e.key for e in entries})
-        states = {k: v.state for k, v in loaded.items()}
-        if self.options.reconciler is not None:
-            plan = self.options.reconciler(entries, states)
-        else:
-            plan = reconcile(entries, states, double_create=self.options.double_create)
-        if self.options.plan_processor is not None:
-            plan = self.options.plan_processor(plan)
-        failures = self.options.executor(conn, catalog, plan.rows)
-        failed = {id(r) for r, _ in failures}
-        for row_plan, reason in failures:
-            for entry in row_plan.entries:
-                client.add_quarantined(conn, reason, raw=None, entry=entry, log_id=log_ids.get(id(entry)))
-                quarantined += 1
-        good = [r for r in plan.rows if id(r) not in failed]
-        client.save_states(conn, [(r.table, r.pk, r.state, loaded[(r.table, r.pk)].stored) for r in good if (r.table, r.pk) in loaded])
-        done = [log_ids[id(e)] for r in good for e in r.entries if id(e) in log_ids]
-        client.finish(conn, done, cleanup=self.options.cleanup)
-        return len(done), quarantined
-
-    def _problem(self, entry: Entry) -> str | None:
-        synced = self.device.catalog.get(entry.table)
-        if synced is None:
-            return f"unknown table {entry.table!r} (not synced on this device)"
-        if len(entry.pk) != len(synced.pk_columns):
-            return f"key {list(entry.pk)!r} does not match the key columns {list(synced.pk_columns)} of {entry.table!r}"
-        if len(pk_key(entry.pk)) > 512:
-            return "primary key is too long to track (over 512 characters as JSON)"
-        if entry.op is Op.DELETE:
-            return None
-        data = dict(entry.data)
-        if entry.op is Op.INSERT:
-            for name, value in zip(synced.pk_columns, entry.pk, strict=True):
-                if name in data and data[name] != value:
-                    return f"the row's key column {name!r} disagrees with the entry's key"
-        return synced.problem(data, whole_row=entry.op is Op.INSERT)
-
 
 def run(device: Device, remote: SharedLog | None, options: SyncOptions) -> SyncReport:
     """Run one sync of ``device`` with ``remote``; see the module docstring."""

@@ -1,10 +1,16 @@
 """Pure reconciliation: entries and row states in, a plan of writes out."""
 
+from ._conflicts import ConflictKind, Finding, base_versions, detect, same
 from ._plan import Action, DoubleCreate, Plan, PlanProcessor, Reconciler, RowPlan, reconcile
 from ._state import Merge, RowState, merge
 
 __all__ = [
     "Action",
+    "ConflictKind",
+    "Finding",
+    "base_versions",
+    "detect",
+    "same",
     "DoubleCreate",
     "Merge",
     "Plan",

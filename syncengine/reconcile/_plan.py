@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 from ..errors import ReconcileError
 from ..model import PK, Entry
+from ._conflicts import Finding, detect
 from ._state import RowState, merge
 
 
@@ -35,7 +36,7 @@ class Action(str, enum.Enum):
 
 @dataclass(slots=True)
 class RowPlan:
-    """The planned write to one row and the row's sync state after it."""
+    """The planned write to one row, the row's sync state after it, and its conflicts."""
 
     table: str
     pk: PK
@@ -43,6 +44,7 @@ class RowPlan:
     values: dict[str, Any]
     state: RowState
     entries: list[Entry] = field(default_factory=list)
+    conflicts: list[Finding] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -54,6 +56,11 @@ class Plan:
     def writes(self) -> list[RowPlan]:
         """Return the rows whose user-table row changes."""
         return [r for r in self.rows if r.action is not Action.NONE]
+
+    @property
+    def conflicts(self) -> list[Finding]:
+        """Every conflict found, in row order."""
+        return [c for r in self.rows for c in r.conflicts]
 
 
 DoubleCreate = Literal["merge", "error"]
@@ -79,12 +86,17 @@ def reconcile(
     local: Mapping[tuple[str, PK], RowState],
     *,
     double_create: DoubleCreate = "merge",
+    review: bool | Callable[[str], bool] = False,
 ) -> Plan:
     """Fold ``entries`` into copies of the local row states and plan the writes.
 
     ``local`` maps (table, pk) to the row's state; a missing row means nothing is
-    known of it. The result does not depend on the order of ``entries``.
+    known of it. Conflicts are reported on each row (see :mod:`._conflicts`); with
+    ``review`` true (or true for the row's table) their conflicting part is held:
+    not merged, so the local value stays. Without holds, the resulting rows do not
+    depend on the order of ``entries``.
     """
+    in_review = review if callable(review) else (lambda _table: bool(review))
     by_row: dict[tuple[str, PK], list[Entry]] = {}
     for entry in entries:
         key = (entry.table, entry.pk)
@@ -95,7 +107,7 @@ def reconcile(
             bucket.append(entry)
     plan = Plan()
     for key, row_entries in by_row.items():
-        plan.rows.append(_plan_row(key, row_entries, local.get(key), double_create))
+        plan.rows.append(_plan_row(key, row_entries, local.get(key), double_create, in_review(key[0])))
     return plan
 
 
@@ -104,22 +116,36 @@ def _plan_row(
     entries: list[Entry],
     before: RowState | None,
     double_create: DoubleCreate,
+    review: bool,
 ) -> RowPlan:
     state = before.copy() if before is not None else RowState()
     was_alive = state.alive
     if len(entries) > 1:
         entries.sort(key=lambda e: e.version)
     changed: set[str] = set()
+    conflicts: list[Finding] = []
     for entry in entries:
+        found, to_merge = detect(state, entry, review=review)
+        conflicts += found
+        if to_merge is None:
+            continue
         if double_create == "error":
             snapshot = dict(state.values)
-            result = merge(state, entry)
+            result = merge(state, to_merge)
             if result.double_create:
-                _refuse_double_create(key, entry, snapshot)
+                _refuse_double_create(key, to_merge, snapshot)
         else:
-            result = merge(state, entry)
+            result = merge(state, to_merge)
         changed |= result.changed
     table, pk = key
+    row = _row_plan(table, pk, state, was_alive, changed, entries)
+    row.conflicts = conflicts
+    return row
+
+
+def _row_plan(
+    table: str, pk: PK, state: RowState, was_alive: bool, changed: set[str], entries: list[Entry]
+) -> RowPlan:
     if state.alive and not was_alive:
         return RowPlan(table, pk, Action.INSERT, dict(state.values), state, entries)
     if was_alive and not state.alive:

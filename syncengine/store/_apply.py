@@ -3,21 +3,28 @@
 Writes are grouped into ``executemany`` calls (inserts per column set, updates per
 set of changed columns, deletes per table) inside one savepoint. When the
 database refuses any of them, the savepoint is rolled back and the rows are
-written one savepoint each, so the rows that fail are found, reported, and the
-rest of the batch still lands.
+written one savepoint each, so the rows that fail are found, reported (a broken
+constraint apart from other refusals), and the rest of the batch still lands.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import sqlalchemy as sa
 
 from ..reconcile import Action, RowPlan
 from ._catalog import SyncedTable
 
-Failure = tuple[RowPlan, str]
+
+
+class Failure(NamedTuple):
+    """A planned row the database refused; ``constraint`` when a constraint was the reason."""
+
+    row: RowPlan
+    reason: str
+    constraint: bool
 
 
 class Executor(Protocol):
@@ -45,7 +52,7 @@ def execute_plan(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: 
             with conn.begin_nested():
                 _write(conn, catalog, [row])
         except sa.exc.DBAPIError as exc:
-            failures.append((row, _reason(exc)))
+            failures.append(Failure(row, _reason(exc), isinstance(exc, sa.exc.IntegrityError)))
     return failures
 
 

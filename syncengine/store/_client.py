@@ -248,8 +248,13 @@ def _stamp_rows(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_
         if not row_state.stored:
             state.alive = op is not Op.INSERT  # the row existed before sync knew of it
         version = clock.tick(wall)
+        base: dict[str, Any]
         if op is Op.UPDATE:
             base = {c: state.version_of(c) for c in data}
+        elif op is Op.DELETE:  # a delete is based on the whole row it saw: existence and every field
+            base = {c: v for c, v in state.fields.items() if v and v != state.exists}
+            if state.exists:
+                base[ROW] = state.exists
         else:
             base = {ROW: state.exists} if state.exists else {}
         if op is Op.DELETE and old:
@@ -386,6 +391,34 @@ def add_quarantined(conn: sa.Connection, reason: str, *, raw: Any, entry: Entry 
         conn.execute(s.log.insert().values(**record))
     else:
         conn.execute(s.log.update().where(s.log.c.id == log_id).values(**record))
+
+
+def add_local(conn: sa.Connection, entry: Entry) -> None:
+    """Store an entry the engine made itself (a decision) as a stamped local change, ready to share."""
+    conn.execute(
+        s.log.insert().values(
+            state=s.LogState.UNSHARED,
+            tbl=entry.table,
+            pk=pk_key(entry.pk),
+            op=_CODES[entry.op],
+            data=dumps(dict(entry.data)),
+            old=dumps(dict(entry.old)) if entry.old is not None else None,
+            version=entry.version,
+            device_id=entry.device_id,
+            base=orjson.dumps(dict(entry.base)).decode(),
+        )
+    )
+
+
+def held(conn: sa.Connection, conflict_id: int) -> list[Any]:
+    """Return the log rows held by a constraint conflict, oldest first."""
+    return list(
+        conn.execute(
+            sa.select(s.log)
+            .where(s.log.c.state == s.LogState.HELD, s.log.c.conflict_id == conflict_id)
+            .order_by(s.log.c.id)
+        ).all()
+    )
 
 
 def pending(conn: sa.Connection, limit: int, *, after_id: int = 0) -> list[Any]:

@@ -4,6 +4,7 @@
 
     CAPTURED ──stamp──▶ UNSHARED ──push──▶ SHARED           (local writes)
     (pull) ──▶ PENDING ──reconcile──▶ DONE | QUARANTINED ──▶ SKIPPED   (received)
+                                    └──▶ HELD ──decision──▶ DONE       (constraint conflicts)
 
 Triggers insert CAPTURED rows with values in the database's own JSON; stamping
 gives them a hybrid-clock version, the portable JSON form and their base versions.
@@ -37,6 +38,7 @@ class LogState(enum.IntEnum):
     DONE = 4
     QUARANTINED = 5
     SKIPPED = 6
+    HELD = 7  # received, waiting for a person to decide a constraint conflict
 
 
 control = sa.Table(
@@ -79,6 +81,7 @@ log = sa.Table(
     sa.Column("remote_seq", sa.BigInteger, nullable=True),
     sa.Column("extra", sa.Text, nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("conflict_id", sa.BigInteger, nullable=True),
     sa.Index("ix_syncengine_log_state", "state", "id"),
     sqlite_autoincrement=True,  # ids are shown to people (quarantine): never reuse one
 )
@@ -93,4 +96,33 @@ rows = sa.Table(
     sa.Column("fields", sa.Text, nullable=True),
     sa.Column("dead", _LongText, nullable=True),
     sqlite_with_rowid=False,
+)
+
+conflicts = sa.Table(
+    "syncengine_conflicts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("held", sa.SmallInteger, nullable=False),
+    sa.Column("tbl", sa.String(128), nullable=False),
+    sa.Column("pk", sa.String(512), nullable=False),
+    sa.Column("field", sa.String(128), nullable=True),
+    sa.Column("base", _LongText, nullable=True),
+    sa.Column("local", _LongText, nullable=True),
+    sa.Column("local_version", _Key, nullable=True),
+    sa.Column("remote", _LongText, nullable=True),
+    sa.Column("remotes", _LongText, nullable=False),
+    sa.Column("auto", _LongText, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("decision", sa.String(16), nullable=True),
+    sa.Column("decided_value", _LongText, nullable=True),
+    sa.Column("decided_by", _Key, nullable=True),
+    sa.Column("decided_how", sa.String(16), nullable=True),
+    sa.Column("decided_at", sa.Float, nullable=True),
+    sa.Column("decided_version", _Key, nullable=True),
+    sa.Index("ix_syncengine_conflicts_open", "status", "tbl", "pk"),
+    sqlite_autoincrement=True,
 )

@@ -1,0 +1,236 @@
+"""Integrating one reconcile batch of received entries, inside the caller's transaction.
+
+The steps, all in one transaction (the sync module opens and commits it):
+
+1. decode the pending log rows; quarantine what is malformed or does not fit;
+2. hold entries for rows that wait on a constraint conflict (they build on it);
+3. load the rows' states, plan with the reconciler (holding conflicting parts
+   under the review policy), write the plan;
+4. rows the database refused for a constraint become constraint conflicts (their
+   entries held), other refusals are quarantined — the rest of the batch lands;
+5. record conflicts (open when held, decided automatically otherwise), close open
+   conflicts that an incoming decision from another device settled, save row
+   states and retire the entries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .model import ROW, Entry, Op
+from .reconcile import Action, Finding, RowPlan, base_versions, reconcile
+from .store import _client as client
+from .store import _conflicts as conflicts
+from .store import _schema as s
+from .store._catalog import SyncedTable, pk_key
+
+if TYPE_CHECKING:
+    from .sync import SyncOptions
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What integrating one batch did."""
+
+    applied: int = 0
+    quarantined: int = 0
+    held: int = 0
+    opened: list[int] = field(default_factory=list)  # every conflict found (held or decided automatically)
+    decided: list[int] = field(default_factory=list)  # open conflicts settled by a decision from elsewhere
+    found: int = 0
+
+
+def integrate(
+    conn: sa.Connection,
+    catalog: Mapping[str, SyncedTable],
+    device_id: str,
+    rows: Sequence[Any],
+    options: SyncOptions,
+    review: Callable[[str], bool],
+) -> BatchResult:
+    """Integrate pending log ``rows``; see the module docstring."""
+    result = BatchResult()
+    now = time.time()
+    entries: list[Entry] = []
+    log_ids: dict[int, int] = {}
+    for row in rows:
+        entry, reason = _decode(row, catalog)
+        if reason is not None:
+            if entry is not None:
+                client.add_quarantined(conn, reason, raw=None, entry=entry, log_id=row.id)
+            else:
+                client.add_quarantined(conn, reason, raw=row.data, log_id=row.id)
+            result.quarantined += 1
+            continue
+        assert entry is not None
+        log_ids[id(entry)] = row.id
+        entries.append(entry)
+
+    open_by_row = conflicts.open_rows(conn, {e.key for e in entries})
+    entries = _hold_behind_constraints(conn, entries, log_ids, open_by_row, now, result)
+
+    loaded = client.load_states(conn, catalog, {e.key for e in entries})
+    states = {k: v.state for k, v in loaded.items()}
+    if options.reconciler is not None:
+        plan = options.reconciler(entries, states)
+    else:
+        plan = reconcile(entries, states, double_create=options.double_create, review=review)
+    if options.plan_processor is not None:
+        plan = options.plan_processor(plan)
+
+    failures = options.executor(conn, catalog, plan.rows)
+    failed = {id(f.row) for f in failures}
+    for failure in failures:
+        row_plan = failure.row
+        if failure.constraint:
+            before = loaded.get((row_plan.table, row_plan.pk))
+            local = dict(before.state.values) if before is not None and before.present else None
+            remote = None if row_plan.action is Action.DELETE else {**(local or {}), **row_plan.values}
+            conflict_id = conflicts.record_constraint(
+                conn,
+                table=row_plan.table,
+                pk=row_plan.pk,
+                local=local,
+                remote=remote,
+                remotes=[(e.version, e.device_id) for e in row_plan.entries],
+                reason=failure.reason,
+                now=now,
+            )
+            _hold(conn, [log_ids[id(e)] for e in row_plan.entries if id(e) in log_ids], conflict_id)
+            result.held += len(row_plan.entries)
+            result.opened.append(conflict_id)
+            result.found += 1
+            continue
+        for entry in row_plan.entries:
+            client.add_quarantined(conn, failure.reason, raw=None, entry=entry, log_id=log_ids.get(id(entry)))
+            result.quarantined += 1
+
+    good = [r for r in plan.rows if id(r) not in failed]
+    for row_plan in good:
+        for finding in row_plan.conflicts:
+            conflict_id = conflicts.record(conn, finding, device_id=device_id, now=now)
+            result.opened.append(conflict_id)
+            result.found += 1
+        for open_row in open_by_row.get((row_plan.table, pk_key(row_plan.pk)), []):
+            if _settled_by(open_row, row_plan):
+                conflicts.close(
+                    conn,
+                    open_row.id,
+                    decision="remote",
+                    value=_value_after(open_row, row_plan),
+                    by=max(row_plan.entries, key=lambda e: e.version).device_id,
+                    how="remote",
+                    version=max(e.version for e in row_plan.entries),
+                    now=now,
+                )
+                result.decided.append(int(open_row.id))
+    client.save_states(
+        conn, [(r.table, r.pk, r.state, loaded[(r.table, r.pk)].stored) for r in good if (r.table, r.pk) in loaded]
+    )
+    done = [log_ids[id(e)] for r in good for e in r.entries if id(e) in log_ids]
+    client.finish(conn, done, cleanup=options.cleanup)
+    result.applied = len(done)
+    return result
+
+
+def _decode(row: Any, catalog: Mapping[str, SyncedTable]) -> tuple[Entry | None, str | None]:
+    try:
+        entry = client.entry_of(row)
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"malformed entry: {exc}"
+    return entry, problem(entry, catalog)
+
+
+def problem(entry: Entry, catalog: Mapping[str, SyncedTable]) -> str | None:
+    """Return why ``entry`` cannot be applied on this device, or None."""
+    synced = catalog.get(entry.table)
+    if synced is None:
+        return f"unknown table {entry.table!r} (not synced on this device)"
+    if len(entry.pk) != len(synced.pk_columns):
+        return f"key {list(entry.pk)!r} does not match the key columns {list(synced.pk_columns)} of {entry.table!r}"
+    if len(pk_key(entry.pk)) > 512:
+        return "primary key is too long to track (over 512 characters as JSON)"
+    if entry.op is Op.DELETE:
+        return None
+    data = dict(entry.data)
+    if entry.op is Op.INSERT:
+        for name, value in zip(synced.pk_columns, entry.pk, strict=True):
+            if name in data and data[name] != value:
+                return f"the row's key column {name!r} disagrees with the entry's key"
+    return synced.problem(data, whole_row=entry.op is Op.INSERT)
+
+
+def _hold(conn: sa.Connection, ids: Sequence[int], conflict_id: int) -> None:
+    for start in range(0, len(ids), 500):
+        conn.execute(
+            s.log.update()
+            .where(s.log.c.id.in_(ids[start : start + 500]))
+            .values(state=s.LogState.HELD, conflict_id=conflict_id)
+        )
+
+
+def _hold_behind_constraints(
+    conn: sa.Connection,
+    entries: list[Entry],
+    log_ids: dict[int, int],
+    open_by_row: Mapping[tuple[str, str], list[Any]],
+    now: float,
+    result: BatchResult,
+) -> list[Entry]:
+    """Hold entries for rows waiting on a constraint decision; return the others."""
+    if not open_by_row:
+        return entries
+    kept = []
+    for entry in entries:
+        waiting = [r for r in open_by_row.get((entry.table, pk_key(entry.pk)), []) if r.kind == "constraint"]
+        if not waiting:
+            kept.append(entry)
+            continue
+        row = waiting[0]
+        remote = None if entry.op is Op.DELETE else {**(client.loads(row.remote) or {}), **entry.data}
+        conflicts.record_constraint(
+            conn,
+            table=entry.table,
+            pk=entry.pk,
+            local=None,
+            remote=remote,
+            remotes=[(entry.version, entry.device_id)],
+            reason=row.reason or "",
+            now=now,
+        )
+        _hold(conn, [log_ids[id(entry)]], int(row.id))
+        result.held += 1
+    return kept
+
+
+def _settled_by(open_row: Any, row_plan: RowPlan) -> bool:
+    """Whether an incoming entry was based on every version of an open conflict (a decision made elsewhere)."""
+    if open_row.kind == "constraint":
+        return False
+    needed = conflicts.versions_of(open_row)
+    spot = open_row.field or ROW
+    for entry in row_plan.entries:
+        if open_row.field is not None and open_row.field not in entry.data and entry.op is not Op.INSERT:
+            continue
+        if needed <= set(base_versions(entry.base, spot)):
+            return True
+    return False
+
+
+def _value_after(open_row: Any, row_plan: RowPlan) -> Any:
+    state = row_plan.state
+    if open_row.field is not None:
+        return state.values.get(open_row.field)
+    return dict(state.values) if state.alive else None
+
+
+def review_policy(settings: Mapping[str, Any], tables: Sequence[str]) -> Callable[[str], bool]:
+    """Return table → whether conflicts there wait for review, from the device's settings."""
+    default = bool(settings.get("review", False))
+    per_table = {t: bool(settings[f"review.{t}"]) for t in tables if f"review.{t}" in settings}
+    return lambda table: per_table.get(table, default)
