@@ -219,7 +219,9 @@ def child_b(folder: Path, m: int) -> dict[str, Any]:
 
 
 def run_child(args: list[str]) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"child {args[1]} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -227,6 +229,7 @@ def memory(m: int, base: str | None) -> None:
     print(f"\nmemory: sync of {m:,} entries A → SqlSharedLog → B, one subprocess per side (peak RSS = VmHWM)")
     with c.workdir(base) as folder:
         ra = run_child(["--_child", "A", "--_folder", str(folder), "--memory-entries", str(m)])
+        print(f"  A done: {json.dumps(ra)}", flush=True)
         rb = run_child(["--_child", "B", "--_folder", str(folder), "--memory-entries", str(m)])
     for r in (ra, rb):
         stages = ", ".join(f"{k} {v:.1f}s" for k, v in r["timings"].items() if v >= 0.05)
