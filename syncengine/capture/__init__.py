@@ -20,7 +20,7 @@ from ..errors import SchemaError
 from . import _mysql, _postgresql, _sqlite
 from ._decode import NativeDecoder, decoder_for
 
-__all__ = ["NativeDecoder", "check_syncable", "decoder_for", "install", "snapshot", "uninstall"]
+__all__ = ["NativeDecoder", "check_syncable", "decoder_for", "install", "json_columns", "snapshot", "uninstall"]
 
 _DIALECTS = {"sqlite": _sqlite, "postgresql": _postgresql, "mysql": _mysql, "mariadb": _mysql}
 
@@ -67,3 +67,26 @@ def uninstall(conn: sa.Connection, table: sa.Table) -> None:
     """Drop the capture triggers of ``table``; its rows are untouched."""
     for statement in _module(conn.dialect).drop_statements(table, conn.dialect):
         conn.exec_driver_sql(statement)
+
+
+def json_columns(conn: sa.Connection, table: sa.Table) -> list[str]:
+    """Return the columns of ``table`` declared ``JSON`` that reflect as plain text.
+
+    MariaDB makes ``JSON`` a ``LONGTEXT`` with a ``CHECK (json_valid(...))``, which
+    SQLAlchemy does not reflect; other databases reflect their JSON types.
+    """
+    if not getattr(conn.dialect, "is_mariadb", False):
+        return []
+    rows = conn.execute(
+        sa.text(
+            "SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = :table"
+        ),
+        {"table": table.name},
+    ).all()
+    found = []
+    for column in table.columns:
+        quoted = conn.dialect.identifier_preparer.quote_identifier(column.name)
+        if any(check.replace(" ", "").lower() == f"json_valid({quoted})".lower() for _, check in rows):
+            found.append(str(column.name))
+    return found

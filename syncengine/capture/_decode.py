@@ -2,8 +2,14 @@
 
 SQLite: after undoing the trigger's tags for reals and blobs a value is exactly
 what the driver would have returned, so SQLAlchemy's own result processors finish
-the job (dates, decimals, booleans, JSON, UUIDs). PostgreSQL and MariaDB print
-values as JSON; each column type has a small parser here.
+the job (dates, booleans, JSON, UUIDs; decimals are converted here the same way,
+without SQLAlchemy's warning). PostgreSQL and MariaDB print values as JSON; each
+column type has a small parser here.
+
+JSON columns are embedded in the trigger's JSON as JSON (PostgreSQL's
+``row_to_json``; MariaDB's ``JSON_OBJECT`` for columns declared ``JSON``, which
+MariaDB reports as ``LONGTEXT``), so their value is already parsed: it must not be
+parsed again, or the JSON string ``"123"`` would become the number 123.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.engine import processors
 from sqlalchemy.sql import sqltypes
 
 Convert = Callable[[Any], Any]
@@ -63,13 +70,25 @@ def _binary(value: Any) -> Any:
     return value
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return _floats(value)
+def _text(value: Any) -> Any:
+    # MariaDB embeds a JSON column as JSON though it reports the column as text
+    return value if isinstance(value, str) else _floats(value)
+
+
+def _server_int(text: str) -> Any:
+    """Parse a JSON integer; ``-0`` is PostgreSQL's negative zero float, kept as such."""
+    return Decimal(text) if text == "-0" else int(text)
+
+
+def _sqlite_converter(column_type: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Convert | None:
+    decimal = isinstance(column_type, sqltypes.Numeric) and not isinstance(column_type, sqltypes.Float)
+    if decimal and column_type.asdecimal:
+        # what SQLAlchemy's processor does, minus its warning that SQLite has no decimals
+        # (the application sees that warning when it reads the column itself)
+        scale = column_type._effective_decimal_return_scale
+        to_decimal = processors.to_decimal_processor_factory(Decimal, scale)
+        return lambda v: to_decimal(v) if isinstance(v, int | float) else Decimal(v)
+    return column_type.dialect_impl(dialect).result_processor(dialect, None)  # type: ignore[no-any-return]
 
 
 def _server_converter(column_type: sa.types.TypeEngine[Any]) -> Convert | None:
@@ -90,13 +109,15 @@ def _server_converter(column_type: sa.types.TypeEngine[Any]) -> Convert | None:
     if isinstance(column_type, sqltypes._Binary):
         return _binary
     if isinstance(column_type, sqltypes.JSON):
-        return _json
+        return _floats
     if isinstance(column_type, sqltypes.Uuid):
         if column_type.as_uuid:
             return lambda v: uuid.UUID(v) if isinstance(v, str) else v
         return None
-    if isinstance(column_type, sqltypes.Integer | sqltypes.String):
+    if isinstance(column_type, sqltypes.Integer):
         return None
+    if isinstance(column_type, sqltypes.String):
+        return _text
     return _floats
 
 
@@ -109,18 +130,14 @@ class NativeDecoder:
         self._sqlite = dialect.name == "sqlite"
         self._converters: dict[str, Convert] = {}
         for column in table.columns:
-            convert: Convert | None
-            if self._sqlite:
-                convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            else:
-                convert = _server_converter(column.type)
+            convert = _sqlite_converter(column.type, dialect) if self._sqlite else _server_converter(column.type)
             if convert is not None:
                 self._converters[str(column.name)] = convert
 
     def _load(self, text: str) -> Any:
         if self._sqlite:
             return orjson.loads(text)
-        return json.loads(text, parse_float=Decimal)
+        return json.loads(text, parse_float=Decimal, parse_int=_server_int)
 
     def row(self, text: str | None) -> dict[str, Any]:
         """Decode a ``json_object`` of one row."""

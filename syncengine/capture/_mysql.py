@@ -58,7 +58,10 @@ def create_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
     target = _q(dialect, table.name)
     ins, upd, dele = (_q(dialect, n) for n in _trigger_names(table))
     log = "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) VALUES"
-    changed = " OR ".join(f"NOT (NEW.{_q(dialect, c.name)} <=> OLD.{_q(dialect, c.name)})" for c in table.columns)
+    # compared as bytes: with a case-insensitive or PAD SPACE collation 'a' <=> 'A '
+    # is true, and such an update would go unrecorded
+    columns = [_q(dialect, c.name) for c in table.columns]
+    changed = " OR ".join(f"NOT (CAST(NEW.{c} AS BINARY) <=> CAST(OLD.{c} AS BINARY))" for c in columns)
 
     def trigger(trigger_name: str, event: str, guard: str, values: str) -> str:
         return (

@@ -13,8 +13,10 @@ _WALL = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 def is_autoincrement(column: sa.Column) -> bool:  # type: ignore[type-arg]
     """A serial or identity column numbers rows by itself."""
-    default = str(getattr(column.server_default, "arg", column.server_default) or "")
-    return "nextval(" in default or column.identity is not None or column.autoincrement is True
+    default = column.server_default
+    # a reflected default is a DefaultClause around a TextClause, which refuses bool()
+    text = "" if default is None else str(getattr(default, "arg", default))
+    return "nextval(" in text or column.identity is not None or column.autoincrement is True
 
 
 def _q(dialect: sa.Dialect, name: str) -> str:
@@ -50,7 +52,13 @@ def create_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
     """Return the statements that create this table's trigger and function."""
     name = _lit(table.name)
     log = "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) VALUES"
+    # An update is compared by its JSON text, not with ``NEW IS DISTINCT FROM OLD``:
+    # ``json`` columns have no equality operator (the comparison would fail every
+    # update), and float equality would miss 0 becoming -0.
     body = f"""
+DECLARE
+  new_row text;
+  old_row text;
 BEGIN
   IF (SELECT applying FROM syncengine_control WHERE id = 1) <> 0 THEN
     RETURN NULL;
@@ -58,8 +66,10 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     {log} ({name}, {_pk(table, dialect, 'NEW')}, 'I', row_to_json(NEW)::text, NULL, {_WALL});
   ELSIF TG_OP = 'UPDATE' THEN
-    IF NEW IS DISTINCT FROM OLD THEN
-      {log} ({name}, {_pk(table, dialect, 'OLD')}, 'U', row_to_json(NEW)::text, row_to_json(OLD)::text, {_WALL});
+    new_row := row_to_json(NEW)::text;
+    old_row := row_to_json(OLD)::text;
+    IF new_row IS DISTINCT FROM old_row THEN
+      {log} ({name}, {_pk(table, dialect, 'OLD')}, 'U', new_row, old_row, {_WALL});
     END IF;
   ELSE
     {log} ({name}, {_pk(table, dialect, 'OLD')}, 'D', NULL, row_to_json(OLD)::text, {_WALL});

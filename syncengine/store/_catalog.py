@@ -3,6 +3,11 @@
 A :class:`SyncedTable` is the reflected ``sqlalchemy.Table`` plus its trigger
 decoder, its key, and a check that a received value fits a column (the reason a
 received entry is quarantined when it does not).
+
+Reflection does not give back every column as it was declared, so a few types are
+corrected here: MariaDB reports a ``JSON`` column as ``LONGTEXT`` (which ones are
+JSON needs a query: :func:`syncengine.capture.json_columns`) and a ``BOOLEAN`` as
+``TINYINT(1)``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.sql import sqltypes
 
 from .. import values
@@ -29,10 +35,18 @@ def pk_key(pk: Iterable[Any]) -> str:
     return orjson.dumps([values.encode(v) for v in pk]).decode()
 
 
+def _is_mysql_bool(column_type: sa.types.TypeEngine[Any]) -> bool:
+    """MySQL and MariaDB store ``BOOLEAN`` as ``TINYINT(1)``."""
+    return isinstance(column_type, mysql.TINYINT) and column_type.display_width == 1
+
+
 def _check_for(column_type: sa.types.TypeEngine[Any]) -> tuple[Check, str] | None:
     """Return a predicate a value must pass to be written to this column type, and its name."""
     if isinstance(column_type, sqltypes.Boolean):
         return (lambda v: isinstance(v, bool) or v in (0, 1)), "a boolean"
+    if _is_mysql_bool(column_type):
+        # a boolean from another database, or any small integer the column holds
+        return (lambda v: isinstance(v, int)), "a boolean or an integer"
     if isinstance(column_type, sqltypes.Integer):
         return (lambda v: isinstance(v, int) and not isinstance(v, bool)), "an integer"
     if isinstance(column_type, sqltypes.Numeric):  # Float is a Numeric too
@@ -60,7 +74,16 @@ def _check_for(column_type: sa.types.TypeEngine[Any]) -> tuple[Check, str] | Non
 class SyncedTable:
     """One synced table: its reflected schema and the helpers built from it."""
 
-    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
+    def __init__(self, table: sa.Table, dialect: sa.Dialect, *, json_columns: Iterable[str] = ()) -> None:
+        """Wrap a reflected table; ``json_columns`` names the columns that hold JSON but reflect as text."""
+        for name in json_columns:
+            table.c[name].type = sa.JSON(none_as_null=True)
+        for column in table.columns:
+            if isinstance(column.type, sqltypes.JSON) and not column.type.none_as_null:
+                # a received None is SQL NULL, not the JSON text 'null' (a copy keeps JSON or JSONB)
+                json_type = column.type.copy()
+                json_type.none_as_null = True
+                column.type = json_type
         self.table = table
         # str(): reflected names are SQLAlchemy's quoted_name, which orjson refuses as keys
         self.name = str(table.name)
