@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from syncengine.remote import _http
+from syncengine.remote import HttpSharedLog, _http
 
 from .servers import Server
 
@@ -41,3 +42,17 @@ def _no_retry_waits() -> Iterator[None]:
 def log_db(request, new_db) -> str:
     """A fresh shared-log database: an SQLite file, then PostgreSQL."""
     return str(new_db(request.param))
+
+
+@pytest.fixture
+def http_log() -> Iterator[Callable[..., HttpSharedLog]]:
+    """Return a factory of HttpSharedLog clients that are all closed after the test."""
+    made: list[HttpSharedLog] = []
+
+    def make(url: str, token: str | None, **options: Any) -> HttpSharedLog:
+        made.append(HttpSharedLog(url, token, **options))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()

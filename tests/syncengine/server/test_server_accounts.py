@@ -1,0 +1,72 @@
+"""Accounts: every request is scoped to its token's user; revoked tokens are refused."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from syncengine.errors import RemoteError
+from syncengine.remote import HttpSharedLog
+
+from .servers import new_token, run_cli
+
+
+def test_one_user_can_never_reach_another_users_log_or_devices(log_db, start_server) -> None:
+    server = start_server(log_db)
+    alice = HttpSharedLog(server.url, new_token(log_db, "alice"))
+    bob = HttpSharedLog(server.url, new_token(log_db, "bob"))
+    alice.register_device("alice-laptop", "laptop")
+    alice.register_device("alice-phone", "phone")
+    alice.push("alice-laptop", "a1", b'{"secret": 1}', 1)
+
+    bob.register_device("bob-pc", "pc")
+    assert [d.device_id for d in bob.devices()] == ["bob-pc"]
+    assert bob.pull("bob-pc", 0, 100).batches == []
+    with pytest.raises(RemoteError, match="404"):
+        bob.pull("alice-laptop", 0, 100)  # reading through alice's device
+    with pytest.raises(RemoteError, match="404"):
+        bob.push("alice-laptop", "b1", b"{}", 1)  # writing into alice's log
+    with pytest.raises(RemoteError, match="409"):
+        bob.register_device("alice-phone", "mine now")  # taking over alice's device
+    bob.mark_pulled("alice-phone", 99)  # silently a no-op for another user's device
+
+    phone = {d.device_id: d for d in alice.devices()}["alice-phone"]
+    assert phone.name == "phone" and phone.last_pull_seq == 0
+    assert [b.batch_id for b in alice.pull("alice-phone", 0, 100).batches] == ["a1"]
+    engine = sa.create_engine(log_db if "://" in log_db else f"sqlite:///{log_db}")
+    with engine.connect() as conn:
+        owners = dict(conn.execute(sa.text("SELECT batch_id, user_id FROM sharedlog_batches")).all())
+    engine.dispose()
+    assert owners == {"a1": "alice"}
+    alice.close()
+    bob.close()
+
+
+def test_a_revoked_token_is_refused_and_listed_as_revoked(start_server, new_db) -> None:
+    db = new_db("sqlite")
+    server = start_server(db)
+    keep, drop = new_token(db, "alice"), new_token(db, "alice")
+    kept, dropped = HttpSharedLog(server.url, keep), HttpSharedLog(server.url, drop)
+    dropped.register_device("d1", "one")
+
+    listed = json.loads(run_cli("token", "list", "--db", db, "--json").stdout)
+    assert [(t["user"], t["revoked_at"]) for t in listed] == [("alice", None), ("alice", None)]
+    assert keep not in json.dumps(listed) and drop not in json.dumps(listed)
+    run_cli("token", "revoke", "--db", db, str(listed[1]["id"]))
+
+    with pytest.raises(RemoteError, match="refused the token"):
+        dropped.devices()
+    answer = httpx.get(f"{server.url}/v1/devices", headers={"Authorization": f"Bearer {drop}"})
+    assert answer.status_code == 401 and "revoked" in answer.json()["error"]
+    assert [d.device_id for d in kept.devices()] == ["d1"]  # the user's other token still works
+    after = json.loads(run_cli("token", "list", "--db", db, "--json").stdout)
+    assert after[0]["revoked_at"] is None and after[1]["revoked_at"] is not None
+    unknown = run_cli("token", "revoke", "--db", db, "999", check=False)
+    assert unknown.returncode == 1 and "no token with id 999" in unknown.stderr
+    bad_user = run_cli("token", "create", "--db", db, "--user", "no spaces", check=False)
+    assert bad_user.returncode == 1 and "user name" in bad_user.stderr
+    kept.close()
+    dropped.close()
