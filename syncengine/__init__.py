@@ -12,6 +12,7 @@ from .clock import HybridClock, Timestamp
 from .device import Device
 from .errors import (
     ConfigurationError,
+    ConflictError,
     DatabaseError,
     NotInitializedError,
     QuarantineError,
@@ -22,8 +23,9 @@ from .errors import (
     SyncCancelled,
     SyncEngineError,
 )
-from .model import DeviceInfo, Entry, LogRecord, Op, PullResult, PushResult, QuarantinedEntry, ReceivedBatch, Status, SyncReport
-from .reconcile import Action, Plan, RowPlan, RowState, reconcile
+from .model import Conflict, DeviceInfo, Entry, LogRecord, Op, PullResult, PushResult, QuarantinedEntry, ReceivedBatch, Status, SyncReport
+from .model import RemoteValue
+from .reconcile import Action, Finding, Plan, RowPlan, RowState, reconcile
 from .remote import MemorySharedLog, SharedLog, open_shared_log
 from .serializer import JsonSerializer, Serializer
 from .store import SqlSharedLog
@@ -34,10 +36,13 @@ __version__ = "0.1.0"
 __all__ = [
     "Action",
     "ConfigurationError",
+    "Conflict",
+    "ConflictError",
     "DatabaseError",
     "Device",
     "DeviceInfo",
     "Entry",
+    "Finding",
     "HybridClock",
     "JsonSerializer",
     "LogRecord",
@@ -53,6 +58,7 @@ __all__ = [
     "ReconcileError",
     "RemoteError",
     "RemoteUnavailable",
+    "RemoteValue",
     "RowPlan",
     "RowState",
     "SchemaError",

@@ -27,6 +27,7 @@ from .reconcile import Action, Finding, RowPlan, base_versions, reconcile
 from .store import _client as client
 from .store import _conflicts as conflicts
 from .store import _schema as s
+from .store._apply import execute_plan
 from .store._catalog import SyncedTable, pk_key
 
 if TYPE_CHECKING:
@@ -136,6 +137,42 @@ def integrate(
     client.finish(conn, done, cleanup=options.cleanup)
     result.applied = len(done)
     return result
+
+
+def retry_constraints(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_id: str) -> list[int]:
+    """Apply held constraint conflicts whose constraint no longer fails; return the ids settled.
+
+    A change elsewhere (a decision received from another device, a local edit) often
+    frees the value a held entry needed; then the held change simply applies.
+    """
+    settled = []
+    now = time.time()
+    for row in conflicts.query(conn):
+        if row.kind != "constraint" or row.tbl not in catalog:
+            continue
+        held_rows = client.held(conn, int(row.id))
+        if not held_rows:
+            continue
+        entries = [client.entry_of(r) for r in held_rows]
+        loaded = client.load_states(conn, catalog, {e.key for e in entries})
+        plan = reconcile(entries, {k: v.state for k, v in loaded.items()})
+        if execute_plan(conn, catalog, plan.rows):
+            continue  # still refused: it keeps waiting for a person
+        client.save_states(conn, [(r.table, r.pk, r.state, loaded[(r.table, r.pk)].stored) for r in plan.rows])
+        client.finish(conn, [r.id for r in held_rows], cleanup=False)
+        final = plan.rows[0].state if plan.rows else None
+        conflicts.close(
+            conn,
+            int(row.id),
+            decision="remote",
+            value=dict(final.values) if final is not None and final.alive else None,
+            by=device_id,
+            how="automatic",
+            version=max(e.version for e in entries),
+            now=now,
+        )
+        settled.append(int(row.id))
+    return settled
 
 
 def _decode(row: Any, catalog: Mapping[str, SyncedTable]) -> tuple[Entry | None, str | None]:

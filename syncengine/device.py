@@ -97,7 +97,25 @@ class Device:
         other devices receive them. Running it again adds tables; the device keeps
         its id. Raises :class:`SchemaError` when a table cannot be synced.
         """
-        engine = db if isinstance(db, sa.Engine) else create_engine(db)
+        if isinstance(db, sa.Engine):
+            return cls._init(db, tables, metadata=metadata, name=name, snapshot=snapshot)
+        engine = create_engine(db)
+        try:
+            return cls._init(engine, tables, metadata=metadata, name=name, snapshot=snapshot)
+        except BaseException:
+            engine.dispose()  # we made it: leave no connection behind
+            raise
+
+    @classmethod
+    def _init(
+        cls,
+        engine: sa.Engine,
+        tables: Sequence[str],
+        *,
+        metadata: sa.MetaData | None,
+        name: str | None,
+        snapshot: bool,
+    ) -> Device:
         names = list(tables)
         if metadata is not None:
             chosen = [metadata.tables[n] for n in names] if names else list(metadata.sorted_tables)
@@ -144,7 +162,10 @@ class Device:
 
     def _load_catalog(self, conn: sa.Connection) -> dict[str, SyncedTable]:
         names = [r.name for r in conn.execute(sa.select(s.tables.c.name).order_by(s.tables.c.name))]
-        return {t.name: SyncedTable(t, conn.dialect) for t in _reflect(conn, names)}
+        return {
+            str(t.name): SyncedTable(t, conn.dialect, json_columns=capture.json_columns(conn, t))
+            for t in _reflect(conn, names)
+        }
 
     def refresh_schema(self) -> None:
         """Reflect the synced tables again (after a migration) and re-create their triggers."""

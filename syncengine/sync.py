@@ -47,7 +47,7 @@ from .remote import SharedLog
 from .serializer import JsonSerializer, Serializer
 from .store import _client as client
 from .store._apply import Executor, execute_plan
-from ._integrate import integrate
+from ._integrate import integrate, retry_constraints
 
 if TYPE_CHECKING:
     from .device import Device
@@ -307,12 +307,15 @@ class _Run:
                 client.set_applying(conn, True)
                 client.stamp(conn, self.device.catalog, self.device.device_id)
                 rows = client.pending(conn, self.options.reconcile_batch_size, after_id=after)
-                if not rows:
-                    client.set_applying(conn, False)
-                    return
-                self.emit(Reconciling(len(rows)))
-                result = integrate(conn, self.device.catalog, self.device.device_id, rows, self.options, review)
+                if rows:
+                    self.emit(Reconciling(len(rows)))
+                    result = integrate(conn, self.device.catalog, self.device.device_id, rows, self.options, review)
+                else:  # everything integrated: held constraint conflicts may apply now
+                    settled = retry_constraints(conn, self.device.catalog, self.device.device_id)
                 client.set_applying(conn, False)
+            if not rows:
+                self.device._conflicts_changed([], settled, self.emit)
+                return
             after = rows[-1].id
             self.report.applied += result.applied
             self.report.quarantined += result.quarantined
@@ -323,6 +326,7 @@ class _Run:
             self.emit(Progress("reconcile", self.report.applied + self.report.quarantined, None))
             if not self.keep_going():
                 return
+
 
 def run(device: Device, remote: SharedLog | None, options: SyncOptions) -> SyncReport:
     """Run one sync of ``device`` with ``remote``; see the module docstring."""

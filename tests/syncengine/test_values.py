@@ -226,19 +226,9 @@ def remote(tmp_path):
 _SQLITE_DECIMAL_WARNING = "ignore:Dialect sqlite\\+pysqlite does \\*not\\* support Decimal objects natively"
 
 
-# MariaDB declares JSON columns as LONGTEXT with a json_valid check, which reflection
-# misses: the device takes received JSON values for text and refuses them. The fix
-# is in Device._load_catalog (pass capture.json_columns(conn, table) to SyncedTable).
-MARIADB_JSON_NOT_RECOGNIZED = pytest.mark.xfail(
-    strict=True, reason="Device._load_catalog does not tell SyncedTable which MariaDB columns are JSON"
-)
-
-
 @pytest.mark.filterwarnings(_SQLITE_DECIMAL_WARNING)
 @pytest.mark.parametrize("json", [False, True], ids=["scalars", "json"])
-def test_values_round_trip_between_devices_of_one_dialect(dialect, new_db, remote, json, request):
-    if json and dialect == "mysql":
-        request.applymarker(MARIADB_JSON_NOT_RECOGNIZED)
+def test_values_round_trip_between_devices_of_one_dialect(dialect, new_db, remote, json):
     table = make_table(dialect, portable=False, json=json)
     values = value_sets(dialect, portable=False, json=json)
     a_url, b_url = new_db(dialect), new_db(dialect)
@@ -277,9 +267,7 @@ def test_values_round_trip_between_devices_of_one_dialect(dialect, new_db, remot
 @pytest.mark.postgres
 @pytest.mark.mysql
 @pytest.mark.filterwarnings(_SQLITE_DECIMAL_WARNING)
-@pytest.mark.parametrize(
-    "json", [False, pytest.param(True, marks=MARIADB_JSON_NOT_RECOGNIZED)], ids=["scalars", "json"]
-)
+@pytest.mark.parametrize("json", [False, True], ids=["scalars", "json"])
 def test_values_travel_sqlite_to_postgresql_to_mariadb(new_db, remote, json):
     chain = ["sqlite", "postgresql", "mysql"]
     urls = {d: new_db(d) for d in chain}
