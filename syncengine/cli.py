@@ -246,18 +246,100 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
 
 @main.command()
 @click.argument("db")
+@click.option("--review", type=click.Choice(["on", "off"]), default=None, help="Hold conflicts for a person (on) or commit the automatic result (off).")
+@click.option("--table", default=None, help="With --review: set the policy of this table only.")
 @click.option("--auto", type=click.Choice(["on", "off"]), default=None, help="Turn automatic (continuous) sync on or off.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=None, help="Seconds between automatic syncs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
-def config(db: str, auto: str | None, interval: float | None, as_json: bool) -> None:
-    """Show or change this device's sync settings."""
+def config(db: str, review: str | None, table: str | None, auto: str | None, interval: float | None, as_json: bool) -> None:
+    """Show or change this device's settings: the review policy and continuous sync."""
     from .scheduler import configure
 
-    settings = configure(Device.open(db), enabled=None if auto is None else auto == "on", interval=interval)
+    if table is not None and review is None:
+        raise click.UsageError("--table goes with --review")
+    device = Device.open(db)
+    if review is not None:
+        device.set_review(review == "on", table=table)
+    settings = configure(device, enabled=None if auto is None else auto == "on", interval=interval)
+    policy = device.review_policy()
+    settings["review"] = {t: policy(t) for t in device.tables}
     if as_json:
         _print_json(settings)
+        return
+    click.echo(f"automatic sync {'on' if settings['enabled'] else 'off'}, every {settings['interval']:g}s")
+    for name, held in settings["review"].items():
+        click.echo(f"conflicts in {name}: {'held for review' if held else 'decided automatically'}")
+
+
+@main.command()
+@click.argument("db")
+@click.option("--all", "show_all", is_flag=True, help="Also list decided conflicts (the history).")
+@click.option("--table", default=None, help="Only conflicts of this table.")
+@click.option("--json", "as_json", is_flag=True, help="Print the conflicts as JSON.")
+def conflicts(db: str, show_all: bool, table: str | None, as_json: bool) -> None:
+    """List open conflicts (and with --all, decided ones)."""
+    found = Device.open(db).conflicts(include_decided=show_all, table=table)
+    if as_json:
+        _print_json([c.as_json() for c in found])
+        return
+    for c in found:
+        data = c.as_json()
+        where = f"{c.table} {json.dumps(data['pk'])}" + (f".{c.field}" if c.field else "")
+        line = f"{c.id:>5} {c.status:<7} {c.kind:<13} {where}: local {json.dumps(data['local'])}, remote {json.dumps(data['remote'])}"
+        if c.kind == "constraint":
+            line += f" ({c.reason})"
+        elif c.is_open:
+            line += f", automatic {json.dumps(data['auto'])}"
+        if not c.is_open:
+            line += f" -> {c.decision} ({c.decided_how}, {_when(c.decided_at)})"
+        click.echo(line)
+    if not found:
+        click.echo("no conflicts" if show_all else "no open conflicts")
+
+
+@main.command()
+@click.argument("db")
+@click.argument("conflict_id", required=False, type=int)
+@click.option("--take", type=click.Choice(["local", "remote", "auto"]), default=None, help="Which side wins.")
+@click.option("--value", "value_json", default=None, metavar="JSON", help="A custom value (JSON; an object of columns for a whole-row conflict).")
+@click.option("--all", "all_", is_flag=True, help="Decide every open conflict (of --table) with --take.")
+@click.option("--table", default=None, help="With --all: only conflicts of this table.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decided conflicts as JSON.")
+def resolve(
+    db: str,
+    conflict_id: int | None,
+    take: str | None,
+    value_json: str | None,
+    all_: bool,
+    table: str | None,
+    as_json: bool,
+) -> None:
+    """Decide a conflict: resolve DB ID --take local|remote|auto | --value JSON; or --all [--table T] --take ..."""
+    device = Device.open(db)
+    if all_:
+        if conflict_id is not None or value_json is not None or take is None:
+            raise click.UsageError("--all needs --take (and no ID or --value)")
+        decided = device.resolve_many(take, table=table)  # type: ignore[arg-type]
     else:
-        click.echo(f"automatic sync {'on' if settings['enabled'] else 'off'}, every {settings['interval']:g}s")
+        if conflict_id is None:
+            raise click.UsageError("name the conflict ID, or pass --all")
+        if (take is None) == (value_json is None):
+            raise click.UsageError("give exactly one of --take and --value")
+        if value_json is not None:
+            try:
+                value = json.loads(value_json)
+            except ValueError as exc:
+                raise click.BadParameter(f"not JSON: {exc}", param_hint="--value") from None
+            decided = [device.resolve(conflict_id, value=value)]
+        else:
+            decided = [device.resolve(conflict_id, take)]  # type: ignore[arg-type]
+    if as_json:
+        _print_json([c.as_json() for c in decided])
+        return
+    for c in decided:
+        click.echo(f"conflict {c.id} decided: {c.decision} -> {json.dumps(c.as_json()['decided_value'])}")
+    if not decided:
+        click.echo("no open conflicts")
 
 
 @main.command()

@@ -155,11 +155,16 @@ def test_quarantine_list_retry_and_skip(tmp_path) -> None:
 def test_config_stores_the_continuous_sync_settings(tmp_path) -> None:
     a = make_shop(tmp_path / "a.db")
     se("init", a, "--table", "products")
-    assert json.loads(se("config", a, "--json").stdout) == {"enabled": True, "interval": 60.0}
+    assert json.loads(se("config", a, "--json").stdout) == {"enabled": True, "interval": 60.0, "review": {"products": False}}
     assert json.loads(se("config", a, "--auto", "off", "--interval", "5", "--json").stdout) == {
         "enabled": False,
         "interval": 5.0,
+        "review": {"products": False},
     }
+    assert json.loads(se("config", a, "--review", "on", "--table", "products", "--json").stdout)["review"] == {
+        "products": True
+    }
+    assert "goes with --review" in se("config", a, "--table", "products", check=False).stderr
 
 
 def test_watch_syncs_until_told_to_stop(tmp_path) -> None:
@@ -176,3 +181,64 @@ def test_demo_builds_two_shops_that_converge(tmp_path) -> None:
     assert (tmp_path / "demo" / "shared.db").exists()
     human = se("demo", str(tmp_path / "demo2")).stdout
     assert "both shops hold the same catalogue" in human
+
+
+def _conflicting_pair(tmp_path, *, review: bool) -> tuple[str, str, str]:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    b = make_shop(tmp_path / "b.db")
+    shared = str(tmp_path / "shared.db")
+    se("init", a, "--table", "products")
+    se("init", b, "--table", "products")
+    se("sync", a, "--remote", shared)
+    se("sync", b, "--remote", shared)
+    if review:
+        se("config", b, "--review", "on")
+    for db, name in ((a, "Kettle A"), (b, "Kettle B")):
+        con = sqlite3.connect(db)
+        con.execute("UPDATE products SET name = ? WHERE id = 'p1'", (name,))
+        con.commit()
+        con.close()
+    se("sync", a, "--remote", shared)
+    se("sync", b, "--remote", shared)
+    return a, b, shared
+
+
+def test_conflicts_are_listed_and_resolved_from_the_command_line(tmp_path) -> None:
+    a, b, shared = _conflicting_pair(tmp_path, review=True)
+    assert json.loads(se("status", b, "--json").stdout)["conflicts"] == 1
+    [conflict] = json.loads(se("conflicts", b, "--json").stdout)
+    assert {k: conflict[k] for k in ("kind", "table", "pk", "field", "local", "remote", "auto")} == {
+        "kind": "edit/edit",
+        "table": "products",
+        "pk": "p1",
+        "field": "name",
+        "local": "Kettle B",
+        "remote": "Kettle A",
+        "auto": "Kettle B",
+    }
+    assert names(b) == ["Kettle B"]
+    assert "give exactly one" in se("resolve", b, str(conflict["id"]), check=False).stderr
+    [decided] = json.loads(se("resolve", b, str(conflict["id"]), "--value", '"Kettle C"', "--json").stdout)
+    assert decided["decided_value"] == "Kettle C" and decided["status"] == "decided"
+    assert json.loads(se("conflicts", b, "--json").stdout) == []
+    history = json.loads(se("conflicts", b, "--all", "--json").stdout)
+    assert [(h["decision"], h["decided_how"]) for h in history] == [("custom", "person")]
+    se("sync", b, "--remote", shared)
+    se("sync", a, "--remote", shared)
+    assert names(a) == names(b) == ["Kettle C"]
+
+
+def test_resolve_all_takes_one_side_for_every_open_conflict(tmp_path) -> None:
+    a, b, shared = _conflicting_pair(tmp_path, review=True)
+    out = se("resolve", b, "--all", "--table", "products", "--take", "remote").stdout
+    assert "decided: remote" in out
+    assert names(b) == ["Kettle A"]
+    assert "no conflict with id 42" in se("resolve", b, "42", "--take", "local", check=False).stderr
+
+
+def test_automatic_policy_keeps_conflicts_in_the_history_only(tmp_path) -> None:
+    a, b, shared = _conflicting_pair(tmp_path, review=False)
+    assert json.loads(se("conflicts", b, "--json").stdout) == []
+    [decided] = json.loads(se("conflicts", b, "--all", "--json").stdout)
+    assert decided["decided_how"] == "automatic" and names(b) == ["Kettle B"]
+    assert "automatic" in se("conflicts", b, "--all").stdout
