@@ -237,7 +237,7 @@ def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MA
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(GZipMiddleware, minimum_size=4096, compresslevel=4)],
+        middleware=[Middleware(GZipMiddleware, minimum_size=4096, compresslevel=1)],
         exception_handlers={Problem: _problem, HTTPException: _http_exception, Exception: _unexpected},
         lifespan=lifespan,
     )
