@@ -141,6 +141,12 @@ def sync(
 def status(db: str, as_json: bool) -> None:
     """Show this device's id and its unshared, pending and quarantined counts."""
     st = Device.open(db).status()
+    if st.clock_offset_ms is not None and abs(st.clock_offset_ms) > 60_000:
+        click.echo(
+            f"warning: this device's clock is {st.clock_offset_ms / 1000:+.0f}s off the server's "
+            "(ordering is not affected, but times shown may look wrong)",
+            err=True,
+        )
     if as_json:
         _print_json(st.as_json())
         return
@@ -151,6 +157,8 @@ def status(db: str, as_json: bool) -> None:
     click.echo(f"quarantined {st.quarantined}")
     click.echo(f"conflicts   {st.conflicts}")
     click.echo(f"last sync   {_when(st.last_sync_at)}")
+    if st.clock_offset_ms is not None:
+        click.echo(f"clock       {st.clock_offset_ms:+.0f} ms from the server")
 
 
 def _when(stamp: float | None) -> str:

@@ -52,13 +52,27 @@ class DatabaseError(SyncEngineError):
 
 
 class RemoteError(SyncEngineError):
-    """The shared log refused a request or failed."""
+    """The shared log refused a request or failed.
+
+    ``status`` is the HTTP status when a server answered; ``kind`` sorts the cause
+    for a user interface: ``"auth"`` (log in again: the token was refused),
+    ``"too_large"`` (send smaller batches), ``"not_owned"`` (a device id of another
+    user), ``"unavailable"`` (retry later) or ``"error"``.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, kind: str = "error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
 
 
 class RemoteUnavailable(RemoteError):
     """The shared log cannot be reached now; nothing local was lost, retry later."""
 
     retryable = True
+
+    def __init__(self, message: str, *, status: int | None = None, kind: str = "unavailable") -> None:
+        super().__init__(message, status=status, kind=kind)
 
 
 class ReconcileError(SyncEngineError):

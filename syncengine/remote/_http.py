@@ -153,11 +153,18 @@ class _Wire:
             raise _Retryable(status, f"{status} {message}", _retry_after(response.headers.get("retry-after")))
         if status == 401:
             raise RemoteError(
-                f"the shared log at {self.url} refused the token ({message}); check --token or SYNCENGINE_TOKEN"
+                f"the shared log at {self.url} refused the token ({message}); check --token or SYNCENGINE_TOKEN",
+                status=status,
+                kind="auth",
             )
         if status == 413:
-            raise RemoteError(f"the shared log at {self.url} refused to {what}: {message}; use smaller batches")
-        raise RemoteError(f"the shared log at {self.url} refused to {what}: {status} {message}")
+            raise RemoteError(
+                f"the shared log at {self.url} refused to {what}: {message}; use smaller batches",
+                status=status,
+                kind="too_large",
+            )
+        kind = "not_owned" if status == 409 else "error"
+        raise RemoteError(f"the shared log at {self.url} refused to {what}: {status} {message}", status=status, kind=kind)
 
     def _unavailable(self, exc: Exception, what: str) -> RemoteError:
         if isinstance(exc, _Retryable):

@@ -103,7 +103,7 @@ class SqlSharedLog:
                     devices.insert().values(device_id=device_id, user_id=self.user, name=name, created_at=self._clock())
                 )
             elif row["user_id"] != self.user:
-                raise RemoteError(f"device {device_id} is registered to another user")
+                raise RemoteError(f"device {device_id} is registered to another user", kind="not_owned")
             elif row["name"] != name:
                 conn.execute(devices.update().where(devices.c.device_id == device_id).values(name=name))
         return next(d for d in self.devices() if d.device_id == device_id)
@@ -227,7 +227,7 @@ class SqlSharedLog:
     def _check_device(self, conn: sa.Connection, device_id: str) -> None:
         owner = conn.execute(sa.select(devices.c.user_id).where(devices.c.device_id == device_id)).scalar()
         if owner != self.user:
-            raise RemoteError(f"device {device_id} is not registered for user {self.user!r}")
+            raise RemoteError(f"device {device_id} is not registered for user {self.user!r}", kind="not_owned")
 
 
 class _translated:

@@ -54,6 +54,8 @@ def test_three_devices_converge_through_a_server(tmp_path, log_db, start_server)
     assert all(d.user == "alice" and d.behind == 0 for d in listed)
     # one machine, one clock: the estimate must be close to zero
     assert remotes[0].clock_offset_ms is not None and abs(remotes[0].clock_offset_ms) < 1000
+    offset = a.status().clock_offset_ms  # the device keeps the estimate for `syncengine status`
+    assert offset is not None and abs(offset) < 1000
     for remote in remotes:
         remote.close()
 
