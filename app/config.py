@@ -1,0 +1,173 @@
+"""Where the app keeps its own state: the user's config directory.
+
+Everything the app remembers lives under one folder (``platformdirs``' config dir
+for "sync-manager", or ``$SYNC_MANAGER_CONFIG_DIR`` — tests point it at a temporary
+folder so a user's real settings are never touched):
+
+``settings.ini``        window layout and small preferences (QSettings, INI format)
+``recent.json``         recently opened databases and their remotes
+``tokens.json``         server tokens, mode 0600 (unless the system keyring holds them)
+``activity/<id>.jsonl`` past syncs of each device, one JSON object a line
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "sync-manager"
+ENV_DIR = "SYNC_MANAGER_CONFIG_DIR"
+MAX_RECENT = 10
+MAX_ACTIVITY = 500
+KEYRING_SERVICE = "syncengine sync-manager"
+
+
+def config_dir() -> Path:
+    """Return (and create) the folder holding the app's settings."""
+    chosen = os.environ.get(ENV_DIR)
+    path = Path(chosen) if chosen else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def settings_path() -> Path:
+    """Return the INI file QSettings uses."""
+    return config_dir() / "settings.ini"
+
+
+# --- recent workspaces -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """A device database and the remote it syncs with."""
+
+    db: str
+    remote: str = ""
+    user: str = "default"
+
+    @property
+    def title(self) -> str:
+        """A short name for menus."""
+        return Path(self.db).name if "://" not in self.db else self.db
+
+
+def recent() -> list[Workspace]:
+    """Return recently opened workspaces, most recent first."""
+    path = config_dir() / "recent.json"
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for item in items if isinstance(items, list) else []:
+        with contextlib.suppress(TypeError, KeyError):
+            out.append(Workspace(db=str(item["db"]), remote=str(item.get("remote", "")), user=str(item.get("user", "default"))))
+    return out
+
+
+def remember(workspace: Workspace) -> None:
+    """Put ``workspace`` first in the recent list."""
+    items = [workspace, *(w for w in recent() if w.db != workspace.db)][:MAX_RECENT]
+    _write_private(config_dir() / "recent.json", json.dumps([asdict(w) for w in items], indent=1), private=False)
+
+
+# --- tokens ------------------------------------------------------------------------
+
+
+def _keyring() -> Any:
+    """Return the keyring module when a usable backend exists, else None."""
+    if os.environ.get(ENV_DIR):  # tests (and portable setups) never touch the system keyring
+        return None
+    try:
+        import keyring  # type: ignore[import-not-found]
+        from keyring.backends import fail  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return None if isinstance(keyring.get_keyring(), fail.Keyring) else keyring
+
+
+def save_token(remote: str, token: str) -> str:
+    """Store the token for ``remote``; return where ("keyring" or the file's path)."""
+    ring = _keyring()
+    if ring is not None:
+        ring.set_password(KEYRING_SERVICE, remote, token)
+        return "keyring"
+    path = config_dir() / "tokens.json"
+    tokens = _read_tokens(path)
+    tokens[remote] = token
+    _write_private(path, json.dumps(tokens), private=True)
+    return str(path)
+
+
+def load_token(remote: str) -> str | None:
+    """Return the stored token for ``remote``, if any."""
+    ring = _keyring()
+    if ring is not None:
+        found = ring.get_password(KEYRING_SERVICE, remote)
+        if found:
+            return str(found)
+    return _read_tokens(config_dir() / "tokens.json").get(remote)
+
+
+def _read_tokens(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_private(path: Path, text: str, *, private: bool) -> None:
+    """Write ``text`` atomically; with ``private`` the file is readable by its owner only (0600)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    mode = 0o600 if private else 0o644
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+    if private:
+        os.chmod(tmp, 0o600)  # the umask or an older file may have left it wider
+    os.replace(tmp, path)
+
+
+# --- activity ----------------------------------------------------------------------
+
+
+def activity_path(device_id: str) -> Path:
+    """Return the file holding ``device_id``'s past syncs."""
+    folder = config_dir() / "activity"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{device_id}.jsonl"
+
+
+def record_activity(device_id: str, item: dict[str, Any]) -> None:
+    """Append one sync to the device's activity (keeping the newest ``MAX_ACTIVITY``)."""
+    path = activity_path(device_id)
+    item = {"at": time.time(), **item}
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(item, default=str) + "\n")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if len(lines) > MAX_ACTIVITY * 2:
+        path.write_text("\n".join(lines[-MAX_ACTIVITY:]) + "\n", encoding="utf-8")
+
+
+def activity(device_id: str) -> list[dict[str, Any]]:
+    """Return the device's past syncs, newest first."""
+    try:
+        lines = activity_path(device_id).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in reversed(lines[-MAX_ACTIVITY:]):
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out

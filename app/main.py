@@ -1,0 +1,157 @@
+"""The composition root: QApplication, the qasync event loop, and the window for a workspace.
+
+``sync-manager [DB] [--remote REMOTE] [--token TOKEN]`` opens a device database;
+without one it reopens the most recent workspace, or asks. ``--demo [FOLDER]``
+builds the demo workspace (see :mod:`app.demo`) and opens it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+
+from . import config, resources
+from .demo import build_demo, default_folder
+from .dialogs.open_workspace import OpenDialog
+from .services.device import DeviceService
+from .window import MainWindow
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="sync-manager", description="See and steer a synced database: devices, pending changes, conflicts.")
+    parser.add_argument("db", nargs="?", help="the device database (a path or an SQLAlchemy URL)")
+    parser.add_argument("--remote", default=None, help="its shared log: a path, a database URL or an http(s) server URL")
+    parser.add_argument("--token", default=None, help="the device token for a server remote (stored for next time)")
+    parser.add_argument("--demo", nargs="?", const="", default=None, metavar="FOLDER", help="build the three-shop demo workspace and open it")
+    parser.add_argument("--smoke-test", action="store_true", help=argparse.SUPPRESS)  # open, load every view, exit 0
+    return parser.parse_args(list(argv))
+
+
+def make_application(argv: Sequence[str] = ()) -> QApplication:
+    """Return the QApplication (created once), with the app's name, icon and style sheet."""
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication([sys.argv[0] if sys.argv else "sync-manager", *argv])
+    app.setApplicationName("Sync Manager")
+    app.setOrganizationName("syncengine")
+    app.setDesktopFileName("sync-manager")
+    app.setWindowIcon(resources.icon("app", "#2f6fde"))
+    app.setStyleSheet(resources.style_sheet())
+    app.setQuitOnLastWindowClosed(False)  # the controller decides when the app ends
+    return app
+
+
+class Controller(QObject):
+    """Opens workspaces in windows; the app ends when the last window has closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.window: MainWindow | None = None
+        self.done = asyncio.Event()
+        self.exit_code = 0
+
+    async def open(self, workspace: config.Workspace, token: str | None = None) -> MainWindow | None:
+        """Open ``workspace`` in a new window (closing the current one first)."""
+        if token and workspace.remote:
+            await asyncio.to_thread(config.save_token, workspace.remote, token)
+        try:
+            service = await DeviceService.open(workspace, token)
+        except Exception as exc:
+            if self.window is not None:
+                self.window.show_failure("Opening " + workspace.db, exc)
+                return None
+            QMessageBox.critical(None, "Sync Manager", f"Cannot open {workspace.db}:\n{exc}")
+            return None
+        await asyncio.to_thread(config.remember, workspace)
+        old = self.window
+        window = MainWindow(service)
+        service.setParent(window)
+        self.window = window
+        window.closed.connect(lambda w=window: self._closed(w))
+        window.openRequested.connect(self.choose)
+        window.demoRequested.connect(lambda: asyncio.ensure_future(self.open_demo()))
+        if old is not None:
+            old.close()
+        window.show()
+        window.start()
+        return window
+
+    def _closed(self, window: MainWindow) -> None:
+        window.deleteLater()
+        if window is self.window:
+            self.window = None
+            self.done.set()
+
+    def choose(self) -> None:
+        dialog = OpenDialog(self.window)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+
+        def chosen(result: int) -> None:
+            if result == QDialog.DialogCode.Accepted:
+                asyncio.ensure_future(self.open(dialog.workspace(), dialog.chosen_token()))
+            elif self.window is None:
+                self.done.set()
+            dialog.deleteLater()
+
+        dialog.finished.connect(chosen)
+        dialog.open()
+
+    async def open_demo(self, folder: str | None = None) -> MainWindow | None:
+        target = Path(folder) if folder else default_folder()
+        workspace = await asyncio.to_thread(build_demo, target)
+        return await self.open(workspace)
+
+    async def run(self, args: argparse.Namespace) -> int:
+        if args.demo is not None:
+            window = await self.open_demo(args.demo or None)
+        elif args.db:
+            window = await self.open(config.Workspace(db=args.db, remote=args.remote or ""), args.token)
+        elif config.recent():
+            window = await self.open(config.recent()[0])
+        else:
+            window = None
+            self.choose()
+        if args.smoke_test:
+            if window is None:
+                return 1
+            if not window.service.status:
+                await _signal(window.ready)
+            window.close()
+        await self.done.wait()
+        return self.exit_code
+
+
+async def _signal(signal: object) -> None:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    signal.connect(lambda *_: future.done() or future.set_result(None))  # type: ignore[attr-defined]
+    await future
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start the Sync Manager; return its exit status."""
+    import qasync
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.smoke_test:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = make_application()
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    controller = Controller()
+    try:
+        with loop:
+            return loop.run_until_complete(controller.run(args))
+    finally:
+        asyncio.set_event_loop(None)
+        QTimer.singleShot(0, app.quit)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

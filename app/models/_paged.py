@@ -1,0 +1,174 @@
+"""A table model that fetches its rows page by page, asynchronously.
+
+Qt asks ``canFetchMore`` / ``fetchMore`` when a view scrolls near the end. Here
+``fetchMore`` only starts an asyncio task; the page arrives later and is inserted
+with ``beginInsertRows(parent, first, first + n - 1)`` — the last row is
+inclusive. The model keeps the rows it has loaded and nothing else; it never
+shows a dialog (errors go out through ``failed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+
+T = TypeVar("T")
+Fetch = Callable[[int, int], Awaitable[Sequence[T]]]
+Index = QModelIndex | QPersistentModelIndex
+
+_INVALID = QModelIndex()
+
+
+class PagedTableModel(QAbstractTableModel, Generic[T]):
+    """Rows of type ``T`` fetched by ``fetch(offset, limit)``; subclasses say how to show them."""
+
+    headers: tuple[str, ...] = ()
+    pageLoaded = Signal(int)  # rows added by the page
+    failed = Signal(object)  # the exception a fetch raised
+
+    def __init__(self, fetch: Fetch[T] | None = None, *, page_size: int = 200, accept: Callable[[T], bool] | None = None, max_scan_pages: int = 20) -> None:
+        super().__init__()
+        self._fetch = fetch
+        self._rows: list[T] = []
+        self._offset = 0  # rows consumed from the source (more than shown when ``accept`` filters)
+        self._exhausted = fetch is None
+        self._task: asyncio.Future[None] | None = None
+        self._generation = 0
+        self.page_size = page_size
+        self._accept = accept
+        self._max_scan_pages = max_scan_pages
+
+    # -- the source ---------------------------------------------------------------
+
+    def set_source(self, fetch: Fetch[T] | None, accept: Callable[[T], bool] | None = None) -> None:
+        """Forget the rows and read from ``fetch`` (with an optional row filter)."""
+        self._generation += 1
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+        self.beginResetModel()
+        self._fetch, self._accept = fetch, accept
+        self._rows, self._offset, self._exhausted = [], 0, fetch is None
+        self.endResetModel()
+
+    def refresh(self) -> None:
+        """Read again from the start."""
+        self.set_source(self._fetch, self._accept)
+
+    @property
+    def loading(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def exhausted(self) -> bool:
+        return self._exhausted
+
+    def row_item(self, row: int) -> T:
+        return self._rows[row]
+
+    def items(self) -> list[T]:
+        return list(self._rows)
+
+    # -- Qt's lazy loading ------------------------------------------------------------
+
+    def canFetchMore(self, parent: Index = _INVALID) -> bool:
+        return not parent.isValid() and not self._exhausted
+
+    def fetchMore(self, parent: Index = _INVALID) -> None:
+        if parent.isValid() or self._exhausted or self.loading:
+            return
+        self._task = asyncio.ensure_future(self._load(self._generation))
+
+    async def _load(self, generation: int) -> None:
+        fetch = self._fetch
+        assert fetch is not None
+        found: list[T] = []
+        scanned = 0
+        try:
+            while len(found) < self.page_size and scanned < self._max_scan_pages:
+                page = list(await fetch(self._offset, self.page_size))
+                if generation != self._generation:
+                    return
+                self._offset += len(page)
+                scanned += 1
+                found += [r for r in page if self._accept is None or self._accept(r)]
+                if len(page) < self.page_size:
+                    self._exhausted = True
+                    break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if generation == self._generation:
+                self._exhausted = True  # do not hammer a failing source; refresh() tries again
+                self.failed.emit(exc)
+            return
+        if found:
+            first = len(self._rows)
+            self.beginInsertRows(_INVALID, first, first + len(found) - 1)
+            self._rows.extend(found)
+            self.endInsertRows()
+        self.pageLoaded.emit(len(found))
+
+    # -- the table ------------------------------------------------------------------
+
+    def rowCount(self, parent: Index = _INVALID) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = _INVALID) -> int:
+        return 0 if parent.isValid() else len(self.headers)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.headers):
+            return self.headers[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)) or not (0 <= index.column() < len(self.headers)):
+            return None
+        return self.cell(self._rows[index.row()], index.column(), role)
+
+    def cell(self, item: T, column: int, role: int) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class ListTableModel(QAbstractTableModel, Generic[T]):
+    """A table over a short list replaced as a whole (devices, activity)."""
+
+    headers: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[T] = []
+
+    def set_items(self, items: Sequence[T]) -> None:
+        self.beginResetModel()
+        self._rows = list(items)
+        self.endResetModel()
+
+    def row_item(self, row: int) -> T:
+        return self._rows[row]
+
+    def items(self) -> list[T]:
+        return list(self._rows)
+
+    def rowCount(self, parent: Index = _INVALID) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = _INVALID) -> int:
+        return 0 if parent.isValid() else len(self.headers)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.headers):
+            return self.headers[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)) or not (0 <= index.column() < len(self.headers)):
+            return None
+        return self.cell(self._rows[index.row()], index.column(), role)
+
+    def cell(self, item: T, column: int, role: int) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError

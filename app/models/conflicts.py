@@ -1,0 +1,137 @@
+"""Open conflicts grouped by row, and the history of decided ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from syncengine import Conflict
+
+from .. import format as fmt
+from ._paged import ListTableModel
+
+KIND_LABELS = {
+    "edit/edit": "Both edited",
+    "delete/edit": "Deleted here or there, edited elsewhere",
+    "create/create": "Created twice",
+    "constraint": "Breaks a constraint",
+}
+DECISION_LABELS = {"auto": "Automatic", "local": "Kept local", "remote": "Took remote", "custom": "Custom value"}
+HOW_LABELS = {"automatic": "automatically", "person": "by a person", "remote": "on another device"}
+
+
+@dataclass(slots=True)
+class Group:
+    """The open conflicts of one row."""
+
+    table: str
+    pk: tuple[Any, ...]
+    ids: list[int] = field(default_factory=list)
+    label: str = ""
+
+
+class ConflictGroupsModel(ListTableModel[Group]):
+    """One row per database row with open conflicts; the conflicts themselves are cached by id."""
+
+    headers = ("Table", "Row", "Conflict", "Fields")
+    GroupRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cache: dict[int, Conflict] = {}
+        self.label_for: Callable[[Conflict], str] = _label
+
+    def set_conflicts(self, conflicts: Sequence[Conflict], labels: dict[tuple[str, tuple[Any, ...]], str] | None = None) -> None:
+        """Replace the open conflicts (grouped by table and key, in the order they came)."""
+        groups: dict[tuple[str, tuple[Any, ...]], Group] = {}
+        self.cache = {}
+        for conflict in conflicts:
+            if not conflict.is_open:
+                continue
+            self.cache[conflict.id] = conflict
+            key = (conflict.table, tuple(conflict.pk))
+            group = groups.setdefault(key, Group(conflict.table, tuple(conflict.pk)))
+            group.ids.append(conflict.id)
+            if not group.label:
+                group.label = (labels or {}).get(key) or self.label_for(conflict)
+        self.set_items(list(groups.values()))
+
+    def conflicts_of(self, row: int) -> list[Conflict]:
+        return [self.cache[i] for i in self.row_item(row).ids]
+
+    @property
+    def open_count(self) -> int:
+        return len(self.cache)
+
+    def tables(self) -> list[str]:
+        return sorted({g.table for g in self._rows})
+
+    def cell(self, item: Group, column: int, role: int) -> Any:
+        conflicts = [self.cache[i] for i in item.ids]
+        if role == self.GroupRole:
+            return item
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return item.table
+            if column == 1:
+                return item.label or fmt.key(item.pk)
+            if column == 2:
+                kinds = sorted({c.kind for c in conflicts})
+                return ", ".join(kinds)
+            if column == 3:
+                fields = [c.field for c in conflicts if c.field]
+                return ", ".join(fields) if fields else "whole row"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == 2:
+                return "; ".join(KIND_LABELS.get(c.kind, c.kind) for c in conflicts)
+            if column == 1:
+                return f"key {fmt.key(item.pk)}"
+        return None
+
+
+def _label(conflict: Conflict) -> str:
+    """Return a readable name for the conflict's row, from the row values it carries."""
+    for side in (conflict.local, conflict.remote, conflict.base):
+        if isinstance(side, dict):
+            for column in ("name", "title", "label", "sku"):
+                if side.get(column):
+                    return str(side[column])
+    if conflict.field in ("name", "title") and conflict.local:
+        return str(conflict.local)
+    return fmt.key(conflict.pk)
+
+
+class HistoryModel(ListTableModel[Conflict]):
+    """Decided conflicts, newest decision first."""
+
+    headers = ("Decided", "Table", "Row", "Field", "Conflict", "Decision", "Value", "By", "How")
+
+    def __init__(self, device_name: Callable[[str | None], str] = lambda d: d or "") -> None:
+        super().__init__()
+        self.device_name = device_name
+
+    def set_conflicts(self, conflicts: Sequence[Conflict]) -> None:
+        decided = [c for c in conflicts if not c.is_open]
+        decided.sort(key=lambda c: (c.decided_at or 0, c.id), reverse=True)
+        self.set_items(decided)
+
+    def cell(self, item: Conflict, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            values = (
+                fmt.stamp(item.decided_at),
+                item.table,
+                _label(item),
+                item.field or "whole row",
+                item.kind,
+                DECISION_LABELS.get(item.decision or "", item.decision or fmt.DASH),
+                "deleted" if item.decided_value is None and item.field is None else fmt.value(item.decided_value, limit=60),
+                self.device_name(item.decided_by),
+                HOW_LABELS.get(item.decided_how or "", item.decided_how or ""),
+            )
+            return values[column]
+        if role == Qt.ItemDataRole.ToolTipRole and column == 6:
+            return fmt.value(item.decided_value, limit=1000)
+        return None

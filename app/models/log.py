@@ -1,0 +1,65 @@
+"""The client log (unshared, pending, quarantined entries), newest first, loaded page by page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+
+from syncengine import LogRecord
+
+from .. import format as fmt
+from ._paged import Fetch, PagedTableModel
+
+STATE_LABELS = {
+    "unshared": "Not sent",
+    "shared": "Sent",
+    "pending": "Received",
+    "done": "Applied",
+    "quarantined": "Quarantined",
+    "skipped": "Skipped",
+    "held": "Held",
+}
+OP_LABELS = {"insert": "Insert", "update": "Update", "delete": "Delete"}
+_OP_COLOURS = {"insert": QColor(46, 160, 67), "update": QColor(47, 111, 222), "delete": QColor(214, 69, 65)}
+
+
+class LogModel(PagedTableModel[LogRecord]):
+    """Entries of the client log; ``device_name`` turns device ids into names."""
+
+    headers = ("#", "State", "Table", "Row", "Operation", "Device", "Written", "Values")
+    IdRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, fetch: Fetch[LogRecord] | None = None, *, device_name: Callable[[str | None], str] = lambda d: d or "", page_size: int = 200) -> None:
+        super().__init__(fetch, page_size=page_size)
+        self.device_name = device_name
+
+    def cell(self, item: LogRecord, column: int, role: int) -> Any:
+        if role == self.IdRole:
+            return item.id
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return str(item.id)
+            if column == 1:
+                return STATE_LABELS.get(item.state, item.state)
+            if column == 2:
+                return item.table or fmt.DASH
+            if column == 3:
+                return fmt.key(item.pk)
+            if column == 4:
+                return OP_LABELS.get(item.op, item.op or fmt.DASH)
+            if column == 5:
+                return self.device_name(item.device_id) if item.device_id else "this device"
+            if column == 6:
+                return fmt.stamp(fmt.version_time(item.version)) if item.version else "not stamped yet"
+            if column == 7:
+                return item.reason if item.state == "quarantined" else fmt.value(item.data, limit=60)
+        if role == Qt.ItemDataRole.ForegroundRole and column == 4:
+            return _OP_COLOURS.get(item.op)
+        if role == Qt.ItemDataRole.ToolTipRole and column == 7:
+            return item.reason or fmt.value(item.data, limit=400)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None

@@ -1,0 +1,472 @@
+"""One open device and its remote, as a QObject the widgets talk to.
+
+Every engine call runs off the UI thread: syncs through ``Device.sync_async``,
+everything else through ``asyncio.to_thread``. Coroutine methods return results
+to the caller (a widget's ``asyncSlot``); state that several views show is also
+broadcast through signals. Engine events arrive on the sync's worker thread and
+are handed to the UI thread with ``loop.call_soon_threadsafe`` before any signal
+is emitted.
+
+Offline is a state, not an error: a sync or a reachability check that fails with
+a retryable remote error sets :attr:`reachability` to ``OFFLINE`` and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from PySide6.QtCore import QObject, Signal
+
+from syncengine import (
+    Conflict,
+    ConflictError,
+    Device,
+    DeviceInfo,
+    LogRecord,
+    RemoteError,
+    SharedLog,
+    Status,
+    SyncEngineError,
+    SyncOptions,
+    SyncReport,
+    events,
+    open_shared_log,
+)
+from syncengine.scheduler import SchedulerEvent, SyncFinishedEvent, SyncScheduler, SyncStartedEvent, configure
+
+from .. import config
+
+T = TypeVar("T")
+
+
+class Reachability(str, enum.Enum):
+    """What the app knows about the remote."""
+
+    UNKNOWN = "unknown"
+    REACHABLE = "reachable"
+    OFFLINE = "offline"
+    ERROR = "error"
+    NONE = "none"  # no remote configured
+
+
+def is_offline(exc: BaseException) -> bool:
+    """Return whether ``exc`` means "the remote cannot be reached now; try later"."""
+    return isinstance(exc, RemoteError) and bool(getattr(exc, "retryable", False))
+
+
+class DeviceService(QObject):
+    """A device database and its shared log, driven asynchronously."""
+
+    statusChanged = Signal(object)  # Status
+    reachabilityChanged = Signal(str, str)  # Reachability value, detail
+    devicesChanged = Signal(list)  # list[DeviceInfo]
+    syncStarted = Signal(str)  # reason: forced, interval, changes
+    syncProgress = Signal(str, int, int)  # stage, done, total (-1: unknown)
+    syncFinished = Signal(object, object)  # SyncReport | None, exception | None
+    busyChanged = Signal(bool)
+    conflictsChanged = Signal()
+    conflictsArrived = Signal(int)  # how many new conflicts wait for a decision
+    logChanged = Signal()
+    activityChanged = Signal()
+    autoSyncChanged = Signal(bool, float)  # enabled, interval
+
+    def __init__(
+        self,
+        device: Device,
+        remote: SharedLog | None,
+        workspace: config.Workspace,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.device = device
+        self.remote = remote
+        self.workspace = workspace
+        self.status: Status | None = None
+        self.reachability = Reachability.UNKNOWN if remote is not None else Reachability.NONE
+        self.reachability_detail = ""
+        self.devices: list[DeviceInfo] = []
+        self.last_result: dict[str, Any] | None = None
+        self._cancel: threading.Event | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._scheduler: SyncScheduler | None = None
+        self._scheduler_task: asyncio.Future[None] | None = None
+        self._columns: dict[str, dict[str, sa.types.TypeEngine[Any]]] = {}
+        self._pks: dict[str, list[str]] = {}
+        self._loop = asyncio.get_event_loop()
+        self._closed = False
+        device.add_listener(self._from_engine)
+
+    # -- opening and closing ---------------------------------------------------------
+
+    @classmethod
+    async def open(cls, workspace: config.Workspace, token: str | None = None, parent: QObject | None = None) -> DeviceService:
+        """Open the workspace's device and remote (in a worker thread)."""
+
+        def opening() -> tuple[Device, SharedLog | None]:
+            device = Device.open(workspace.db)
+            try:
+                remote = (
+                    open_shared_log(workspace.remote, user=workspace.user, token=token or config.load_token(workspace.remote))
+                    if workspace.remote
+                    else None
+                )
+            except BaseException:
+                device.close()
+                raise
+            return device, remote
+
+        device, remote = await asyncio.to_thread(opening)
+        return cls(device, remote, workspace, parent)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a sync is running."""
+        return not self._idle.is_set()
+
+    @property
+    def device_id(self) -> str:
+        return self.device.device_id
+
+    async def shutdown(self) -> None:
+        """Cancel a running sync (at its next batch boundary), stop automatic sync, release connections."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.stop_auto_sync()
+        self.cancel_sync()
+        await self._idle.wait()
+        with contextlib.suppress(ValueError):
+            self.device.remove_listener(self._from_engine)
+        await asyncio.to_thread(self._close_all)
+
+    def _close_all(self) -> None:
+        self.device.close()
+        if self.remote is not None:
+            self.remote.close()
+
+    # -- status and remote ---------------------------------------------------------------
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking engine call in a worker thread."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def refresh_status(self) -> Status:
+        """Read the device's counts and broadcast them."""
+        status = await self.run(self.device.status)
+        self.status = status
+        if self.last_result is None:
+            history = await self.run(config.activity, self.device_id)
+            self.last_result = history[0] if history else None
+        self.statusChanged.emit(status)
+        return status
+
+    async def check_remote(self) -> list[DeviceInfo]:
+        """Ask the shared log for its devices: tells whether it is reachable, and who syncs."""
+        if self.remote is None:
+            self._set_reachability(Reachability.NONE, "no remote configured")
+            return []
+        try:
+            found = await self.run(self.remote.devices)
+        except SyncEngineError as exc:
+            self._set_reachability(Reachability.OFFLINE if is_offline(exc) else Reachability.ERROR, str(exc))
+            if is_offline(exc):
+                return self.devices
+            raise
+        self.devices = found
+        self._set_reachability(Reachability.REACHABLE, "")
+        self.devicesChanged.emit(found)
+        return found
+
+    def device_name(self, device_id: str | None) -> str:
+        """Return a device's display name (its short id when unknown)."""
+        if device_id is None:
+            return ""
+        if device_id == self.device_id:
+            return self.device.name or device_id[:8]
+        for info in self.devices:
+            if info.device_id == device_id:
+                return info.name
+        return device_id[:8]
+
+    def _set_reachability(self, state: Reachability, detail: str) -> None:
+        self.reachability, self.reachability_detail = state, detail
+        self.reachabilityChanged.emit(state.value, detail)
+
+    # -- syncing ------------------------------------------------------------------------
+
+    def _options(self, **fields: Any) -> SyncOptions:
+        """Return sync options wired to this service's progress signals and cancel event."""
+        cancel = threading.Event()
+        self._cancel = cancel
+        loop = self._loop
+
+        def on_event(event: events.SyncEvent) -> None:  # worker thread
+            loop.call_soon_threadsafe(self._on_sync_event, event)
+
+        return SyncOptions(cancel=cancel, on_event=on_event, **fields)
+
+    async def sync(self, reason: str = "forced", **fields: Any) -> SyncReport | None:
+        """Run one sync now; None when it could not reach the remote (the state says offline).
+
+        Other engine errors are recorded in the activity and raised.
+        """
+        if self.busy:
+            return None
+        self._begin_sync(reason)
+        report: SyncReport | None = None
+        error: BaseException | None = None
+        try:
+            report = await self.device.sync_async(self.remote, self._options(**fields))
+        except SyncEngineError as exc:
+            error = exc
+            if not is_offline(exc):
+                raise
+        finally:
+            await self._end_sync(reason, report, error)
+        return report
+
+    def cancel_sync(self) -> None:
+        """Ask the running sync to stop at its next batch boundary (nothing committed is lost)."""
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def _begin_sync(self, reason: str) -> None:
+        self._idle.clear()
+        self.busyChanged.emit(True)
+        self.syncStarted.emit(reason)
+
+    async def _end_sync(self, reason: str, report: SyncReport | None, error: BaseException | None) -> None:
+        self._cancel = None
+        item: dict[str, Any] = {"reason": reason, "ok": error is None, "error": None if error is None else str(error)}
+        if report is not None:
+            item.update(report.as_json())
+        with contextlib.suppress(OSError):
+            await self.run(config.record_activity, self.device_id, item)
+        self.last_result = {"at": time.time(), **item}
+        if error is not None and is_offline(error):
+            self._set_reachability(Reachability.OFFLINE, str(error))
+        elif error is None and self.remote is not None:
+            self._set_reachability(Reachability.REACHABLE, "")
+        self._idle.set()
+        self.busyChanged.emit(False)
+        self.syncFinished.emit(report, error)
+        self.activityChanged.emit()
+        self.logChanged.emit()
+        if not self._closed:
+            with contextlib.suppress(SyncEngineError):
+                await self.refresh_status()
+            if error is None and self.remote is not None:
+                with contextlib.suppress(SyncEngineError):
+                    await self.check_remote()
+
+    def _on_sync_event(self, event: events.SyncEvent) -> None:
+        if isinstance(event, events.Progress):
+            self.syncProgress.emit(event.stage, event.done, -1 if event.total is None else event.total)
+        elif isinstance(event, events.SyncStarted):
+            self.syncProgress.emit(event.stages[0] if event.stages else "", 0, -1)
+
+    # -- automatic sync ------------------------------------------------------------------
+
+    async def auto_sync_settings(self) -> tuple[bool, float]:
+        """Return (enabled, interval) as stored in the device."""
+        result = await self.run(configure, self.device)
+        return bool(result["enabled"]), float(result["interval"])
+
+    async def set_auto_sync(self, enabled: bool, interval: float | None = None) -> None:
+        """Store the settings and start or stop the scheduler to match."""
+        result = await self.run(configure, self.device, enabled=enabled, interval=interval)
+        if enabled and self.remote is not None:
+            self._start_scheduler()
+        else:
+            await self.stop_auto_sync()
+        self.autoSyncChanged.emit(bool(result["enabled"]), float(result["interval"]))
+
+    def _start_scheduler(self) -> None:
+        if self._scheduler is not None or self.remote is None or self._closed:
+            return
+        self._scheduler = SyncScheduler(
+            self.device, self.remote, on_event=self._from_scheduler, options=lambda: self._options()
+        )
+        self._scheduler_task = asyncio.ensure_future(self._scheduler.run())
+
+    async def stop_auto_sync(self) -> None:
+        """Stop the scheduler (after its current sync, which is asked to cancel)."""
+        scheduler, task = self._scheduler, self._scheduler_task
+        self._scheduler = self._scheduler_task = None
+        if scheduler is None or task is None:
+            return
+        scheduler.stop()
+        if scheduler.running:
+            self.cancel_sync()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    @property
+    def auto_sync_running(self) -> bool:
+        return self._scheduler is not None
+
+    def _from_scheduler(self, event: SchedulerEvent) -> None:  # UI thread (the scheduler is an asyncio task)
+        if isinstance(event, SyncStartedEvent):
+            self._begin_sync(event.reason)
+        elif isinstance(event, SyncFinishedEvent):
+            asyncio.ensure_future(self._end_sync("automatic", event.report, event.error))
+
+    # -- log -------------------------------------------------------------------------------
+
+    async def log_page(self, kind: str, *, table: str | None, offset: int, limit: int) -> list[LogRecord]:
+        """Return one page of the client log, newest first; ``kind`` is unshared, pending, quarantined or all."""
+        flags = {k: kind == k for k in ("unshared", "pending", "quarantined")}
+        if kind == "all":
+            flags = {"unshared": True, "pending": True, "quarantined": True}
+        return await self.run(self.device.log, table=table, limit=limit, offset=offset, **flags)
+
+    async def retry_quarantined(self, ids: Sequence[int] | None = None) -> SyncReport:
+        """Apply quarantined entries again; those that fail again stay quarantined."""
+        try:
+            return await self.run(self.device.retry_quarantined, ids)
+        finally:
+            self.logChanged.emit()
+            await self.refresh_status()
+
+    async def skip_quarantined(self, ids: Sequence[int] | None = None) -> int:
+        """Give up on quarantined entries."""
+        try:
+            return await self.run(self.device.skip_quarantined, ids)
+        finally:
+            self.logChanged.emit()
+            await self.refresh_status()
+
+    def start_auto_sync_if_enabled(self, enabled: bool) -> None:
+        """Start the scheduler when the stored setting says automatic sync is on."""
+        if enabled:
+            self._start_scheduler()
+
+    # -- conflicts ------------------------------------------------------------------------
+
+    async def conflicts(self, *, include_decided: bool = False, offset: int = 0, limit: int | None = None) -> list[Conflict]:
+        return await self.run(self.device.conflicts, include_decided=include_decided, offset=offset, limit=limit)
+
+    async def resolve(self, conflict_id: int, take: str | None = None, value: Any = None, *, custom: bool = False) -> Conflict:
+        """Decide one conflict; ``custom`` passes ``value`` as the decided value."""
+        try:
+            if custom:
+                return await self.run(lambda: self.device.resolve(conflict_id, value=value))
+            return await self.run(self.device.resolve, conflict_id, take)
+        finally:
+            await self._after_decisions()
+
+    async def resolve_each(self, decisions: Sequence[tuple[int, str | None, Any, bool]]) -> list[Conflict]:
+        """Decide several conflicts one by one (each its own transaction); stop at the first refusal."""
+        done = []
+        try:
+            for conflict_id, take, value, custom in decisions:
+                if custom:
+                    done.append(await self.run(lambda i=conflict_id, v=value: self.device.resolve(i, value=v)))
+                else:
+                    done.append(await self.run(self.device.resolve, conflict_id, take))
+        finally:
+            await self._after_decisions()
+        return done
+
+    async def resolve_bulk(self, take: str, table: str | None = None) -> tuple[int, int]:
+        """Decide every open conflict (of ``table``) the same way; return (decided, skipped).
+
+        ``Device.resolve_many`` decides all in one transaction and refuses the lot when
+        one cannot be decided that way (a constraint conflict has no automatic result),
+        so conflicts that cannot take ``take`` are skipped and decided one by one.
+        """
+        def work() -> tuple[int, int]:
+            open_ = self.device.conflicts(table=table)
+            if take != "auto" or all(c.kind != "constraint" for c in open_):
+                return len(self.device.resolve_many(take, table=table)), 0  # type: ignore[arg-type]
+            decided = skipped = 0
+            for conflict in open_:
+                if conflict.kind == "constraint":
+                    skipped += 1
+                    continue
+                try:
+                    self.device.resolve(conflict.id, take)  # type: ignore[arg-type]
+                    decided += 1
+                except ConflictError:
+                    skipped += 1
+            return decided, skipped
+
+        try:
+            return await self.run(work)
+        finally:
+            await self._after_decisions()
+
+    async def _after_decisions(self) -> None:
+        self.conflictsChanged.emit()
+        self.logChanged.emit()
+        with contextlib.suppress(SyncEngineError):
+            await self.refresh_status()
+
+    async def set_review(self, on: bool) -> None:
+        await self.run(self.device.set_review, on)
+
+    async def review_on(self) -> bool:
+        policy = await self.run(self.device.review_policy)
+        return all(policy(t) for t in self.device.tables)
+
+    async def columns(self, table: str) -> dict[str, sa.types.TypeEngine[Any]]:
+        """Return the column types of a synced table (reflected once, in a worker thread)."""
+        await self._reflect(table)
+        return self._columns[table]
+
+    async def primary_key(self, table: str) -> list[str]:
+        """Return the primary-key columns of a synced table."""
+        await self._reflect(table)
+        return self._pks[table]
+
+    async def _reflect(self, table: str) -> None:
+        if table in self._columns:
+            return
+
+        def reflect() -> tuple[dict[str, sa.types.TypeEngine[Any]], list[str]]:
+            inspector = sa.inspect(self.device.engine)
+            found = inspector.get_columns(table)
+            return {c["name"]: c["type"] for c in found}, list(inspector.get_pk_constraint(table)["constrained_columns"])
+
+        self._columns[table], self._pks[table] = await self.run(reflect)
+
+    async def row_labels(self, keys: Sequence[tuple[str, tuple[Any, ...]]]) -> dict[tuple[str, tuple[Any, ...]], str]:
+        """Return a readable name (its ``name``, ``title`` or ``sku`` column) for rows given by (table, key)."""
+        by_table: dict[str, list[Any]] = {}
+        for table, pk in keys:
+            if len(pk) == 1 and table in self.device.tables:
+                by_table.setdefault(table, []).append(pk[0])
+        out: dict[tuple[str, tuple[Any, ...]], str] = {}
+        for table, pks in by_table.items():
+            columns = await self.columns(table)
+            pk_cols = await self.primary_key(table)
+            label = next((c for c in ("name", "title", "label", "sku") if c in columns), None)
+            if label is None or len(pk_cols) != 1:
+                continue
+
+            def read(table: str = table, label: str = label, pk_col: str = pk_cols[0], pks: list[Any] = pks) -> dict[Any, str]:
+                t = sa.table(table, sa.column(pk_col), sa.column(label))
+                with self.device.engine.connect() as conn:
+                    rows = conn.execute(sa.select(t.c[pk_col], t.c[label]).where(t.c[pk_col].in_(pks[:500]))).all()
+                return {r[0]: str(r[1]) for r in rows}
+
+            for pk, name in (await self.run(read)).items():
+                out[(table, (pk,))] = name
+        return out
+
+    def _from_engine(self, event: events.ConflictEvent) -> None:  # any thread
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._conflict_event, event)
+
+    def _conflict_event(self, event: events.ConflictEvent) -> None:
+        if isinstance(event, events.ConflictFound) and event.conflict.is_open:
+            self.conflictsArrived.emit(1)
+        self.conflictsChanged.emit()

@@ -1,0 +1,1 @@
+"""The window's parts: one page per view, the banner, the tray icon, value editors."""

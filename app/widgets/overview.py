@@ -1,0 +1,325 @@
+"""Overview: this device, its remote, the counts, Sync now, automatic sync and the review policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+from qasync import asyncSlot
+
+from syncengine import Status, SyncReport
+
+from .. import format as fmt
+from .. import resources
+from ..models.activity import result_text
+from ..ops import Ops
+from ..services.device import DeviceService, Reachability
+
+STAGES = {"receive": "Receiving", "share": "Sending", "reconcile": "Applying"}
+REACHABILITY = {
+    Reachability.UNKNOWN.value: ("info", "Not checked yet"),
+    Reachability.REACHABLE.value: ("online", "Reachable"),
+    Reachability.OFFLINE.value: ("offline", "Offline — changes wait on this device"),
+    Reachability.ERROR.value: ("error", "Error"),
+    Reachability.NONE.value: ("info", "No remote configured"),
+}
+
+
+class CountCard(QFrame):
+    """A big number with a caption; clicking it opens the view it counts."""
+
+    clicked = Signal()
+
+    def __init__(self, caption: str, icon_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 12)
+        top = QHBoxLayout()
+        self.icon = QLabel()
+        self.icon_name = icon_name
+        self.icon.setPixmap(resources.icon(icon_name).pixmap(18, 18))
+        title = QLabel(caption)
+        title.setObjectName("cardTitle")
+        top.addWidget(self.icon)
+        top.addWidget(title, 1)
+        self.number = QLabel("—")
+        self.number.setObjectName("bigCount")
+        layout.addLayout(top)
+        layout.addWidget(self.number)
+
+    def set_count(self, n: int | None) -> None:
+        self.number.setText(fmt.DASH if n is None else f"{n:,}")
+
+    def mouseReleaseEvent(self, event: Any) -> None:
+        self.clicked.emit()
+        super().mouseReleaseEvent(event)
+
+
+class OverviewPage(QWidget):
+    """The first view: what this device is and how it stands."""
+
+    openView = Signal(str)  # "pending", "conflicts"
+
+    def __init__(self, service: DeviceService, ops: Ops, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.service, self.ops = service, ops
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(18, 16, 18, 16)
+        outer.setSpacing(14)
+
+        # -- who and the sync button
+        head = QHBoxLayout()
+        self.device_icon = QLabel()
+        self.device_icon.setPixmap(resources.icon("this-device").pixmap(36, 36))
+        names = QVBoxLayout()
+        self.name_label = QLabel(service.device.name or "(unnamed device)")
+        self.name_label.setObjectName("heading")
+        self.id_label = QLabel(f"Device id {service.device_id}")
+        self.id_label.setObjectName("muted")
+        self.id_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        names.addWidget(self.name_label)
+        names.addWidget(self.id_label)
+        self.sync_button = QPushButton(resources.icon("sync"), "&Sync now")
+        self.sync_button.setDefault(True)
+        self.sync_button.setMinimumHeight(32)
+        self.sync_button.setToolTip("Receive, send and apply changes now (F5)")
+        self.cancel_button = QPushButton(resources.icon("cancel"), "Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop the sync at the next batch; everything done so far is kept")
+        head.addWidget(self.device_icon)
+        head.addLayout(names, 1)
+        head.addWidget(self.sync_button)
+        head.addWidget(self.cancel_button)
+        outer.addLayout(head)
+
+        progress_row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        self.progress_label = QLabel("Idle")
+        self.progress_label.setObjectName("muted")
+        self.progress_label.setMinimumWidth(220)
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.progress_label)
+        outer.addLayout(progress_row)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+
+        # -- counts
+        cards = QGridLayout()
+        cards.setSpacing(12)
+        self.unshared_card = CountCard("Not sent yet", "pending")
+        self.pending_card = CountCard("Received, not applied", "pending")
+        self.conflicts_card = CountCard("Open conflicts", "conflicts")
+        self.quarantined_card = CountCard("Quarantined", "warning")
+        for i, card in enumerate((self.unshared_card, self.pending_card, self.conflicts_card, self.quarantined_card)):
+            cards.addWidget(card, 0, i)
+        self.unshared_card.clicked.connect(lambda: self.openView.emit("pending"))
+        self.pending_card.clicked.connect(lambda: self.openView.emit("pending"))
+        self.quarantined_card.clicked.connect(lambda: self.openView.emit("pending"))
+        self.conflicts_card.clicked.connect(lambda: self.openView.emit("conflicts"))
+        outer.addLayout(cards)
+
+        # -- remote and last sync
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(12)
+        remote_box = QGroupBox("Remote")
+        remote_form = QGridLayout(remote_box)
+        self.remote_label = QLabel(service.workspace.remote or "none")
+        self.remote_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.remote_label.setWordWrap(True)
+        self.reach_icon = QLabel()
+        self.reach_label = QLabel()
+        self.check_button = QPushButton(resources.icon("refresh"), "Check")
+        self.check_button.setToolTip("Ask the remote whether it answers")
+        remote_form.addWidget(QLabel("Location"), 0, 0)
+        remote_form.addWidget(self.remote_label, 0, 1, 1, 3)
+        remote_form.addWidget(QLabel("State"), 1, 0)
+        remote_form.addWidget(self.reach_icon, 1, 1)
+        remote_form.addWidget(self.reach_label, 1, 2)
+        remote_form.addWidget(self.check_button, 1, 3)
+        remote_form.setColumnStretch(2, 1)
+
+        last_box = QGroupBox("Last sync")
+        last_form = QGridLayout(last_box)
+        self.last_when = QLabel(fmt.DASH)
+        self.last_result = QLabel(fmt.DASH)
+        self.last_result.setWordWrap(True)
+        last_form.addWidget(QLabel("When"), 0, 0)
+        last_form.addWidget(self.last_when, 0, 1)
+        last_form.addWidget(QLabel("Result"), 1, 0)
+        last_form.addWidget(self.last_result, 1, 1)
+        last_form.setColumnStretch(1, 1)
+
+        auto_box = QGroupBox("Automatic sync")
+        auto_form = QGridLayout(auto_box)
+        self.auto_check = QCheckBox("Sync &automatically")
+        self.auto_check.setToolTip("Every interval, and about a second after local changes")
+        self.interval = QSpinBox()
+        self.interval.setRange(5, 24 * 3600)
+        self.interval.setSuffix(" s")
+        self.interval.setSingleStep(30)
+        self.interval.setKeyboardTracking(False)
+        auto_form.addWidget(self.auto_check, 0, 0, 1, 2)
+        auto_form.addWidget(QLabel("Every"), 1, 0)
+        auto_form.addWidget(self.interval, 1, 1)
+        auto_form.setColumnStretch(2, 1)
+
+        review_box = QGroupBox("Conflicts")
+        review_form = QVBoxLayout(review_box)
+        self.review_check = QCheckBox("&Hold conflicts for my review")
+        review_note = QLabel(
+            "When on, conflicting changes wait in the Conflicts view and this database keeps its values "
+            "until you decide. When off, the automatic result (the latest change) is applied and kept in the history."
+        )
+        review_note.setWordWrap(True)
+        review_note.setObjectName("muted")
+        review_form.addWidget(self.review_check)
+        review_form.addWidget(review_note)
+
+        grid.addWidget(remote_box, 0, 0)
+        grid.addWidget(last_box, 0, 1)
+        grid.addWidget(auto_box, 1, 0)
+        grid.addWidget(review_box, 1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        outer.addLayout(grid)
+        outer.addStretch(1)
+
+        self.sync_button.clicked.connect(self.sync_now)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.check_button.clicked.connect(self.check_remote)
+        self.auto_check.toggled.connect(self.auto_toggled)
+        self.interval.valueChanged.connect(self.interval_changed)
+        self.review_check.toggled.connect(self.review_toggled)
+        service.statusChanged.connect(self.show_status)
+        service.reachabilityChanged.connect(self.show_reachability)
+        service.syncStarted.connect(self.sync_started)
+        service.syncProgress.connect(self.sync_progress)
+        service.syncFinished.connect(self.sync_finished)
+        service.autoSyncChanged.connect(self.show_auto)
+        self.show_reachability(service.reachability.value, service.reachability_detail)
+        if service.remote is None:
+            self.sync_button.setToolTip("No remote: a sync applies received entries only")
+        self._loading = False
+
+    # -- loading ------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read the settings shown here (the counts arrive through the service's signals)."""
+        self._loading = True
+        try:
+            enabled, interval = await self.service.auto_sync_settings()
+            self.auto_check.setChecked(enabled)
+            self.interval.setValue(int(interval))
+            self.review_check.setChecked(await self.service.review_on())
+        finally:
+            self._loading = False
+
+    def show_status(self, status: Status) -> None:
+        self.unshared_card.set_count(status.unshared)
+        self.pending_card.set_count(status.pending)
+        self.conflicts_card.set_count(status.conflicts)
+        self.quarantined_card.set_count(status.quarantined)
+        self.last_when.setText(fmt.when(status.last_sync_at) if status.last_sync_at else "never")
+        last = self.service.last_result
+        if last is not None:
+            text = result_text(last)
+            if last.get("ok", True) and "sent" in last:
+                text += f" — sent {last.get('sent', 0):,}, received {last.get('received', 0):,}, applied {last.get('applied', 0):,}"
+            self.last_result.setText(text)
+
+    def show_reachability(self, state: str, detail: str) -> None:
+        icon_name, text = REACHABILITY.get(state, ("info", state))
+        self.reach_icon.setPixmap(resources.icon(icon_name).pixmap(16, 16))
+        self.reach_label.setText(text if not detail or state == Reachability.OFFLINE.value else f"{text}: {detail}")
+        self.reach_label.setToolTip(detail)
+
+    def show_auto(self, enabled: bool, interval: float) -> None:
+        self._loading = True
+        self.auto_check.setChecked(enabled)
+        self.interval.setValue(int(interval))
+        self._loading = False
+
+    # -- syncing --------------------------------------------------------------------------
+
+    @asyncSlot()
+    async def sync_now(self) -> None:
+        await self.ops.run("Sync", lambda: self.service.sync("forced"), [self.sync_button])
+
+    def cancel(self) -> None:
+        self.service.cancel_sync()
+        self.cancel_button.setEnabled(False)
+        self.progress_label.setText("Cancelling at the next batch…")
+
+    @asyncSlot()
+    async def check_remote(self) -> None:
+        await self.ops.run("Checking the remote", self.service.check_remote, [self.check_button])
+
+    def sync_started(self, reason: str) -> None:
+        self.sync_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)  # busy until the first progress event
+        self.progress_label.setText("Syncing…" if reason == "forced" else "Syncing automatically…")
+
+    def sync_progress(self, stage: str, done: int, total: int) -> None:
+        verb = STAGES.get(stage, stage.capitalize() or "Syncing")
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
+            self.progress_label.setText(f"{verb}… {done:,} of {total:,}")
+        else:
+            self.progress.setRange(0, 0)
+            self.progress_label.setText(f"{verb}… {done:,}" if done else f"{verb}…")
+
+    def sync_finished(self, report: SyncReport | None, error: BaseException | None) -> None:
+        self.sync_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if error is None else 0)
+        if error is not None:
+            self.progress_label.setText("Offline" if self.service.reachability is Reachability.OFFLINE else "Failed")
+        elif report is not None and report.cancelled:
+            self.progress_label.setText("Cancelled — nothing is lost")
+        elif report is not None:
+            self.progress_label.setText(
+                f"Done: sent {report.sent:,}, received {report.received:,}, applied {report.applied:,}"
+            )
+
+    # -- settings ----------------------------------------------------------------------------
+
+    @asyncSlot(bool)
+    async def auto_toggled(self, on: bool) -> None:
+        if self._loading:
+            return
+        await self.ops.run("Automatic sync", lambda: self.service.set_auto_sync(on, float(self.interval.value())), [self.auto_check])
+
+    @asyncSlot(int)
+    async def interval_changed(self, seconds: int) -> None:
+        if self._loading:
+            return
+        await self.ops.run(
+            "Sync interval", lambda: self.service.set_auto_sync(self.auto_check.isChecked(), float(seconds)), [self.interval]
+        )
+
+    @asyncSlot(bool)
+    async def review_toggled(self, on: bool) -> None:
+        if self._loading:
+            return
+        await self.ops.run("Review policy", lambda: self.service.set_review(on), [self.review_check])

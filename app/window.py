@@ -1,0 +1,273 @@
+"""The main window: a banner for messages, one tab per view, a tray icon, a remembered layout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from qasync import asyncSlot
+
+from syncengine import Status, SyncEngineError
+
+from . import config, resources
+from .ops import Ops
+from .services.device import DeviceService, Reachability, is_offline
+from .widgets.activity import ActivityPage
+from .widgets.banner import Banner
+from .widgets.conflicts import ConflictsPage
+from .widgets.devices import DevicesPage
+from .widgets.overview import OverviewPage
+from .widgets.pending import PendingPage
+from .widgets.tray import Tray
+
+VIEWS = ("overview", "conflicts", "pending", "devices", "activity")
+
+
+def settings() -> QSettings:
+    """Return the app's QSettings, an INI file in the app's config folder."""
+    return QSettings(str(config.settings_path()), QSettings.Format.IniFormat)
+
+
+class MainWindow(QMainWindow):
+    """One window for one open device."""
+
+    ready = Signal()  # every view has loaded once
+    closed = Signal()  # the window closed, its sync cancelled and connections released
+    openRequested = Signal()
+    demoRequested = Signal()
+
+    def __init__(self, service: DeviceService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.ops = Ops(self)
+        self._closing = False
+        self._shut_down = False
+        name = service.device.name or "device"
+        self.setWindowTitle(f"{name} — Sync Manager")
+        self.setWindowIcon(resources.icon("app", "#2f6fde"))
+        self.resize(1180, 760)
+        self.setMinimumSize(860, 560)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(8, 8, 8, 0)
+        layout.setSpacing(6)
+        self.banner = Banner()
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("views")
+        self.tabs.setDocumentMode(True)
+        self.overview = OverviewPage(service, self.ops)
+        self.conflicts = ConflictsPage(service, self.ops)
+        self.pending = PendingPage(service, self.ops)
+        self.devices = DevicesPage(service, self.ops)
+        self.activity = ActivityPage(service, self.ops)
+        self.pages = {
+            "overview": (self.overview, "overview", "Overview"),
+            "conflicts": (self.conflicts, "conflicts", "Conflicts"),
+            "pending": (self.pending, "pending", "Pending changes"),
+            "devices": (self.devices, "devices", "Devices"),
+            "activity": (self.activity, "activity", "Activity"),
+        }
+        for page, icon_name, title in self.pages.values():
+            self.tabs.addTab(page, resources.icon(icon_name), title)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.state_label = QLabel()
+        self.statusBar().addPermanentWidget(self.state_label)
+        self.statusBar().setSizeGripEnabled(True)
+        self.tray = Tray(self)
+        self._menus()
+
+        self.ops.failed.connect(self.show_failure)
+        self.banner.retry.connect(self.overview.sync_button.click)
+        self.overview.openView.connect(self.show_view)
+        service.statusChanged.connect(self._status)
+        service.reachabilityChanged.connect(self._reachability)
+        service.conflictsArrived.connect(self.tray.conflicts_arrived)
+        service.busyChanged.connect(self._busy)
+        service.syncFinished.connect(self._sync_finished)
+        self.conflicts.countChanged.connect(self._conflict_count)
+        self.tray.showWindow.connect(self._raise)
+        self.tray.syncNow.connect(self.overview.sync_button.click)
+        self.tray.quit.connect(self.close)
+        hints = QGuiApplication.styleHints()
+        if hasattr(hints, "colorSchemeChanged"):
+            hints.colorSchemeChanged.connect(self.retint)
+        self._restore()
+        self._reachability(service.reachability.value, service.reachability_detail)
+
+    # -- building -------------------------------------------------------------------------
+
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = file_menu.addAction(resources.icon("open"), "&Open…")
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self.openRequested)
+        file_menu.addAction("Open the &demo workspace").triggered.connect(self.demoRequested)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        sync_menu = self.menuBar().addMenu("&Sync")
+        self.sync_action = sync_menu.addAction(resources.icon("sync"), "Sync &now")
+        self.sync_action.setShortcut(QKeySequence("F5"))
+        self.sync_action.triggered.connect(self.overview.sync_button.click)
+        self.cancel_action = sync_menu.addAction(resources.icon("cancel"), "&Cancel sync")
+        self.cancel_action.setEnabled(False)
+        self.cancel_action.triggered.connect(self.overview.cancel)
+        view_menu = self.menuBar().addMenu("&View")
+        for i, key in enumerate(VIEWS):
+            action = QAction(self.pages[key][2], self)
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _=False, k=key: self.show_view(k))
+            view_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("&About Sync Manager").triggered.connect(self._about)
+
+    def _about(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("About Sync Manager")
+        box.setIconPixmap(resources.icon("app", "#2f6fde").pixmap(48, 48))
+        box.setText("<b>Sync Manager</b><br>The desktop front end of syncengine: offline-first sync for SQL databases.")
+        box.setModal(False)
+        box.show()
+
+    def retint(self, *_: Any) -> None:
+        """Redraw the themed icons after the system switched between light and dark."""
+        resources.clear_cache()
+        for i, (_page, icon_name, _title) in enumerate(self.pages.values()):
+            self.tabs.setTabIcon(i, resources.icon(icon_name))
+        self.overview.sync_button.setIcon(resources.icon("sync"))
+        self.overview.cancel_button.setIcon(resources.icon("cancel"))
+
+    def show_view(self, key: str) -> None:
+        self.tabs.setCurrentWidget(self.pages[key][0])
+
+    def _raise(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    # -- loading ----------------------------------------------------------------------------
+
+    @asyncSlot()
+    async def start(self) -> None:
+        """Load every view once; the remote being offline is shown, not raised."""
+        await self.ops.run("Opening the database", self._load)
+        self.ready.emit()
+
+    async def _load(self) -> None:
+        await self.service.refresh_status()
+        with contextlib.suppress(SyncEngineError):  # shown as the remote's state
+            await self.service.check_remote()
+        await self.overview.load()
+        await self.conflicts.reload()
+        await self.activity.reload()
+        self.pending.reload()
+        enabled, _interval = await self.service.auto_sync_settings()
+        self.service.start_auto_sync_if_enabled(enabled)
+
+    # -- state -------------------------------------------------------------------------------
+
+    def show_failure(self, what: str, error: object) -> None:
+        """The one place failures are shown: a banner; offline is a state, not an error."""
+        if isinstance(error, BaseException) and is_offline(error):
+            self.banner.show_offline(str(error))
+        else:
+            self.banner.show_error(what, error if isinstance(error, (BaseException, str)) else str(error))
+
+    def _status(self, status: Status) -> None:
+        self._conflict_count(status.conflicts)
+
+    def _conflict_count(self, n: int) -> None:
+        index = self.tabs.indexOf(self.conflicts)
+        self.tabs.setTabText(index, f"Conflicts ({n})" if n else "Conflicts")
+        self.tray.set_count(n)
+
+    def _reachability(self, state: str, detail: str) -> None:
+        texts = {
+            Reachability.REACHABLE.value: "Remote reachable",
+            Reachability.OFFLINE.value: "Offline",
+            Reachability.ERROR.value: "Remote error",
+            Reachability.NONE.value: "No remote",
+            Reachability.UNKNOWN.value: "",
+        }
+        self.state_label.setText(texts.get(state, state))
+        if state == Reachability.OFFLINE.value:
+            self.banner.show_offline(detail)
+        elif state == Reachability.REACHABLE.value and self.banner.level == "offline":
+            self.banner.dismiss()
+
+    def _busy(self, busy: bool) -> None:
+        self.cancel_action.setEnabled(busy)
+        self.sync_action.setEnabled(not busy)
+        self.statusBar().showMessage("Syncing…" if busy else "", 0 if busy else 1)
+
+    def _sync_finished(self, report: Any, error: BaseException | None) -> None:
+        if error is None and report is not None:
+            self.statusBar().showMessage(
+                "Sync cancelled — nothing is lost" if report.cancelled else f"Synced: sent {report.sent:,}, received {report.received:,}",
+                5000,
+            )
+
+    # -- layout memory --------------------------------------------------------------------------
+
+    def _splitters(self) -> list[QSplitter]:
+        return [s for s in self.findChildren(QSplitter) if s.objectName()]
+
+    def _restore(self) -> None:
+        store = settings()
+        geometry = store.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = store.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        for splitter in self._splitters():
+            saved = store.value(f"splitters/{splitter.objectName()}")
+            if isinstance(saved, QByteArray):
+                splitter.restoreState(saved)
+        view = store.value("window/view")
+        if isinstance(view, str) and view in self.pages:
+            self.show_view(view)
+
+    def save_layout(self) -> None:
+        store = settings()
+        store.setValue("window/geometry", self.saveGeometry())
+        store.setValue("window/state", self.saveState())
+        for splitter in self._splitters():
+            store.setValue(f"splitters/{splitter.objectName()}", splitter.saveState())
+        current = next((k for k, (page, *_rest) in self.pages.items() if page is self.tabs.currentWidget()), "overview")
+        store.setValue("window/view", current)
+        store.sync()
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Save the layout; cancel a running sync and wait for it before the window goes."""
+        if self._shut_down:
+            event.accept()
+            return
+        event.ignore()
+        if not self._closing:
+            self._closing = True
+            self.save_layout()
+            if self.service.busy:
+                self.statusBar().showMessage("Cancelling the sync before closing…")
+            asyncio.ensure_future(self._shutdown())
+
+    async def _shutdown(self) -> None:
+        try:
+            await self.service.shutdown()
+        except Exception as exc:  # the window closes anyway; nothing committed is lost
+            self.banner.show_error("Closing", exc)
+        self._shut_down = True
+        self.tray.icon.hide()
+        self.close()
+        self.closed.emit()
