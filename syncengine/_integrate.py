@@ -56,24 +56,50 @@ def integrate(
 ) -> BatchResult:
     """Integrate pending log ``rows``; see the module docstring."""
     result = BatchResult()
-    now = time.time()
     entries: list[Entry] = []
     log_ids: dict[int, int] = {}
     for row in rows:
-        entry, reason = _decode(row, catalog)
-        if reason is not None:
-            if entry is not None:
-                client.add_quarantined(conn, reason, raw=None, entry=entry, log_id=row.id)
-            else:
-                client.add_quarantined(conn, reason, raw=row.data, log_id=row.id)
+        try:
+            entry = client.entry_of(row)
+        except (ValueError, KeyError, TypeError) as exc:
+            client.add_quarantined(conn, f"malformed entry: {exc}", raw=row.data, log_id=row.id)
             result.quarantined += 1
             continue
-        assert entry is not None
         log_ids[id(entry)] = row.id
         entries.append(entry)
+    return integrate_entries(conn, catalog, device_id, entries, log_ids, options, review, result)
+
+
+def integrate_entries(
+    conn: sa.Connection,
+    catalog: Mapping[str, SyncedTable],
+    device_id: str,
+    received: Sequence[Entry],
+    log_ids: Mapping[int, int],
+    options: SyncOptions,
+    review: Callable[[str], bool],
+    result: BatchResult | None = None,
+    origin: tuple[int, str, str | None] | None = None,
+) -> BatchResult:
+    """Integrate decoded entries.
+
+    ``log_ids`` maps ``id(entry)`` to the entry's pending log row, when it has one;
+    entries without (received and integrated in one go) get a log row only if
+    they are quarantined or held. ``origin`` is their batch (seq, id, extra JSON).
+    """
+    result = result if result is not None else BatchResult()
+    now = time.time()
+    entries: list[Entry] = []
+    for entry in received:
+        reason = problem(entry, catalog)
+        if reason is None:
+            entries.append(entry)
+            continue
+        client.add_quarantined(conn, reason, raw=None, entry=entry, log_id=log_ids.get(id(entry)), batch_seq=origin[0] if origin else None)
+        result.quarantined += 1
 
     open_by_row = conflicts.open_rows(conn, {e.key for e in entries})
-    entries = _hold_behind_constraints(conn, entries, log_ids, open_by_row, now, result)
+    entries = _hold_behind_constraints(conn, entries, log_ids, open_by_row, now, result, origin)
 
     loaded = client.load_states(conn, catalog, {e.key for e in entries})
     states = {k: v.state for k, v in loaded.items()}
@@ -102,7 +128,7 @@ def integrate(
                 reason=failure.reason,
                 now=now,
             )
-            _hold(conn, [log_ids[id(e)] for e in row_plan.entries if id(e) in log_ids], conflict_id)
+            _hold(conn, row_plan.entries, log_ids, conflict_id, origin)
             result.held += len(row_plan.entries)
             result.opened.append(conflict_id)
             result.found += 1
@@ -135,7 +161,11 @@ def integrate(
     )
     done = [log_ids[id(e)] for r in good for e in r.entries if id(e) in log_ids]
     client.finish(conn, done, cleanup=options.cleanup)
-    result.applied = len(done)
+    result.applied += sum(len(r.entries) for r in good)
+    if not options.cleanup:  # keep the integrated entries that never had a log row, as history
+        kept = [e for r in good for e in r.entries if id(e) not in log_ids]
+        if kept and origin is not None:
+            client.add_received(conn, origin[0], origin[1], kept, origin[2], state=s.LogState.DONE)
     return result
 
 
@@ -175,14 +205,6 @@ def retry_constraints(conn: sa.Connection, catalog: Mapping[str, SyncedTable], d
     return settled
 
 
-def _decode(row: Any, catalog: Mapping[str, SyncedTable]) -> tuple[Entry | None, str | None]:
-    try:
-        entry = client.entry_of(row)
-    except (ValueError, KeyError, TypeError) as exc:
-        return None, f"malformed entry: {exc}"
-    return entry, problem(entry, catalog)
-
-
 def problem(entry: Entry, catalog: Mapping[str, SyncedTable]) -> str | None:
     """Return why ``entry`` cannot be applied on this device, or None."""
     synced = catalog.get(entry.table)
@@ -202,13 +224,25 @@ def problem(entry: Entry, catalog: Mapping[str, SyncedTable]) -> str | None:
     return synced.problem(data, whole_row=entry.op is Op.INSERT)
 
 
-def _hold(conn: sa.Connection, ids: Sequence[int], conflict_id: int) -> None:
+def _hold(
+    conn: sa.Connection,
+    entries: Sequence[Entry],
+    log_ids: Mapping[int, int],
+    conflict_id: int,
+    origin: tuple[int, str, str | None] | None,
+) -> None:
+    """Keep entries in the log as held by a constraint conflict."""
+    ids = [log_ids[id(e)] for e in entries if id(e) in log_ids]
     for start in range(0, len(ids), 500):
         conn.execute(
             s.log.update()
             .where(s.log.c.id.in_(ids[start : start + 500]))
             .values(state=s.LogState.HELD, conflict_id=conflict_id)
         )
+    fresh = [e for e in entries if id(e) not in log_ids]
+    if fresh:
+        seq, batch_id, extra = origin if origin is not None else (None, None, None)
+        client.add_received(conn, seq, batch_id, fresh, extra, state=s.LogState.HELD, conflict_id=conflict_id)
 
 
 def _hold_behind_constraints(
@@ -218,6 +252,7 @@ def _hold_behind_constraints(
     open_by_row: Mapping[tuple[str, str], list[Any]],
     now: float,
     result: BatchResult,
+    origin: tuple[int, str, str | None] | None,
 ) -> list[Entry]:
     """Hold entries for rows waiting on a constraint decision; return the others."""
     if not open_by_row:
@@ -240,7 +275,7 @@ def _hold_behind_constraints(
             reason=row.reason or "",
             now=now,
         )
-        _hold(conn, [log_ids[id(entry)]], int(row.id))
+        _hold(conn, [entry], log_ids, int(row.id), origin)
         result.held += 1
     return kept
 

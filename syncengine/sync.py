@@ -47,7 +47,7 @@ from .remote import SharedLog
 from .serializer import JsonSerializer, Serializer
 from .store import _client as client
 from .store._apply import Executor, execute_plan
-from ._integrate import integrate, retry_constraints
+from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints
 
 if TYPE_CHECKING:
     from .device import Device
@@ -179,26 +179,57 @@ class _Run:
         return self.report
 
     def receive(self) -> None:
+        """Pull batches after the cursor; store them as pending, or integrate them at once.
+
+        When this sync also reconciles, each pulled batch is integrated in the same
+        transaction that moves the cursor (the pending step would only write the
+        entries down to read them back); otherwise they wait in the log as pending.
+        """
         assert self.remote is not None
         cursor_key = self.device._cursor_key(self.remote)
+        review = self.device.review_policy() if "reconcile" in self.stages else None
         while not self.cancelled():
             cursor = int(self.device._get(cursor_key, 0))
             result = self.remote.pull(self.device.device_id, cursor, self.options.download_batch_size)
             decoded = [(batch, self._decode(batch)) for batch in result.batches]
+            found: list[int] = []
+            settled: list[int] = []
             with self.device._begin() as conn:
+                if review is not None and decoded:
+                    client.set_applying(conn, True)
+                    client.stamp(conn, self.device.catalog, self.device.device_id)  # local writes first
                 clock = client.load_clock(conn, self.device.device_id)
                 for batch, (entries, bad) in decoded:
                     extra = orjson.dumps(batch.extra).decode() if batch.extra else None
                     for entry in entries:
                         clock.observe(entry.version)
-                    client.add_received(conn, batch.seq, batch.batch_id, entries, extra)
                     for reason, raw in bad:
                         client.add_quarantined(conn, reason, raw=raw, batch_seq=batch.seq)
+                    if review is None:
+                        client.add_received(conn, batch.seq, batch.batch_id, entries, extra)
+                    else:
+                        self.emit(Reconciling(len(entries)))
+                        done = integrate_entries(
+                            conn,
+                            self.device.catalog,
+                            self.device.device_id,
+                            entries,
+                            {},
+                            self.options,
+                            review,
+                            origin=(batch.seq, batch.batch_id, extra),
+                        )
+                        self._count(done)
+                        found += done.opened
+                        settled += done.decided
                     self.report.received += len(entries)
                     self.report.quarantined += len(bad)
                     self.report.received_batches += 1
                 client.save_clock(conn, clock)
                 client.set_setting(conn, cursor_key, result.cursor)
+                if review is not None and decoded:
+                    client.set_applying(conn, False)
+            self.device._conflicts_changed(found, settled, self.emit)
             try:
                 self.remote.mark_pulled(self.device.device_id, result.cursor)
             except RemoteError:
@@ -206,6 +237,13 @@ class _Run:
             self.emit(Progress("receive", self.report.received, None))
             if not result.more or not self.keep_going():
                 return
+
+    def _count(self, result: BatchResult) -> None:
+        self.report.applied += result.applied
+        self.report.quarantined += result.quarantined
+        self.report.conflicts += result.found
+        self.report.held += result.held
+        self.emit(Reconciled(result.applied, result.quarantined))
 
     def _decode(self, batch: ReceivedBatch) -> tuple[list[Entry], list[tuple[str, Any]]]:
         """Decode a batch; malformed entries come back separately, with the reason."""
@@ -219,11 +257,13 @@ class _Run:
             return [], [(f"malformed batch {batch.batch_id} from device {batch.device_id}: {exc}", batch.payload[:2000].decode("utf-8", "replace"))]
         entries: list[Entry] = []
         serializer = self.options.serializer
+        device_suffix = "-" + batch.device_id
         for item in items:
             try:
                 version, table, pk, op, base, payload = item
-                if Timestamp.decode(version).device_id != batch.device_id:
+                if not isinstance(version, str) or not version.endswith(device_suffix):
                     raise ValueError("its version names another device than the batch")
+                Timestamp.decode(version)
                 body = serializer.loads(payload)
                 pk_values = values.decode(pk)
                 if not isinstance(table, str) or not isinstance(pk_values, list) or not isinstance(base, dict):
@@ -243,47 +283,67 @@ class _Run:
         assert self.remote is not None
         with self.device._begin() as conn:
             client.stamp(conn, self.device.catalog, self.device.device_id)
-        size = self.options.upload_batch_size
         while not self.cancelled():
-            with self.device._begin() as conn:
-                batch_id, rows = client.outgoing(conn, size)
-            if not rows:
+            batch = self._next_batch()
+            if batch is None:
                 return
-            ids = [i for i, _ in rows]
-            entries = [e for _, e in rows]
-            if self.options.pre_send is not None and batch_id is None:
-                kept = list(self.options.pre_send(list(entries)))
-                self.report.dropped += len(entries) - len(kept)
-                entries = kept
-            extra = self._extra(entries)
-            payload = self._encode(entries)
-            limit = self.options.upload_byte_limit
-            if limit is not None and len(payload) > limit and batch_id is None:
-                if len(rows) == 1:
-                    entry = entries[0] if entries else rows[0][1]
-                    raise SyncEngineError(
-                        f"entry {entry.version} ({entry.table} {list(entry.pk)!r}) is {len(payload)} bytes, "
-                        f"over the upload byte limit of {limit}; raise upload_byte_limit"
-                    )
-                size = max(1, len(rows) // 2)
-                continue
-            batch_id = batch_id or uuid.uuid4().hex
+            batch_id, ids, entries, payload, count, extra = batch
+            if entries is not None:
+                self.emit(Sending(batch_id, tuple(entries), extra))
+            seq = self.remote.push(self.device.device_id, batch_id, payload, count, extra).seq if count else 0
             with self.device._begin() as conn:
-                client.assign_batch(conn, ids, batch_id)
-            self.emit(Sending(batch_id, tuple(entries), extra))
-            if entries:
-                result = self.remote.push(self.device.device_id, batch_id, payload, len(entries), extra)
-                seq = result.seq
-            else:
-                seq = 0  # the pre-send processor dropped everything: nothing to send
-            with self.device._begin() as conn:
-                client.mark_shared(conn, batch_id, seq, cleanup=self.options.cleanup)
-            self.report.sent += len(entries)
+                client.mark_shared(conn, ids, seq, cleanup=self.options.cleanup)
+            self.report.sent += count
             self.report.sent_batches += 1
             self.emit(Progress("share", self.report.sent, None))
-            size = self.options.upload_batch_size
             if not self.keep_going():
                 return
+
+    def _next_batch(self) -> tuple[str, list[int], list[Entry] | None, bytes, int, Mapping[str, Any] | None] | None:
+        """Pick the next batch, encode it, and record its id beside its entries (one transaction).
+
+        A batch over the byte limit is halved until it fits. Entries are built as
+        Python objects only when a processor, listener or serializer needs them;
+        otherwise the stored JSON goes out as it is.
+        """
+        size = self.options.upload_batch_size
+        limit = self.options.upload_byte_limit
+        fast = (
+            type(self.options.serializer) is JsonSerializer
+            and self.options.pre_send is None
+            and self.options.on_event is None
+            and not callable(self.options.extra_info)
+        )
+        with self.device._begin() as conn:
+            batch_id, rows = client.outgoing(conn, size)
+            while rows:
+                entries: list[Entry] | None = None
+                if fast:
+                    payload = _encode_rows(rows)
+                    count = len(rows)
+                    extra = self._extra(())
+                else:
+                    entries = [client.entry_of(r) for r in rows]
+                    if self.options.pre_send is not None and batch_id is None:
+                        kept = list(self.options.pre_send(list(entries)))
+                        self.report.dropped += len(entries) - len(kept)
+                        entries = kept
+                    extra = self._extra(entries)
+                    payload = self._encode(entries)
+                    count = len(entries)
+                if limit is None or len(payload) <= limit or batch_id is not None:
+                    ids = [r.id for r in rows]
+                    if batch_id is None:
+                        batch_id = uuid.uuid4().hex
+                        client.assign_batch(conn, ids, batch_id)
+                    return batch_id, ids, entries, payload, count, extra
+                if len(rows) == 1:
+                    raise SyncEngineError(
+                        f"entry {rows[0].version} ({rows[0].tbl} {rows[0].pk}) is {len(payload)} bytes, "
+                        f"over the upload byte limit of {limit}; raise upload_byte_limit"
+                    )
+                rows = rows[: max(1, len(rows) // 2)]
+        return None
 
     def _extra(self, entries: Sequence[Entry]) -> Mapping[str, Any] | None:
         extra = self.options.extra_info
@@ -317,15 +377,33 @@ class _Run:
                 self.device._conflicts_changed([], settled, self.emit)
                 return
             after = rows[-1].id
-            self.report.applied += result.applied
-            self.report.quarantined += result.quarantined
-            self.report.conflicts += result.found
-            self.report.held += result.held
-            self.emit(Reconciled(result.applied, result.quarantined))
+            self._count(result)
             self.device._conflicts_changed(result.opened, result.decided, self.emit)
             self.emit(Progress("reconcile", self.report.applied + self.report.quarantined, None))
             if not self.keep_going():
                 return
+
+
+_OP_NAMES = {"I": "insert", "U": "update", "D": "delete"}
+
+
+def _encode_rows(rows: Sequence[Any]) -> bytes:
+    """Encode stamped log rows for the wire without decoding them: their JSON is already portable.
+
+    Produces exactly what :meth:`_Run._encode` makes with the default serializer.
+    """
+    items = [
+        [
+            r.version,
+            r.tbl,
+            orjson.Fragment(r.pk),
+            _OP_NAMES[r.op],
+            orjson.Fragment(r.base or "{}"),
+            '{"data":' + (r.data or "{}") + ',"old":' + (r.old or "null") + "}",
+        ]
+        for r in rows
+    ]
+    return orjson.dumps({"format": WIRE_FORMAT, "entries": items})
 
 
 def run(device: Device, remote: SharedLog | None, options: SyncOptions) -> SyncReport:

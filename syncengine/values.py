@@ -32,6 +32,20 @@ _PLAIN = (str, int, bool, type(None))
 
 def encode(value: Any) -> Any:
     """Return a JSON-ready form of ``value`` (see the module docstring)."""
+    kind = type(value)
+    if kind is str or kind is int or value is None or kind is bool:
+        return value
+    if kind is dict:  # the common case, a row: plain values pass without a call each
+        out = {}
+        for key, item in value.items():
+            t = type(item)
+            if t is str or t is int or item is None or t is bool or (t is float and math.isfinite(item)):
+                out[key if type(key) is str else str(key)] = item
+            else:
+                out[str(key)] = encode(item)
+        if len(out) == 1 and next(iter(out)).startswith("$"):
+            return {"$esc": out}
+        return out
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, float):
@@ -76,7 +90,16 @@ _TAGS: dict[str, Any] = {
 
 def decode(value: Any) -> Any:
     """Invert :func:`encode`; raise ``ValueError`` on a malformed tag."""
-    if isinstance(value, _PLAIN) or isinstance(value, float):
+    kind = type(value)
+    if kind is str or kind is int or value is None or kind is bool or kind is float:
+        return value
+    if kind is dict and len(value) != 1:  # a row: only nested values need a call
+        out = {}
+        for key, item in value.items():
+            t = type(item)
+            out[key] = item if (t is str or t is int or item is None or t is float or t is bool) else decode(item)
+        return out
+    if isinstance(value, (*_PLAIN, float)):
         return value
     if isinstance(value, list):
         return [decode(v) for v in value]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..errors import ReconcileError
-from ..model import PK, Entry
+from ..model import PK, Entry, Op
 from ._conflicts import Finding, detect
 from ._state import RowState, merge
 
@@ -118,6 +118,11 @@ def _plan_row(
     double_create: DoubleCreate,
     review: bool,
 ) -> RowPlan:
+    if len(entries) == 1 and entries[0].op is Op.INSERT and (before is None or not (before.exists or before.fields)):
+        # a row this device never knew, created once: the bulk of an initial sync
+        entry = entries[0]
+        fresh = RowState(entry.version, True, dict.fromkeys(entry.data, entry.version), dict(entry.data))
+        return RowPlan(key[0], key[1], Action.INSERT, dict(entry.data), fresh, entries)
     state = before.copy() if before is not None else RowState()
     was_alive = state.alive
     if len(entries) > 1:

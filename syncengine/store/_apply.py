@@ -82,8 +82,18 @@ def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequen
     for name, batch in deletes.items():
         table = catalog[name].table
         conn.execute(table.delete().where(*_key_match(catalog[name])), batch)
-    for (name, _), batch in inserts.items():
-        conn.execute(catalog[name].table.insert(), batch)
+    for (name, columns), batch in inserts.items():
+        synced = catalog[name]
+        if synced.plain and columns:  # nothing to convert: hand the rows straight to the driver
+            quote = conn.dialect.identifier_preparer.quote
+            marker = "?" if conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+            sql = (
+                f"INSERT INTO {quote(synced.name)} ({', '.join(quote(c) for c in columns)}) "
+                f"VALUES ({', '.join([marker] * len(columns))})"
+            )
+            conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in batch])
+        else:
+            conn.execute(synced.table.insert(), batch)
     for (name, columns), batch in updates.items():
         synced = catalog[name]
         statement = synced.table.update().where(*_key_match(synced)).values({c: sa.bindparam(f"v_{c}") for c in columns})

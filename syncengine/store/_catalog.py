@@ -98,10 +98,19 @@ class SyncedTable:
                 self._checks[str(column.name)] = check
             if not column.nullable:
                 self._required.add(str(column.name))
+        self._names = frozenset(self.columns)
+        self._required_without_default = tuple(
+            name
+            for name in self._required
+            if table.columns[name].server_default is None and table.columns[name].default is None
+        )
+        # Writes can skip SQLAlchemy's per-row parameter handling when no column converts its values.
+        self.plain = all(c.type.dialect_impl(dialect).bind_processor(dialect) is None for c in table.columns)
 
     def problem(self, data: dict[str, Any], *, whole_row: bool) -> str | None:
         """Return why ``data`` cannot be written to this table, or None when it can."""
-        known = self.table.columns
+        known = self._names
+        checks = self._checks
         for name, value in data.items():
             if name not in known:
                 if value is None:
@@ -111,13 +120,12 @@ class SyncedTable:
                 if name in self._required:
                     return f"NULL in NOT NULL column {self.name}.{name}"
                 continue
-            check = self._checks.get(name)
+            check = checks.get(name)
             if check is not None and not check[0](value):
                 return f"value {value!r} does not fit column {self.name}.{name} (expects {check[1]})"
         if whole_row:
-            for name in self._required:
-                column = known[name]
-                if name not in data and column.server_default is None and column.default is None:
+            for name in self._required_without_default:
+                if name not in data:
                     return f"missing value for NOT NULL column {self.name}.{name}"
         return None
 

@@ -146,35 +146,39 @@ def _read_rows(conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> d
     return found
 
 
+def executemany(conn: sa.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run ``sql`` (with ``?`` markers) once per row, straight through the driver.
+
+    For the engine's own tables in hot paths: SQLAlchemy's per-row parameter
+    processing would cost more than the database work, and these columns need none.
+    """
+    if rows:
+        marker = "?" if conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+        conn.exec_driver_sql(sql if marker == "?" else sql.replace("?", marker), list(rows))
+
+
+_INSERT_ROWS = "INSERT INTO syncengine_rows (exists_v, alive, fields, dead, tbl, pk) VALUES (?, ?, ?, ?, ?, ?)"
+_UPDATE_ROWS = "UPDATE syncengine_rows SET exists_v = ?, alive = ?, fields = ?, dead = ? WHERE tbl = ? AND pk = ?"
+
+
 def save_states(conn: sa.Connection, changes: Iterable[tuple[str, PK, RowState, bool]]) -> None:
     """Write row registers; ``stored`` says whether the row is in ``syncengine_rows`` already."""
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
     for table, pk, state, stored in changes:
-        explicit = {c: v for c, v in state.fields.items() if v != state.exists}
-        record = {
-            "tbl": table,
-            "pk": pk_key(pk),
-            "exists_v": state.exists,
-            "alive": 1 if state.alive else 0,
-            "fields": orjson.dumps(explicit).decode() if explicit else None,
-            "dead": None if state.alive else dumps(state.values),
-        }
-        (updates if stored else inserts).append(record)
-    if inserts:
-        conn.execute(s.rows.insert(), inserts)
-    if updates:
-        conn.execute(
-            s.rows.update()
-            .where(s.rows.c.tbl == sa.bindparam("k_tbl"), s.rows.c.pk == sa.bindparam("k_pk"))
-            .values(
-                exists_v=sa.bindparam("exists_v"),
-                alive=sa.bindparam("alive"),
-                fields=sa.bindparam("fields"),
-                dead=sa.bindparam("dead"),
-            ),
-            [{**u, "k_tbl": u.pop("tbl"), "k_pk": u.pop("pk")} for u in updates],
+        exists = state.exists
+        explicit = {c: v for c, v in state.fields.items() if v != exists}
+        record = (
+            exists,
+            1 if state.alive else 0,
+            orjson.dumps(explicit).decode() if explicit else None,
+            None if state.alive else dumps(state.values),
+            table,
+            pk_key(pk),
         )
+        (updates if stored else inserts).append(record)
+    executemany(conn, _INSERT_ROWS, inserts)
+    executemany(conn, _UPDATE_ROWS, updates)
 
 
 # --- stamping local writes --------------------------------------------------------
@@ -222,6 +226,12 @@ def stamp(
             return total
 
 
+_STAMP = (
+    "UPDATE syncengine_log SET state = ?, tbl = ?, pk = ?, op = ?, data = ?, old = ?, version = ?, device_id = ?, "
+    "base = ? WHERE id = ?"
+)
+
+
 def _stamp_rows(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_id: str, rows: Sequence[Any]) -> int:
     clock = load_clock(conn, device_id)
     planned: list[tuple[int, int, str, Op, PK, dict[str, Any], dict[str, Any] | None]] = []
@@ -239,17 +249,20 @@ def _stamp_rows(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_
         for op, key, data, old in ops:
             planned.append((row.id, row.wall or 0, row.tbl, op, key, data, old))
     loaded = load_states(conn, catalog, {(t, k) for _, _, t, _, k, _, _ in planned}, with_values=False)
-    updates: list[dict[str, Any]] = []
+    updates: list[tuple[Any, ...]] = []
     extra_rows: list[dict[str, Any]] = []
     seen_ids: set[int] = set()
+    unshared = int(s.LogState.UNSHARED)
     for log_id, wall, table, op, pk, data, old in planned:
         row_state = loaded[(table, pk)]
         state = row_state.state
-        if not row_state.stored:
-            state.alive = op is not Op.INSERT  # the row existed before sync knew of it
         version = clock.tick(wall)
         base: dict[str, Any]
-        if op is Op.UPDATE:
+        if op is Op.INSERT and not state.exists and not row_state.stored:
+            # a brand-new row, the bulk of most logs: its registers are all this version
+            state.exists, state.alive, state.fields = version, True, dict.fromkeys(data, version)
+            base = {}
+        elif op is Op.UPDATE:
             base = {c: state.version_of(c) for c in data}
         elif op is Op.DELETE:  # a delete is based on the whole row it saw: existence and every field
             base = {c: v for c, v in state.fields.items() if v and v != state.exists}
@@ -257,32 +270,30 @@ def _stamp_rows(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_
                 base[ROW] = state.exists
         else:
             base = {ROW: state.exists} if state.exists else {}
-        if op is Op.DELETE and old:
-            state.values = dict(old)
-        merge(state, Entry(version, device_id, table, pk, op, data, old, base))
-        record = {
-            "state": s.LogState.UNSHARED,
-            "tbl": table,
-            "pk": pk_key(pk),
-            "op": _CODES[op],
-            "data": dumps(data),
-            "old": dumps(old) if old is not None else None,
-            "version": version,
-            "device_id": device_id,
-            "base": orjson.dumps(base).decode(),
-        }
+        if base or op is not Op.INSERT:
+            if not row_state.stored and not state.exists:
+                state.alive = op is not Op.INSERT  # the row existed before sync knew of it
+            if op is Op.DELETE and old:
+                state.values = dict(old)
+            merge(state, Entry(version, device_id, table, pk, op, data, old, base))
+        record = (
+            unshared,
+            table,
+            pk_key(pk),
+            _CODES[op],
+            dumps(data),
+            dumps(old) if old is not None else None,
+            version,
+            device_id,
+            orjson.dumps(base).decode() if base else "{}",
+        )
         if log_id in seen_ids:
-            extra_rows.append({**record, "wall": wall})
+            keys = ("state", "tbl", "pk", "op", "data", "old", "version", "device_id", "base")
+            extra_rows.append({**dict(zip(keys, record, strict=True)), "wall": wall})
         else:
             seen_ids.add(log_id)
-            updates.append({**record, "k_id": log_id})
-    if updates:
-        conn.execute(
-            s.log.update()
-            .where(s.log.c.id == sa.bindparam("k_id"))
-            .values({k: sa.bindparam(k) for k in ("state", "tbl", "pk", "op", "data", "old", "version", "device_id", "base")}),
-            updates,
-        )
+            updates.append((*record, log_id))
+    executemany(conn, _STAMP, updates)
     if extra_rows:
         conn.execute(s.log.insert(), extra_rows)
     if orphans:
@@ -310,8 +321,8 @@ def entry_of(row: Any) -> Entry:
     )
 
 
-def outgoing(conn: sa.Connection, limit: int) -> tuple[str | None, list[tuple[int, Entry]]]:
-    """Return the next entries to share, oldest first.
+def outgoing(conn: sa.Connection, limit: int) -> tuple[str | None, list[Any]]:
+    """Return the next log rows to share, oldest first.
 
     Entries already assigned to a batch that was never confirmed come back alone,
     with that batch id, so re-sending them is idempotent.
@@ -326,8 +337,7 @@ def outgoing(conn: sa.Connection, limit: int) -> tuple[str | None, list[tuple[in
         query = query.where(s.log.c.batch_id == first.batch_id)
     else:
         query = query.where(s.log.c.batch_id.is_(None)).limit(limit)
-    rows = conn.execute(query.order_by(s.log.c.id)).all()
-    return first.batch_id, [(r.id, entry_of(r)) for r in rows]
+    return first.batch_id, list(conn.execute(query.order_by(s.log.c.id)).all())
 
 
 def assign_batch(conn: sa.Connection, ids: Sequence[int], batch_id: str) -> None:
@@ -336,24 +346,35 @@ def assign_batch(conn: sa.Connection, ids: Sequence[int], batch_id: str) -> None
         conn.execute(s.log.update().where(s.log.c.id.in_(part)).values(batch_id=batch_id))
 
 
-def mark_shared(conn: sa.Connection, batch_id: str, remote_seq: int, *, cleanup: bool) -> None:
-    """Record that a batch reached the shared log (or forget its entries with ``cleanup``)."""
-    where = sa.and_(s.log.c.batch_id == batch_id, s.log.c.state == s.LogState.UNSHARED)
-    if cleanup:
-        conn.execute(s.log.delete().where(where))
-    else:
-        conn.execute(s.log.update().where(where).values(state=s.LogState.SHARED, remote_seq=remote_seq))
+def mark_shared(conn: sa.Connection, ids: Sequence[int], remote_seq: int, *, cleanup: bool) -> None:
+    """Record that the entries ``ids`` reached the shared log (or forget them with ``cleanup``)."""
+    for part in _chunks(ids):
+        where = s.log.c.id.in_(part)
+        if cleanup:
+            conn.execute(s.log.delete().where(where))
+        else:
+            conn.execute(s.log.update().where(where).values(state=s.LogState.SHARED, remote_seq=remote_seq))
 
 
-def add_received(conn: sa.Connection, batch_seq: int, batch_id: str, entries: Sequence[Entry], extra: str | None) -> None:
-    """Store received entries as pending integration."""
+def add_received(
+    conn: sa.Connection,
+    batch_seq: int | None,
+    batch_id: str | None,
+    entries: Sequence[Entry],
+    extra: str | None,
+    *,
+    state: s.LogState = s.LogState.PENDING,
+    conflict_id: int | None = None,
+) -> None:
+    """Store received entries: pending integration, or held by a conflict."""
     if not entries:
         return
     conn.execute(
         s.log.insert(),
         [
             {
-                "state": s.LogState.PENDING,
+                "state": state,
+                "conflict_id": conflict_id,
                 "tbl": e.table,
                 "pk": dumps(list(e.pk)),
                 "op": _CODES[e.op],

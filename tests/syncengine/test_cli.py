@@ -196,6 +196,8 @@ def _conflicting_pair(tmp_path, *, review: bool) -> tuple[str, str, str]:
     for db, name in ((a, "Kettle A"), (b, "Kettle B")):
         con = sqlite3.connect(db)
         con.execute("UPDATE products SET name = ? WHERE id = 'p1'", (name,))
+        if db == b:  # b's edit is a second later (both could share a millisecond): it wins automatically
+            con.execute("UPDATE syncengine_log SET wall = wall + 1000 WHERE state = 0")
         con.commit()
         con.close()
     se("sync", a, "--remote", shared)

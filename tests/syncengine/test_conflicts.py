@@ -60,10 +60,17 @@ def ab(devices, shared):
 # -- the truth table ----------------------------------------------------------------
 
 
+def later(device: Device, ms: int = 1000) -> None:
+    """Make the device's captured writes a second later than they were (both may share a millisecond)."""
+    with device.engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE syncengine_log SET wall = wall + {ms} WHERE state = 0")
+
+
 def test_concurrent_edits_of_one_field_are_an_edit_edit_conflict(ab, shared) -> None:
     a, b = ab
     set_price(a, "p1", 11)
     set_price(b, "p1", 12)
+    later(b)
     a.sync(shared)
     report = b.sync(shared)
     assert report.conflicts == 1
@@ -202,6 +209,7 @@ def test_under_review_the_local_value_stays_until_a_decision(ab, shared) -> None
     set_price(a, "p1", 11)
     set_name(a, "p1", "big kettle")
     set_price(b, "p1", 12)
+    later(b)
     a.sync(shared)
     b.sync(shared)
     assert price(b) == 12 and rows(b)[0]["name"] == "big kettle"  # only the conflicting field waits
@@ -346,6 +354,7 @@ def test_conflict_json_has_the_documented_fields(ab, shared) -> None:
     a, b = ab
     set_price(a, "p1", 11)
     set_price(b, "p1", 12)
+    later(b)
     pump(a, b, remote=shared, rounds=1)
     data = b.conflicts(include_decided=True)[0].as_json()
     assert {"id", "kind", "table", "pk", "field", "local", "remote", "auto"} <= set(data)

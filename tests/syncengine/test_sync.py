@@ -177,7 +177,14 @@ def test_events_come_in_stage_order(a, b, shared) -> None:
     b.sync(shared, on_event=lambda e: kinds.append(type(e).__name__))
     assert kinds[0] == "SyncStarted" and kinds[-1] == "SyncFinished"
     order = [k for k in kinds if k in ("Received", "Sending", "Reconciling", "Reconciled")]
-    assert order == ["Received", "Sending", "Reconciling", "Reconciled"]
+    # receiving and reconciling in one sync integrate each batch as it arrives
+    assert order == ["Received", "Reconciling", "Reconciled", "Sending"]
+    staged: list[str] = []
+    add(a, ("p3", "pot", 4))
+    a.sync(shared)
+    b.sync(shared, stages=("receive",), on_event=lambda e: staged.append(type(e).__name__))
+    b.sync(shared, stages=("share", "reconcile"), on_event=lambda e: staged.append(type(e).__name__))
+    assert [k for k in staged if k in ("Received", "Reconciling", "Reconciled")] == ["Received", "Reconciling", "Reconciled"]
 
 
 def test_cancel_stops_at_a_batch_boundary_and_nothing_is_lost(a, b, shared) -> None:
@@ -300,8 +307,19 @@ def test_a_failed_reconcile_batch_leaves_the_database_as_it_was(a, b, shared) ->
     a.sync(shared)
     with pytest.raises(RuntimeError, match="disk on fire"):
         b.sync(shared, executor=FailAfterWriting())
-    assert rows(b) == []
-    assert b.status().pending == 5
+    # received and integrated in one transaction: the rollback also kept the cursor
+    assert rows(b) == [] and b.status().cursor == 0 and b.status().pending == 0
+    assert b.sync(shared).applied == 5
+    assert rows(b) == rows(a)
+
+
+def test_a_failed_reconcile_of_pending_entries_keeps_them_pending(a, b, shared) -> None:
+    add(a, *[(f"p{i}", "x", i) for i in range(5)])
+    a.sync(shared)
+    b.sync(shared, stages=("receive",))
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        b.sync(None, stages=("reconcile",), executor=FailAfterWriting())
+    assert rows(b) == [] and b.status().pending == 5
     assert b.sync(shared).applied == 5
     assert rows(b) == rows(a)
 
@@ -313,7 +331,8 @@ def test_double_create_as_an_error_rolls_the_batch_back(a, b, shared) -> None:
     with pytest.raises(ReconcileError, match="double create"):
         b.sync(shared, double_create="error")
     assert [r["name"] for r in rows(b)] == ["teapot"]
-    assert b.status().pending == 1
+    assert b.status().cursor == 0  # the batch will be received again
+    assert b.sync(shared).applied == 1  # merged this time
 
 
 def test_keep_history_leaves_entries_in_the_log(a, b, shared) -> None:
