@@ -9,6 +9,8 @@ place that shows it (the window's banner).
 from __future__ import annotations
 
 import asyncio
+
+import shiboken6
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -31,9 +33,9 @@ class Ops(QObject):
 
     async def run(self, what: str, work: Callable[[], Awaitable[T]], controls: Iterable[QWidget | None] = ()) -> T | None:
         """Await ``work()`` with ``controls`` disabled; return its result, or None after a failure."""
-        disabled = [c for c in controls if c is not None and c.isEnabled()]
-        for control in disabled:
-            control.setEnabled(False)
+        return await self._run(what, work, _disable(controls))
+
+    async def _run(self, what: str, work: Callable[[], Awaitable[T]], disabled: list[QWidget]) -> T | None:
         self.running.add(what)
         self.started.emit(what)
         try:
@@ -41,17 +43,24 @@ class Ops(QObject):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.failed.emit(what, exc)
+            if shiboken6.isValid(self):
+                self.failed.emit(what, exc)
             return None
         finally:
             self.running.discard(what)
             for control in disabled:
-                try:
+                if shiboken6.isValid(control):  # the window may have closed meanwhile
                     control.setEnabled(True)
-                except RuntimeError:  # the widget was deleted meanwhile (window closed)
-                    pass
-            self.finished.emit(what)
+            if shiboken6.isValid(self):
+                self.finished.emit(what)
 
     def start(self, what: str, work: Callable[[], Awaitable[Any]], controls: Iterable[QWidget | None] = ()) -> asyncio.Future[Any]:
-        """Schedule :meth:`run` and return its task (for plain, non-async slots)."""
-        return asyncio.ensure_future(self.run(what, work, controls))
+        """Disable ``controls`` now, schedule the work, and return its task (for plain slots)."""
+        return asyncio.ensure_future(self._run(what, work, _disable(controls)))
+
+
+def _disable(controls: Iterable[QWidget | None]) -> list[QWidget]:
+    disabled = [c for c in controls if c is not None and c.isEnabled()]
+    for control in disabled:
+        control.setEnabled(False)
+    return disabled

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
@@ -266,8 +267,12 @@ class MainWindow(QMainWindow):
         try:
             await self.service.shutdown()
         except Exception as exc:  # the window closes anyway; nothing committed is lost
-            self.banner.show_error("Closing", exc)
+            if shiboken6.isValid(self.banner):
+                self.banner.show_error("Closing", exc)
         self._shut_down = True
-        self.tray.icon.hide()
+        if not shiboken6.isValid(self):  # deleted meanwhile (by its owner): nothing left to close
+            return
+        if shiboken6.isValid(self.tray.icon):
+            self.tray.icon.hide()
         self.close()
         self.closed.emit()

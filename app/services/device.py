@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import shiboken6
 import sqlalchemy as sa
 from PySide6.QtCore import QObject, Signal
 
@@ -268,6 +269,8 @@ class DeviceService(QObject):
                     await self.check_remote()
 
     def _on_sync_event(self, event: events.SyncEvent) -> None:
+        if not shiboken6.isValid(self):  # the window went while the event was in flight
+            return
         if isinstance(event, events.Progress):
             self.syncProgress.emit(event.stage, event.done, -1 if event.total is None else event.total)
         elif isinstance(event, events.SyncStarted):
@@ -467,6 +470,8 @@ class DeviceService(QObject):
             self._loop.call_soon_threadsafe(self._conflict_event, event)
 
     def _conflict_event(self, event: events.ConflictEvent) -> None:
+        if not shiboken6.isValid(self):
+            return
         if isinstance(event, events.ConflictFound) and event.conflict.is_open:
             self.conflictsArrived.emit(1)
         self.conflictsChanged.emit()

@@ -407,8 +407,7 @@ class ConflictsPage(QWidget):
 
     @asyncSlot(QItemSelection, QItemSelection)
     async def _selected(self, *_: Any) -> None:
-        if not self._reloading:
-            await self._show_selected()
+        await self._show_selected()
 
     async def _show_selected(self) -> None:
         rows = self.view.selectionModel().selectedRows()

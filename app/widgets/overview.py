@@ -259,9 +259,11 @@ class OverviewPage(QWidget):
 
     # -- syncing --------------------------------------------------------------------------
 
-    @asyncSlot()
-    async def sync_now(self) -> None:
-        await self.ops.run("Sync", lambda: self.service.sync("forced"), [self.sync_button])
+    def sync_now(self) -> None:
+        if self.service.busy:
+            return
+        self.cancel_button.setEnabled(True)
+        self.ops.start("Sync", lambda: self.service.sync("forced"), [self.sync_button])
 
     def cancel(self) -> None:
         self.service.cancel_sync()
