@@ -22,10 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-ITEMS_DDL = (
-    "CREATE TABLE items ("
-    "id TEXT PRIMARY KEY, name TEXT NOT NULL, qty INTEGER NOT NULL, price REAL, note TEXT)"
-)
+ITEMS_DDL = "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL, qty INTEGER NOT NULL, price REAL, note TEXT)"
 INSERT_ITEMS = "INSERT INTO items (id, name, qty, price, note) VALUES (?, ?, ?, ?, ?)"
 
 Row = tuple[str, str, int, float, str | None]

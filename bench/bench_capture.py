@@ -28,10 +28,10 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import _common as c
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-import _common as c
 from syncengine import Device
 
 FLOOR_DDL = [

@@ -23,6 +23,7 @@ import sqlite3
 from pathlib import Path
 
 import _common as c
+
 from syncengine import Device, SqlSharedLog, SyncOptions
 
 

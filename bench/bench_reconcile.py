@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
+
 from syncengine import Device, Entry, HybridClock, Op, RowState, SqlSharedLog, SyncOptions, reconcile
-from syncengine.model import ROW
 
 DEV_A = "a" * 32
 DEV_B = "b" * 32
@@ -80,7 +80,16 @@ def build(kind: str, n: int, seed: int = 7) -> Scenario:
         version = clock_a.tick(BASE_MS + (1_000_000 if newer else 0) + i)
         data = {"qty": rnd.randrange(1000), "note": f"edited {i}"}
         entries.append(
-            Entry(version, DEV_A, "items", (key,), Op.UPDATE, data, {"qty": 0, "note": None}, {c: base_version for c in data})
+            Entry(
+                version,
+                DEV_A,
+                "items",
+                (key,),
+                Op.UPDATE,
+                data,
+                {"qty": 0, "note": None},
+                {c: base_version for c in data},
+            )
         )
 
     if kind == "inserts/empty":
@@ -111,7 +120,9 @@ SCENARIOS = ["inserts/empty", "ins+upd/empty", "updates/populated", "mixed/popul
 # -- the baseline -----------------------------------------------------------------------------
 
 
-def naive(entries: Sequence[Entry], local: Mapping[tuple[str, tuple[Any, ...]], RowState]) -> list[tuple[Any, dict[str, Any]]]:
+def naive(
+    entries: Sequence[Entry], local: Mapping[tuple[str, tuple[Any, ...]], RowState]
+) -> list[tuple[Any, dict[str, Any]]]:
     """Group by row and fold data into a copy of the values: the least a planner does."""
     by_row: dict[tuple[str, tuple[Any, ...]], list[Entry]] = {}
     for e in entries:
@@ -198,8 +209,14 @@ def child_a(folder: Path, m: int, chunk: int) -> dict[str, Any]:
     assert report.sent == m, report
     a.close()
     shared.close()
-    return {"side": "A", "capture_s": capture, "sync_s": report.seconds, "timings": report.timings,
-            "rss_before_sync_mb": rss_before, "peak_rss_mb": c.peak_rss_mb()}
+    return {
+        "side": "A",
+        "capture_s": capture,
+        "sync_s": report.seconds,
+        "timings": report.timings,
+        "rss_before_sync_mb": rss_before,
+        "peak_rss_mb": c.peak_rss_mb(),
+    }
 
 
 def child_b(folder: Path, m: int) -> dict[str, Any]:
@@ -214,8 +231,13 @@ def child_b(folder: Path, m: int) -> dict[str, Any]:
         assert check.execute("SELECT count(*) FROM items").fetchone()[0] == m
     b.close()
     shared.close()
-    return {"side": "B", "sync_s": report.seconds, "timings": report.timings,
-            "rss_before_sync_mb": rss_before, "peak_rss_mb": c.peak_rss_mb()}
+    return {
+        "side": "B",
+        "sync_s": report.seconds,
+        "timings": report.timings,
+        "rss_before_sync_mb": rss_before,
+        "peak_rss_mb": c.peak_rss_mb(),
+    }
 
 
 def run_child(args: list[str]) -> dict[str, Any]:
@@ -256,7 +278,9 @@ def main() -> None:
     args = parser.parse_args()
     if args._child:
         folder = Path(args._folder)
-        result = child_a(folder, args.memory_entries, 50_000) if args._child == "A" else child_b(folder, args.memory_entries)
+        result = (
+            child_a(folder, args.memory_entries, 50_000) if args._child == "A" else child_b(folder, args.memory_entries)
+        )
         print(json.dumps(result))
         return
     if args.quick:

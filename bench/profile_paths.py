@@ -18,6 +18,7 @@ from pathlib import Path
 
 import _common as c
 import bench_reconcile
+
 from syncengine import Device, SqlSharedLog, reconcile
 
 

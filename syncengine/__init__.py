@@ -23,8 +23,20 @@ from .errors import (
     SyncCancelled,
     SyncEngineError,
 )
-from .model import Conflict, DeviceInfo, Entry, LogRecord, Op, PullResult, PushResult, QuarantinedEntry, ReceivedBatch, Status, SyncReport
-from .model import RemoteValue
+from .model import (
+    Conflict,
+    DeviceInfo,
+    Entry,
+    LogRecord,
+    Op,
+    PullResult,
+    PushResult,
+    QuarantinedEntry,
+    ReceivedBatch,
+    RemoteValue,
+    Status,
+    SyncReport,
+)
 from .reconcile import Action, Finding, Plan, RowPlan, RowState, reconcile
 from .remote import MemorySharedLog, SharedLog, open_shared_log
 from .serializer import JsonSerializer, Serializer

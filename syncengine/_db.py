@@ -44,7 +44,9 @@ def create_engine(target: str | sa.URL, **kwargs: Any) -> sa.Engine:
     try:
         engine = sa.create_engine(url, **kwargs)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-        raise ConfigurationError(f"cannot use database URL {url.render_as_string(hide_password=True)!r}: {exc}") from exc
+        raise ConfigurationError(
+            f"cannot use database URL {url.render_as_string(hide_password=True)!r}: {exc}"
+        ) from exc
     except ImportError as exc:
         raise ConfigurationError(
             f"the driver for {url.drivername} is not installed ({exc.name}); "

@@ -110,7 +110,9 @@ def _decide_plain(
             final = _auto_field(row, state, field)
         _check(synced, {field: final}, whole_row=False)
         base = {field: sorted(involved)}
-        entry = Entry(version, device_id, synced.name, pk, Op.UPDATE, {field: final}, {field: state.values.get(field)}, base)
+        entry = Entry(
+            version, device_id, synced.name, pk, Op.UPDATE, {field: final}, {field: state.values.get(field)}, base
+        )
         if state.alive:
             _write(conn, catalog, RowPlan(synced.name, pk, Action.UPDATE, {field: final}, state))
     else:
@@ -266,9 +268,9 @@ def _coerce(column_type: sa.types.TypeEngine[Any], value: Any, where: str) -> An
             return dt.time.fromisoformat(value)
         if isinstance(column_type, sqltypes.Float) and isinstance(value, int | str) and not isinstance(value, bool):
             return float(value)
-        if isinstance(column_type, sqltypes.Numeric) and column_type.asdecimal and isinstance(value, int | float | str):
-            if not isinstance(value, bool):
-                return Decimal(str(value))
+        numeric = isinstance(column_type, sqltypes.Numeric) and column_type.asdecimal
+        if numeric and isinstance(value, int | float | str) and not isinstance(value, bool):
+            return Decimal(str(value))
         if isinstance(column_type, sqltypes.Uuid) and column_type.as_uuid and isinstance(value, str):
             return uuid.UUID(value)
     except (ValueError, InvalidOperation) as exc:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .model import ROW, Entry, Op
-from .reconcile import Action, Finding, RowPlan, base_versions, reconcile
+from .reconcile import Action, RowPlan, base_versions, reconcile
 from .store import _client as client
 from .store import _conflicts as conflicts
 from .store import _schema as s
@@ -95,7 +95,9 @@ def integrate_entries(
         if reason is None:
             entries.append(entry)
             continue
-        client.add_quarantined(conn, reason, raw=None, entry=entry, log_id=log_ids.get(id(entry)), batch_seq=origin[0] if origin else None)
+        client.add_quarantined(
+            conn, reason, raw=None, entry=entry, log_id=log_ids.get(id(entry)), batch_seq=origin[0] if origin else None
+        )
         result.quarantined += 1
 
     open_by_row = conflicts.open_rows(conn, {e.key for e in entries})
@@ -248,7 +250,7 @@ def _hold(
 def _hold_behind_constraints(
     conn: sa.Connection,
     entries: list[Entry],
-    log_ids: dict[int, int],
+    log_ids: Mapping[int, int],
     open_by_row: Mapping[tuple[str, str], list[Any]],
     now: float,
     result: BatchResult,

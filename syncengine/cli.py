@@ -97,8 +97,19 @@ def init(db: str, tables: tuple[str, ...], name: str | None, no_snapshot: bool, 
 @click.argument("db")
 @click.option("--remote", required=True, help="The shared log: an SQLAlchemy URL or a path to an SQLite file.")
 @click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
-@click.option("--token", envvar="SYNCENGINE_TOKEN", default=None, help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).")
-@click.option("--stage", "stages", multiple=True, type=click.Choice(["receive", "share", "reconcile"]), help="Run only these stages.")
+@click.option(
+    "--token",
+    envvar="SYNCENGINE_TOKEN",
+    default=None,
+    help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).",
+)
+@click.option(
+    "--stage",
+    "stages",
+    multiple=True,
+    type=click.Choice(["receive", "share", "reconcile"]),
+    help="Run only these stages.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Entries per batch.")
 @click.option("--single-batch", is_flag=True, help="Do at most one batch of each stage.")
 @click.option("--keep-history", is_flag=True, help="Keep shared and integrated entries in the log.")
@@ -184,7 +195,9 @@ def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | 
         return
     for r in records:
         reason = f"  ({r.reason})" if r.reason else ""
-        click.echo(f"{r.id:>6} {r.state:<11} {r.op:<6} {r.table} {json.dumps(r.as_json()['pk'])} {r.version or '-'}{reason}")
+        click.echo(
+            f"{r.id:>6} {r.state:<11} {r.op:<6} {r.table} {json.dumps(r.as_json()['pk'])} {r.version or '-'}{reason}"
+        )
     if not records:
         click.echo("no entries")
 
@@ -193,7 +206,12 @@ def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | 
 @click.argument("db")
 @click.option("--remote", required=True, help="The shared log URL or path.")
 @click.option("--user", default="default", show_default=True, help="The user whose devices to list.")
-@click.option("--token", envvar="SYNCENGINE_TOKEN", default=None, help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).")
+@click.option(
+    "--token",
+    envvar="SYNCENGINE_TOKEN",
+    default=None,
+    help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the devices as JSON.")
 def devices(db: str, remote: str, user: str, token: str | None, as_json: bool) -> None:
     """List the devices registered in the shared log."""
@@ -208,7 +226,9 @@ def devices(db: str, remote: str, user: str, token: str | None, as_json: bool) -
         return
     for d in found:
         mark = "*" if d.device_id == device.device_id else " "
-        click.echo(f"{mark} {d.name:<20} {d.device_id}  last push {_when(d.last_push_at)}  last pull {_when(d.last_pull_at)}  behind {d.behind}")
+        click.echo(
+            f"{mark} {d.name:<20} {d.device_id}  last push {_when(d.last_push_at)}  last pull {_when(d.last_pull_at)}  behind {d.behind}"
+        )
     if not found:
         click.echo("no devices yet (a device registers at its first sync)")
 
@@ -254,12 +274,21 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
 
 @main.command()
 @click.argument("db")
-@click.option("--review", type=click.Choice(["on", "off"]), default=None, help="Hold conflicts for a person (on) or commit the automatic result (off).")
+@click.option(
+    "--review",
+    type=click.Choice(["on", "off"]),
+    default=None,
+    help="Hold conflicts for a person (on) or commit the automatic result (off).",
+)
 @click.option("--table", default=None, help="With --review: set the policy of this table only.")
-@click.option("--auto", type=click.Choice(["on", "off"]), default=None, help="Turn automatic (continuous) sync on or off.")
+@click.option(
+    "--auto", type=click.Choice(["on", "off"]), default=None, help="Turn automatic (continuous) sync on or off."
+)
 @click.option("--interval", type=click.FloatRange(min=0.1), default=None, help="Seconds between automatic syncs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
-def config(db: str, review: str | None, table: str | None, auto: str | None, interval: float | None, as_json: bool) -> None:
+def config(
+    db: str, review: str | None, table: str | None, auto: str | None, interval: float | None, as_json: bool
+) -> None:
     """Show or change this device's settings: the review policy and continuous sync."""
     from .scheduler import configure
 
@@ -309,7 +338,13 @@ def conflicts(db: str, show_all: bool, table: str | None, as_json: bool) -> None
 @click.argument("db")
 @click.argument("conflict_id", required=False, type=int)
 @click.option("--take", type=click.Choice(["local", "remote", "auto"]), default=None, help="Which side wins.")
-@click.option("--value", "value_json", default=None, metavar="JSON", help="A custom value (JSON; an object of columns for a whole-row conflict).")
+@click.option(
+    "--value",
+    "value_json",
+    default=None,
+    metavar="JSON",
+    help="A custom value (JSON; an object of columns for a whole-row conflict).",
+)
 @click.option("--all", "all_", is_flag=True, help="Decide every open conflict (of --table) with --take.")
 @click.option("--table", default=None, help="With --all: only conflicts of this table.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decided conflicts as JSON.")
@@ -400,6 +435,7 @@ def demo(folder: str, as_json: bool) -> None:
 
 
 from .server.cli import register as _register_server  # noqa: E402
+
 _register_server(main)
 
 

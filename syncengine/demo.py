@@ -97,7 +97,9 @@ def run_demo(folder: str | Path, echo: Echo = print) -> dict[str, Any]:
     same = _rows(shop_a) == _rows(shop_b)
     if echo is not None:
         echo("both shops hold the same catalogue" if same else "the shops differ!")
-        echo(f"try: syncengine status {root / 'shop-a.db'}   |   syncengine devices {root / 'shop-a.db'} --remote {root / 'shared.db'}")
+        echo(
+            f"try: syncengine status {root / 'shop-a.db'}   |   syncengine devices {root / 'shop-a.db'} --remote {root / 'shared.db'}"
+        )
     result = {
         "folder": str(root.resolve()),
         "syncs": moves,

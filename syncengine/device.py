@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from . import capture
+from . import _decide, capture
 from ._db import create_engine, describe
-from .events import Stage
+from ._integrate import review_policy
 from .errors import (
     ConfigurationError,
     ConflictError,
@@ -34,12 +34,9 @@ from .errors import (
     QuarantineError,
     SchemaError,
 )
-from .model import LogRecord, QuarantinedEntry, Status, SyncReport
+from .events import ConflictDecided, ConflictEvent, ConflictFound, Stage, SyncEvent
+from .model import Conflict, LogRecord, QuarantinedEntry, Status, SyncReport
 from .remote import SharedLog
-from . import _decide
-from ._integrate import review_policy
-from .events import ConflictDecided, ConflictEvent, ConflictFound, SyncEvent
-from .model import Conflict
 from .store import _client as client
 from .store import _conflicts as conflict_store
 from .store import _schema as s
@@ -75,9 +72,9 @@ class Device:
         if isinstance(db, sa.Engine):
             return cls(db)
         engine = create_engine(db)
-        if engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-            if not Path(engine.url.database).exists():
-                raise DatabaseError(f"database file {engine.url.database!r} does not exist")
+        path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+        if path not in (None, "", ":memory:") and not Path(str(path)).exists():
+            raise DatabaseError(f"database file {path!r} does not exist")
         return cls(engine)
 
     @classmethod
@@ -204,7 +201,9 @@ class Device:
         with self._lock:
             return run(self, remote, opts)
 
-    async def sync_async(self, remote: SharedLog | None, options: SyncOptions | None = None, **kwargs: Any) -> SyncReport:
+    async def sync_async(
+        self, remote: SharedLog | None, options: SyncOptions | None = None, **kwargs: Any
+    ) -> SyncReport:
         """Like :meth:`sync`, awaitable; cancelling the task stops the sync at the next batch."""
         opts = options if options is not None else SyncOptions(**kwargs)
         if opts.cancel is None:
@@ -333,8 +332,10 @@ class Device:
             loaded = live.get((conflict.table, conflict.pk))
             if loaded is not None and conflict.is_open:
                 state = loaded.state
-                local = (state.values.get(conflict.field) if loaded.present else None) if conflict.field else (
-                    dict(state.values) if loaded.present else None
+                local = (
+                    (state.values.get(conflict.field) if loaded.present else None)
+                    if conflict.field
+                    else (dict(state.values) if loaded.present else None)
                 )
                 conflict = dataclasses.replace(conflict, local=local)
             out.append(conflict)
@@ -348,7 +349,9 @@ class Device:
             raise ConflictError(f"no conflict with id {conflict_id}")
         return conflict_store.to_model(rows[0])
 
-    def resolve(self, conflict_id: int, take: _decide.Take | None = None, *, value: Any = _decide._NO_VALUE) -> Conflict:
+    def resolve(
+        self, conflict_id: int, take: _decide.Take | None = None, *, value: Any = _decide._NO_VALUE
+    ) -> Conflict:
         """Decide an open conflict: ``take`` "auto", "local" or "remote", or a custom ``value``.
 
         For a field conflict ``value`` is the field's value; for a whole-row conflict a
@@ -390,7 +393,9 @@ class Device:
         for listener in list(self._listeners):
             listener(event)
 
-    def _conflicts_changed(self, opened: Sequence[int], decided: Sequence[int], emit: Callable[[SyncEvent], None]) -> None:
+    def _conflicts_changed(
+        self, opened: Sequence[int], decided: Sequence[int], emit: Callable[[SyncEvent], None]
+    ) -> None:
         if not (opened or decided):
             return
         with self._connect() as conn:

@@ -18,7 +18,7 @@ ROW = "_row"
 """Key of ``Entry.base`` and row versions that stands for the row's existence."""
 
 
-class Op(str, enum.Enum):
+class Op(enum.StrEnum):
     """What a write did to a row."""
 
     INSERT = "insert"

@@ -16,6 +16,7 @@ Options mirror storex-sync's ``doSync``; see :class:`SyncOptions`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -27,6 +28,7 @@ import orjson
 import sqlalchemy as sa
 
 from . import values
+from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints
 from .clock import Timestamp
 from .errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled, SyncEngineError
 from .events import (
@@ -47,7 +49,6 @@ from .remote import SharedLog
 from .serializer import JsonSerializer, Serializer
 from .store import _client as client
 from .store._apply import Executor, execute_plan
-from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints
 
 if TYPE_CHECKING:
     from .device import Device
@@ -230,10 +231,8 @@ class _Run:
                 if review is not None and decoded:
                     client.set_applying(conn, False)
             self.device._conflicts_changed(found, settled, self.emit)
-            try:
+            with contextlib.suppress(RemoteError):  # only the registry's "behind" figure waits for the next sync
                 self.remote.mark_pulled(self.device.device_id, result.cursor)
-            except RemoteError:
-                pass  # only the registry's "behind" figure waits for the next sync
             self.emit(Progress("receive", self.report.received, None))
             if not result.more or not self.keep_going():
                 return
@@ -254,7 +253,12 @@ class _Run:
             if document.get("format") != WIRE_FORMAT or not isinstance(items, list):
                 raise ValueError(f"unknown batch format {document.get('format')!r}")
         except (ValueError, TypeError, KeyError) as exc:
-            return [], [(f"malformed batch {batch.batch_id} from device {batch.device_id}: {exc}", batch.payload[:2000].decode("utf-8", "replace"))]
+            return [], [
+                (
+                    f"malformed batch {batch.batch_id} from device {batch.device_id}: {exc}",
+                    batch.payload[:2000].decode("utf-8", "replace"),
+                )
+            ]
         entries: list[Entry] = []
         serializer = self.options.serializer
         device_suffix = "-" + batch.device_id
@@ -269,7 +273,16 @@ class _Run:
                 if not isinstance(table, str) or not isinstance(pk_values, list) or not isinstance(base, dict):
                     raise ValueError("table, key or base has the wrong shape")
                 entries.append(
-                    Entry(version, batch.device_id, table, tuple(pk_values), Op(op), body.get("data") or {}, body.get("old"), base)
+                    Entry(
+                        version,
+                        batch.device_id,
+                        table,
+                        tuple(pk_values),
+                        Op(op),
+                        body.get("data") or {},
+                        body.get("old"),
+                        base,
+                    )
                 )
             except (ValueError, TypeError, KeyError) as exc:
                 bad.append((f"malformed entry from device {batch.device_id}: {exc}", item))
@@ -354,7 +367,14 @@ class _Run:
     def _encode(self, entries: Sequence[Entry]) -> bytes:
         dumps = self.options.serializer.dumps
         items = [
-            [e.version, e.table, values.encode(list(e.pk)), e.op.value, dict(e.base), dumps({"data": dict(e.data), "old": e.old})]
+            [
+                e.version,
+                e.table,
+                values.encode(list(e.pk)),
+                e.op.value,
+                dict(e.base),
+                dumps({"data": dict(e.data), "old": e.old}),
+            ]
             for e in entries
         ]
         return orjson.dumps({"format": WIRE_FORMAT, "entries": items})

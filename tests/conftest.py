@@ -31,7 +31,7 @@ def _server_problem(url: str) -> str | None:
                 conn.execute(sa.text("SELECT 1"))
             engine.dispose()
             _reachable[url] = None
-        except Exception as exc:  # noqa: BLE001 - any failure means "not usable here"
+        except Exception as exc:
             _reachable[url] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     return _reachable[url]
 

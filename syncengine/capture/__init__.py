@@ -29,7 +29,9 @@ def _module(dialect: sa.Dialect):  # type: ignore[no-untyped-def]
     try:
         return _DIALECTS[dialect.name]
     except KeyError:
-        raise SchemaError(f"the {dialect.name} database is not supported (use SQLite, PostgreSQL or MariaDB/MySQL)") from None
+        raise SchemaError(
+            f"the {dialect.name} database is not supported (use SQLite, PostgreSQL or MariaDB/MySQL)"
+        ) from None
 
 
 def check_syncable(table: sa.Table, dialect: sa.Dialect) -> None:

@@ -81,14 +81,18 @@ def _server_int(text: str) -> Any:
 
 
 def _sqlite_converter(column_type: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Convert | None:
-    decimal = isinstance(column_type, sqltypes.Numeric) and not isinstance(column_type, sqltypes.Float)
-    if decimal and column_type.asdecimal:
+    if (
+        isinstance(column_type, sqltypes.Numeric)
+        and not isinstance(column_type, sqltypes.Float)
+        and column_type.asdecimal
+    ):
         # what SQLAlchemy's processor does, minus its warning that SQLite has no decimals
         # (the application sees that warning when it reads the column itself)
         scale = column_type._effective_decimal_return_scale
         to_decimal = processors.to_decimal_processor_factory(Decimal, scale)
         return lambda v: to_decimal(v) if isinstance(v, int | float) else Decimal(v)
-    return column_type.dialect_impl(dialect).result_processor(dialect, None)  # type: ignore[no-any-return]
+    processor: Convert | None = column_type.dialect_impl(dialect).result_processor(dialect, None)
+    return processor
 
 
 def _server_converter(column_type: sa.types.TypeEngine[Any]) -> Convert | None:

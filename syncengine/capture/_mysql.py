@@ -70,14 +70,24 @@ def create_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
         )
 
     return [
-        trigger(ins, "INSERT", _ACTIVE, f"{name}, {_pk(table, dialect, 'NEW')}, 'I', {_object(table, dialect, 'NEW')}, NULL, {_WALL}"),
+        trigger(
+            ins,
+            "INSERT",
+            _ACTIVE,
+            f"{name}, {_pk(table, dialect, 'NEW')}, 'I', {_object(table, dialect, 'NEW')}, NULL, {_WALL}",
+        ),
         trigger(
             upd,
             "UPDATE",
             f"{_ACTIVE} AND ({changed})",
             f"{name}, {_pk(table, dialect, 'OLD')}, 'U', {_object(table, dialect, 'NEW')}, {_object(table, dialect, 'OLD')}, {_WALL}",
         ),
-        trigger(dele, "DELETE", _ACTIVE, f"{name}, {_pk(table, dialect, 'OLD')}, 'D', NULL, {_object(table, dialect, 'OLD')}, {_WALL}"),
+        trigger(
+            dele,
+            "DELETE",
+            _ACTIVE,
+            f"{name}, {_pk(table, dialect, 'OLD')}, 'D', NULL, {_object(table, dialect, 'OLD')}, {_WALL}",
+        ),
     ]
 
 

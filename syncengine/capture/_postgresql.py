@@ -64,15 +64,15 @@ BEGIN
     RETURN NULL;
   END IF;
   IF TG_OP = 'INSERT' THEN
-    {log} ({name}, {_pk(table, dialect, 'NEW')}, 'I', row_to_json(NEW)::text, NULL, {_WALL});
+    {log} ({name}, {_pk(table, dialect, "NEW")}, 'I', row_to_json(NEW)::text, NULL, {_WALL});
   ELSIF TG_OP = 'UPDATE' THEN
     new_row := row_to_json(NEW)::text;
     old_row := row_to_json(OLD)::text;
     IF new_row IS DISTINCT FROM old_row THEN
-      {log} ({name}, {_pk(table, dialect, 'OLD')}, 'U', new_row, old_row, {_WALL});
+      {log} ({name}, {_pk(table, dialect, "OLD")}, 'U', new_row, old_row, {_WALL});
     END IF;
   ELSE
-    {log} ({name}, {_pk(table, dialect, 'OLD')}, 'D', NULL, row_to_json(OLD)::text, {_WALL});
+    {log} ({name}, {_pk(table, dialect, "OLD")}, 'D', NULL, row_to_json(OLD)::text, {_WALL});
   END IF;
   RETURN NULL;
 END

@@ -25,7 +25,7 @@ from ._conflicts import Finding, detect
 from ._state import RowState, merge
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     """The write a plan makes to one row of a user table."""
 
     NONE = "none"
@@ -148,9 +148,7 @@ def _plan_row(
     return row
 
 
-def _row_plan(
-    table: str, pk: PK, state: RowState, was_alive: bool, changed: set[str], entries: list[Entry]
-) -> RowPlan:
+def _row_plan(table: str, pk: PK, state: RowState, was_alive: bool, changed: set[str], entries: list[Entry]) -> RowPlan:
     if state.alive and not was_alive:
         return RowPlan(table, pk, Action.INSERT, dict(state.values), state, entries)
     if was_alive and not state.alive:

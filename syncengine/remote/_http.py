@@ -164,7 +164,9 @@ class _Wire:
                 kind="too_large",
             )
         kind = "not_owned" if status == 409 else "error"
-        raise RemoteError(f"the shared log at {self.url} refused to {what}: {status} {message}", status=status, kind=kind)
+        raise RemoteError(
+            f"the shared log at {self.url} refused to {what}: {status} {message}", status=status, kind=kind
+        )
 
     def _unavailable(self, exc: Exception, what: str) -> RemoteError:
         if isinstance(exc, _Retryable):

@@ -46,11 +46,15 @@ class MemorySharedLog:
         with self._lock:
             out = []
             for info in self._devices.values():
-                behind = sum(b.count for b in self._batches if b.seq > info.last_pull_seq and b.device_id != info.device_id)
+                behind = sum(
+                    b.count for b in self._batches if b.seq > info.last_pull_seq and b.device_id != info.device_id
+                )
                 out.append(replace(info, behind=behind))
             return out
 
-    def push(self, device_id: str, batch_id: str, payload: bytes, count: int, extra: Mapping[str, Any] | None = None) -> PushResult:
+    def push(
+        self, device_id: str, batch_id: str, payload: bytes, count: int, extra: Mapping[str, Any] | None = None
+    ) -> PushResult:
         """Append once per (device, batch id)."""
         self._check()
         with self._lock:
@@ -61,7 +65,9 @@ class MemorySharedLog:
                 return PushResult(seq, duplicate=True)
             seq = len(self._batches) + 1
             now = time.time()
-            self._batches.append(ReceivedBatch(seq, device_id, batch_id, bytes(payload), count, dict(extra) if extra else None, now))
+            self._batches.append(
+                ReceivedBatch(seq, device_id, batch_id, bytes(payload), count, dict(extra) if extra else None, now)
+            )
             self._ids[(device_id, batch_id)] = seq
             self._devices[device_id] = replace(self._devices[device_id], last_push_at=now)
             return PushResult(seq)
@@ -86,7 +92,9 @@ class MemorySharedLog:
         self._check()
         with self._lock:
             if device_id in self._devices:
-                self._devices[device_id] = replace(self._devices[device_id], last_pull_seq=seq, last_pull_at=time.time())
+                self._devices[device_id] = replace(
+                    self._devices[device_id], last_pull_seq=seq, last_pull_at=time.time()
+                )
 
     def close(self) -> None:
         """Nothing to release."""

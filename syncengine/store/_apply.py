@@ -18,7 +18,6 @@ from ..reconcile import Action, RowPlan
 from ._catalog import SyncedTable
 
 
-
 class Failure(NamedTuple):
     """A planned row the database refused; ``constraint`` when a constraint was the reason."""
 
@@ -30,7 +29,9 @@ class Failure(NamedTuple):
 class Executor(Protocol):
     """Writes planned rows in the caller's transaction; returns the rows it could not write."""
 
-    def __call__(self, conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequence[RowPlan]) -> list[Failure]:
+    def __call__(
+        self, conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequence[RowPlan]
+    ) -> list[Failure]:
         """Write ``rows``; a row it returns as failed must have left no trace."""
         ...
 
@@ -78,7 +79,9 @@ def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequen
             if columns:
                 updates.setdefault((row.table, columns), []).append(params)
         elif row.action is Action.DELETE:
-            deletes.setdefault(row.table, []).append({f"k_{c}": v for c, v in zip(synced.pk_columns, row.pk, strict=True)})
+            deletes.setdefault(row.table, []).append(
+                {f"k_{c}": v for c, v in zip(synced.pk_columns, row.pk, strict=True)}
+            )
     for name, batch in deletes.items():
         table = catalog[name].table
         conn.execute(table.delete().where(*_key_match(catalog[name])), batch)
@@ -96,7 +99,9 @@ def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequen
             conn.execute(synced.table.insert(), batch)
     for (name, columns), batch in updates.items():
         synced = catalog[name]
-        statement = synced.table.update().where(*_key_match(synced)).values({c: sa.bindparam(f"v_{c}") for c in columns})
+        statement = (
+            synced.table.update().where(*_key_match(synced)).values({c: sa.bindparam(f"v_{c}") for c in columns})
+        )
         conn.execute(statement, batch)
 
 

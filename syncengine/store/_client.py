@@ -105,9 +105,7 @@ def load_states(
         text_list = list(texts)
         meta: dict[str, sa.RowMapping] = {}
         for part in _chunks(text_list):
-            for found in conn.execute(
-                sa.select(s.rows).where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))
-            ).mappings():
+            for found in conn.execute(sa.select(s.rows).where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))).mappings():
                 meta[found["pk"]] = found
         present: dict[str, dict[str, Any]] = {}
         if with_values:
@@ -184,7 +182,9 @@ def save_states(conn: sa.Connection, changes: Iterable[tuple[str, PK, RowState, 
 # --- stamping local writes --------------------------------------------------------
 
 
-def _local_ops(synced: SyncedTable, op: str, pk: PK, data: dict[str, Any], old: dict[str, Any]) -> list[tuple[Op, PK, dict[str, Any], dict[str, Any] | None]]:
+def _local_ops(
+    synced: SyncedTable, op: str, pk: PK, data: dict[str, Any], old: dict[str, Any]
+) -> list[tuple[Op, PK, dict[str, Any], dict[str, Any] | None]]:
     if op == "I":
         return [(Op.INSERT, pk, data, None)]
     if op == "D":
@@ -392,7 +392,15 @@ def add_received(
     )
 
 
-def add_quarantined(conn: sa.Connection, reason: str, *, raw: Any, entry: Entry | None = None, batch_seq: int | None = None, log_id: int | None = None) -> None:
+def add_quarantined(
+    conn: sa.Connection,
+    reason: str,
+    *,
+    raw: Any,
+    entry: Entry | None = None,
+    batch_seq: int | None = None,
+    log_id: int | None = None,
+) -> None:
     """Keep an entry that cannot be applied, with the reason."""
     record: dict[str, Any] = {"state": s.LogState.QUARANTINED, "reason": reason, "remote_seq": batch_seq}
     if entry is not None:
@@ -512,7 +520,9 @@ def records(
         else:
             pk, data, old = _safe_loads(row.pk), _safe_loads(row.data), _safe_loads(row.old)
             op = _OPS[row.op].value if row.op in _OPS else row.op
-        out.append(LogRecord(row.id, _STATE_NAMES[state], row.tbl, pk, op, row.version, row.device_id, data, old, row.reason))
+        out.append(
+            LogRecord(row.id, _STATE_NAMES[state], row.tbl, pk, op, row.version, row.device_id, data, old, row.reason)
+        )
     return out
 
 
@@ -568,4 +578,3 @@ def skip(conn: sa.Connection, ids: Sequence[int]) -> None:
 def now() -> float:
     """Return the wall-clock time, for the few timestamps people read."""
     return time.time()
-

@@ -111,9 +111,15 @@ class SqlSharedLog:
     def devices(self) -> list[DeviceInfo]:
         """Return the user's devices, with how many entries each has yet to pull."""
         with self._begin() as conn:
-            rows = conn.execute(
-                sa.select(devices).where(devices.c.user_id == self.user).order_by(devices.c.created_at, devices.c.device_id)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(devices)
+                    .where(devices.c.user_id == self.user)
+                    .order_by(devices.c.created_at, devices.c.device_id)
+                )
+                .mappings()
+                .all()
+            )
             out = []
             for row in rows:
                 behind = conn.execute(

@@ -87,7 +87,11 @@ def test_no_snapshot_shares_nothing_that_was_there(tmp_path) -> None:
         ("shop", ["status", "{db}"], "has no sync installed"),
         ("synced", ["sync", "{db}", "--remote", "{tmp}/missing/dir/shared.db"], "does not exist"),
         ("synced", ["sync", "{db}", "--remote", "nope://x"], "database URL"),
-        ("synced", ["sync", "{db}", "--remote", "postgresql+psycopg://nobody@127.0.0.1:1/x"], "cannot reach the shared log"),
+        (
+            "synced",
+            ["sync", "{db}", "--remote", "postgresql+psycopg://nobody@127.0.0.1:1/x"],
+            "cannot reach the shared log",
+        ),
         ("synced", ["quarantine", "{db}", "--retry", "999"], "no quarantined entry with id 999"),
     ],
 )
@@ -155,7 +159,11 @@ def test_quarantine_list_retry_and_skip(tmp_path) -> None:
 def test_config_stores_the_continuous_sync_settings(tmp_path) -> None:
     a = make_shop(tmp_path / "a.db")
     se("init", a, "--table", "products")
-    assert json.loads(se("config", a, "--json").stdout) == {"enabled": True, "interval": 60.0, "review": {"products": False}}
+    assert json.loads(se("config", a, "--json").stdout) == {
+        "enabled": True,
+        "interval": 60.0,
+        "review": {"products": False},
+    }
     assert json.loads(se("config", a, "--auto", "off", "--interval", "5", "--json").stdout) == {
         "enabled": False,
         "interval": 5.0,
@@ -231,7 +239,7 @@ def test_conflicts_are_listed_and_resolved_from_the_command_line(tmp_path) -> No
 
 
 def test_resolve_all_takes_one_side_for_every_open_conflict(tmp_path) -> None:
-    a, b, shared = _conflicting_pair(tmp_path, review=True)
+    _, b, _ = _conflicting_pair(tmp_path, review=True)
     out = se("resolve", b, "--all", "--table", "products", "--take", "remote").stdout
     assert "decided: remote" in out
     assert names(b) == ["Kettle A"]
@@ -239,7 +247,7 @@ def test_resolve_all_takes_one_side_for_every_open_conflict(tmp_path) -> None:
 
 
 def test_automatic_policy_keeps_conflicts_in_the_history_only(tmp_path) -> None:
-    a, b, shared = _conflicting_pair(tmp_path, review=False)
+    _, b, _ = _conflicting_pair(tmp_path, review=False)
     assert json.loads(se("conflicts", b, "--json").stdout) == []
     [decided] = json.loads(se("conflicts", b, "--all", "--json").stdout)
     assert decided["decided_how"] == "automatic" and names(b) == ["Kettle B"]

@@ -27,9 +27,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 KEYS = ["k0", "k1", "k2"]
 DEVICES = 3
 
-insert = st.tuples(st.just("insert"), st.integers(0, DEVICES - 1), st.sampled_from(KEYS), st.text(max_size=3), st.integers(-5, 5))
+insert = st.tuples(
+    st.just("insert"), st.integers(0, DEVICES - 1), st.sampled_from(KEYS), st.text(max_size=3), st.integers(-5, 5)
+)
 update_name = st.tuples(st.just("name"), st.integers(0, DEVICES - 1), st.sampled_from(KEYS), st.text(max_size=3))
-update_price = st.tuples(st.just("price"), st.integers(0, DEVICES - 1), st.sampled_from(KEYS), st.none() | st.integers(-5, 5))
+update_price = st.tuples(
+    st.just("price"), st.integers(0, DEVICES - 1), st.sampled_from(KEYS), st.none() | st.integers(-5, 5)
+)
 delete = st.tuples(st.just("delete"), st.integers(0, DEVICES - 1), st.sampled_from(KEYS))
 sync = st.tuples(st.just("sync"), st.integers(0, DEVICES - 1))
 programs = st.lists(st.one_of(insert, update_name, update_price, delete, sync), max_size=25)
@@ -82,9 +86,13 @@ def _fast_tmp() -> str | None:
 
 
 review = st.tuples(st.just("review"), st.integers(0, DEVICES - 1), st.booleans())
-decide = st.tuples(st.just("decide"), st.integers(0, DEVICES - 1), st.sampled_from(["auto", "local", "remote"]), st.integers(0, 3))
+decide = st.tuples(
+    st.just("decide"), st.integers(0, DEVICES - 1), st.sampled_from(["auto", "local", "remote"]), st.integers(0, 3)
+)
 programs_with_conflicts = st.lists(
-    st.one_of(update_name, update_price, update_price, insert, delete, sync, sync, sync, review, decide, decide, decide),
+    st.one_of(
+        update_name, update_price, update_price, insert, delete, sync, sync, sync, review, decide, decide, decide
+    ),
     min_size=10,
     max_size=40,
 )

@@ -36,7 +36,10 @@ def test_every_option_is_documented(name: str) -> None:
                 assert opt in README, f"{name} {opt} is not in the README"
 
 
-@pytest.mark.parametrize("name", [n for n in syncengine.__all__ if n[0].isupper() or n in ("new_id", "uuid_pk", "reconcile", "open_shared_log")])
+@pytest.mark.parametrize(
+    "name",
+    [n for n in syncengine.__all__ if n[0].isupper() or n in ("new_id", "uuid_pk", "reconcile", "open_shared_log")],
+)
 def test_every_public_name_is_documented(name: str) -> None:
     assert re.search(rf"\b{name}\b", README), f"{name} is exported but not in the README"
 

@@ -33,7 +33,9 @@ def test_syncs_at_start_and_every_interval(a) -> None:
     finished: list[SyncFinishedEvent] = []
 
     async def main() -> None:
-        scheduler = SyncScheduler(a, remote, on_event=lambda e: finished.append(e) if isinstance(e, SyncFinishedEvent) else None)
+        scheduler = SyncScheduler(
+            a, remote, on_event=lambda e: finished.append(e) if isinstance(e, SyncFinishedEvent) else None
+        )
         task = asyncio.create_task(scheduler.run())
         await _until(lambda: len(finished) >= 3)
         scheduler.stop()
@@ -51,7 +53,10 @@ def test_a_local_write_is_synced_soon_even_with_a_long_interval(a, tmp_path) -> 
 
     async def main() -> None:
         scheduler = SyncScheduler(
-            a, remote, change_poll=0.05, debounce=0.05,
+            a,
+            remote,
+            change_poll=0.05,
+            debounce=0.05,
             on_event=lambda e: reasons.append(e.reason) if isinstance(e, SyncStartedEvent) else None,
         )
         task = asyncio.create_task(scheduler.run())
@@ -76,7 +81,11 @@ def test_backs_off_while_unreachable_and_recovers(a) -> None:
 
     async def main() -> SyncScheduler:
         scheduler = SyncScheduler(
-            a, remote, min_backoff=0.05, max_backoff=0.2, random=lambda: 1.0,
+            a,
+            remote,
+            min_backoff=0.05,
+            max_backoff=0.2,
+            random=lambda: 1.0,
             on_event=lambda e: finished.append(e) if isinstance(e, SyncFinishedEvent) else None,
         )
         task = asyncio.create_task(scheduler.run())

@@ -184,7 +184,11 @@ def test_events_come_in_stage_order(a, b, shared) -> None:
     a.sync(shared)
     b.sync(shared, stages=("receive",), on_event=lambda e: staged.append(type(e).__name__))
     b.sync(shared, stages=("share", "reconcile"), on_event=lambda e: staged.append(type(e).__name__))
-    assert [k for k in staged if k in ("Received", "Reconciling", "Reconciled")] == ["Received", "Reconciling", "Reconciled"]
+    assert [k for k in staged if k in ("Received", "Reconciling", "Reconciled")] == [
+        "Received",
+        "Reconciling",
+        "Reconciled",
+    ]
 
 
 def test_cancel_stops_at_a_batch_boundary_and_nothing_is_lost(a, b, shared) -> None:
@@ -369,7 +373,9 @@ def test_writes_from_another_program_are_synced(a, b, shared, tmp_path) -> None:
 
 
 def test_an_entry_for_a_table_this_device_does_not_sync_is_quarantined(tmp_path, a, shared) -> None:
-    extra = sa.Table("suppliers", metadata, sa.Column("id", sa.String(36), primary_key=True), sa.Column("name", sa.Text))
+    extra = sa.Table(
+        "suppliers", metadata, sa.Column("id", sa.String(36), primary_key=True), sa.Column("name", sa.Text)
+    )
     try:
         a2 = Device.init(str(tmp_path / "a.db"), metadata=metadata, name="a")
         c = Device.init(str(tmp_path / "c.db"), metadata=metadata, name="c")
@@ -389,7 +395,13 @@ def test_an_entry_for_a_table_this_device_does_not_sync_is_quarantined(tmp_path,
 
 def test_a_missing_column_is_quarantined_then_retried_after_a_migration(tmp_path, a, shared) -> None:
     narrow = sa.MetaData()
-    sa.Table("products", narrow, sa.Column("id", sa.String(36), primary_key=True), sa.Column("name", sa.Text), sa.Column("price", sa.Integer))
+    sa.Table(
+        "products",
+        narrow,
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("name", sa.Text),
+        sa.Column("price", sa.Integer),
+    )
     b = Device.init(str(tmp_path / "narrow.db"), metadata=narrow, name="narrow")
     add(a, ("p1", "kettle", 20))
     write(a, products.insert().values(id="p2", name="mug", price=3, note="blue"))
@@ -408,7 +420,14 @@ def test_a_missing_column_is_quarantined_then_retried_after_a_migration(tmp_path
 
 def test_a_value_that_does_not_fit_is_quarantined_and_can_be_skipped(tmp_path, a, shared) -> None:
     strict = sa.MetaData()
-    sa.Table("products", strict, sa.Column("id", sa.String(36), primary_key=True), sa.Column("name", sa.String(5)), sa.Column("price", sa.Integer), sa.Column("note", sa.Text))
+    sa.Table(
+        "products",
+        strict,
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("name", sa.String(5)),
+        sa.Column("price", sa.Integer),
+        sa.Column("note", sa.Text),
+    )
     b = Device.init(str(tmp_path / "strict.db"), metadata=strict, name="strict")
     add(a, ("p1", "kettle is long", 20), ("p2", "mug", 3))
     a.sync(shared)
