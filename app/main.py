@@ -45,6 +45,9 @@ def make_application(argv: Sequence[str] = ()) -> QApplication:
     app.setWindowIcon(resources.icon("app", "#2f6fde"))
     app.setStyleSheet(resources.style_sheet())
     app.setQuitOnLastWindowClosed(False)  # the controller decides when the app ends
+    # The sync runs in a worker thread; a short GIL switch interval (default 5 ms) lets the UI
+    # thread in more often, which keeps its event latency low while the worker is busy.
+    sys.setswitchinterval(0.001)
     return app
 
 
@@ -56,6 +59,12 @@ class Controller(QObject):
         self.window: MainWindow | None = None
         self.done = asyncio.Event()
         self.exit_code = 0
+        self._tasks: set[asyncio.Future[object]] = set()
+
+    def _keep(self, task: asyncio.Future[object]) -> None:
+        """Hold a reference to a background task until it ends (the loop keeps only weak ones)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def open(self, workspace: config.Workspace, token: str | None = None) -> MainWindow | None:
         """Open ``workspace`` in a new window (closing the current one first)."""
@@ -76,7 +85,7 @@ class Controller(QObject):
         self.window = window
         window.closed.connect(lambda w=window: self._closed(w))
         window.openRequested.connect(self.choose)
-        window.demoRequested.connect(lambda: asyncio.ensure_future(self.open_demo()))
+        window.demoRequested.connect(lambda: self._keep(asyncio.ensure_future(self.open_demo())))
         if old is not None:
             old.close()
         window.show()
@@ -95,7 +104,7 @@ class Controller(QObject):
 
         def chosen(result: int) -> None:
             if result == QDialog.DialogCode.Accepted:
-                asyncio.ensure_future(self.open(dialog.workspace(), dialog.chosen_token()))
+                self._keep(asyncio.ensure_future(self.open(dialog.workspace(), dialog.chosen_token())))
             elif self.window is None:
                 self.done.set()
             dialog.deleteLater()

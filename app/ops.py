@@ -9,11 +9,10 @@ place that shows it (the window's banner).
 from __future__ import annotations
 
 import asyncio
-
-import shiboken6
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 

@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 from qasync import asyncSlot
@@ -261,7 +261,7 @@ class MainWindow(QMainWindow):
             self.save_layout()
             if self.service.busy:
                 self.statusBar().showMessage("Cancelling the sync before closing…")
-            asyncio.ensure_future(self._shutdown())
+            self._shutdown_task = asyncio.ensure_future(self._shutdown())
 
     async def _shutdown(self) -> None:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -28,7 +28,7 @@ class ActivityModel(ListTableModel[dict[str, Any]]):
     """One row a sync: when, why, counts and the result."""
 
     headers = ("When", "Trigger", "Sent", "Received", "Applied", "Conflicts", "Quarantined", "Duration", "Result")
-    _COUNTS = {2: "sent", 3: "received", 4: "applied", 5: "conflicts", 6: "quarantined"}
+    _COUNTS: ClassVar[dict[int, str]] = {2: "sent", 3: "received", 4: "applied", 5: "conflicts", 6: "quarantined"}
 
     def cell(self, item: dict[str, Any], column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:

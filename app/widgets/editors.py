@@ -96,8 +96,8 @@ def _build(column_type: sa.types.TypeEngine[Any] | None, parent: QWidget | None)
         line = QLineEdit(parent)
         scale = column_type.scale
         digits = column_type.precision
-        whole = "\\d+" if digits is None else "\\d{1,%d}" % max(1, digits - (scale or 0))
-        fraction = "(\\.\\d*)?" if scale is None else ("(\\.\\d{0,%d})?" % scale if scale else "")
+        whole = r"\d+" if digits is None else rf"\d{{1,{max(1, digits - (scale or 0))}}}"
+        fraction = r"(\.\d*)?" if scale is None else (rf"(\.\d{{0,{scale}}})?" if scale else "")
         line.setValidator(QRegularExpressionValidator(QRegularExpression(f"-?{whole}{fraction}"), line))
         return ValueEditor(line, "decimal")
     if isinstance(column_type, sa.Float):
