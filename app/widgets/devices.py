@@ -34,7 +34,8 @@ class DevicesPage(QWidget):
         self.view.setShowGrid(False)
         self.view.setAlternatingRowColors(True)
         self.view.horizontalHeader().setStretchLastSection(True)
-        for column, width in enumerate((170, 270, 160, 160, 110)):
+        self.view.setWordWrap(False)
+        for column, width in enumerate((210, 270, 150, 150, 100)):
             self.view.horizontalHeader().resizeSection(column, width)
         layout.addWidget(self.view, 1)
         self.refresh_button.clicked.connect(self.refresh)
