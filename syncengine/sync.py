@@ -267,7 +267,8 @@ class _Run:
                 version, table, pk, op, base, payload = item
                 if not isinstance(version, str) or not version.endswith(device_suffix):
                     raise ValueError("its version names another device than the batch")
-                Timestamp.decode(version)
+                if version[13:14] != "-" or version[20:21] != "-":
+                    Timestamp.decode(version)  # raises ValueError naming the malformed version
                 body = serializer.loads(payload)
                 pk_values = values.decode(pk)
                 if not isinstance(table, str) or not isinstance(pk_values, list) or not isinstance(base, dict):
@@ -278,7 +279,7 @@ class _Run:
                         batch.device_id,
                         table,
                         tuple(pk_values),
-                        Op(op),
+                        _OPS[op],
                         body.get("data") or {},
                         body.get("old"),
                         base,
@@ -305,7 +306,7 @@ class _Run:
                 self.emit(Sending(batch_id, tuple(entries), extra))
             seq = self.remote.push(self.device.device_id, batch_id, payload, count, extra).seq if count else 0
             with self.device._begin() as conn:
-                client.mark_shared(conn, ids, seq, cleanup=self.options.cleanup)
+                client.mark_shared(conn, batch_id, ids, seq, cleanup=self.options.cleanup)
             self.report.sent += count
             self.report.sent_batches += 1
             self.emit(Progress("share", self.report.sent, None))
@@ -405,6 +406,7 @@ class _Run:
 
 
 _OP_NAMES = {"I": "insert", "U": "update", "D": "delete"}
+_OPS = {op.value: op for op in Op}
 
 
 def _encode_rows(rows: Sequence[Any]) -> bytes:

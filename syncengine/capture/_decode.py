@@ -147,15 +147,16 @@ class NativeDecoder:
         """Decode a ``json_object`` of one row."""
         if text is None:
             return {}
-        raw = self._load(text)
+        raw: dict[str, Any] = self._load(text)
         if self._sqlite:
-            raw = {k: _sqlite_untag(v) for k, v in raw.items()}
-        converters = self._converters
-        for name, value in raw.items():
-            convert = converters.get(name)
-            if convert is not None and value is not None:
+            for name, value in raw.items():
+                if type(value) is list:  # only tagged reals and blobs are arrays
+                    raw[name] = _sqlite_untag(value)
+        for name, convert in self._converters.items():
+            value = raw.get(name)
+            if value is not None:
                 raw[name] = convert(value)
-        return dict(raw)
+        return raw
 
     def pk(self, text: str) -> tuple[Any, ...]:
         """Decode a ``json_array`` of the primary-key values."""

@@ -102,9 +102,10 @@ def _finding(state: RowState, entry: Entry, kind: ConflictKind, field: str | Non
 def _edit_edit(state: RowState, entry: Entry, review: bool) -> tuple[list[Finding], Entry | None]:
     findings = []
     held: set[str] = set()
+    base = entry.base
     for field, value in entry.data.items():
         local_version = state.fields.get(field, ZERO)
-        if not local_version or local_version in base_versions(entry.base, field):
+        if not local_version or base.get(field) == local_version or local_version in base_versions(base, field):
             continue
         if field not in state.values or same(state.values[field], value):
             continue

@@ -62,20 +62,35 @@ def merge(state: RowState, entry: Entry) -> Merge:
     meets a live row created by another insert is reported as a double create
     (the caller decides whether that is an error); the merge itself is the same.
     """
-    version = entry.version
     changed: set[str] = set()
-    double = False
-    existence = False
-    if entry.op is Op.DELETE:
+    flags = merge_into(state, entry, changed)
+    return Merge(frozenset(changed), bool(flags & DOUBLE_CREATE), bool(flags & EXISTENCE_CHANGED))
+
+
+DOUBLE_CREATE = 1
+EXISTENCE_CHANGED = 2
+
+
+def merge_into(state: RowState, entry: Entry, changed: set[str]) -> int:
+    """Like :func:`merge`, adding changed columns to ``changed``; return flag bits.
+
+    The reconciler's inner loop: no object is made per call.
+    """
+    version = entry.version
+    flags = 0
+    op = entry.op
+    if op is Op.DELETE:
         if version > state.exists:
-            existence = state.alive
+            if state.alive:
+                flags = EXISTENCE_CHANGED
             state.exists, state.alive = version, False
-        return Merge(frozenset(), False, existence)
-    if entry.op is Op.INSERT:
+        return flags
+    if op is Op.INSERT:
         if state.alive and state.exists != version and state.exists:
-            double = True
+            flags = DOUBLE_CREATE
         if version > state.exists:
-            existence = not state.alive
+            if not state.alive:
+                flags |= EXISTENCE_CHANGED
             state.exists, state.alive = version, True
     fields, values = state.fields, state.values
     for column, value in entry.data.items():
@@ -84,4 +99,4 @@ def merge(state: RowState, entry: Entry) -> Merge:
             if column not in values or values[column] != value or type(values[column]) is not type(value):
                 values[column] = value
                 changed.add(column)
-    return Merge(frozenset(changed), double, existence)
+    return flags

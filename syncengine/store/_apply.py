@@ -94,7 +94,7 @@ def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequen
                 f"INSERT INTO {quote(synced.name)} ({', '.join(quote(c) for c in columns)}) "
                 f"VALUES ({', '.join([marker] * len(columns))})"
             )
-            conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in batch])
+            conn.exec_driver_sql(sql, [synced.driver_row(row, columns) for row in batch])
         else:
             conn.execute(synced.table.insert(), batch)
     for (name, columns), batch in updates.items():

@@ -104,8 +104,13 @@ class SyncedTable:
             for name in self._required
             if table.columns[name].server_default is None and table.columns[name].default is None
         )
-        # Writes can skip SQLAlchemy's per-row parameter handling when no column converts its values.
-        self.plain = all(c.type.dialect_impl(dialect).bind_processor(dialect) is None for c in table.columns)
+        # Writes can skip SQLAlchemy's per-row parameter handling when no column converts its
+        # values but to float (which ``driver_value`` does the same way).
+        self.floats = frozenset(str(c.name) for c in table.columns if isinstance(c.type, sqltypes.Float))
+        self.plain = all(
+            str(c.name) in self.floats or c.type.dialect_impl(dialect).bind_processor(dialect) is None
+            for c in table.columns
+        )
 
     def problem(self, data: dict[str, Any], *, whole_row: bool) -> str | None:
         """Return why ``data`` cannot be written to this table, or None when it can."""
@@ -128,6 +133,14 @@ class SyncedTable:
                 if name not in data:
                     return f"missing value for NOT NULL column {self.name}.{name}"
         return None
+
+    def driver_row(self, row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
+        """Return the values of ``columns`` as the driver takes them (for a ``plain`` table)."""
+        floats = self.floats
+        return tuple(
+            float(row[c]) if c in floats and row[c] is not None and type(row[c]) is not float else row[c]
+            for c in columns
+        )
 
     def pk_of(self, row: dict[str, Any]) -> PK:
         """Return the primary key of a row given as a dict."""

@@ -341,19 +341,33 @@ def outgoing(conn: sa.Connection, limit: int) -> tuple[str | None, list[Any]]:
 
 
 def assign_batch(conn: sa.Connection, ids: Sequence[int], batch_id: str) -> None:
-    """Record which batch the entries ``ids`` are sent in, before sending it."""
-    for part in _chunks(ids):
-        conn.execute(s.log.update().where(s.log.c.id.in_(part)).values(batch_id=batch_id))
+    """Record which batch the entries ``ids`` are sent in, before sending it.
+
+    ``ids`` are the first unshared entries without a batch, as :func:`outgoing`
+    returned them in this transaction, so the id range selects exactly them.
+    """
+    conn.execute(
+        s.log.update()
+        .where(
+            s.log.c.id.between(min(ids), max(ids)),
+            s.log.c.state == s.LogState.UNSHARED,
+            s.log.c.batch_id.is_(None),
+        )
+        .values(batch_id=batch_id)
+    )
 
 
-def mark_shared(conn: sa.Connection, ids: Sequence[int], remote_seq: int, *, cleanup: bool) -> None:
-    """Record that the entries ``ids`` reached the shared log (or forget them with ``cleanup``)."""
-    for part in _chunks(ids):
-        where = s.log.c.id.in_(part)
-        if cleanup:
-            conn.execute(s.log.delete().where(where))
-        else:
-            conn.execute(s.log.update().where(where).values(state=s.LogState.SHARED, remote_seq=remote_seq))
+def mark_shared(conn: sa.Connection, batch_id: str, ids: Sequence[int], remote_seq: int, *, cleanup: bool) -> None:
+    """Record that the batch's entries ``ids`` reached the shared log (or forget them with ``cleanup``)."""
+    where = sa.and_(
+        s.log.c.id.between(min(ids), max(ids)),
+        s.log.c.batch_id == batch_id,
+        s.log.c.state == s.LogState.UNSHARED,
+    )
+    if cleanup:
+        conn.execute(s.log.delete().where(where))
+    else:
+        conn.execute(s.log.update().where(where).values(state=s.LogState.SHARED, remote_seq=remote_seq))
 
 
 def add_received(
