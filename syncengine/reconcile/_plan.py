@@ -138,6 +138,10 @@ def _plan_row(
         entry = entries[0]
         fresh = RowState(entry.version, True, dict.fromkeys(entry.data, entry.version), dict(entry.data))
         return RowPlan(key[0], key[1], Action.INSERT, dict(entry.data), fresh, entries)
+    if len(entries) == 1 and entries[0].op is Op.UPDATE and before is not None and before.alive:
+        quick = _sequential_update(key, entries[0], before)
+        if quick is not None:
+            return quick
     state = before.copy() if before is not None else RowState()
     was_alive = state.alive
     if len(entries) > 1:
@@ -159,6 +163,33 @@ def _plan_row(
     row = _row_plan(table, pk, state, was_alive, changed, entries)
     row.conflicts = conflicts
     return row
+
+
+_MISSING = object()
+
+
+def _sequential_update(key: tuple[str, PK], entry: Entry, before: RowState) -> RowPlan | None:
+    """Plan one update of a live row written after seeing its current versions; None otherwise.
+
+    The common case after the initial sync, done in one pass. Anything else (a field
+    whose local version the writer had not seen) takes the general path.
+    """
+    version, base = entry.version, entry.base
+    known, current = before.fields, before.values
+    fields, values = known.copy(), current.copy()
+    changed: dict[str, Any] = {}
+    for column, value in entry.data.items():
+        local_version = known.get(column, "")
+        if local_version and base.get(column) != local_version:
+            return None  # maybe concurrent: let detect() decide
+        if version > local_version:
+            fields[column] = version
+            old = current.get(column, _MISSING)
+            if old is _MISSING or old != value or type(old) is not type(value):
+                values[column] = value
+                changed[column] = value
+    state = RowState(before.exists, True, fields, values)
+    return RowPlan(key[0], key[1], Action.UPDATE if changed else Action.NONE, changed, state, [entry])
 
 
 def _row_plan(table: str, pk: PK, state: RowState, was_alive: bool, changed: set[str], entries: list[Entry]) -> RowPlan:
