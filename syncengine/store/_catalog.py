@@ -40,6 +40,18 @@ def _is_mysql_bool(column_type: sa.types.TypeEngine[Any]) -> bool:
     return isinstance(column_type, mysql.TINYINT) and column_type.display_width == 1
 
 
+def _sub_second_step(column_type: sa.types.TypeEngine[Any]) -> int:
+    """Return the microseconds a MySQL/MariaDB temporal column can tell apart (1: all of them)."""
+    if isinstance(column_type, mysql.DATETIME | mysql.TIMESTAMP | mysql.TIME):
+        return int(10 ** (6 - (column_type.fsp or 0)))
+    return 1
+
+
+def _precision(what: str, step: int) -> str:
+    digits = 6 - len(str(step)) + 1
+    return f"{what} with at most {digits} digits of fractional seconds" if digits else f"{what} in whole seconds"
+
+
 def _check_for(column_type: sa.types.TypeEngine[Any]) -> tuple[Check, str] | None:
     """Return a predicate a value must pass to be written to this column type, and its name."""
     if isinstance(column_type, sqltypes.Boolean):
@@ -51,11 +63,16 @@ def _check_for(column_type: sa.types.TypeEngine[Any]) -> tuple[Check, str] | Non
         return (lambda v: isinstance(v, int) and not isinstance(v, bool)), "an integer"
     if isinstance(column_type, sqltypes.Numeric):  # Float is a Numeric too
         return (lambda v: isinstance(v, int | float | Decimal) and not isinstance(v, bool)), "a number"
+    step = _sub_second_step(column_type)
     if isinstance(column_type, sqltypes.DateTime):
+        if step > 1:  # MariaDB would drop the digits it cannot hold, silently: refuse instead
+            return (lambda v: isinstance(v, dt.datetime) and v.microsecond % step == 0), _precision("a datetime", step)
         return (lambda v: isinstance(v, dt.datetime)), "a datetime"
     if isinstance(column_type, sqltypes.Date):
         return (lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime)), "a date"
     if isinstance(column_type, sqltypes.Time):
+        if step > 1:
+            return (lambda v: isinstance(v, dt.time) and v.microsecond % step == 0), _precision("a time", step)
         return (lambda v: isinstance(v, dt.time)), "a time"
     if isinstance(column_type, sqltypes._Binary):
         return (lambda v: isinstance(v, bytes | bytearray | memoryview)), "bytes"
@@ -89,7 +106,6 @@ class SyncedTable:
         self.name = str(table.name)
         self.pk_columns: tuple[str, ...] = tuple(str(c.name) for c in table.primary_key.columns)
         self.columns: tuple[str, ...] = tuple(str(c.name) for c in table.columns)
-        self.decoder: NativeDecoder = decoder_for(table, dialect)
         self._checks: dict[str, tuple[Check, str]] = {}
         self._required: set[str] = set()
         for column in table.columns:
@@ -98,6 +114,11 @@ class SyncedTable:
                 self._checks[str(column.name)] = check
             if not column.nullable:
                 self._required.add(str(column.name))
+            if _is_mysql_bool(column.type):
+                # read it as the boolean it stands for, so True here equals True elsewhere
+                # (1 and True are different values to conflict detection)
+                column.type = sa.Boolean(create_constraint=False)
+        self.decoder: NativeDecoder = decoder_for(table, dialect)
         self._names = frozenset(self.columns)
         self._required_without_default = tuple(
             name

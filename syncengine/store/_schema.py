@@ -25,7 +25,14 @@ SCHEMA_VERSION = 1
 metadata = sa.MetaData()
 
 _LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
-_Key = sa.String(64)
+
+
+def _Name(length: int) -> sa.types.TypeEngine[str]:
+    """Text compared byte for byte everywhere: MariaDB's default collation ignores case and accents."""
+    return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
+_Key = _Name(64)
 
 
 class LogState(enum.IntEnum):
@@ -58,7 +65,7 @@ state = sa.Table(
 tables = sa.Table(
     "syncengine_tables",
     metadata,
-    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("name", _Name(128), primary_key=True),
     sa.Column("pk_columns", sa.Text, nullable=False),
     sa.Column("installed_at", sa.Float, nullable=False),
 )
@@ -68,7 +75,7 @@ log = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("state", sa.SmallInteger, nullable=False, server_default="0"),
-    sa.Column("tbl", sa.String(128), nullable=True),
+    sa.Column("tbl", _Name(128), nullable=True),
     sa.Column("pk", sa.Text, nullable=True),
     sa.Column("op", sa.String(1), nullable=True),
     sa.Column("data", _LongText, nullable=True),
@@ -89,8 +96,8 @@ log = sa.Table(
 rows = sa.Table(
     "syncengine_rows",
     metadata,
-    sa.Column("tbl", sa.String(128), primary_key=True),
-    sa.Column("pk", sa.String(512), primary_key=True),
+    sa.Column("tbl", _Name(128), primary_key=True),
+    sa.Column("pk", _Name(512), primary_key=True),
     sa.Column("exists_v", _Key, nullable=False),
     sa.Column("alive", sa.SmallInteger, nullable=False),
     sa.Column("fields", sa.Text, nullable=True),
@@ -105,9 +112,9 @@ conflicts = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("status", sa.String(8), nullable=False),
     sa.Column("held", sa.SmallInteger, nullable=False),
-    sa.Column("tbl", sa.String(128), nullable=False),
-    sa.Column("pk", sa.String(512), nullable=False),
-    sa.Column("field", sa.String(128), nullable=True),
+    sa.Column("tbl", _Name(128), nullable=False),
+    sa.Column("pk", _Name(512), nullable=False),
+    sa.Column("field", _Name(128), nullable=True),
     sa.Column("base", _LongText, nullable=True),
     sa.Column("local", _LongText, nullable=True),
     sa.Column("local_version", _Key, nullable=True),

@@ -6,8 +6,8 @@ database for the server runs. The last tests mix dialects: SQLite devices on a
 PostgreSQL shared log, and one SQLite, one PostgreSQL and one MariaDB device
 syncing the same table through one log.
 
-Tests marked ``xfail(strict=True)`` show engine bugs found on MariaDB; each reason
-names the file and the fault, and the strict mark makes them fail once fixed.
+The MariaDB tests near the end guard three bugs this file found: keys differing
+only in case, booleans read as 1/0, and fractional seconds dropped silently.
 """
 
 from __future__ import annotations
@@ -24,19 +24,6 @@ from syncengine._db import create_engine
 from syncengine.store._apply import execute_plan
 
 from .helpers import add, metadata, products, pump, rows, write
-
-MARIADB_CI_KEYS = (
-    "store/_schema.py: syncengine_rows.pk uses MariaDB's default case-insensitive collation, "
-    "so keys differing only in case collide there and every sync fails with a duplicate-key error"
-)
-MARIADB_BOOLEANS = (
-    "capture/_decode.py: MariaDB reflects BOOLEAN as TINYINT(1), so its triggers' 1/0 stay ints and "
-    "reconcile's same() sees True != 1: equal booleans from MariaDB and another dialect conflict"
-)
-MARIADB_FRACTIONAL_SECONDS = (
-    "store/_catalog.py: _check_for(DateTime) ignores MariaDB's DATETIME precision (fsp 0), so received "
-    "microseconds are silently truncated: no quarantine, and the device diverges from the others"
-)
 
 # -- schemas ------------------------------------------------------------------------
 
@@ -155,10 +142,14 @@ def test_two_devices_exchange_inserts_updates_and_deletes(devices, shared) -> No
     write(a, products.delete().where(products.c.id == "p2"))
     write(a, products.update().where(products.c.id == "p3").values(name="big teapot"))
     pump(a, b, remote=shared)
-    assert rows(a) == rows(b) == [
-        {"id": "p1", "name": "kettle", "price": 25, "note": "on sale"},
-        {"id": "p3", "name": "big teapot", "price": 30, "note": None},
-    ]
+    assert (
+        rows(a)
+        == rows(b)
+        == [
+            {"id": "p1", "name": "kettle", "price": 25, "note": "on sale"},
+            {"id": "p3", "name": "big teapot", "price": 30, "note": None},
+        ]
+    )
     assert no_conflicts(a, b)
     assert a.status().unshared == b.status().unshared == 0
     assert a.status().pending == b.status().pending == 0
@@ -200,10 +191,14 @@ def test_a_deleted_row_recreated_later_comes_back_everywhere(devices, shared) ->
 
 def test_composite_primary_keys(devices, shared) -> None:
     a, b = devices("a", stock_meta), devices("b", stock_meta)
-    write(a, stock.insert(), [
-        {"shop": "north", "sku": "K-1", "qty": 3, "label": "kettle"},
-        {"shop": "south", "sku": "K-1", "qty": 4, "label": "kettle"},
-    ])
+    write(
+        a,
+        stock.insert(),
+        [
+            {"shop": "north", "sku": "K-1", "qty": 3, "label": "kettle"},
+            {"shop": "south", "sku": "K-1", "qty": 4, "label": "kettle"},
+        ],
+    )
     write(b, stock.insert(), [{"shop": "north", "sku": "M-1", "qty": 9, "label": None}])
     pump(a, b, remote=shared)
     assert rows(a, stock) == rows(b, stock) and len(rows(a, stock)) == 3
@@ -212,10 +207,14 @@ def test_composite_primary_keys(devices, shared) -> None:
     # changing part of the key is a delete and an insert
     write(a, stock.update().where(stock.c.shop == "north", stock.c.sku == "K-1").values(shop="east"))
     pump(a, b, remote=shared)
-    assert rows(a, stock) == rows(b, stock) == [
-        {"shop": "east", "sku": "K-1", "qty": 3, "label": "kettle"},
-        {"shop": "south", "sku": "K-1", "qty": 5, "label": "kettle"},
-    ]
+    assert (
+        rows(a, stock)
+        == rows(b, stock)
+        == [
+            {"shop": "east", "sku": "K-1", "qty": 3, "label": "kettle"},
+            {"shop": "south", "sku": "K-1", "qty": 5, "label": "kettle"},
+        ]
+    )
     # a conflict on a composite key names the whole key
     write(a, stock.update().where(stock.c.shop == "south", stock.c.sku == "K-1").values(qty=6))
     write(b, stock.update().where(stock.c.shop == "south", stock.c.sku == "K-1").values(qty=7))
@@ -231,10 +230,13 @@ def test_init_snapshots_the_rows_a_table_already_holds(devices, new_db, dialect,
     try:
         metadata.create_all(engine)
         with engine.begin() as conn:
-            conn.execute(products.insert(), [
-                {"id": "p1", "name": "kettle", "price": 20, "note": None},
-                {"id": "p2", "name": "mug", "price": 5, "note": "blue"},
-            ])
+            conn.execute(
+                products.insert(),
+                [
+                    {"id": "p1", "name": "kettle", "price": 20, "note": None},
+                    {"id": "p2", "name": "mug", "price": 5, "note": "blue"},
+                ],
+            )
     finally:
         engine.dispose()
     a = Device.init(url, tables=("products",), name="a")
@@ -242,10 +244,14 @@ def test_init_snapshots_the_rows_a_table_already_holds(devices, new_db, dialect,
     assert a.status().unshared == 2
     b = devices("b")
     pump(a, b, remote=shared)
-    assert rows(b) == rows(a) == [
-        {"id": "p1", "name": "kettle", "price": 20, "note": None},
-        {"id": "p2", "name": "mug", "price": 5, "note": "blue"},
-    ]
+    assert (
+        rows(b)
+        == rows(a)
+        == [
+            {"id": "p1", "name": "kettle", "price": 20, "note": None},
+            {"id": "p2", "name": "mug", "price": 5, "note": "blue"},
+        ]
+    )
     # later writes on the adopted table are captured too
     set_price(b, "p2", 6)
     pump(a, b, remote=shared)
@@ -356,7 +362,11 @@ def test_concurrent_edits_to_the_same_value_are_not_a_conflict(ab, shared) -> No
 
 def test_a_broken_unique_constraint_is_held_the_rest_lands_and_a_custom_value_decides(devices, shared) -> None:
     a, b = devices("a", unique_meta), devices("b", unique_meta)
-    write(a, unique_products.insert(), [{"id": "x", "sku": "K-1", "name": "kettle"}, {"id": "y", "sku": "M-1", "name": "mug"}])
+    write(
+        a,
+        unique_products.insert(),
+        [{"id": "x", "sku": "K-1", "name": "kettle"}, {"id": "y", "sku": "M-1", "name": "mug"}],
+    )
     write(b, unique_products.insert().values(id="z", sku="K-1", name="other kettle"))
     a.sync(shared)
     report = b.sync(shared)
@@ -544,14 +554,16 @@ codes = sa.Table(
     "codes",
     case_meta,
     # a case-sensitive key on every dialect (MariaDB's default collation is not)
-    sa.Column("id", sa.String(36).with_variant(mysql.VARCHAR(36, collation="utf8mb4_bin"), "mysql", "mariadb"), primary_key=True),
+    sa.Column(
+        "id",
+        sa.String(36).with_variant(mysql.VARCHAR(36, collation="utf8mb4_bin"), "mysql", "mariadb"),
+        primary_key=True,
+    ),
     sa.Column("name", sa.Text, nullable=False),
 )
 
 
-def test_keys_that_differ_only_in_case_are_different_rows(request, dialect, devices, shared) -> None:
-    if dialect == "mysql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=MARIADB_CI_KEYS))
+def test_keys_that_differ_only_in_case_are_different_rows(dialect, devices, shared) -> None:
     a, b = devices("a", case_meta), devices("b", case_meta)
     write(a, codes.insert(), [{"id": "abc", "name": "lower"}, {"id": "ABC", "name": "upper"}])
     pump(a, b, remote=shared)
@@ -723,7 +735,6 @@ def test_sqlite_postgresql_and_mariadb_devices_share_one_log(tmp_path, new_db) -
         log.close()
 
 
-
 flags_meta = sa.MetaData()
 flags = sa.Table(
     "flags",
@@ -736,7 +747,6 @@ flags = sa.Table(
 
 @pytest.mark.postgres
 @pytest.mark.mysql
-@pytest.mark.xfail(strict=True, reason=MARIADB_BOOLEANS)
 def test_equal_booleans_from_mariadb_and_another_dialect_are_not_a_conflict(new_db) -> None:
     from decimal import Decimal
 
@@ -771,7 +781,6 @@ moments = sa.Table(
 
 
 @pytest.mark.mysql
-@pytest.mark.xfail(strict=True, reason=MARIADB_FRACTIONAL_SECONDS)
 def test_a_datetime_mariadb_cannot_hold_exactly_is_quarantined_not_truncated(tmp_path, new_db) -> None:
     import datetime as dt
 
