@@ -81,6 +81,7 @@ __all__ = [
     "SyncCancelled",
     "SyncEngineError",
     "SyncOptions",
+    "SyncRecord",
     "SyncReport",
     "Timestamp",
     "events",

@@ -65,7 +65,9 @@ def create_engine(target: str | sa.URL, **kwargs: Any) -> sa.Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # reads (connections marked "syncengine_read") need no write lock: they never wait for a sync
+            deferred = conn.get_execution_options().get("syncengine_read", False)
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -204,6 +204,32 @@ def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | 
 
 @main.command()
 @click.argument("db")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many syncs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the syncs as JSON.")
+def history(db: str, limit: int, as_json: bool) -> None:
+    """List this device's past syncs, newest first, with their counts and errors."""
+    records = Device.open(db).history(limit=limit)
+    if as_json:
+        _print_json([r.as_json() for r in records])
+        return
+    for r in records:
+        report = r.report
+        outcome = (
+            f"failed: {r.error}"
+            if r.error
+            else (
+                f"received {report['received']}, sent {report['sent']}, applied {report['applied']}"
+                + (f", {report['conflicts']} conflicts" if report["conflicts"] else "")
+                + (f", {report['quarantined']} quarantined" if report["quarantined"] else "")
+            )
+        )
+        click.echo(f"{_when(r.started_at)}  {outcome}")
+    if not records:
+        click.echo("no syncs yet")
+
+
+@main.command()
+@click.argument("db")
 @click.option("--remote", required=True, help="The shared log URL or path.")
 @click.option("--user", default="default", show_default=True, help="The user whose devices to list.")
 @click.option(

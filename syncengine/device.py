@@ -35,7 +35,7 @@ from .errors import (
     SchemaError,
 )
 from .events import ConflictDecided, ConflictEvent, ConflictFound, Stage, SyncEvent
-from .model import Conflict, LogRecord, QuarantinedEntry, Status, SyncReport
+from .model import Conflict, LogRecord, QuarantinedEntry, Status, SyncRecord, SyncReport
 from .remote import SharedLog
 from .store import _client as client
 from .store import _conflicts as conflict_store
@@ -58,9 +58,13 @@ class Device:
                     raise NotInitializedError(
                         f"{describe(engine)} has no sync installed; run 'syncengine init' on it first"
                     )
+                missing = [t for t in s.metadata.sorted_tables if not sa.inspect(conn).has_table(t.name)]
                 self.device_id: str = client.get_setting(conn, "device_id")
                 self.name: str = client.get_setting(conn, "name", "")
                 self.catalog = self._load_catalog(conn)
+            if missing:  # made by an older version: add the engine's newer tables
+                with engine.begin() as conn:
+                    s.metadata.create_all(conn, tables=missing, checkfirst=True)
         except sa.exc.OperationalError as exc:
             raise DatabaseError(f"cannot open the database {describe(engine)}: {exc.orig}", retryable=True) from exc
 
@@ -236,6 +240,17 @@ class Device:
                 clock_offset_ms=client.get_setting(conn, "clock_offset_ms"),
             )
 
+    def history(self, *, limit: int | None = 50, offset: int = 0) -> list[SyncRecord]:
+        """Return this device's past syncs, newest first (the last thousand are kept)."""
+        query = sa.select(s.syncs).order_by(s.syncs.c.id.desc()).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._connect() as conn:
+            if not sa.inspect(conn).has_table("syncengine_syncs"):
+                return []
+            rows = conn.execute(query).all()
+        return [SyncRecord(r.id, r.started_at, r.finished_at, r.remote, orjson.loads(r.report), r.error) for r in rows]
+
     def has_local_changes(self) -> bool:
         """Return whether local writes are waiting to be shared."""
         with self._connect() as conn:
@@ -251,8 +266,16 @@ class Device:
         limit: int | None = None,
         offset: int = 0,
         table: str | None = None,
+        op: str | None = None,
+        device_id: str | None = None,
+        before_id: int | None = None,
     ) -> list[LogRecord]:
-        """Return client-log entries, newest first (all kept ones when no filter is set)."""
+        """Return client-log entries, newest first (all kept ones when no state filter is set).
+
+        Filter by ``table``, ``op`` ("insert", "update", "delete") and ``device_id``;
+        page with ``limit`` and ``before_id`` (the last id of the previous page), which
+        stays fast deep in a long log, or ``offset``.
+        """
         states: list[s.LogState] = []
         if unshared:
             states += [s.LogState.CAPTURED, s.LogState.UNSHARED]
@@ -262,8 +285,20 @@ class Device:
             states.append(s.LogState.QUARANTINED)
         if not states:
             states = list(s.LogState)
+        if op is not None and op not in ("insert", "update", "delete"):
+            raise ConfigurationError(f"unknown operation {op!r}: choose insert, update or delete")
         with self._connect() as conn:
-            return client.records(conn, self.catalog, states, limit=limit, offset=offset, table=table)
+            return client.records(
+                conn,
+                self.catalog,
+                states,
+                limit=limit,
+                offset=offset,
+                table=table,
+                op=op,
+                device_id=device_id,
+                before_id=before_id,
+            )
 
     def quarantined(self) -> list[QuarantinedEntry]:
         """Return the quarantined entries, oldest first."""
@@ -317,13 +352,27 @@ class Device:
         table: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        status: str | None = None,
+        newest_first: bool = False,
     ) -> list[Conflict]:
         """Return open conflicts (and, with ``include_decided``, the history), oldest first.
 
-        The ``local`` side of an open conflict is the row's current value here.
+        ``status="decided"`` gives the history alone; ``newest_first`` and
+        ``limit``/``offset`` page through it. The ``local`` side of an open conflict
+        is the row's current value here.
         """
+        if status not in (None, "open", "decided"):
+            raise ConfigurationError(f"unknown conflict status {status!r}: open or decided")
         with self._connect() as conn:
-            rows = conflict_store.query(conn, include_decided=include_decided, table=table, limit=limit, offset=offset)
+            rows = conflict_store.query(
+                conn,
+                include_decided=include_decided,
+                table=table,
+                limit=limit,
+                offset=offset,
+                status=status,
+                newest_first=newest_first,
+            )
             found = [conflict_store.to_model(r) for r in rows]
             keys = {(c.table, c.pk) for c in found if c.is_open and c.table in self.catalog}
             live = client.load_states(conn, self.catalog, keys) if keys else {}
@@ -366,17 +415,35 @@ class Device:
         self._notify(ConflictDecided(decided))
         return decided
 
-    def resolve_many(self, take: _decide.Take, *, table: str | None = None) -> list[Conflict]:
-        """Decide every open conflict (of ``table``) the same way, in one transaction."""
+    def resolve_many(
+        self, take: _decide.Take, *, table: str | None = None, skip_undecidable: bool = False
+    ) -> list[Conflict]:
+        """Decide every open conflict (of ``table``) the same way, in one transaction.
+
+        A conflict that cannot take that decision (a constraint conflict has no
+        automatic result; a remote change may still break its constraint) makes the
+        whole call fail and change nothing — or, with ``skip_undecidable``, stays
+        open while the others are decided.
+        """
         if table is not None and table not in self.catalog:
             raise ConfigurationError(f"table {table!r} is not synced on this device (synced: {', '.join(self.tables)})")
         with self._lock, self._begin() as conn:
             ids = [int(r.id) for r in conflict_store.query(conn, table=table)]
             client.set_applying(conn, True)
+            done = []
             for conflict_id in ids:
-                _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take)
+                if not skip_undecidable:
+                    _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take)
+                    done.append(conflict_id)
+                    continue
+                try:
+                    with conn.begin_nested():
+                        _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take)
+                    done.append(conflict_id)
+                except ConflictError:
+                    continue
             client.set_applying(conn, False)
-        decided = [self.conflict(i) for i in ids]
+        decided = [self.conflict(i) for i in done]
         for conflict in decided:
             self._notify(ConflictDecided(conflict))
         return decided
@@ -431,9 +498,10 @@ class Device:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sa.Connection]:
+        """A connection for reading: on SQLite its transactions take no write lock."""
         try:
             with self.engine.connect() as conn:
-                yield conn
+                yield conn.execution_options(syncengine_read=True)
         except sa.exc.OperationalError as exc:
             raise DatabaseError(f"the database {describe(self.engine)} failed: {exc.orig}", retryable=True) from exc
 

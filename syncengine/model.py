@@ -331,3 +331,26 @@ class Conflict:
             "decided_how": self.decided_how,
             "decided_at": self.decided_at,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRecord:
+    """One past sync of this device: when, with which remote, what it did, how it failed."""
+
+    id: int
+    started_at: float
+    finished_at: float
+    remote: str | None
+    report: dict[str, Any]
+    error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        return {
+            "id": self.id,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "remote": self.remote,
+            "report": self.report,
+            "error": self.error,
+        }

@@ -48,6 +48,7 @@ from .reconcile import DoubleCreate, Plan, PlanProcessor, Reconciler, RowPlan
 from .remote import SharedLog
 from .serializer import JsonSerializer, Serializer
 from .store import _client as client
+from .store import _schema as s
 from .store._apply import Executor, execute_plan
 
 if TYPE_CHECKING:
@@ -155,6 +156,7 @@ class _Run:
 
     def run(self) -> SyncReport:
         started = time.perf_counter()
+        started_at = time.time()
         self.emit(SyncStarted(self.stages))
         error: BaseException | None = None
         try:
@@ -176,8 +178,25 @@ class _Run:
             raise
         finally:
             self.report.seconds = time.perf_counter() - started
+            self._record(started_at, error)
             self.emit(SyncFinished(self.report, error))
         return self.report
+
+    def _record(self, started_at: float, error: BaseException | None) -> None:
+        """Keep this sync in the device's history (best effort: the database may be what failed)."""
+        with contextlib.suppress(Exception), self.device._begin() as conn:
+            conn.execute(
+                s.syncs.insert().values(
+                    started_at=started_at,
+                    finished_at=time.time(),
+                    remote=repr(self.remote) if self.remote is not None else None,
+                    report=orjson.dumps(self.report.as_json()).decode(),
+                    error=None if error is None else (" ".join(str(error).split()) or type(error).__name__),
+                )
+            )
+            keep = conn.execute(sa.select(s.syncs.c.id).order_by(s.syncs.c.id.desc()).offset(1000).limit(1)).scalar()
+            if keep is not None:  # a long-running device keeps its last thousand syncs
+                conn.execute(s.syncs.delete().where(s.syncs.c.id <= keep))
 
     def receive(self) -> None:
         """Pull batches after the cursor; store them as pending, or integrate them at once.

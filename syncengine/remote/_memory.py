@@ -27,6 +27,9 @@ class MemorySharedLog:
         self._ids: dict[tuple[str, str], int] = {}
         self._devices: dict[str, DeviceInfo] = {}
 
+    def __repr__(self) -> str:
+        return f"MemorySharedLog(user={self.user!r})"
+
     def _check(self) -> None:
         if self.offline:
             raise RemoteUnavailable("the in-memory shared log is offline")

@@ -514,11 +514,27 @@ def records(
     limit: int | None = None,
     offset: int = 0,
     table: str | None = None,
+    op: str | None = None,
+    device_id: str | None = None,
+    before_id: int | None = None,
 ) -> list[LogRecord]:
-    """Return log rows in the given states, newest first, for display."""
+    """Return log rows in the given states, newest first, for display.
+
+    ``before_id`` pages by key (only ids below it): unlike ``offset`` it costs the
+    same deep in a long log.
+    """
     query = sa.select(s.log).where(s.log.c.state.in_([int(x) for x in states]))
     if table is not None:
         query = query.where(s.log.c.tbl == table)
+    if op is not None:
+        code = {v.value: k for k, v in _OPS.items()}.get(op)
+        if code is None:
+            raise ValueError(f"unknown operation {op!r}: insert, update or delete")
+        query = query.where(s.log.c.op == code)
+    if device_id is not None:
+        query = query.where(s.log.c.device_id == device_id)
+    if before_id is not None:
+        query = query.where(s.log.c.id < before_id)
     query = query.order_by(s.log.c.id.desc()).offset(offset)
     if limit is not None:
         query = query.limit(limit)

@@ -243,16 +243,23 @@ def query(
     ids: Sequence[int] | None = None,
     limit: int | None = None,
     offset: int = 0,
+    status: str | None = None,
+    newest_first: bool = False,
 ) -> list[Any]:
-    """Return conflict rows: open ones (and decided ones with ``include_decided``), oldest first."""
+    """Return conflict rows: open ones (and decided ones with ``include_decided``), oldest first.
+
+    ``status`` ("open" or "decided") selects one kind exactly.
+    """
     q = sa.select(s.conflicts)
-    if not include_decided:
+    if status is not None:
+        q = q.where(s.conflicts.c.status == status)
+    elif not include_decided:
         q = q.where(s.conflicts.c.status == OPEN)
     if table is not None:
         q = q.where(s.conflicts.c.tbl == table)
     if ids is not None:
         q = q.where(s.conflicts.c.id.in_(list(ids)))
-    q = q.order_by(s.conflicts.c.id).offset(offset)
+    q = q.order_by(s.conflicts.c.id.desc() if newest_first else s.conflicts.c.id).offset(offset)
     if limit is not None:
         q = q.limit(limit)
     return list(conn.execute(q).all())

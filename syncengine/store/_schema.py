@@ -133,3 +133,15 @@ conflicts = sa.Table(
     sa.Index("ix_syncengine_conflicts_open", "status", "tbl", "pk"),
     sqlite_autoincrement=True,
 )
+
+syncs = sa.Table(
+    "syncengine_syncs",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=False),
+    sa.Column("remote", sa.Text, nullable=True),
+    sa.Column("report", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sqlite_autoincrement=True,
+)
