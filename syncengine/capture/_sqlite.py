@@ -26,21 +26,30 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _value(row: str, column: str) -> str:
-    ref = f"{row}.{column}"
+def _text_affinity(column: sa.Column) -> bool:  # type: ignore[type-arg]
+    """SQLite's rule: a declared type containing CHAR, CLOB or TEXT stores reals as text."""
+    declared = str(column.type).upper()
+    return any(word in declared for word in ("CHAR", "CLOB", "TEXT")) and "INT" not in declared
+
+
+def _value(row: str, column: sa.Column, dialect: sa.Dialect) -> str:  # type: ignore[type-arg]
+    ref = f"{row}.{_q(dialect, column.name)}"
+    blob = f"json_array('b', hex({ref}))"
+    if _text_affinity(column):  # no real can be stored here; a blob still can
+        return f"CASE WHEN typeof({ref}) = 'blob' THEN {blob} ELSE {ref} END"
     return (
         f"CASE typeof({ref}) WHEN 'real' THEN json_array('r', printf('%!.17g', {ref})) "
-        f"WHEN 'blob' THEN json_array('b', hex({ref})) ELSE {ref} END"
+        f"WHEN 'blob' THEN {blob} ELSE {ref} END"
     )
 
 
 def _object(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
-    parts = ", ".join(f"{_lit(c.name)}, {_value(row, _q(dialect, c.name))}" for c in table.columns)
+    parts = ", ".join(f"{_lit(c.name)}, {_value(row, c, dialect)}" for c in table.columns)
     return f"json_object({parts})"
 
 
 def _pk(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
-    parts = ", ".join(_value(row, _q(dialect, c.name)) for c in table.primary_key.columns)
+    parts = ", ".join(_value(row, c, dialect) for c in table.primary_key.columns)
     return f"json_array({parts})"
 
 
