@@ -32,6 +32,8 @@ Check = Callable[[Any], bool]
 
 def pk_key(pk: Iterable[Any]) -> str:
     """Return the canonical text of a primary key, as stored in ``syncengine_rows``."""
+    if type(pk) is tuple and all(type(v) is str or type(v) is int for v in pk):
+        return orjson.dumps(pk).decode()  # text and integer keys need no encoding: the usual case
     return orjson.dumps([values.encode(v) for v in pk]).decode()
 
 

@@ -93,8 +93,13 @@ def load_states(
     keys: Iterable[tuple[str, PK]],
     *,
     with_values: bool = True,
+    only_stored: bool = False,
 ) -> dict[tuple[str, PK], LoadedRow]:
-    """Load the registers (and, with ``with_values``, the current values) of rows."""
+    """Load the registers (and, with ``with_values``, the current values) of rows.
+
+    With ``only_stored`` the result leaves out rows sync knows nothing of (the caller
+    makes their empty states itself, when it needs them).
+    """
     by_table: dict[str, list[PK]] = {}
     for table, pk in keys:
         by_table.setdefault(table, []).append(pk)
@@ -114,6 +119,8 @@ def load_states(
             stored = meta.get(text)
             live = present.get(text)
             if stored is None:
+                if only_stored and live is None:
+                    continue
                 state = RowState(alive=live is not None, values=dict(live) if live else {})
                 out[(name, pk)] = LoadedRow(state, live is not None, False)
                 continue
@@ -248,13 +255,17 @@ def _stamp_rows(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_
             orphans.append(row.id)
         for op, key, data, old in ops:
             planned.append((row.id, row.wall or 0, row.tbl, op, key, data, old))
-    loaded = load_states(conn, catalog, {(t, k) for _, _, t, _, k, _, _ in planned}, with_values=False)
+    loaded = load_states(
+        conn, catalog, {(t, k) for _, _, t, _, k, _, _ in planned}, with_values=False, only_stored=True
+    )
     updates: list[tuple[Any, ...]] = []
     extra_rows: list[dict[str, Any]] = []
     seen_ids: set[int] = set()
     unshared = int(s.LogState.UNSHARED)
     for log_id, wall, table, op, pk, data, old in planned:
-        row_state = loaded[(table, pk)]
+        row_state = loaded.get((table, pk))
+        if row_state is None:
+            row_state = loaded[(table, pk)] = LoadedRow(RowState(), False, False)
         state = row_state.state
         version = clock.tick(wall)
         base: dict[str, Any]
