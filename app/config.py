@@ -7,7 +7,9 @@ folder so a user's real settings are never touched):
 ``settings.ini``        window layout and small preferences (QSettings, INI format)
 ``recent.json``         recently opened databases and their remotes
 ``tokens.json``         server tokens, mode 0600 (unless the system keyring holds them)
-``activity/<id>.jsonl`` past syncs of each device, one JSON object a line
+
+Past syncs are not kept here: the engine records them in the device database
+(``Device.history``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,6 @@ import platformdirs
 APP_NAME = "sync-manager"
 ENV_DIR = "SYNC_MANAGER_CONFIG_DIR"
 MAX_RECENT = 10
-MAX_ACTIVITY = 500
 KEYRING_SERVICE = "syncengine sync-manager"
 
 
@@ -137,37 +137,3 @@ def _write_private(path: Path, text: str, *, private: bool) -> None:
     if private:
         os.chmod(tmp, 0o600)  # the umask or an older file may have left it wider
     os.replace(tmp, path)
-
-
-# --- activity ----------------------------------------------------------------------
-
-
-def activity_path(device_id: str) -> Path:
-    """Return the file holding ``device_id``'s past syncs."""
-    folder = config_dir() / "activity"
-    folder.mkdir(exist_ok=True)
-    return folder / f"{device_id}.jsonl"
-
-
-def record_activity(device_id: str, item: dict[str, Any]) -> None:
-    """Append one sync to the device's activity (keeping the newest ``MAX_ACTIVITY``)."""
-    path = activity_path(device_id)
-    item = {"at": time.time(), **item}
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(item, default=str) + "\n")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if len(lines) > MAX_ACTIVITY * 2:
-        path.write_text("\n".join(lines[-MAX_ACTIVITY:]) + "\n", encoding="utf-8")
-
-
-def activity(device_id: str) -> list[dict[str, Any]]:
-    """Return the device's past syncs, newest first."""
-    try:
-        lines = activity_path(device_id).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    out = []
-    for line in reversed(lines[-MAX_ACTIVITY:]):
-        with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
-    return out

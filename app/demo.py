@@ -9,7 +9,7 @@ driven through the engine's public API only. The device the window opens
 * one conflict already decided by a person (the history view);
 * entries received but not yet applied (pending) and local edits not yet shared;
 * quarantined entries (a ``suppliers`` table that only ``shop-east`` syncs);
-* a few past syncs in its activity.
+* a few past syncs in its history (the Activity view).
 
 Automatic sync is switched off on ``shop-north`` so the pending entries stay
 pending until someone presses **Sync now**.
@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncengine import Device, SqlSharedLog, SyncReport, new_id
+from syncengine import Device, SqlSharedLog, new_id
 
 from . import config
 
@@ -76,10 +76,6 @@ def _set(device: Device, pk: str, **values: Any) -> None:
     _write(device, products.update().where(products.c.id == pk).values(**values))
 
 
-def _record(device: Device, report: SyncReport, reason: str) -> None:
-    config.record_activity(device.device_id, {"reason": reason, "ok": True, "error": None, **report.as_json()})
-
-
 def build_demo(folder: str | Path) -> config.Workspace:
     """Build the demo workspace in ``folder`` (its files are replaced); return shop-north's workspace."""
     root = Path(folder)
@@ -109,10 +105,10 @@ def _story(north: Device, south: Device, east: Device, shared: SqlSharedLog) -> 
             for sku, name, price, stock in CATALOGUE
         ],
     )
-    _record(north, north.sync(shared), "forced")
+    north.sync(shared)
     south.sync(shared)
     east.sync(shared)
-    _record(north, north.sync(shared), "interval")
+    north.sync(shared)
 
     north.set_review(True)  # this shop reviews conflicts; the others take the automatic result
     north.set_setting("sync.enabled", False)
@@ -136,11 +132,11 @@ def _story(north: Device, south: Device, east: Device, shared: SqlSharedLog) -> 
 
     south.sync(shared)
     east.sync(shared)
-    _record(north, north.sync(shared), "forced")  # north finds the conflicts and holds them
+    north.sync(shared)  # north finds the conflicts and holds them
 
     teapot = next(c for c in north.conflicts() if c.kind == "edit/edit" and c.field == "stock")
     north.resolve(teapot.id, "remote")
-    _record(north, north.sync(shared), "forced")  # shares the decision
+    north.sync(shared)  # shares the decision
     south.sync(shared)
     east.sync(shared)
 
@@ -152,7 +148,7 @@ def _story(north: Device, south: Device, east: Device, shared: SqlSharedLog) -> 
     _set(east, ids["O-560"], active=False)
     south.sync(shared)
     east.sync(shared)
-    _record(north, north.sync(shared, stages=("receive",)), "forced")
+    north.sync(shared, stages=("receive",))
 
     # Written on north and not shared yet.
     _set(north, ids["J-540"], price=Decimal("49.00"), stock=2)

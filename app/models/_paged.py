@@ -5,6 +5,11 @@ Qt asks ``canFetchMore`` / ``fetchMore`` when a view scrolls near the end. Here
 with ``beginInsertRows(parent, first, first + n - 1)`` — the last row is
 inclusive. The model keeps the rows it has loaded and nothing else; it never
 shows a dialog (errors go out through ``failed``).
+
+A fetch gets ``(offset, last, limit)``: how many rows are loaded, the last of them
+(None for the first page) and the page size. Sources that page by key (the client
+log's ``before_id``) use ``last``; the others use ``offset``. Filtering is the
+source's job, so every page is a full page until the end.
 """
 
 from __future__ import annotations
@@ -16,47 +21,44 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 T = TypeVar("T")
-Fetch = Callable[[int, int], Awaitable[Sequence[T]]]
+Fetch = Callable[[int, T | None, int], Awaitable[Sequence[T]]]  # (offset, last loaded row, limit)
 Index = QModelIndex | QPersistentModelIndex
 
 _INVALID = QModelIndex()
 
 
 class PagedTableModel(QAbstractTableModel, Generic[T]):
-    """Rows of type ``T`` fetched by ``fetch(offset, limit)``; subclasses say how to show them."""
+    """Rows of type ``T`` fetched by ``fetch(offset, last, limit)``; subclasses say how to show them."""
 
     headers: tuple[str, ...] = ()
     pageLoaded = Signal(int)  # rows added by the page
     failed = Signal(object)  # the exception a fetch raised
 
-    def __init__(self, fetch: Fetch[T] | None = None, *, page_size: int = 200, accept: Callable[[T], bool] | None = None, max_scan_pages: int = 20) -> None:
+    def __init__(self, fetch: Fetch[T] | None = None, *, page_size: int = 200) -> None:
         super().__init__()
         self._fetch = fetch
         self._rows: list[T] = []
-        self._offset = 0  # rows consumed from the source (more than shown when ``accept`` filters)
         self._exhausted = fetch is None
         self._task: asyncio.Future[None] | None = None
         self._generation = 0
         self.page_size = page_size
-        self._accept = accept
-        self._max_scan_pages = max_scan_pages
 
     # -- the source ---------------------------------------------------------------
 
-    def set_source(self, fetch: Fetch[T] | None, accept: Callable[[T], bool] | None = None) -> None:
-        """Forget the rows and read from ``fetch`` (with an optional row filter)."""
+    def set_source(self, fetch: Fetch[T] | None) -> None:
+        """Forget the rows and read from ``fetch``."""
         self._generation += 1
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._task = None
         self.beginResetModel()
-        self._fetch, self._accept = fetch, accept
-        self._rows, self._offset, self._exhausted = [], 0, fetch is None
+        self._fetch = fetch
+        self._rows, self._exhausted = [], fetch is None
         self.endResetModel()
 
     def refresh(self) -> None:
         """Read again from the start."""
-        self.set_source(self._fetch, self._accept)
+        self.set_source(self._fetch)
 
     @property
     def loading(self) -> bool:
@@ -82,22 +84,21 @@ class PagedTableModel(QAbstractTableModel, Generic[T]):
             return
         self._task = asyncio.ensure_future(self._load(self._generation))
 
+    async def load_more(self) -> None:
+        """Fetch the next page (or join the fetch under way) and return when it is in."""
+        self.fetchMore()
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task])  # returns, rather than raising, if a reset cancels it
+
     async def _load(self, generation: int) -> None:
         fetch = self._fetch
         assert fetch is not None
-        found: list[T] = []
-        scanned = 0
         try:
-            while len(found) < self.page_size and scanned < self._max_scan_pages:
-                page = list(await fetch(self._offset, self.page_size))
-                if generation != self._generation:
-                    return
-                self._offset += len(page)
-                scanned += 1
-                found += [r for r in page if self._accept is None or self._accept(r)]
-                if len(page) < self.page_size:
-                    self._exhausted = True
-                    break
+            found = list(await fetch(len(self._rows), self._rows[-1] if self._rows else None, self.page_size))
+            if generation != self._generation:
+                return
+            if len(found) < self.page_size:
+                self._exhausted = True
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from syncengine import Conflict
 
 from .. import format as fmt
-from ._paged import ListTableModel
+from ._paged import Fetch, ListTableModel, PagedTableModel
 
 KIND_LABELS = {
     "edit/edit": "Both edited",
@@ -104,19 +104,20 @@ def _label(conflict: Conflict) -> str:
     return fmt.key(conflict.pk)
 
 
-class HistoryModel(ListTableModel[Conflict]):
-    """Decided conflicts, newest decision first."""
+class HistoryModel(PagedTableModel[Conflict]):
+    """Decided conflicts, newest first, read a page at a time (``Device.conflicts(status="decided")``)."""
 
     headers = ("Decided", "Table", "Row", "Field", "Conflict", "Decision", "Value", "By", "How")
 
-    def __init__(self, device_name: Callable[[str | None], str] = lambda d: d or "") -> None:
-        super().__init__()
+    def __init__(
+        self,
+        fetch: Fetch[Conflict] | None = None,
+        *,
+        device_name: Callable[[str | None], str] = lambda d: d or "",
+        page_size: int = 200,
+    ) -> None:
+        super().__init__(fetch, page_size=page_size)
         self.device_name = device_name
-
-    def set_conflicts(self, conflicts: Sequence[Conflict]) -> None:
-        decided = [c for c in conflicts if not c.is_open]
-        decided.sort(key=lambda c: (c.decided_at or 0, c.id), reverse=True)
-        self.set_items(decided)
 
     def cell(self, item: Conflict, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import enum
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -27,7 +26,6 @@ from PySide6.QtCore import QObject, Signal
 
 from syncengine import (
     Conflict,
-    ConflictError,
     Device,
     DeviceInfo,
     LogRecord,
@@ -40,6 +38,7 @@ from syncengine import (
     events,
     open_shared_log,
 )
+from syncengine.model import SyncRecord  # not re-exported by syncengine yet (in __all__ only)
 from syncengine.scheduler import SchedulerEvent, SyncFinishedEvent, SyncScheduler, SyncStartedEvent, configure
 
 from .. import config
@@ -96,7 +95,7 @@ class DeviceService(QObject):
         self.reachability = Reachability.UNKNOWN if remote is not None else Reachability.NONE
         self.reachability_detail = ""
         self.devices: list[DeviceInfo] = []
-        self.last_result: dict[str, Any] | None = None
+        self.last_sync: SyncRecord | None = None  # the newest entry of the engine's sync history
         self._cancel: threading.Event | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -165,11 +164,12 @@ class DeviceService(QObject):
 
     async def refresh_status(self) -> Status:
         """Read the device's counts and broadcast them."""
-        status = await self.run(self.device.status)
+        def read() -> tuple[Status, list[SyncRecord]]:
+            return self.device.status(), self.device.history(limit=1)
+
+        status, last = await self.run(read)
         self.status = status
-        if self.last_result is None:
-            history = await self.run(config.activity, self.device_id)
-            self.last_result = history[0] if history else None
+        self.last_sync = last[0] if last else None
         self.statusChanged.emit(status)
         return status
 
@@ -222,7 +222,8 @@ class DeviceService(QObject):
     async def sync(self, reason: str = "forced", **fields: Any) -> SyncReport | None:
         """Run one sync now; None when it could not reach the remote (the state says offline).
 
-        Other engine errors are recorded in the activity and raised.
+        Other engine errors are raised; the engine records every sync, failed or not, in
+        its history (the Activity view).
         """
         if self.busy:
             return None
@@ -236,7 +237,7 @@ class DeviceService(QObject):
             if not is_offline(exc):
                 raise
         finally:
-            await self._end_sync(reason, report, error)
+            await self._end_sync(report, error)
         return report
 
     def cancel_sync(self) -> None:
@@ -249,14 +250,8 @@ class DeviceService(QObject):
         self.busyChanged.emit(True)
         self.syncStarted.emit(reason)
 
-    async def _end_sync(self, reason: str, report: SyncReport | None, error: BaseException | None) -> None:
+    async def _end_sync(self, report: SyncReport | None, error: BaseException | None) -> None:
         self._cancel = None
-        item: dict[str, Any] = {"reason": reason, "ok": error is None, "error": None if error is None else str(error)}
-        if report is not None:
-            item.update(report.as_json())
-        with contextlib.suppress(OSError):
-            await self.run(config.record_activity, self.device_id, item)
-        self.last_result = {"at": time.time(), **item}
         if error is not None and is_offline(error):
             self._set_reachability(Reachability.OFFLINE, str(error))
         elif error is None and self.remote is not None:
@@ -325,18 +320,47 @@ class DeviceService(QObject):
         if isinstance(event, SyncStartedEvent):
             self._begin_sync(event.reason)
         elif isinstance(event, SyncFinishedEvent):
-            task = asyncio.ensure_future(self._end_sync("automatic", event.report, event.error))
+            task = asyncio.ensure_future(self._end_sync(event.report, event.error))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     # -- log -------------------------------------------------------------------------------
 
-    async def log_page(self, kind: str, *, table: str | None, offset: int, limit: int) -> list[LogRecord]:
-        """Return one page of the client log, newest first; ``kind`` is unshared, pending, quarantined or all."""
+    async def log_page(
+        self,
+        kind: str,
+        *,
+        limit: int,
+        before_id: int | None = None,
+        table: str | None = None,
+        op: str | None = None,
+        device_id: str | None = None,
+    ) -> list[LogRecord]:
+        """Return one page of the client log, newest first, below ``before_id`` (paged by key).
+
+        ``kind`` is unshared, pending, quarantined or all; ``table``, ``op`` and
+        ``device_id`` filter in the engine, so every page is full until the end.
+        """
         flags = {k: kind == k for k in ("unshared", "pending", "quarantined")}
         if kind == "all":
             flags = {"unshared": True, "pending": True, "quarantined": True}
-        return await self.run(self.device.log, table=table, limit=limit, offset=offset, **flags)
+        common: dict[str, Any] = {"table": table, "op": op, "limit": limit, "before_id": before_id}
+
+        def read() -> list[LogRecord]:
+            found = self.device.log(device_id=device_id, **common, **flags)
+            if device_id != self.device_id or not flags["unshared"]:
+                return found
+            # Entries not sent yet carry no device id until they are stamped, and all are this
+            # device's: merge them in (both lists are newest first, each at most a page).
+            local = self.device.log(unshared=True, **common)
+            merged = {r.id: r for r in (*found, *local)}
+            return [merged[i] for i in sorted(merged, reverse=True)[:limit]]
+
+        return await self.run(read)
+
+    async def history(self, *, limit: int = 50, offset: int = 0) -> list[SyncRecord]:
+        """Return this device's past syncs, newest first (the engine keeps them)."""
+        return await self.run(self.device.history, limit=limit, offset=offset)
 
     async def retry_quarantined(self, ids: Sequence[int] | None = None) -> SyncReport:
         """Apply quarantined entries again; those that fail again stay quarantined."""
@@ -361,8 +385,13 @@ class DeviceService(QObject):
 
     # -- conflicts ------------------------------------------------------------------------
 
-    async def conflicts(self, *, include_decided: bool = False, offset: int = 0, limit: int | None = None) -> list[Conflict]:
-        return await self.run(self.device.conflicts, include_decided=include_decided, offset=offset, limit=limit)
+    async def conflicts(self, *, offset: int = 0, limit: int | None = None) -> list[Conflict]:
+        """Return the open conflicts, oldest first."""
+        return await self.run(self.device.conflicts, offset=offset, limit=limit)
+
+    async def decided(self, *, offset: int = 0, limit: int = 200) -> list[Conflict]:
+        """Return one page of the decided conflicts (the history), newest first."""
+        return await self.run(self.device.conflicts, status="decided", newest_first=True, offset=offset, limit=limit)
 
     async def resolve(self, conflict_id: int, take: str | None = None, value: Any = None, *, custom: bool = False) -> Conflict:
         """Decide one conflict; ``custom`` passes ``value`` as the decided value."""
@@ -387,27 +416,16 @@ class DeviceService(QObject):
         return done
 
     async def resolve_bulk(self, take: str, table: str | None = None) -> tuple[int, int]:
-        """Decide every open conflict (of ``table``) the same way; return (decided, skipped).
+        """Decide every open conflict (of ``table``) the same way; return (decided, left open).
 
-        ``Device.resolve_many`` decides all in one transaction and refuses the lot when
-        one cannot be decided that way (a constraint conflict has no automatic result),
-        so conflicts that cannot take ``take`` are skipped and decided one by one.
+        One transaction; conflicts that cannot take ``take`` (a constraint conflict has
+        no automatic result) stay open and are counted in the second number.
         """
+
         def work() -> tuple[int, int]:
-            open_ = self.device.conflicts(table=table)
-            if take != "auto" or all(c.kind != "constraint" for c in open_):
-                return len(self.device.resolve_many(take, table=table)), 0  # type: ignore[arg-type]
-            decided = skipped = 0
-            for conflict in open_:
-                if conflict.kind == "constraint":
-                    skipped += 1
-                    continue
-                try:
-                    self.device.resolve(conflict.id, take)  # type: ignore[arg-type]
-                    decided += 1
-                except ConflictError:
-                    skipped += 1
-            return decided, skipped
+            decided = self.device.resolve_many(take, table=table, skip_undecidable=True)  # type: ignore[arg-type]
+            left = len(self.device.conflicts(table=table))
+            return len(decided), left
 
         try:
             return await self.run(work)

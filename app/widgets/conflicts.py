@@ -330,6 +330,7 @@ class ConflictsPage(QWidget):
 
         # -- history
         self.history = HistoryModel(device_name=service.device_name)
+        self.history.failed.connect(lambda exc: ops.failed.emit("Reading the conflict history", exc))
         self.history_view = QTableView()
         self.history_view.setModel(self.history)
         self.history_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -373,16 +374,16 @@ class ConflictsPage(QWidget):
     async def _reload_once(self) -> None:
         keep = self.selected_group()
         keep_row = self.view.currentIndex().row()
-        conflicts = await self.service.conflicts(include_decided=True)
-        open_ = [c for c in conflicts if c.is_open]
+        open_ = await self.service.conflicts()
         labels = await self.service.row_labels(list({(c.table, tuple(c.pk)) for c in open_}))
         self.model.set_conflicts(open_, labels)
-        self.history.set_conflicts(conflicts)
+        self.history.set_source(self._history_page)
+        await self.history.load_more()
         n = self.model.open_count
         self.count_label.setText(f"{n} open conflict{'s' if n != 1 else ''} in {self.model.rowCount()} row{'s' if self.model.rowCount() != 1 else ''}" if n else "No open conflicts")
         self.bulk_button.setEnabled(n > 0)
         self.tabs.setTabText(0, f"Open ({n})")
-        self.tabs.setTabText(1, f"History ({self.history.rowCount()})")
+        self.tabs.setTabText(1, f"History ({self.history.rowCount()}{'' if self.history.exhausted else '+'})")
         self.countChanged.emit(n)
         target = 0
         if keep is not None:
@@ -400,6 +401,9 @@ class ConflictsPage(QWidget):
             await self._show_selected()
         else:
             self.panel.set_empty("Nothing to decide. Conflicts held for review appear here after a sync.")
+
+    async def _history_page(self, offset: int, _last: Conflict | None, limit: int) -> list[Conflict]:
+        return await self.service.decided(offset=offset, limit=limit)
 
     def selected_group(self) -> Group | None:
         rows = self.view.selectionModel().selectedRows()

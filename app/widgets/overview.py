@@ -238,11 +238,12 @@ class OverviewPage(QWidget):
         self.conflicts_card.set_count(status.conflicts)
         self.quarantined_card.set_count(status.quarantined)
         self.last_when.setText(fmt.when(status.last_sync_at) if status.last_sync_at else "never")
-        last = self.service.last_result
+        last = self.service.last_sync
         if last is not None:
             text = result_text(last)
-            if last.get("ok", True) and "sent" in last:
-                text += f" — sent {last.get('sent', 0):,}, received {last.get('received', 0):,}, applied {last.get('applied', 0):,}"
+            if last.error is None and "sent" in last.report:
+                r = last.report
+                text += f" — sent {r.get('sent', 0):,}, received {r.get('received', 0):,}, applied {r.get('applied', 0):,}"
             self.last_result.setText(text)
 
     def show_reachability(self, state: str, detail: str) -> None:

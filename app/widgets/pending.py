@@ -1,9 +1,10 @@
 """Pending changes: entries not sent yet, received and not applied, and quarantined ones.
 
-The table reads the client log a page at a time (``Device.log(limit, offset)``,
-newest first), so a log of a million entries opens as fast as one of ten. Table
-and state filters go to the engine; operation and device filters are applied to
-each page as it arrives (the engine's ``log`` has no such parameters).
+The table reads the client log a page at a time, newest first, paging by key
+(``Device.log(limit=, before_id=)`` with the last id shown), so a log of a million
+entries opens as fast as one of ten and the thousandth page costs what the first
+did. The state, table, operation and device filters all go to the engine, so
+every page it returns is a full page of matching entries.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from ..ops import Ops
 from ..services.device import DeviceService
 
 KINDS = [("unshared", "Not sent yet"), ("pending", "Received, not applied"), ("quarantined", "Quarantined"), ("all", "Everything kept")]
-THIS_DEVICE = "__this__"
 
 
 class PendingPage(QWidget):
@@ -62,7 +62,7 @@ class PendingPage(QWidget):
             self.op.addItem(label, key)
         self.device = QComboBox()
         self.device.addItem("Any device", None)
-        self.device.addItem("This device", THIS_DEVICE)
+        self.device.addItem("This device", service.device_id)
         self.refresh_button = QPushButton(resources.icon("refresh"), "Refresh")
         self.summary = QLabel()
         self.summary.setObjectName("muted")
@@ -149,17 +149,11 @@ class PendingPage(QWidget):
         op = self.op.currentData()
         device = self.device.currentData()
 
-        async def fetch(offset: int, limit: int) -> list[LogRecord]:
-            return await self.service.log_page(kind, table=table, offset=offset, limit=limit)
+        async def fetch(_offset: int, last: LogRecord | None, limit: int) -> list[LogRecord]:
+            before = None if last is None else last.id
+            return await self.service.log_page(kind, limit=limit, before_id=before, table=table, op=op, device_id=device)
 
-        def accept(record: LogRecord) -> bool:
-            if op is not None and record.op != op:
-                return False
-            if device == THIS_DEVICE:
-                return record.device_id in (None, self.service.device_id)
-            return device is None or record.device_id == device
-
-        self.model.set_source(fetch, accept if (op is not None or device is not None) else None)
+        self.model.set_source(fetch)
         self._show_detail(None)
         self.model.fetchMore()
 

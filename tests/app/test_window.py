@@ -90,6 +90,16 @@ def test_pending_filters_by_operation_and_device(qtbot, run, tmp_path) -> None:
     qtbot.waitUntil(lambda: page.model.exhausted and page.model.rowCount() == 2, timeout=5000)
     page.view.selectRow(0)
     assert page.values.rowCount() >= 1 and page.values.item(0, 1).text() != page.values.item(0, 2).text()
+    # "This device": entries not sent yet carry no device id until stamped, and still count as this device's
+    page.device.setCurrentIndex(page.device.findData(window.service.device_id))
+    page.kind.setCurrentIndex(0)  # not sent yet
+    qtbot.waitUntil(lambda: page.model.exhausted and page.model.rowCount() == 3, timeout=5000)
+    page.kind.setCurrentIndex(3)  # everything kept
+    qtbot.waitUntil(lambda: page.model.exhausted and not page.model.loading, timeout=5000)
+    mine = page.model.items()
+    assert {r.device_id for r in mine} <= {None, window.service.device_id}
+    assert sum(r.state == "unshared" for r in mine) == 3
+    assert [r.id for r in mine] == sorted((r.id for r in mine), reverse=True)
     close_window(qtbot, window)
 
 
@@ -104,7 +114,8 @@ def test_sync_now_sends_applies_and_updates_the_counts(qtbot, run, tmp_path) -> 
     qtbot.waitUntil(lambda: overview.unshared_card.number.text() == "0" and overview.pending_card.number.text() == "0", timeout=5000)
     assert overview.sync_button.isEnabled() and not overview.cancel_button.isEnabled()
     assert overview.progress_label.text().startswith("Done: sent 3")
-    qtbot.waitUntil(lambda: window.activity.model.row_item(0).get("sent") == 3, timeout=5000)
+    qtbot.waitUntil(lambda: window.activity.model.row_item(0).report.get("sent") == 3, timeout=5000)
+    assert window.activity.model.row_item(0).error is None  # the engine's own history (Device.history)
     assert window.service.status.conflicts == 5  # held conflicts wait for a person
     close_window(qtbot, window)
 
@@ -240,7 +251,8 @@ def test_an_unreachable_server_is_shown_as_offline_and_keeps_local_changes(qtbot
         assert window.banner.level == "offline" and window.overview.sync_button.isEnabled()
         assert window.service.status.unshared == 3
         qtbot.waitUntil(lambda: window.activity.model.rowCount() == 1, timeout=5000)
-        assert not window.activity.model.row_item(0)["ok"]
+        assert window.activity.model.row_item(0).error is not None
+        assert window.activity.model.data(window.activity.model.index(0, 7)).startswith("Failed: ")
         close_window(qtbot, window)
     finally:
         stamina.set_testing(False)
@@ -256,7 +268,7 @@ def test_automatic_sync_and_review_policy_from_the_overview(qtbot, run, tmp_path
     with qtbot.waitSignal(window.service.syncFinished, timeout=20000):
         overview.auto_check.setChecked(True)  # the scheduler syncs once when it starts
     assert window.service.auto_sync_running
-    qtbot.waitUntil(lambda: window.activity.model.row_item(0)["reason"] == "automatic", timeout=5000)
+    qtbot.waitUntil(lambda: window.activity.model.rowCount() == 6, timeout=5000)  # the demo's five, and this one
     overview.auto_check.setChecked(False)
     qtbot.waitUntil(lambda: not window.service.auto_sync_running, timeout=10000)
     with qtbot.waitSignal(window.ops.finished, timeout=5000, check_params_cb=lambda what: what == "Review policy"):
