@@ -139,7 +139,12 @@ class Controller(QObject):
 
 async def _signal(signal: object) -> None:
     future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    signal.connect(lambda *_: future.done() or future.set_result(None))  # type: ignore[attr-defined]
+
+    def fire(*_: object) -> None:
+        if not future.done():
+            future.set_result(None)
+
+    signal.connect(fire)  # type: ignore[attr-defined]
     await future
 
 

@@ -29,6 +29,7 @@ class Ops(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.running: set[str] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()  # the loop holds only weak references to tasks
 
     async def run(self, what: str, work: Callable[[], Awaitable[T]], controls: Iterable[QWidget | None] = ()) -> T | None:
         """Await ``work()`` with ``controls`` disabled; return its result, or None after a failure."""
@@ -55,7 +56,18 @@ class Ops(QObject):
 
     def start(self, what: str, work: Callable[[], Awaitable[Any]], controls: Iterable[QWidget | None] = ()) -> asyncio.Future[Any]:
         """Disable ``controls`` now, schedule the work, and return its task (for plain slots)."""
-        return asyncio.ensure_future(self._run(what, work, _disable(controls)))
+        task = asyncio.ensure_future(self._run(what, work, _disable(controls)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def cancel_all(self) -> None:
+        """Cancel the work started with :meth:`start` that is still under way, and wait for it to end."""
+        left = [t for t in self._tasks if not t.done()]
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left)
 
 
 def _disable(controls: Iterable[QWidget | None]) -> list[QWidget]:

@@ -266,6 +266,7 @@ class MainWindow(QMainWindow):
     async def _shutdown(self) -> None:
         try:
             await self.service.shutdown()
+            await self.ops.cancel_all()  # view reloads the sync's end started: the device is closed now
         except Exception as exc:  # the window closes anyway; nothing committed is lost
             if shiboken6.isValid(self.banner):
                 self.banner.show_error("Closing", exc)

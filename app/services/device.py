@@ -341,7 +341,7 @@ class DeviceService(QObject):
         ``kind`` is unshared, pending, quarantined or all; ``table``, ``op`` and
         ``device_id`` filter in the engine, so every page is full until the end.
         """
-        flags = {k: kind == k for k in ("unshared", "pending", "quarantined")}
+        flags: dict[str, Any] = {k: kind == k for k in ("unshared", "pending", "quarantined")}
         if kind == "all":
             flags = {"unshared": True, "pending": True, "quarantined": True}
         common: dict[str, Any] = {"table": table, "op": op, "limit": limit, "before_id": before_id}

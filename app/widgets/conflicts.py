@@ -345,8 +345,8 @@ class ConflictsPage(QWidget):
         self.view.selectionModel().selectionChanged.connect(self._selected)
         self.panel.accept.connect(self.accept_automatic)
         self.panel.apply.connect(self.apply_choices)
-        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.panel.apply_button.click)
-        QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.panel.apply_button.click)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self).activated.connect(self.panel.apply_button.click)
         service.conflictsChanged.connect(self.schedule_reload)
         self._reloading = False
         self._again = False

@@ -21,6 +21,12 @@ from PySide6.QtWidgets import QCheckBox, QDateEdit, QDateTimeEdit, QDoubleSpinBo
 _INT32 = 2**31 - 1
 
 
+def _iso(value: object) -> str:
+    """Return the ISO form of what a Qt date or datetime converts to (typed as object in the stubs)."""
+    assert isinstance(value, (dt.date, dt.datetime))
+    return value.isoformat()
+
+
 class ValueEditor:
     """A widget and how to read and write its value."""
 
@@ -37,9 +43,9 @@ class ValueEditor:
         if isinstance(w, QDoubleSpinBox):
             return w.value()
         if isinstance(w, QDateTimeEdit) and self.kind == "datetime":
-            return w.dateTime().toPython().isoformat()
+            return _iso(w.dateTime().toPython())
         if isinstance(w, QDateEdit):
-            return w.date().toPython().isoformat()
+            return _iso(w.date().toPython())
         assert isinstance(w, QLineEdit)
         text = w.text()
         if self.kind == "int":
@@ -101,10 +107,10 @@ def _build(column_type: sa.types.TypeEngine[Any] | None, parent: QWidget | None)
         line.setValidator(QRegularExpressionValidator(QRegularExpression(f"-?{whole}{fraction}"), line))
         return ValueEditor(line, "decimal")
     if isinstance(column_type, sa.Float):
-        spin = QDoubleSpinBox(parent)
-        spin.setRange(-1e15, 1e15)
-        spin.setDecimals(6)
-        return ValueEditor(spin, "float")
+        double = QDoubleSpinBox(parent)
+        double.setRange(-1e15, 1e15)
+        double.setDecimals(6)
+        return ValueEditor(double, "float")
     if isinstance(column_type, sa.DateTime):
         edit = QDateTimeEdit(parent)
         edit.setCalendarPopup(True)
