@@ -40,6 +40,7 @@ from .remote import SharedLog
 from .store import _client as client
 from .store import _conflicts as conflict_store
 from .store import _schema as s
+from .store import _views as views
 from .store._catalog import SyncedTable
 from .sync import SyncOptions, run
 
@@ -226,7 +227,7 @@ class Device:
     def status(self) -> Status:
         """Return this device's counts: unshared, pending, quarantined, conflicts."""
         with self._connect() as conn:
-            counts = client.counts(conn)
+            counts = views.counts(conn)
             return Status(
                 device_id=self.device_id,
                 name=self.name,
@@ -288,7 +289,7 @@ class Device:
         if op is not None and op not in ("insert", "update", "delete"):
             raise ConfigurationError(f"unknown operation {op!r}: choose insert, update or delete")
         with self._connect() as conn:
-            return client.records(
+            return views.records(
                 conn,
                 self.catalog,
                 states,
@@ -303,7 +304,7 @@ class Device:
     def quarantined(self) -> list[QuarantinedEntry]:
         """Return the quarantined entries, oldest first."""
         with self._connect() as conn:
-            return client.quarantined(conn)
+            return views.quarantined(conn)
 
     def retry_quarantined(self, ids: Sequence[int] | None = None, *, options: SyncOptions | None = None) -> SyncReport:
         """Try quarantined entries again (all, or ``ids``); those that fail again stay quarantined."""
@@ -311,7 +312,7 @@ class Device:
             self.refresh_schema()
             with self._begin() as conn:
                 chosen = self._quarantine_ids(conn, ids)
-                client.requeue(conn, chosen)
+                views.requeue(conn, chosen)
             only: tuple[Stage, ...] = ("reconcile",)
             return run(self, None, dataclasses.replace(options or SyncOptions(), stages=only))
 
@@ -319,11 +320,11 @@ class Device:
         """Give up on quarantined entries (all, or ``ids``); return how many."""
         with self._begin() as conn:
             chosen = self._quarantine_ids(conn, ids)
-            client.skip(conn, chosen)
+            views.skip(conn, chosen)
             return len(chosen)
 
     def _quarantine_ids(self, conn: sa.Connection, ids: Sequence[int] | None) -> list[int]:
-        found = [q.id for q in client.quarantined(conn, ids)]
+        found = [q.id for q in views.quarantined(conn, ids)]
         if ids is not None:
             missing = sorted(set(ids) - set(found))
             if missing:
