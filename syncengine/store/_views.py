@@ -6,7 +6,6 @@ every function takes an open connection.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +31,7 @@ _STATE_NAMES = {
     s.LogState.DONE: "done",
     s.LogState.QUARANTINED: "quarantined",
     s.LogState.SKIPPED: "skipped",
+    s.LogState.HELD: "held",
 }
 
 
@@ -132,8 +132,3 @@ def skip(conn: sa.Connection, ids: Sequence[int]) -> None:
             .where(s.log.c.id.in_(part), s.log.c.state == s.LogState.QUARANTINED)
             .values(state=s.LogState.SKIPPED)
         )
-
-
-def now() -> float:
-    """Return the wall-clock time, for the few timestamps people read."""
-    return time.time()

@@ -147,3 +147,15 @@ def test_reads_do_not_wait_for_a_writer(a, tmp_path) -> None:
     writer.rollback()
     writer.close()
     assert result == [0]
+
+
+def test_the_log_lists_entries_held_by_a_constraint_conflict(tmp_path, shared) -> None:
+    a = Device.init(str(tmp_path / "ua.db"), metadata=unique_meta, name="a")
+    b = Device.init(str(tmp_path / "ub.db"), metadata=unique_meta, name="b")
+    write(a, unique_products.insert().values(id="x", sku="K", price=1))
+    write(b, unique_products.insert().values(id="y", sku="K", price=2))
+    pump(a, b, remote=shared, rounds=1)
+    held = [r for r in b.log() if r.state == "held"]
+    assert [r.pk for r in held] == [["x"]]
+    a.close()
+    b.close()
