@@ -10,7 +10,6 @@ import shiboken6
 from PySide6.QtCore import QByteArray, QSettings, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
-from qasync import asyncSlot
 
 from syncengine import Status, SyncEngineError
 
@@ -47,6 +46,7 @@ class MainWindow(QMainWindow):
         self.ops = Ops(self)
         self._closing = False
         self._shut_down = False
+        self._start_task: asyncio.Future[None] | None = None
         name = service.device.name or "device"
         self.setWindowTitle(f"{name} — Sync Manager")
         self.setWindowIcon(resources.icon("app", "#2f6fde"))
@@ -157,11 +157,17 @@ class MainWindow(QMainWindow):
 
     # -- loading ----------------------------------------------------------------------------
 
-    @asyncSlot()
-    async def start(self) -> None:
-        """Load every view once; the remote being offline is shown, not raised."""
-        await self.ops.run("Opening the database", self._load)
-        self.ready.emit()
+    def start(self) -> None:
+        """Load every view once, then emit ``ready``; the remote being offline is shown, not raised.
+
+        The loading is a task the window cancels if it closes first.
+        """
+
+        async def load() -> None:
+            await self.ops.run("Opening the database", self._load)
+            self.ready.emit()
+
+        self._start_task = asyncio.ensure_future(load())
 
     async def _load(self) -> None:
         await self.service.refresh_status()
@@ -265,6 +271,9 @@ class MainWindow(QMainWindow):
 
     async def _shutdown(self) -> None:
         try:
+            if self._start_task is not None and not self._start_task.done():  # still loading
+                self._start_task.cancel()
+                await asyncio.wait([self._start_task])
             await self.service.shutdown()
             await self.ops.cancel_all()  # view reloads the sync's end started: the device is closed now
         except Exception as exc:  # the window closes anyway; nothing committed is lost

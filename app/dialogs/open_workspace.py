@@ -1,6 +1,13 @@
-"""Choose a device database and its remote: a file, a URL, or a recent one."""
+"""Choose a device database and its remote: a file, a URL, or a recent one.
+
+The file pickers are opened with ``QFileDialog.open()`` (window-modal, no nested
+event loop), so the dialog stays responsive and tests can drive the picker.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -32,6 +39,7 @@ class OpenDialog(QDialog):
         self.setWindowTitle("Open a synced database")
         self.setMinimumWidth(560)
         layout = QVBoxLayout(self)
+        self.picker: QFileDialog | None = None  # the file picker last opened (tests drive it)
         self.recent = QListWidget()
         self.recent.setMaximumHeight(140)
         for workspace in config.recent():
@@ -73,25 +81,33 @@ class OpenDialog(QDialog):
         self._remote_changed(self.remote.text())
         self._valid()
 
-    def _with_browse(self, line: QLineEdit, browse: object) -> QWidget:
+    def _with_browse(self, line: QLineEdit, browse: Callable[[], None]) -> QWidget:
         box = QWidget()
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
         button = QPushButton("Browse…")
-        button.clicked.connect(browse)
+        button.clicked.connect(lambda: browse())
         row.addWidget(line, 1)
         row.addWidget(button)
         return box
 
     def _browse_db(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Device database", "", _DB_FILTER)
-        if path:
-            self.db.setText(path)
+        self._browse(self.db, "Device database")
 
     def _browse_remote(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Shared log file", "", _DB_FILTER)
-        if path:
-            self.remote.setText(path)
+        self._browse(self.remote, "Shared log file")
+
+    def _browse(self, line: QLineEdit, title: str) -> None:
+        """Open a file picker starting next to what ``line`` holds; the chosen path goes into ``line``."""
+        current = line.text().strip()
+        start = str(Path(current).parent) if current and "://" not in current else ""
+        picker = QFileDialog(self, title, start, _DB_FILTER)
+        picker.setFileMode(QFileDialog.FileMode.ExistingFile)
+        picker.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        picker.fileSelected.connect(line.setText)
+        picker.finished.connect(picker.deleteLater)
+        self.picker = picker
+        picker.open()
 
     def _pick(self, item: QListWidgetItem | None) -> None:
         if item is None:
@@ -113,5 +129,10 @@ class OpenDialog(QDialog):
         return config.Workspace(db=self.db.text().strip(), remote=self.remote.text().strip())
 
     def chosen_token(self) -> str | None:
+        """Return the token typed for a server remote (None for other remotes or an empty field)."""
         text = self.token.text().strip()
         return text if text and self.token.isEnabled() else None
+
+    def remember_token(self) -> bool:
+        """Return whether the token should be stored for next time."""
+        return self.remember.isChecked()

@@ -48,7 +48,7 @@ class Tray(QObject):
 
     def _notify(self) -> None:
         n, self._arrived = self._arrived, 0
-        self.last_message = f"{n} new conflict{'s' if n != 1 else ''} wait for your decision"
+        self.last_message = f"{n} new conflict{'s wait' if n != 1 else ' waits'} for your decision"
         self.notified += 1
         if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
             self.icon.showMessage("Sync Manager", self.last_message, resources.badge_icon(self.count), 5000)
