@@ -62,6 +62,9 @@ def create_engine(target: str | sa.URL, **kwargs: Any) -> sa.Engine:
         def _connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             dbapi_conn.execute("PRAGMA busy_timeout = 30000")
+            # A sync touches the log, the row registers and the tables at random keys: with
+            # SQLite's default 2 MiB page cache each batch rereads them from the file.
+            dbapi_conn.execute("PRAGMA cache_size = -65536")
 
         @event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
