@@ -276,6 +276,8 @@ class MainWindow(QMainWindow):
                 await asyncio.wait([self._start_task])
             await self.service.shutdown()
             await self.ops.cancel_all()  # view reloads the sync's end started: the device is closed now
+            for model in (self.pending.model, self.activity.model, self.conflicts.history):
+                await model.stop()
         except Exception as exc:  # the window closes anyway; nothing committed is lost
             if shiboken6.isValid(self.banner):
                 self.banner.show_error("Closing", exc)

@@ -56,6 +56,14 @@ class PagedTableModel(QAbstractTableModel, Generic[T]):
         self._rows, self._exhausted = [], fetch is None
         self.endResetModel()
 
+    async def stop(self) -> None:
+        """Cancel a page still being fetched (the window is closing) and wait for it to end."""
+        task = self._task
+        if task is not None and not task.done():
+            self._generation += 1
+            task.cancel()
+            await asyncio.wait([task])
+
     def refresh(self) -> None:
         """Read again from the start."""
         self.set_source(self._fetch)
