@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 DASH = "—"
@@ -81,3 +82,17 @@ def version_time(version: str | None) -> float | None:
 
 def count(n: int) -> str:
     return f"{n:,}"
+
+
+def location(where: str) -> str:
+    """Return a database or remote location for display: ``~`` for the home folder, URL passwords hidden."""
+    if "://" in where:
+        scheme, rest = where.split("://", 1)
+        credentials, at, host = rest.rpartition("@")
+        if at and ":" in credentials:
+            credentials = credentials.split(":", 1)[0] + ":***"
+        return f"{scheme}://{credentials}{at}{host}"
+    try:
+        return "~/" + Path(where).expanduser().resolve().relative_to(Path.home().resolve()).as_posix()
+    except (ValueError, RuntimeError, OSError):  # outside the home folder, or no home
+        return where

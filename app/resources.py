@@ -14,9 +14,10 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRectF, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtCore import QByteArray, QObject, QRectF, Qt
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QAbstractButton, QLabel
 
 _SIZES = (16, 20, 24, 32, 48, 64)
 
@@ -74,6 +75,36 @@ def _icon(name: str, colour: str) -> QIcon:
 def clear_cache() -> None:
     """Forget rendered icons (after the colour scheme changed)."""
     _icon.cache_clear()
+
+
+_THEMED = "themedIcon"  # the dynamic property naming a widget's or action's palette-tinted icon
+
+
+def themed(target: QObject, name: str, size: int = 0) -> None:
+    """Give a button, action or label (``size``: its pixmap's size) the icon ``name``, and keep it tinted.
+
+    :func:`retint` redraws every icon set this way when the palette changes.
+    """
+    target.setProperty(_THEMED, name)
+    target.setProperty(_THEMED + "Size", size)
+    _apply(target)
+
+
+def _apply(target: QObject) -> None:
+    name = str(target.property(_THEMED))
+    if isinstance(target, QLabel):
+        size = int(target.property(_THEMED + "Size") or 16)
+        target.setPixmap(icon(name).pixmap(size, size))
+    elif isinstance(target, (QAbstractButton, QAction)):
+        target.setIcon(icon(name))
+
+
+def retint(root: QObject) -> None:
+    """Render the icons again in the palette's current text colour, for ``root`` and its children."""
+    clear_cache()
+    for obj in [root, *root.findChildren(QObject)]:
+        if obj.property(_THEMED):
+            _apply(obj)
 
 
 def badge_icon(count: int) -> QIcon:

@@ -7,9 +7,18 @@ import contextlib
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QByteArray, QSettings, Signal
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from syncengine import Status, SyncEngineError
 
@@ -47,6 +56,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._shut_down = False
         self._start_task: asyncio.Future[None] | None = None
+        self._retinting = False
         name = service.device.name or "device"
         self.setWindowTitle(f"{name} — Sync Manager")
         self.setWindowIcon(resources.icon("app", "#2f6fde"))
@@ -107,7 +117,8 @@ class MainWindow(QMainWindow):
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        open_action = file_menu.addAction(resources.icon("open"), "&Open…")
+        open_action = file_menu.addAction("&Open…")
+        resources.themed(open_action, "open")
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self.openRequested)
         file_menu.addAction("Open the &demo workspace").triggered.connect(self.demoRequested)
@@ -116,10 +127,12 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         sync_menu = self.menuBar().addMenu("&Sync")
-        self.sync_action = sync_menu.addAction(resources.icon("sync"), "Sync &now")
+        self.sync_action = sync_menu.addAction("Sync &now")
+        resources.themed(self.sync_action, "sync")
         self.sync_action.setShortcut(QKeySequence("F5"))
         self.sync_action.triggered.connect(self.overview.sync_button.click)
-        self.cancel_action = sync_menu.addAction(resources.icon("cancel"), "&Cancel sync")
+        self.cancel_action = sync_menu.addAction("&Cancel sync")
+        resources.themed(self.cancel_action, "cancel")
         self.cancel_action.setEnabled(False)
         self.cancel_action.triggered.connect(self.overview.cancel)
         view_menu = self.menuBar().addMenu("&View")
@@ -141,11 +154,27 @@ class MainWindow(QMainWindow):
 
     def retint(self, *_: Any) -> None:
         """Redraw the themed icons after the system switched between light and dark."""
-        resources.clear_cache()
+        resources.retint(self)
         for i, (_page, icon_name, _title) in enumerate(self.pages.values()):
             self.tabs.setTabIcon(i, resources.icon(icon_name))
-        self.overview.sync_button.setIcon(resources.icon("sync"))
-        self.overview.cancel_button.setIcon(resources.icon("cancel"))
+        self.conflicts.tabs.setTabIcon(0, resources.icon("conflicts"))
+        self.conflicts.tabs.setTabIcon(1, resources.icon("history"))
+
+    def event(self, event: QEvent) -> bool:
+        """Follow a change of the application's palette (the system's light or dark scheme, or one set in code)."""
+        if event.type() == QEvent.Type.ApplicationPaletteChange and not self._retinting:
+            self._retinting = True
+            QTimer.singleShot(0, self._follow_palette)  # once the new palette has reached every widget
+        return super().event(event)
+
+    def _follow_palette(self) -> None:
+        try:
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                app.setStyleSheet(app.styleSheet())  # resolve the style sheet's palette() colours anew
+            self.retint()
+        finally:
+            self._retinting = False
 
     def show_view(self, key: str) -> None:
         self.tabs.setCurrentWidget(self.pages[key][0])

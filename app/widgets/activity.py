@@ -41,7 +41,7 @@ class ActivityPage(QWidget):
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.horizontalHeader().resizeSection(0, 150)
         for column in range(1, 7):
-            self.view.horizontalHeader().resizeSection(column, 90)
+            self.view.horizontalHeader().resizeSection(column, 100)
         self.detail = QPlainTextEdit()
         self.detail.setReadOnly(True)
         self.detail.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))

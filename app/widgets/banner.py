@@ -30,7 +30,7 @@ class Banner(QFrame):
         self.details_button = QPushButton("Details…")
         self.retry_button = QPushButton("Retry")
         self.close_button = QToolButton()
-        self.close_button.setIcon(resources.icon("close"))
+        resources.themed(self.close_button, "close")
         self.close_button.setToolTip("Dismiss")
         self.close_button.setAutoRaise(True)
         layout.addWidget(self.icon)
@@ -73,7 +73,7 @@ class Banner(QFrame):
         self.setProperty("level", level)
         self.style().unpolish(self)
         self.style().polish(self)
-        self.icon.setPixmap(resources.icon(icon_name).pixmap(20, 20))
+        resources.themed(self.icon, icon_name, 20)
         self.text.setText(html)
         self.details = details
         self.details_button.setVisible(bool(details))

@@ -122,9 +122,11 @@ class DecisionPanel(QWidget):
         )
         legend.setObjectName("muted")
         buttons = QHBoxLayout()
-        self.accept_button = QPushButton(resources.icon("accept"), "&Accept automatic")
+        self.accept_button = QPushButton("&Accept automatic")
+        resources.themed(self.accept_button, "accept")
         self.accept_button.setToolTip("Decide every conflict of this row with its automatic result (Alt+A)")
-        self.apply_button = QPushButton(resources.icon("apply"), "Apply &my choices")
+        self.apply_button = QPushButton("Apply &my choices")
+        resources.themed(self.apply_button, "apply")
         self.apply_button.setToolTip("Decide each conflict of this row as chosen (Ctrl+Return)")
         self.apply_button.setDefault(True)
         buttons.addWidget(legend, 1)
@@ -285,7 +287,8 @@ class ConflictsPage(QWidget):
         self.scope.addItem("All tables", None)
         for table in service.device.tables:
             self.scope.addItem(table, table)
-        self.bulk_button = QPushButton(resources.icon("apply"), "&Decide all…")
+        self.bulk_button = QPushButton("&Decide all…")
+        resources.themed(self.bulk_button, "apply")
         self.bulk_button.setToolTip("Decide every open conflict in the chosen tables the same way")
         menu = QMenu(self.bulk_button)
         self.bulk_actions: dict[str, QAction] = {}

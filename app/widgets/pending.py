@@ -63,7 +63,8 @@ class PendingPage(QWidget):
         self.device = QComboBox()
         self.device.addItem("Any device", None)
         self.device.addItem("This device", service.device_id)
-        self.refresh_button = QPushButton(resources.icon("refresh"), "Refresh")
+        self.refresh_button = QPushButton("Refresh")
+        resources.themed(self.refresh_button, "refresh")
         self.summary = QLabel()
         self.summary.setObjectName("muted")
         for label, widget in (("&Show", self.kind), ("&Table", self.table), ("&Operation", self.op), ("De&vice", self.device)):

@@ -1,9 +1,19 @@
-"""Screenshots of each main view of the demo workspace, saved under docs/screenshots/ for the README."""
+"""Screenshots of each main view of the demo workspace, saved under docs/screenshots/ for the README.
+
+The demo is built in a folder called ``demo`` inside a home folder the test sets,
+so the window shows ``~/demo/shared.db`` and never a temporary path. One more
+shot shows the overview after the application switched to a dark palette.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtWidgets import QApplication
+
+from app import resources
 from app.demo import build_demo
 
 from .helpers import close_window, open_window
@@ -11,13 +21,27 @@ from .helpers import close_window, open_window
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-def test_screenshot_of_each_view(qtbot, run, tmp_path) -> None:
-    window = open_window(qtbot, run, build_demo(tmp_path / "demo"))
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home folder of the test's own, so paths read ``~/demo/…``."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def _no_temporary_paths(window) -> None:
+    shown = [w.text() for w in window.findChildren(type(window.overview.remote_label)) if w.isVisibleTo(window)]
+    assert "~/demo/shared.db" in shown
+    assert not [t for t in shown if str(Path(window.service.workspace.db).parent) in t or "/tmp" in t or "pytest-" in t]
+
+
+def test_screenshot_of_each_view(qtbot, run, home) -> None:
+    window = open_window(qtbot, run, build_demo(home / "demo"))
     window.resize(1200, 760)
     qtbot.waitUntil(lambda: window.pending.model.rowCount() > 0, timeout=10000)
     qtbot.waitUntil(lambda: bool(window.conflicts.panel.choices), timeout=10000)
     window.pending.view.selectRow(0)
     window.activity.view.selectRow(0)
+    _no_temporary_paths(window)
     SHOTS.mkdir(parents=True, exist_ok=True)
     for key in ("overview", "conflicts", "pending", "devices", "activity"):
         window.show_view(key)
@@ -31,3 +55,57 @@ def test_screenshot_of_each_view(qtbot, run, tmp_path) -> None:
     close_window(qtbot, window)
     for key in ("overview", "conflicts", "pending", "devices", "activity", "history"):
         assert (SHOTS / f"{key}.png").stat().st_size > 10_000
+
+
+def _dark_palette() -> QPalette:
+    palette = QPalette()
+    roles = QPalette.ColorRole
+    for role, colour in (
+        (roles.Window, "#2b2d31"), (roles.WindowText, "#e6e6e6"), (roles.Base, "#1f2023"),
+        (roles.AlternateBase, "#26282c"), (roles.Text, "#e6e6e6"), (roles.Button, "#35373c"),
+        (roles.ButtonText, "#e6e6e6"), (roles.Highlight, "#2f6fde"), (roles.HighlightedText, "#ffffff"),
+        (roles.ToolTipBase, "#35373c"), (roles.ToolTipText, "#e6e6e6"), (roles.PlaceholderText, "#9a9ca3"),
+        (roles.Light, "#4a4d54"), (roles.Midlight, "#3d4046"), (roles.Mid, "#2f3136"), (roles.Dark, "#1b1c1f"),
+        (roles.Shadow, "#111214"), (roles.BrightText, "#ffffff"), (roles.Link, "#6ea0ff"),
+    ):
+        palette.setColor(role, QColor(colour))
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7c7f86"))
+    return palette
+
+
+def _lightest_pixel(image: QImage) -> int:
+    """Return the highest lightness among the image's opaque pixels."""
+    best = 0
+    for y in range(image.height()):
+        for x in range(image.width()):
+            colour = image.pixelColor(x, y)
+            if colour.alpha() > 200:
+                best = max(best, colour.lightness())
+    return best
+
+
+def test_the_window_follows_a_dark_palette(qtbot, run, home) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    light = app.palette()
+    window = open_window(qtbot, run, build_demo(home / "demo"))
+    try:
+        window.resize(1200, 760)
+        window.show_view("overview")
+        icon_before = _lightest_pixel(window.overview.sync_button.icon().pixmap(32, 32).toImage())
+        assert icon_before < 128  # dark icons on a light window
+        app.setPalette(_dark_palette())
+        # the icons are drawn again in the dark palette's light text colour
+        qtbot.waitUntil(lambda: _lightest_pixel(window.overview.sync_button.icon().pixmap(32, 32).toImage()) > 200, timeout=5000)
+        assert _lightest_pixel(window.overview.device_icon.pixmap().toImage()) > 200
+        _no_temporary_paths(window)
+        qtbot.waitExposed(window)
+        image = window.grab().toImage()
+        assert image.pixelColor(image.width() - 20, image.height() // 2).lightness() < 80  # the window itself is dark
+        assert image.save(str(SHOTS / "overview-dark.png"))
+        close_window(qtbot, window)
+    finally:
+        app.setPalette(light)
+        resources.clear_cache()
+    assert (SHOTS / "overview-dark.png").stat().st_size > 10_000
