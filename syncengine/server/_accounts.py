@@ -106,11 +106,13 @@ def revoke_token(engine: sa.Engine, token_id: int, *, clock: Any = time.time) ->
     return info
 
 
+_LIVE = sa.select(tokens.c.user_name).where(tokens.c.token_hash == sa.bindparam("hash"), tokens.c.revoked_at.is_(None))
+
+
 def user_for_token(engine: sa.Engine, token: str) -> str | None:
-    """Return the user a live token belongs to, or None."""
-    live = sa.select(tokens.c.user_name).where(tokens.c.token_hash == hash_token(token), tokens.c.revoked_at.is_(None))
+    """Return the user a live token belongs to, or None: one indexed query."""
     with _translated(engine, "check a token in"), engine.connect() as conn:
-        user = conn.execute(live).scalar()
+        user = conn.execute(_LIVE, {"hash": hash_token(token)}).scalar()
     return None if user is None else str(user)
 
 

@@ -5,9 +5,17 @@ store's own user scoping is what keeps users apart; the server adds no state of
 its own. Any number of processes can serve one database: the shared log orders
 appends with its counter row, and tokens are read on every request.
 
-Blocking database work runs in Starlette's thread pool. Errors become JSON
-``{"error": message}`` answers; the status codes are listed in the OpenAPI
-document (:mod:`syncengine.server._openapi`).
+Blocking database work runs in Starlette's thread pool, one trip there per
+request where the order of checks allows it: a pull or a device list checks the
+token and does its work in the same trip (a request with a body is authenticated
+before its body is read, so it makes two). Reads (the token check, pulls, device
+lists) run in deferred transactions, so on SQLite they do not take the write lock
+and never wait for a push to finish its transaction.
+
+Pushes and pulls speak JSON or frames (:data:`~._wire.FRAME_TYPE`, raw payload
+bytes after a small JSON header), chosen by the request's ``Content-Type`` and
+``Accept``. Errors become JSON ``{"error": message}`` answers; the status codes are
+listed in the OpenAPI document (:mod:`syncengine.server._openapi`).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import DatabaseError, RemoteError, RemoteUnavailable
 from ..store import SqlSharedLog
@@ -50,6 +58,26 @@ class _Json(Response):
         return orjson.dumps(content)
 
 
+class _Pieces(Response):
+    """An answer sent as several body messages (its length is known), so they are never joined."""
+
+    def __init__(self, pieces: list[bytes], media_type: str) -> None:
+        super().__init__(b"", media_type=media_type)
+        size = sum(len(p) for p in pieces)
+        # small answers go in one message (which gzip then leaves alone under its minimum size)
+        self.pieces = pieces if size >= 32 * 1024 else [b"".join(pieces)]
+        self.headers["content-length"] = str(size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        last = len(self.pieces) - 1
+        for i, piece in enumerate(self.pieces):
+            await send({"type": "http.response.body", "body": piece, "more_body": i < last})
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return _Json({"error": message}, status_code=status, headers=headers)
 
@@ -59,12 +87,17 @@ class _Server:
 
     def __init__(self, engine: sa.Engine, max_body: int) -> None:
         self.engine = engine
+        # the same pool, but SQLite starts its transactions deferred (no write lock) on it
+        self.reader = engine.execution_options(syncengine_read=True)
         self.max_body = max_body
         # A SqlSharedLog holds no data of its own (only the engine and the user
         # name), so keeping one per user only saves its table checks per request;
         # it cannot make two processes disagree.
         self.log_for: Callable[[str], SqlSharedLog] = functools.lru_cache(maxsize=4096)(
             lambda user: SqlSharedLog(engine, user=user)
+        )
+        self.read_log_for: Callable[[str], SqlSharedLog] = functools.lru_cache(maxsize=4096)(
+            lambda user: SqlSharedLog(self.reader, user=user)
         )
 
     def startup(self) -> None:
@@ -81,14 +114,23 @@ class _Server:
 
     # -- helpers --------------------------------------------------------------
 
-    async def user(self, request: Request) -> str:
+    @staticmethod
+    def token(request: Request) -> str:
+        """Return the request's bearer token (401 if it has none); it is checked later."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Problem(401, "send the device token as 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": "Bearer"})
-        user = await self.blocking(accounts.user_for_token, self.engine, token.strip())
+        return token.strip()
+
+    def user_for(self, token: str) -> str:
+        """Return the token's user (blocking; 401 if the token is unknown or revoked)."""
+        user = accounts.user_for_token(self.reader, token)
         if user is None:
             raise Problem(401, "the token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
         return user
+
+    async def user(self, request: Request) -> str:
+        return await self.blocking(self.user_for, self.token(request))
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run database work in the thread pool, turning its errors into answers."""
@@ -142,8 +184,13 @@ class _Server:
         """Call a method of the user's shared log in the thread pool."""
         return await self.blocking(lambda: getattr(self.log_for(user), method)(*args))
 
+    async def read(self, request: Request, method: str, *args: Any) -> Any:
+        """Check the token and call a reading method of its user's log, in one trip to the thread pool."""
+        token = self.token(request)
+        return await self.blocking(lambda: getattr(self.read_log_for(self.user_for(token)), method)(*args))
+
     async def list_devices(self, request: Request) -> Response:
-        found = await self.call(await self.user(request), "devices")
+        found = await self.read(request, "devices")
         return _Json({"devices": [wire.device_json(d) for d in found]})
 
     async def register(self, request: Request) -> Response:
@@ -160,7 +207,8 @@ class _Server:
         user = await self.user(request)
         device_id = self.path_id(request, "device_id", "the device id")
         batch_id = self.path_id(request, "batch_id", "the batch id")
-        payload, count, extra = await self.body(request, wire.parse_push_request)
+        framed = wire.media_type(request.headers.get("content-type")) == wire.FRAME_TYPE
+        payload, count, extra = await self.body(request, wire.parse_push_frames if framed else wire.parse_push_request)
         try:
             result = await self.call(user, "push", device_id, batch_id, payload, count, extra)
         except RemoteError as exc:
@@ -168,7 +216,7 @@ class _Server:
         return _Json(wire.push_json(result), status_code=200 if result.duplicate else 201)
 
     async def pull(self, request: Request) -> Response:
-        user = await self.user(request)
+        self.token(request)  # 401 before 400
         device_id = self.path_id(request, "device_id", "the device id")
         try:
             after = wire.int_param(request.query_params.get("after"), "after", 0, wire.INT64_MAX, 0)
@@ -176,9 +224,11 @@ class _Server:
         except wire.WireError as exc:
             raise Problem(400, str(exc)) from None
         try:
-            result = await self.call(user, "pull", device_id, after, limit)
+            result = await self.read(request, "pull", device_id, after, limit)
         except RemoteError as exc:
             raise Problem(404, f"device {device_id} is not registered for this user") from exc
+        if wire.accepts_frames(request.headers.get("accept")):
+            return _Pieces(wire.pull_frames(result), wire.FRAME_TYPE)
         return _Json(wire.pull_json(result))
 
     async def mark_pulled(self, request: Request) -> Response:

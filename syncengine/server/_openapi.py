@@ -24,6 +24,12 @@ def _json(schema: dict[str, Any], description: str, **headers: Any) -> dict[str,
     }
 
 
+def _pull_answer() -> dict[str, Any]:
+    answer = _json(_ref("Pull"), "The batches, in JSON or, when `Accept` asks for them, frames.")
+    answer["content"][wire.FRAME_TYPE] = {"schema": {"type": "string", "format": "binary", "description": _PULL_FRAMES}}
+    return answer
+
+
 _ERROR_ANSWERS = {
     "400": {"$ref": "#/components/responses/BadRequest"},
     "401": {"$ref": "#/components/responses/Unauthorized"},
@@ -45,12 +51,33 @@ def _device_id() -> dict[str, Any]:
     }
 
 
-def _body(schema: str) -> dict[str, Any]:
+def _body(schema: str, *, frames: str | None = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/json": {"schema": _ref(schema)}}
+    if frames:
+        content[wire.FRAME_TYPE] = {"schema": {"type": "string", "format": "binary", "description": frames}}
     return {
         "required": True,
-        "description": "JSON; may be sent gzip-compressed with `Content-Encoding: gzip`.",
-        "content": {"application/json": {"schema": _ref(schema)}},
+        "description": (
+            f"JSON{' or frames (by `Content-Type`)' if frames else ''}; "
+            "may be sent gzip-compressed with `Content-Encoding: gzip`."
+        ),
+        "content": content,
     }
+
+
+_FRAMES = (
+    "Frames: a 4-byte big-endian length N, then N bytes of a JSON object (the header), then the "
+    "payloads' raw bytes back to back, each as long as its `payload_bytes` in the header and in "
+    "the header's order; nothing may follow them."
+)
+_PUSH_FRAMES = (
+    f"{_FRAMES} The header has `count` and `extra` as in the JSON form and `payload_bytes` "
+    "(no `payload_text` or `payload_base64`); the one payload follows it."
+)
+_PULL_FRAMES = (
+    f"{_FRAMES} The header is the JSON form's `Pull` object whose batches carry `payload_bytes` "
+    f"instead of `payload_text` or `payload_base64`. Sent when `Accept` names `{wire.FRAME_TYPE}`."
+)
 
 
 _SCHEMAS: dict[str, Any] = {
@@ -234,7 +261,7 @@ def openapi(max_body: int) -> dict[str, Any]:
                             },
                         },
                     ],
-                    "responses": {"200": _json(_ref("Pull"), "The batches."), **_ERROR_ANSWERS, **_NOT_FOUND},
+                    "responses": {"200": _pull_answer(), **_ERROR_ANSWERS, **_NOT_FOUND},
                 }
             },
             f"{wire.API}/devices/{{device_id}}/batches/{{batch_id}}": {
@@ -251,7 +278,7 @@ def openapi(max_body: int) -> dict[str, Any]:
                             "schema": {"type": "string", "pattern": wire.ID_PATTERN},
                         },
                     ],
-                    "requestBody": _body("Push"),
+                    "requestBody": _body("Push", frames=_PUSH_FRAMES),
                     "responses": {
                         "201": _json(_ref("PushResult"), "Stored."),
                         "200": _json(_ref("PushResult"), "Stored before; nothing new was stored."),
