@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import email.utils
 import gzip
+import ipaddress
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -78,6 +79,20 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
 
 
+def _is_loopback(url: str) -> bool:
+    """Whether the URL's host is this machine (localhost, 127.0.0.0/8, ::1)."""
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL:
+        return False
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class _Wire:
     """Requests and answers of the shared-log API, without I/O; the clients' common part."""
 
@@ -91,6 +106,7 @@ class _Wire:
         attempts: int,
         retry_timeout: float,
         compress_min_bytes: int | None,
+        compress_loopback: bool,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigurationError(f"not an http(s) URL: {url!r}")
@@ -100,12 +116,16 @@ class _Wire:
                 "(create one with 'syncengine token create --db DB --user NAME' on the server)"
             )
         self.url = url.rstrip("/")
+        if not compress_loopback and _is_loopback(url):
+            # on this machine, compressing costs CPU time on both sides and saves nothing
+            compress_min_bytes = None
         self.attempts = attempts
         self.retry_timeout = retry_timeout
         self.compress_min_bytes = compress_min_bytes
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self.headers = {
             "Authorization": f"Bearer {token}",
+            "Accept": f"{wire.FRAME_TYPE}, application/json;q=0.5",
             "Accept-Encoding": "gzip" if compress_min_bytes is not None else "identity",
         }
         self.clock_offset_ms: float | None = None
@@ -125,8 +145,8 @@ class _Wire:
     def _device_path(self, device_id: str, *rest: str) -> str:
         return "/".join([f"{wire.API}/devices", quote(device_id, safe=""), *(quote(r, safe="") for r in rest)])
 
-    def _body(self, body: bytes) -> tuple[bytes, dict[str, str]]:
-        headers = {"Content-Type": "application/json"}
+    def _body(self, body: bytes, content_type: str = "application/json") -> tuple[bytes, dict[str, str]]:
+        headers = {"Content-Type": content_type}
         if self.compress_min_bytes is not None and len(body) >= self.compress_min_bytes:
             # level 1: on a fast network a higher level costs more time than it saves
             body = gzip.compress(body, compresslevel=1, mtime=0)
@@ -197,6 +217,11 @@ class _Wire:
         except wire.WireError as exc:
             raise RemoteError(f"the shared log's answer to {what} is malformed: {exc}") from exc
 
+    @classmethod
+    def _parse_pull(cls, response: httpx.Response) -> PullResult:
+        framed = wire.media_type(response.headers.get("content-type")) == wire.FRAME_TYPE
+        return cls._parse(wire.parse_pull_frames if framed else wire.parse_pull, response, "pull")  # type: ignore[no-any-return]
+
 
 _DEFAULTS: dict[str, Any] = {
     "timeout": 60.0,
@@ -204,6 +229,7 @@ _DEFAULTS: dict[str, Any] = {
     "attempts": 6,
     "retry_timeout": 120.0,
     "compress_min_bytes": 64 * 1024,
+    "compress_loopback": False,
 }
 
 
@@ -213,7 +239,9 @@ class HttpSharedLog(_Wire):
     ``timeout`` bounds each read or write and ``connect_timeout`` each connection
     attempt, in seconds; a call makes up to ``attempts`` tries within
     ``retry_timeout`` seconds. Request bodies of ``compress_min_bytes`` or more are
-    gzipped (None: never, and answers are not gzipped either). ``transport`` and
+    gzipped, and answers may come gzipped (None: never, either way); not with a server
+    on a loopback address (``localhost``, ``127.0.0.1``, ``::1``), where compressing
+    costs time and saves nothing, unless ``compress_loopback`` is true. ``transport`` and
     ``verify`` go to :class:`httpx.Client`.
     """
 
@@ -227,6 +255,7 @@ class HttpSharedLog(_Wire):
         attempts: int = _DEFAULTS["attempts"],
         retry_timeout: float = _DEFAULTS["retry_timeout"],
         compress_min_bytes: int | None = _DEFAULTS["compress_min_bytes"],
+        compress_loopback: bool = _DEFAULTS["compress_loopback"],
         verify: Any = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -238,15 +267,22 @@ class HttpSharedLog(_Wire):
             attempts=attempts,
             retry_timeout=retry_timeout,
             compress_min_bytes=compress_min_bytes,
+            compress_loopback=compress_loopback,
         )
         self._client = httpx.Client(
             base_url=self.url, headers=self.headers, timeout=self.timeout, verify=verify, transport=transport
         )
 
     def _call(
-        self, what: str, method: str, path: str, body: bytes | None = None, params: dict[str, int] | None = None
+        self,
+        what: str,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        params: dict[str, int] | None = None,
+        content_type: str = "application/json",
     ) -> httpx.Response:
-        content, headers = self._body(body) if body is not None else (None, {})
+        content, headers = self._body(body, content_type) if body is not None else (None, {})
         try:
             for attempt in self._retries():
                 with attempt:
@@ -277,15 +313,16 @@ class HttpSharedLog(_Wire):
         extra: Mapping[str, Any] | None = None,
     ) -> PushResult:
         """Append one batch; pushing it again (a retry) stores nothing new."""
-        body = wire.push_request(payload, count, extra)
-        response = self._call("push a batch", "PUT", self._device_path(device_id, "batches", batch_id), body)
+        body = wire.push_frames(payload, count, extra)
+        path = self._device_path(device_id, "batches", batch_id)
+        response = self._call("push a batch", "PUT", path, body, content_type=wire.FRAME_TYPE)
         return self._parse(wire.parse_push, response, "push a batch")  # type: ignore[no-any-return]
 
     def pull(self, device_id: str, after: int, limit: int) -> PullResult:
         """Return other devices' batches after ``after``, about ``limit`` entries."""
         params = {"after": after, "limit": max(1, min(limit, wire.PULL_LIMIT_MAX))}
         response = self._call("pull", "GET", self._device_path(device_id, "batches"), params=params)
-        return self._parse(wire.parse_pull, response, "pull")  # type: ignore[no-any-return]
+        return self._parse_pull(response)
 
     def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record how far the device has pulled."""
@@ -318,6 +355,7 @@ class AsyncHttpSharedLog(_Wire):
         attempts: int = _DEFAULTS["attempts"],
         retry_timeout: float = _DEFAULTS["retry_timeout"],
         compress_min_bytes: int | None = _DEFAULTS["compress_min_bytes"],
+        compress_loopback: bool = _DEFAULTS["compress_loopback"],
         verify: Any = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -329,15 +367,22 @@ class AsyncHttpSharedLog(_Wire):
             attempts=attempts,
             retry_timeout=retry_timeout,
             compress_min_bytes=compress_min_bytes,
+            compress_loopback=compress_loopback,
         )
         self._client = httpx.AsyncClient(
             base_url=self.url, headers=self.headers, timeout=self.timeout, verify=verify, transport=transport
         )
 
     async def _call(
-        self, what: str, method: str, path: str, body: bytes | None = None, params: dict[str, int] | None = None
+        self,
+        what: str,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        params: dict[str, int] | None = None,
+        content_type: str = "application/json",
     ) -> httpx.Response:
-        content, headers = self._body(body) if body is not None else (None, {})
+        content, headers = self._body(body, content_type) if body is not None else (None, {})
         try:
             async for attempt in self._retries():
                 with attempt:
@@ -369,15 +414,16 @@ class AsyncHttpSharedLog(_Wire):
         extra: Mapping[str, Any] | None = None,
     ) -> PushResult:
         """Append one batch; pushing it again (a retry) stores nothing new."""
-        body = wire.push_request(payload, count, extra)
-        response = await self._call("push a batch", "PUT", self._device_path(device_id, "batches", batch_id), body)
+        body = wire.push_frames(payload, count, extra)
+        path = self._device_path(device_id, "batches", batch_id)
+        response = await self._call("push a batch", "PUT", path, body, content_type=wire.FRAME_TYPE)
         return self._parse(wire.parse_push, response, "push a batch")  # type: ignore[no-any-return]
 
     async def pull(self, device_id: str, after: int, limit: int) -> PullResult:
         """Return other devices' batches after ``after``, about ``limit`` entries."""
         params = {"after": after, "limit": max(1, min(limit, wire.PULL_LIMIT_MAX))}
         response = await self._call("pull", "GET", self._device_path(device_id, "batches"), params=params)
-        return self._parse(wire.parse_pull, response, "pull")  # type: ignore[no-any-return]
+        return self._parse_pull(response)
 
     async def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record how far the device has pulled."""
