@@ -35,6 +35,7 @@ from .model import (
     ReceivedBatch,
     RemoteValue,
     Status,
+    SyncRecord,
     SyncReport,
 )
 from .reconcile import Action, Finding, Plan, RowPlan, RowState, reconcile

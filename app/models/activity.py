@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from syncengine.model import SyncRecord  # not re-exported by syncengine yet (in __all__ only)
+from syncengine import SyncRecord
 
 from .. import format as fmt
 from ._paged import Fetch, PagedTableModel

@@ -34,11 +34,11 @@ from syncengine import (
     Status,
     SyncEngineError,
     SyncOptions,
+    SyncRecord,
     SyncReport,
     events,
     open_shared_log,
 )
-from syncengine.model import SyncRecord  # not re-exported by syncengine yet (in __all__ only)
 from syncengine.scheduler import SchedulerEvent, SyncFinishedEvent, SyncScheduler, SyncStartedEvent, configure
 
 from .. import config

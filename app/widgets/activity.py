@@ -13,7 +13,7 @@ from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QPlainTextEdit, QSplitter, QTableView, QVBoxLayout, QWidget
 
-from syncengine.model import SyncRecord  # not re-exported by syncengine yet (in __all__ only)
+from syncengine import SyncRecord
 
 from .. import format as fmt
 from ..models.activity import ActivityModel

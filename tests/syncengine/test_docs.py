@@ -22,6 +22,11 @@ def test_all_is_sorted() -> None:
     assert syncengine.__all__ == sorted(syncengine.__all__)
 
 
+def test_every_name_in_all_can_be_imported() -> None:
+    missing = [name for name in syncengine.__all__ if not hasattr(syncengine, name)]
+    assert missing == []
+
+
 @pytest.mark.parametrize("name", sorted(main.commands))
 def test_every_command_is_documented(name: str) -> None:
     assert f"syncengine {name}" in README
