@@ -175,11 +175,27 @@ async def _signal(signal: object) -> None:
     await future
 
 
+def _headless() -> bool:
+    """Whether this is a Linux session with no display server and no Qt platform chosen."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Start the Sync Manager; return its exit status."""
     import qasync
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.smoke_test and _headless():
+        # No screen to show a window on (a server, a container, CI): do everything a window
+        # would, offscreen, then end, rather than fail in Qt's display plugin.
+        print(
+            "sync-manager: no display found; opening the window offscreen, loading every view, "
+            "and closing it (run it on a desktop to use it)",
+            file=sys.stderr,
+        )
+        args.smoke_test = True
     if args.smoke_test:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = make_application()

@@ -317,3 +317,16 @@ def _recent_in(folder: Path) -> list[config.Workspace]:
     import json
 
     return [config.Workspace(**w) for w in json.loads((folder / "recent.json").read_text())]
+
+
+def test_without_a_display_the_demo_runs_offscreen_and_ends(tmp_path) -> None:
+    """The README's main job on a machine with no screen: it must not crash in Qt's display plugin."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["SYNC_MANAGER_CONFIG_DIR"] = str(tmp_path / "config")
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "--demo", str(tmp_path / "demo")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no display found" in done.stderr
+    assert (tmp_path / "demo" / "shop-north.db").is_file()
