@@ -15,6 +15,7 @@ The steps, all in one transaction (the sync module opens and commits it):
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from .store._catalog import SyncedTable, pk_key
 
 if TYPE_CHECKING:
     from .sync import SyncOptions
+
+log = logging.getLogger("syncengine")
 
 
 @dataclass(slots=True)
@@ -98,6 +101,14 @@ def integrate_entries(
         client.add_quarantined(
             conn, reason, raw=None, entry=entry, log_id=log_ids.get(id(entry)), batch_seq=origin[0] if origin else None
         )
+        log.warning(
+            "quarantined %s %s %r from device %s: %s",
+            entry.op.value,
+            entry.table,
+            list(entry.pk),
+            entry.device_id,
+            reason,
+        )
         result.quarantined += 1
 
     open_by_row = conflicts.open_rows(conn, {e.key for e in entries})
@@ -131,18 +142,35 @@ def integrate_entries(
                 now=now,
             )
             _hold(conn, row_plan.entries, log_ids, conflict_id, origin)
+            log.warning(
+                "held %s %r: %s (constraint conflict %d)",
+                row_plan.table,
+                list(row_plan.pk),
+                failure.reason,
+                conflict_id,
+            )
             result.held += len(row_plan.entries)
             result.opened.append(conflict_id)
             result.found += 1
             continue
         for entry in row_plan.entries:
             client.add_quarantined(conn, failure.reason, raw=None, entry=entry, log_id=log_ids.get(id(entry)))
+            log.warning("quarantined %s %s %r: %s", entry.op.value, entry.table, list(entry.pk), failure.reason)
             result.quarantined += 1
 
     good = [r for r in plan.rows if id(r) not in failed]
     for row_plan in good:
         for finding in row_plan.conflicts:
             conflict_id = conflicts.record(conn, finding, device_id=device_id, now=now)
+            log.info(
+                "%s conflict %d on %s %r%s: %s",
+                finding.kind,
+                conflict_id,
+                finding.table,
+                list(finding.pk),
+                f".{finding.field}" if finding.field else "",
+                "held for review" if finding.held else "decided automatically",
+            )
             result.opened.append(conflict_id)
             result.found += 1
         for open_row in open_by_row.get((row_plan.table, pk_key(row_plan.pk)), []):

@@ -49,11 +49,22 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="syncengine")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.option(
+    "-v", "--verbose", count=True, help="Print the engine's log on stderr (-v: what happens, -vv: every batch)."
+)
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, debug: bool, verbose: int) -> None:
     """Offline-first sync for SQL databases."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if verbose:
+        import logging
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        engine_log = logging.getLogger("syncengine")
+        engine_log.addHandler(handler)
+        engine_log.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
 def _remote(url: str, user: str, token: str | None = None) -> SharedLog:

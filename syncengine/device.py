@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import socket
 import threading
 import time
@@ -43,6 +44,8 @@ from .store import _schema as s
 from .store import _views as views
 from .store._catalog import SyncedTable
 from .sync import SyncOptions, run
+
+log = logging.getLogger("syncengine")
 
 
 class Device:
@@ -413,6 +416,7 @@ class Device:
             _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take, value=value)
             client.set_applying(conn, False)
         decided = self.conflict(conflict_id)
+        log.info("conflict %d decided here: %s", conflict_id, decided.decision)
         self._notify(ConflictDecided(decided))
         return decided
 

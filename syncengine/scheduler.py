@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from .remote import SharedLog
 from .sync import SyncOptions
 
 DEFAULT_INTERVAL = 60.0
+log = logging.getLogger("syncengine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,7 @@ class SyncScheduler:
         except SyncEngineError as exc:
             self.failures += 1
             wait = self.backoff() if exc.retryable else self.interval
+            log.warning("automatic sync failed (%d in a row): %s; next try in %.0fs", self.failures, exc, wait)
             self._emit(SyncFinishedEvent(None, exc, wait))
             return wait
         finally:

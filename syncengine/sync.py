@@ -17,6 +17,7 @@ Options mirror storex-sync's ``doSync``; see :class:`SyncOptions`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -53,6 +54,8 @@ from .store._apply import Executor, execute_plan
 
 if TYPE_CHECKING:
     from .device import Device
+
+log = logging.getLogger("syncengine")
 
 STAGES: tuple[Stage, ...] = ("receive", "share", "reconcile")
 WIRE_FORMAT = 1
@@ -157,6 +160,9 @@ class _Run:
     def run(self) -> SyncReport:
         started = time.perf_counter()
         started_at = time.time()
+        log.info(
+            "sync of %s with %r: %s", self.device.name or self.device.device_id, self.remote, ", ".join(self.stages)
+        )
         self.emit(SyncStarted(self.stages))
         error: BaseException | None = None
         try:
@@ -175,9 +181,22 @@ class _Run:
                 self.device._set("clock_offset_ms", round(float(offset), 1))
         except BaseException as exc:
             error = exc
+            log.warning("sync of %s failed: %s", self.device.name or self.device.device_id, " ".join(str(exc).split()))
             raise
         finally:
             self.report.seconds = time.perf_counter() - started
+            if error is None:
+                r = self.report
+                log.info(
+                    "sync done in %.2fs: received %d, sent %d, applied %d, conflicts %d, quarantined %d%s",
+                    r.seconds,
+                    r.received,
+                    r.sent,
+                    r.applied,
+                    r.conflicts,
+                    r.quarantined,
+                    " (cancelled)" if r.cancelled else "",
+                )
             self._record(started_at, error)
             self.emit(SyncFinished(self.report, error))
         return self.report
@@ -212,6 +231,8 @@ class _Run:
             cursor = int(self.device._get(cursor_key, 0))
             result = self.remote.pull(self.device.device_id, cursor, self.options.download_batch_size)
             decoded = [(batch, self._decode(batch)) for batch in result.batches]
+            if decoded:
+                log.debug("pulled %d batches after seq %d; cursor now %d", len(decoded), cursor, result.cursor)
             found: list[int] = []
             settled: list[int] = []
             with self.device._begin() as conn:
@@ -326,6 +347,7 @@ class _Run:
             seq = self.remote.push(self.device.device_id, batch_id, payload, count, extra).seq if count else 0
             with self.device._begin() as conn:
                 client.mark_shared(conn, batch_id, ids, seq, cleanup=self.options.cleanup)
+            log.debug("pushed batch %s: %d entries, seq %d", batch_id, count, seq)
             self.report.sent += count
             self.report.sent_batches += 1
             self.emit(Progress("share", self.report.sent, None))

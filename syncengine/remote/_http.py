@@ -26,7 +26,7 @@ import ipaddress
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import stamina
@@ -144,6 +144,10 @@ class _Wire:
 
     def _device_path(self, device_id: str, *rest: str) -> str:
         return "/".join([f"{wire.API}/devices", quote(device_id, safe=""), *(quote(r, safe="") for r in rest)])
+
+    def _url(self, path: str, params: dict[str, int] | None) -> str:
+        # a whole URL: httpx parses it once instead of merging a path, a base and parameters
+        return f"{self.url}{path}?{urlencode(params)}" if params else f"{self.url}{path}"
 
     def _body(self, body: bytes, content_type: str = "application/json") -> tuple[bytes, dict[str, str]]:
         headers = {"Content-Type": content_type}
@@ -283,11 +287,12 @@ class HttpSharedLog(_Wire):
         content_type: str = "application/json",
     ) -> httpx.Response:
         content, headers = self._body(body, content_type) if body is not None else (None, {})
+        url = self._url(path, params)
         try:
             for attempt in self._retries():
                 with attempt:
                     sent = time.time()
-                    response = self._client.request(method, path, content=content, headers=headers, params=params)
+                    response = self._client.request(method, url, content=content, headers=headers)
                     self._observe(response, sent, time.time())
                     return self._check(response, what)
         except (_Retryable, httpx.HTTPError) as exc:
@@ -383,11 +388,12 @@ class AsyncHttpSharedLog(_Wire):
         content_type: str = "application/json",
     ) -> httpx.Response:
         content, headers = self._body(body, content_type) if body is not None else (None, {})
+        url = self._url(path, params)
         try:
             async for attempt in self._retries():
                 with attempt:
                     sent = time.time()
-                    response = await self._client.request(method, path, content=content, headers=headers, params=params)
+                    response = await self._client.request(method, url, content=content, headers=headers)
                     self._observe(response, sent, time.time())
                     return self._check(response, what)
         except (_Retryable, httpx.HTTPError) as exc:

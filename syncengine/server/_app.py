@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -49,6 +50,12 @@ T = TypeVar("T")
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 _UNAVAILABLE_RETRY_AFTER = "1"
+_QUICK_PULL_LIMIT = 5000
+"""Pulls of up to this many entries may run on the event loop (SQLite, when no writer commits)."""
+
+
+class _Busy(Exception):
+    """A read on the event loop could not be done at once; do it in the thread pool."""
 
 
 class _Json(Response):
@@ -85,8 +92,9 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 class _Server:
     """The endpoints, bound to one engine shared by all requests of this process."""
 
-    def __init__(self, engine: sa.Engine, max_body: int) -> None:
+    def __init__(self, engine: sa.Engine, max_body: int, quick: sa.Engine | None = None) -> None:
         self.engine = engine
+        self.quick = quick
         # the same pool, but SQLite starts its transactions deferred (no write lock) on it
         self.reader = engine.execution_options(syncengine_read=True)
         self.max_body = max_body
@@ -99,6 +107,11 @@ class _Server:
         self.read_log_for: Callable[[str], SqlSharedLog] = functools.lru_cache(maxsize=4096)(
             lambda user: SqlSharedLog(self.reader, user=user)
         )
+        if quick is not None:
+            self.quick_reader = quick.execution_options(syncengine_read=True)
+            self.quick_log_for: Callable[[str], SqlSharedLog] = functools.lru_cache(maxsize=4096)(
+                lambda user: SqlSharedLog(self.quick_reader, user=user)
+            )
 
     def startup(self) -> None:
         """Create the tables, retrying while another process does the same."""
@@ -122,15 +135,43 @@ class _Server:
             raise Problem(401, "send the device token as 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": "Bearer"})
         return token.strip()
 
-    def user_for(self, token: str) -> str:
+    def user_for(self, token: str, quick: bool = False) -> str:
         """Return the token's user (blocking; 401 if the token is unknown or revoked)."""
-        user = accounts.user_for_token(self.reader, token)
+        if quick:
+            try:
+                user = accounts.user_for_token_sqlite(self.quick_reader, token)
+            except sqlite3.Error as exc:
+                raise _Busy from exc
+        else:
+            user = accounts.user_for_token(self.reader, token)
         if user is None:
             raise Problem(401, "the token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
         return user
 
     async def user(self, request: Request) -> str:
-        return await self.blocking(self.user_for, self.token(request))
+        token = self.token(request)
+        if self.quick is not None:
+            with contextlib.suppress(_Busy):
+                return self.at_once(self.user_for, token, True)
+        return await self.blocking(self.user_for, token)
+
+    @staticmethod
+    def at_once(fn: Callable[..., T], *args: Any) -> T:
+        """Run a short SQLite read right here, on the event loop: no trip to the thread pool.
+
+        The quick engine never waits for a lock (its busy timeout is 0); when a
+        writer is committing just then, or anything else fails, this raises _Busy
+        and the caller does the same work in the thread pool, where waiting is fine
+        and failures are answered as usual.
+        """
+        try:
+            return fn(*args)
+        except (RemoteUnavailable, DatabaseError) as exc:
+            raise _Busy from exc
+        except RemoteError as exc:
+            if isinstance(exc.__cause__, sa.exc.SQLAlchemyError):
+                raise _Busy from exc
+            raise
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run database work in the thread pool, turning its errors into answers."""
@@ -184,9 +225,17 @@ class _Server:
         """Call a method of the user's shared log in the thread pool."""
         return await self.blocking(lambda: getattr(self.log_for(user), method)(*args))
 
-    async def read(self, request: Request, method: str, *args: Any) -> Any:
-        """Check the token and call a reading method of its user's log, in one trip to the thread pool."""
+    async def read(self, request: Request, method: str, *args: Any, quick: bool = True) -> Any:
+        """Check the token and call a reading method of its user's log, in one trip to the thread pool.
+
+        With ``quick`` (a small read) on SQLite, try it on the event loop first.
+        """
         token = self.token(request)
+        if quick and self.quick is not None:
+            with contextlib.suppress(_Busy):
+                return self.at_once(
+                    lambda: getattr(self.quick_log_for(self.user_for(token, quick=True)), method)(*args)
+                )
         return await self.blocking(lambda: getattr(self.read_log_for(self.user_for(token)), method)(*args))
 
     async def list_devices(self, request: Request) -> Response:
@@ -224,7 +273,7 @@ class _Server:
         except wire.WireError as exc:
             raise Problem(400, str(exc)) from None
         try:
-            result = await self.read(request, "pull", device_id, after, limit)
+            result = await self.read(request, "pull", device_id, after, limit, quick=limit <= _QUICK_PULL_LIMIT)
         except RemoteError as exc:
             raise Problem(404, f"device {device_id} is not registered for this user") from exc
         if wire.accepts_frames(request.headers.get("accept")):
@@ -255,6 +304,25 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error(500, "internal server error")
 
 
+def _is_file(url: sa.URL) -> bool:
+    database = url.database or ""
+    return database not in ("", ":memory:") and not database.startswith("file:") and "mode" not in url.query
+
+
+def _quick_engine(url: sa.URL) -> sa.Engine:
+    """An engine on the same SQLite file for reads on the event loop: one connection that never waits."""
+    from .._db import create_engine
+
+    quick = create_engine(url, pool_size=1, max_overflow=1)
+
+    @sa.event.listens_for(quick, "connect")
+    def _never_wait(dbapi_conn: Any, _record: Any) -> None:
+        # after create_engine's own listener, which sets a long busy timeout
+        dbapi_conn.execute("PRAGMA busy_timeout = 0")
+
+    return quick
+
+
 def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> ASGIApp:
     """Return the ASGI application serving the shared log in ``db`` (a URL, path or engine).
 
@@ -262,19 +330,25 @@ def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MA
     """
     from .._db import create_engine, to_url
 
+    quick = None
     if isinstance(db, sa.Engine):
         engine = db
     else:
+        url = to_url(db)
         # enough connections for Starlette's thread pool (40 threads)
-        pooled = {} if to_url(db).get_backend_name() == "sqlite" else {"pool_size": 10, "max_overflow": 30}
+        pooled = {} if url.get_backend_name() == "sqlite" else {"pool_size": 10, "max_overflow": 30}
         engine = create_engine(db, **pooled)
-    server = _Server(engine, max_body_bytes)
+        if url.get_backend_name() == "sqlite" and _is_file(url):
+            quick = _quick_engine(url)
+    server = _Server(engine, max_body_bytes, quick)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(server.startup)
         yield
         engine.dispose()
+        if quick is not None:
+            quick.dispose()
 
     routes = [
         Route("/health", server.health, methods=["GET"]),

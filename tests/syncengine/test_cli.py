@@ -252,3 +252,16 @@ def test_automatic_policy_keeps_conflicts_in_the_history_only(tmp_path) -> None:
     [decided] = json.loads(se("conflicts", b, "--all", "--json").stdout)
     assert decided["decided_how"] == "automatic" and names(b) == ["Kettle B"]
     assert "automatic" in se("conflicts", b, "--all").stdout
+
+
+def test_verbose_prints_the_engines_log(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    se("init", a, "--table", "products")
+    quiet = se("sync", a, "--remote", str(tmp_path / "shared.db"))
+    assert quiet.stderr == ""
+    loud = se("-vv", "sync", a, "--remote", str(tmp_path / "shared.db"))
+    assert "INFO sync of" in loud.stderr and "sync done" in loud.stderr
+    add_b = make_shop(tmp_path / "b.db")
+    se("init", add_b, "--table", "products")
+    pulled = se("-vv", "sync", add_b, "--remote", str(tmp_path / "shared.db")).stderr
+    assert "DEBUG pulled 1 batches" in pulled
