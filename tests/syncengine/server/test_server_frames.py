@@ -150,3 +150,28 @@ def test_pulls_come_as_frames_when_asked_and_as_json_otherwise(served) -> None:
             )
             assert answer.headers.get("content-encoding", "identity") == encoding
             assert [b.payload for b in wire.parse_pull_frames(answer.content).batches] == [big]
+
+
+def test_reads_wait_for_a_writer_that_holds_the_sqlite_lock(served) -> None:
+    """Reads tried on the event loop never wait there: with the file locked they wait in the thread pool."""
+    import sqlite3
+    import threading
+    import time
+
+    with HttpSharedLog(served.url, served.token) as log:
+        log.push("dev1", "b1", b"one", 1)
+        locker = sqlite3.connect(served.db, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # what a push holds while it commits
+        answers: list[object] = []
+        started = time.monotonic()
+        reader = threading.Thread(target=lambda: answers.append(log.pull("dev2", 0, 10)))
+        reader.start()
+        time.sleep(0.5)
+        # the server's event loop is not blocked meanwhile
+        assert httpx.get(f"{served.url}/openapi.json").status_code == 200
+        assert not answers
+        locker.execute("ROLLBACK")
+        locker.close()
+        reader.join(10)
+        assert time.monotonic() - started >= 0.5
+        assert [b.payload for b in answers[0].batches] == [b"one"]  # type: ignore[attr-defined]
