@@ -117,6 +117,17 @@ def concurrent(make: Callable[[int], SharedLog], devices: int, requests: int, sm
     return devices * requests / seconds
 
 
+def health_round_trip(url: str, n: int = 300) -> float:
+    """Median seconds of a ``GET /health`` on a kept-alive connection: the floor of any request."""
+    times = []
+    with httpx.Client(base_url=url) as client:
+        for _ in range(n):
+            started = time.perf_counter()
+            client.get("/health").raise_for_status()
+            times.append(time.perf_counter() - started)
+    return c.median(times)
+
+
 def start_server(db: str, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -203,6 +214,7 @@ def main() -> None:
                     f"concurrent {ratios['rps'][-1]:.2f}",
                     flush=True,
                 )
+            floor = health_round_trip(url)
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -214,6 +226,12 @@ def main() -> None:
         f"database: {'PostgreSQL' if args.postgres else 'SQLite file'}; "
         f"{args.batches} batches of {args.batch_size} entries "
         f"({len(batches[0]) / args.batch_size:.0f} bytes an entry); {args.repeats} rounds; medians (min..max)"
+    )
+    per_batch = {k: args.batch_size / c.median(v) * 1000 for k, v in figures.items() if not k.startswith("rps")}
+    print(
+        f"per batch: push {per_batch['push direct']:.2f} ms direct, {per_batch['push server']:.2f} ms server; "
+        f"pull {per_batch['pull direct']:.2f} ms direct, {per_batch['pull server']:.2f} ms server; "
+        f"GET /health round trip {floor * 1000:.2f} ms"
     )
     for what, unit in (("push", "entries/s"), ("pull", "entries/s"), ("rps", "requests/s")):
         label = {"push": "push", "pull": "pull", "rps": f"{args.devices} concurrent devices"}[what]
