@@ -335,10 +335,14 @@ def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MA
         engine = db
     else:
         url = to_url(db)
-        # enough connections for Starlette's thread pool (40 threads)
-        pooled = {} if url.get_backend_name() == "sqlite" else {"pool_size": 10, "max_overflow": 30}
+        sqlite = url.get_backend_name() == "sqlite"
+        # The most recently used connection first: with requests one after another
+        # that is always the same one, whose caches (SQLite's page cache) are warm.
+        pooled: dict[str, Any] = {"pool_use_lifo": True} if not sqlite or _is_file(url) else {}
+        if not sqlite:
+            pooled.update(pool_size=10, max_overflow=30)  # enough for Starlette's thread pool (40 threads)
         engine = create_engine(db, **pooled)
-        if url.get_backend_name() == "sqlite" and _is_file(url):
+        if sqlite and _is_file(url):
             quick = _quick_engine(url)
     server = _Server(engine, max_body_bytes, quick)
 
