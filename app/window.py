@@ -112,6 +112,9 @@ class MainWindow(QMainWindow):
             hints.colorSchemeChanged.connect(self.retint)
         self._restore()
         self._reachability(service.reachability.value, service.reachability_detail)
+        self._engine_log = self.activity.log_handler
+        self._engine_log.install()  # off again in _shutdown, or if the window goes without closing
+        self.destroyed.connect(self._engine_log.remove)
 
     # -- building -------------------------------------------------------------------------
 
@@ -310,6 +313,8 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # the window closes anyway; nothing committed is lost
             if shiboken6.isValid(self.banner):
                 self.banner.show_error("Closing", exc)
+        finally:
+            self._engine_log.remove()  # no more engine log lines for this window
         self._shut_down = True
         if not shiboken6.isValid(self):  # deleted meanwhile (by its owner): nothing left to close
             return

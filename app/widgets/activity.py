@@ -1,24 +1,43 @@
-"""Activity: past syncs of this device, newest first, with their counts and errors.
+"""Activity: past syncs of this device, newest first, with their counts and errors; the engine's log.
 
 The engine keeps the history (``Device.history``: the last thousand syncs, failed
-ones included); the table reads it a page at a time as it scrolls.
+ones included); the table reads it a page at a time as it scrolls. Below it, the
+engine's log lines (logger "syncengine") since the window opened, newest first:
+an :class:`EngineLogHandler` brings them to the UI thread, the page keeps the
+last 5,000, and a level filter shows warnings only, info (the default) or debug.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QPlainTextEdit, QSplitter, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from syncengine import SyncRecord
 
 from .. import format as fmt
 from ..models.activity import ActivityModel
+from ..models.engine_log import EngineLogModel, LevelFilter
 from ..ops import Ops
 from ..services.device import DeviceService
+from ..services.engine_log import EngineLogHandler
+
+LOG_LEVELS = (("Info", logging.INFO), ("Warnings", logging.WARNING), ("Debug", logging.DEBUG))
+LOG_LINES_KEPT = 5000
 
 
 class ActivityPage(QWidget):
@@ -50,14 +69,70 @@ class ActivityPage(QWidget):
         self.splitter.setObjectName("activitySplitter")
         self.splitter.addWidget(self.view)
         self.splitter.addWidget(self.detail)
+        self.splitter.addWidget(self._log_panel())
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 3)
         layout.addWidget(self.splitter, 1)
         self.view.selectionModel().selectionChanged.connect(self._selected)
         self.model.pageLoaded.connect(self._update_summary)
         self.model.modelReset.connect(self._update_summary)
         self.model.failed.connect(lambda exc: ops.failed.emit("Reading the activity", exc))
         service.activityChanged.connect(self.schedule_reload)
+
+    def _log_panel(self) -> QWidget:
+        panel = QWidget()
+        box = QVBoxLayout(panel)
+        box.setContentsMargins(0, 6, 0, 0)
+        box.setSpacing(4)
+        head = QHBoxLayout()
+        title = QLabel("<b>Engine log</b>")
+        self.log_summary = QLabel()
+        self.log_summary.setObjectName("muted")
+        self.log_level = QComboBox()
+        self.log_level.setAccessibleName("Engine log level")
+        for label, level in LOG_LEVELS:
+            self.log_level.addItem(label, level)
+        head.addWidget(title)
+        head.addWidget(self.log_summary, 1)
+        head.addWidget(QLabel("Show:"))
+        head.addWidget(self.log_level)
+        box.addLayout(head)
+        self.log_model = EngineLogModel(LOG_LINES_KEPT)
+        self.log_filter = LevelFilter(logging.INFO)
+        self.log_filter.setSourceModel(self.log_model)
+        self.log_view = QTableView()
+        self.log_view.setObjectName("engineLog")
+        self.log_view.setModel(self.log_filter)
+        self.log_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.log_view.verticalHeader().hide()
+        self.log_view.setShowGrid(False)
+        self.log_view.setAlternatingRowColors(True)
+        self.log_view.setWordWrap(False)
+        self.log_view.horizontalHeader().setStretchLastSection(True)
+        self.log_view.horizontalHeader().resizeSection(0, 180)
+        self.log_view.horizontalHeader().resizeSection(1, 80)
+        box.addWidget(self.log_view, 1)
+        self.log_handler = EngineLogHandler(logging.INFO, capacity=LOG_LINES_KEPT)
+        self.log_handler.records.connect(self.log_model.append)
+        self.log_level.currentIndexChanged.connect(self._log_level_chosen)
+        for signal in (self.log_filter.rowsInserted, self.log_filter.rowsRemoved, self.log_filter.modelReset):
+            signal.connect(self._update_log_summary)
+        self._update_log_summary()
+        return panel
+
+    def _log_level_chosen(self, index: int) -> None:
+        level = int(self.log_level.itemData(index))
+        self.log_handler.setLevel(level)  # capture what is chosen from now on
+        self.log_filter.set_min_level(level)  # and hide what is below it
+
+    def _update_log_summary(self, *_: Any) -> None:
+        shown, kept = self.log_filter.rowCount(), self.log_model.rowCount()
+        if not kept:
+            self.log_summary.setText("— nothing logged since the window opened")
+        else:
+            hidden = kept - shown
+            self.log_summary.setText(f"— {shown:,} line{'s' if shown != 1 else ''}" + (f" ({hidden:,} below the level hidden)" if hidden else ""))
 
     def schedule_reload(self) -> None:
         self.ops.start("Reading the activity", self.reload)

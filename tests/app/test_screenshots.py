@@ -1,8 +1,9 @@
 """Screenshots of each main view of the demo workspace, saved under docs/screenshots/ for the README.
 
 The demo is built in a folder called ``demo`` inside a home folder the test sets,
-so the window shows ``~/demo/shared.db`` and never a temporary path. One more
-shot shows the overview after the application switched to a dark palette.
+so the window shows ``~/demo/shared.db`` and never a temporary path. The activity
+shot comes last, after a sync from the window, so the engine's log has lines. One
+more shot shows the overview after the application switched to a dark palette.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import QApplication
 
 from app import resources
 from app.demo import build_demo
 
-from .helpers import close_window, open_window
+from .helpers import close_window, news_for_north, open_window
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -35,15 +37,16 @@ def _no_temporary_paths(window) -> None:
 
 
 def test_screenshot_of_each_view(qtbot, run, home) -> None:
-    window = open_window(qtbot, run, build_demo(home / "demo"))
+    workspace = build_demo(home / "demo")
+    news_for_north(home / "demo")  # for the activity shot's sync (before the window: its log shows only its own syncs)
+    window = open_window(qtbot, run, workspace)
     window.resize(1200, 760)
     qtbot.waitUntil(lambda: window.pending.model.rowCount() > 0, timeout=10000)
     qtbot.waitUntil(lambda: bool(window.conflicts.panel.choices), timeout=10000)
     window.pending.view.selectRow(0)
-    window.activity.view.selectRow(0)
     _no_temporary_paths(window)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for key in ("overview", "conflicts", "pending", "devices", "activity"):
+    for key in ("overview", "conflicts", "pending", "devices"):
         window.show_view(key)
         qtbot.waitExposed(window)
         image = window.grab().toImage()
@@ -52,6 +55,17 @@ def test_screenshot_of_each_view(qtbot, run, home) -> None:
     window.show_view("conflicts")
     window.conflicts.tabs.setCurrentIndex(1)
     assert window.grab().save(str(SHOTS / "history.png"))
+    # Activity last, after a sync from the window, so the engine's log below the syncs has lines
+    syncs = window.activity.model.rowCount()
+    qtbot.mouseClick(window.overview.sync_button, Qt.MouseButton.LeftButton)
+    page = window.activity
+    qtbot.waitUntil(lambda: page.log_filter.rowCount() > 0 and page.log_filter.data(page.log_filter.index(0, 2)).startswith("sync done"), timeout=20000)
+    qtbot.waitUntil(lambda: not window.service.busy and page.model.rowCount() > syncs and not page.model.loading, timeout=20000)
+    page.view.selectRow(0)
+    assert not [r for r in range(page.log_model.rowCount()) if "/tmp" in page.log_model.entry(r).message]  # ~/demo/…
+    window.show_view("activity")
+    qtbot.waitExposed(window)
+    assert window.grab().save(str(SHOTS / "activity.png"))
     close_window(qtbot, window)
     for key in ("overview", "conflicts", "pending", "devices", "activity", "history"):
         assert (SHOTS / f"{key}.png").stat().st_size > 10_000
