@@ -36,7 +36,7 @@ class DevicesModel(ListTableModel[DeviceInfo]):
             if column == 4:
                 if item.behind is None:
                     return fmt.DASH
-                return "up to date" if item.behind == 0 else f"{item.behind:,} entries"
+                return "up to date" if item.behind == 0 else f"{item.behind:,} entr{'y' if item.behind == 1 else 'ies'}"
             if column == 5:
                 return fmt.stamp(item.created_at)
         if role == Qt.ItemDataRole.FontRole and mine:

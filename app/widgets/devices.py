@@ -7,7 +7,7 @@ from qasync import asyncSlot
 
 from syncengine import DeviceInfo
 
-from .. import resources
+from .. import format, resources
 from ..models.devices import DevicesModel
 from ..ops import Ops
 from ..services.device import DeviceService
@@ -46,7 +46,7 @@ class DevicesPage(QWidget):
         self.model.set_items(devices)
         behind = sum(1 for d in devices if d.behind)
         self.summary.setText(
-            f"{len(devices)} device{'s' if len(devices) != 1 else ''} share {self.service.workspace.remote}"
+            f"{len(devices)} device{'s' if len(devices) != 1 else ''} share {format.location(self.service.workspace.remote)}"
             + (f"; {behind} behind" if behind else "; all up to date")
         )
 
