@@ -13,6 +13,11 @@ and since the sync marks entries shared only after a push succeeds, nothing loca
 is lost. Other refusals raise :class:`RemoteError` at once. No httpx exception
 leaves this module.
 
+Pushes go up and pulls come down in frames (raw payload bytes after a small JSON
+header, :data:`~syncengine.server._wire.FRAME_TYPE`); an answer in JSON is read
+too. Bodies are gzipped over a network, not to a server on this machine (a
+loopback address), where compressing costs time and saves nothing.
+
 Every answer carries the server's clock (``X-Server-Time``); each client keeps an
 estimate of how far the local clock is off in :attr:`clock_offset_ms`.
 """

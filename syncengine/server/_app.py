@@ -10,7 +10,12 @@ request where the order of checks allows it: a pull or a device list checks the
 token and does its work in the same trip (a request with a body is authenticated
 before its body is read, so it makes two). Reads (the token check, pulls, device
 lists) run in deferred transactions, so on SQLite they do not take the write lock
-and never wait for a push to finish its transaction.
+and never wait for a push to finish its transaction. On an SQLite file the token
+check and small reads are first tried right on the event loop, with a connection
+whose busy timeout is 0: a trip to the thread pool costs more than such a read,
+and when a writer is committing just then the read is done in the pool instead,
+where waiting is fine. Nothing of this is state: every request still reads its
+token and its data from the database.
 
 Pushes and pulls speak JSON or frames (:data:`~._wire.FRAME_TYPE`, raw payload
 bytes after a small JSON header), chosen by the request's ``Content-Type`` and

@@ -196,7 +196,9 @@ def openapi(max_body: int) -> dict[str, Any]:
                 "`Authorization: Bearer TOKEN` (from `syncengine token create`) and sees only its "
                 "user's devices and batches. Every answer carries `X-Server-Time`. Bodies over "
                 f"{max_body} bytes (before or after gunzipping) get 413. Answers are gzipped when "
-                "the client accepts it."
+                "the client accepts it. Pushes and pulls also come in frames "
+                f"(`{wire.FRAME_TYPE}`: a JSON header, then the payloads' raw bytes), "
+                "chosen by `Content-Type` and `Accept`."
             ),
         },
         "paths": {
