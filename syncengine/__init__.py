@@ -6,6 +6,8 @@ received entries are reconciled the same way on every device, so all copies
 converge. See the README for a tour.
 """
 
+import logging
+
 from . import events, values
 from ._ids import new_id, uuid_pk
 from .clock import HybridClock, Timestamp
@@ -45,6 +47,10 @@ from .store import SqlSharedLog
 from .sync import SyncOptions
 
 __version__ = "0.1.0"
+
+# A library logs; the application decides where it goes (without this, Python's last-resort
+# handler would print the engine's warnings on stderr of every program that uses it).
+logging.getLogger("syncengine").addHandler(logging.NullHandler())
 
 __all__ = [
     "Action",

@@ -265,3 +265,23 @@ def test_verbose_prints_the_engines_log(tmp_path) -> None:
     se("init", add_b, "--table", "products")
     pulled = se("-vv", "sync", add_b, "--remote", str(tmp_path / "shared.db")).stderr
     assert "DEBUG pulled 1 batches" in pulled
+
+
+def test_the_engines_warnings_stay_off_stderr_unless_asked(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db")
+    b = tmp_path / "b.db"
+    con = sqlite3.connect(b)
+    con.execute("CREATE TABLE products (id TEXT PRIMARY KEY, name TEXT NOT NULL)")
+    con.close()
+    shared = str(tmp_path / "shared.db")
+    se("init", a, "--table", "products")
+    se("init", str(b), "--table", "products")
+    con = sqlite3.connect(a)
+    con.execute("INSERT INTO products VALUES ('p1', 'kettle', 2.5)")
+    con.commit()
+    con.close()
+    se("sync", a, "--remote", shared)
+    quiet = se("sync", str(b), "--remote", shared)  # quarantines p1: a warning in the engine's log
+    assert "quarantined 1" in quiet.stdout and quiet.stderr == ""
+    loud = se("-v", "sync", str(b), "--remote", shared, "--stage", "reconcile")
+    assert "WARNING" not in loud.stderr  # nothing new to quarantine
