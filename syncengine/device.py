@@ -36,7 +36,7 @@ from .errors import (
     SchemaError,
 )
 from .events import ConflictDecided, ConflictEvent, ConflictFound, Stage, SyncEvent
-from .model import Conflict, LogRecord, QuarantinedEntry, Status, SyncRecord, SyncReport
+from .model import Conflict, LogRecord, Op, QuarantinedEntry, Status, SyncRecord, SyncReport
 from .remote import SharedLog
 from .store import _client as client
 from .store import _conflicts as conflict_store
@@ -289,7 +289,7 @@ class Device:
             states.append(s.LogState.QUARANTINED)
         if not states:
             states = list(s.LogState)
-        if op is not None and op not in ("insert", "update", "delete"):
+        if op is not None and op not in {o.value for o in Op}:
             raise ConfigurationError(f"unknown operation {op!r}: choose insert, update or delete")
         with self._connect() as conn:
             return views.records(
@@ -345,9 +345,12 @@ class Device:
 
     def set_review(self, on: bool, table: str | None = None) -> None:
         """Hold conflicts for a person (``on``) or commit the automatic result, for all tables or one."""
+        self._check_table(table)
+        self._set("review" if table is None else f"review.{table}", bool(on))
+
+    def _check_table(self, table: str | None) -> None:
         if table is not None and table not in self.catalog:
             raise ConfigurationError(f"table {table!r} is not synced on this device (synced: {', '.join(self.tables)})")
-        self._set("review" if table is None else f"review.{table}", bool(on))
 
     def conflicts(
         self,
@@ -430,8 +433,7 @@ class Device:
         whole call fail and change nothing — or, with ``skip_undecidable``, stays
         open while the others are decided.
         """
-        if table is not None and table not in self.catalog:
-            raise ConfigurationError(f"table {table!r} is not synced on this device (synced: {', '.join(self.tables)})")
+        self._check_table(table)
         with self._lock, self._begin() as conn:
             ids = [int(r.id) for r in conflict_store.query(conn, table=table)]
             client.set_applying(conn, True)

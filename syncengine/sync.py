@@ -138,8 +138,7 @@ class _Run:
 
     def keep_going(self) -> bool:
         """Return False when the sync must stop at this batch boundary."""
-        if self.options.cancel is not None and self.options.cancel.is_set():
-            self.report.cancelled = True
+        if self.cancelled():
             return False
         if self.options.single_batch:
             self.report.stopped_early = True

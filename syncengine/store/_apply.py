@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from ..reconcile import Action, RowPlan
 from ._catalog import SyncedTable
+from ._client import param_marker
 
 
 class Failure(NamedTuple):
@@ -89,7 +90,7 @@ def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequen
         synced = catalog[name]
         if synced.plain and columns:  # nothing to convert: hand the rows straight to the driver
             quote = conn.dialect.identifier_preparer.quote
-            marker = "?" if conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+            marker = param_marker(conn)
             sql = (
                 f"INSERT INTO {quote(synced.name)} ({', '.join(quote(c) for c in columns)}) "
                 f"VALUES ({', '.join([marker] * len(columns))})"

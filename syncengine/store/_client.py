@@ -150,6 +150,11 @@ def _read_rows(conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> d
     return found
 
 
+def param_marker(conn: sa.Connection) -> str:
+    """Return the driver's positional parameter marker: ``?`` (sqlite3) or ``%s`` (psycopg, PyMySQL)."""
+    return "?" if conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+
+
 def executemany(conn: sa.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """Run ``sql`` (with ``?`` markers) once per row, straight through the driver.
 
@@ -157,7 +162,7 @@ def executemany(conn: sa.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) 
     processing would cost more than the database work, and these columns need none.
     """
     if rows:
-        marker = "?" if conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+        marker = param_marker(conn)
         conn.exec_driver_sql(sql if marker == "?" else sql.replace("?", marker), list(rows))
 
 

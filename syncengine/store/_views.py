@@ -11,10 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..model import LogRecord, QuarantinedEntry
+from ..model import LogRecord, Op, QuarantinedEntry
 from . import _schema as s
 from ._catalog import SyncedTable
-from ._client import _OPS, _chunks, loads
+from ._client import _CODES, _OPS, _chunks, loads
 
 
 def counts(conn: sa.Connection) -> dict[int, int]:
@@ -56,10 +56,7 @@ def records(
     if table is not None:
         query = query.where(s.log.c.tbl == table)
     if op is not None:
-        code = {v.value: k for k, v in _OPS.items()}.get(op)
-        if code is None:
-            raise ValueError(f"unknown operation {op!r}: insert, update or delete")
-        query = query.where(s.log.c.op == code)
+        query = query.where(s.log.c.op == _CODES[Op(op)])  # Op() raises ValueError on an unknown name
     if device_id is not None:
         query = query.where(s.log.c.device_id == device_id)
     if before_id is not None:
