@@ -18,6 +18,17 @@ products = sa.Table(
     sa.Column("note", sa.Text, nullable=True),
 )
 
+# A catalogue whose SKU is unique: two shops adding the same SKU under different ids
+# make a constraint conflict.
+unique_meta = sa.MetaData()
+unique_products = sa.Table(
+    "products",
+    unique_meta,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("sku", sa.String(20), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+)
+
 
 def rows(device: Device, table: sa.Table = products) -> list[dict[str, Any]]:
     """Return every row of ``table`` on ``device``, sorted by key."""

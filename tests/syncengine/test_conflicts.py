@@ -11,16 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from syncengine import ConflictError, Device, SqlSharedLog, events
+from syncengine import ConflictError, Device, events
 
-from .helpers import add, metadata, products, pump, rows, write
-
-
-@pytest.fixture
-def shared(tmp_path) -> SqlSharedLog:
-    log = SqlSharedLog(str(tmp_path / "shared.db"))
-    yield log
-    log.close()
+from .helpers import add, metadata, products, pump, rows, unique_meta, unique_products, write
 
 
 @pytest.fixture
@@ -144,14 +137,6 @@ def test_the_same_key_created_twice_with_equal_values_is_not_a_conflict(devices,
     assert a.conflicts(include_decided=True) == b.conflicts(include_decided=True) == []
 
 
-unique_meta = sa.MetaData()
-unique_products = sa.Table(
-    "products",
-    unique_meta,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("sku", sa.String(20), nullable=False, unique=True),
-    sa.Column("name", sa.Text, nullable=False),
-)
 
 
 def test_a_broken_unique_constraint_is_held_and_the_rest_of_the_batch_lands(devices, shared) -> None:

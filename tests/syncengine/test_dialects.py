@@ -23,7 +23,7 @@ from syncengine import ConflictError, Device, SqlSharedLog
 from syncengine._db import create_engine
 from syncengine.store._apply import execute_plan
 
-from .helpers import add, metadata, products, pump, rows, write
+from .helpers import add, metadata, products, pump, rows, unique_meta, unique_products, write
 
 # -- schemas ------------------------------------------------------------------------
 
@@ -37,14 +37,6 @@ stock = sa.Table(
     sa.Column("label", sa.Text, nullable=True),
 )
 
-unique_meta = sa.MetaData()
-unique_products = sa.Table(
-    "products",
-    unique_meta,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("sku", sa.String(20), nullable=False, unique=True),
-    sa.Column("name", sa.Text, nullable=False),
-)
 
 narrow_meta = sa.MetaData()
 sa.Table(

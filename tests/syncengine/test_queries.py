@@ -11,30 +11,9 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from syncengine import ConfigurationError, Device, SqlSharedLog
+from syncengine import ConfigurationError, Device
 
-from .helpers import add, metadata, products, pump, write
-
-
-@pytest.fixture
-def shared(tmp_path) -> SqlSharedLog:
-    log = SqlSharedLog(str(tmp_path / "shared.db"))
-    yield log
-    log.close()
-
-
-@pytest.fixture
-def a(tmp_path) -> Device:
-    device = Device.init(str(tmp_path / "a.db"), metadata=metadata, name="a")
-    yield device
-    device.close()
-
-
-@pytest.fixture
-def b(tmp_path) -> Device:
-    device = Device.init(str(tmp_path / "b.db"), metadata=metadata, name="b")
-    yield device
-    device.close()
+from .helpers import add, products, pump, write
 
 
 def test_log_pages_by_key_and_filters_by_operation_and_device(a, b, shared) -> None:

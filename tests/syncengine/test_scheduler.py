@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from syncengine import Device, MemorySharedLog
 from syncengine.scheduler import SyncFinishedEvent, SyncScheduler, SyncStartedEvent, configure
 
 from .helpers import add, metadata, rows
-
-
-@pytest.fixture
-def a(tmp_path) -> Device:
-    device = Device.init(str(tmp_path / "a.db"), metadata=metadata, name="a")
-    yield device
-    device.close()
 
 
 async def _until(predicate, timeout: float = 10.0) -> None:

@@ -25,27 +25,6 @@ from syncengine.serializer import JsonSerializer
 from .helpers import add, metadata, products, pump, rows, write
 
 
-@pytest.fixture
-def shared(tmp_path) -> SqlSharedLog:
-    log = SqlSharedLog(str(tmp_path / "shared.db"))
-    yield log
-    log.close()
-
-
-@pytest.fixture
-def a(tmp_path) -> Device:
-    device = Device.init(str(tmp_path / "a.db"), metadata=metadata, name="a")
-    yield device
-    device.close()
-
-
-@pytest.fixture
-def b(tmp_path) -> Device:
-    device = Device.init(str(tmp_path / "b.db"), metadata=metadata, name="b")
-    yield device
-    device.close()
-
-
 def test_two_devices_exchange_inserts_updates_and_deletes(a, b, shared) -> None:
     add(a, ("p1", "kettle", 20), ("p2", "mug", 5))
     add(b, ("p3", "teapot", 30))
