@@ -27,17 +27,62 @@ Index = QModelIndex | QPersistentModelIndex
 _INVALID = QModelIndex()
 
 
-class PagedTableModel(QAbstractTableModel, Generic[T]):
-    """Rows of type ``T`` fetched by ``fetch(offset, last, limit)``; subclasses say how to show them."""
+class RowsTableModel(QAbstractTableModel, Generic[T]):
+    """A table over ``self._rows``, one column per header; subclasses say what a cell shows.
+
+    Row ``n`` shows ``self.row_item(n)`` (the ``n``-th item, unless a subclass orders
+    them otherwise); :meth:`cell` gives what it shows in a column for a role.
+    """
 
     headers: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[T] = []
+
+    def row_item(self, row: int) -> T:
+        return self._rows[row]
+
+    def items(self) -> list[T]:
+        return list(self._rows)
+
+    def rowCount(self, parent: Index = _INVALID) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = _INVALID) -> int:
+        return 0 if parent.isValid() else len(self.headers)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if (
+            role == Qt.ItemDataRole.DisplayRole
+            and orientation == Qt.Orientation.Horizontal
+            and 0 <= section < len(self.headers)
+        ):
+            return self.headers[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if (
+            not index.isValid()
+            or not (0 <= index.row() < len(self._rows))
+            or not (0 <= index.column() < len(self.headers))
+        ):
+            return None
+        return self.cell(self.row_item(index.row()), index.column(), role)
+
+    def cell(self, item: T, column: int, role: int) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class PagedTableModel(RowsTableModel[T]):
+    """Rows of type ``T`` fetched by ``fetch(offset, last, limit)``; subclasses say how to show them."""
+
     pageLoaded = Signal(int)  # rows added by the page
     failed = Signal(object)  # the exception a fetch raised
 
     def __init__(self, fetch: Fetch[T] | None = None, *, page_size: int = 200) -> None:
         super().__init__()
         self._fetch = fetch
-        self._rows: list[T] = []
         self._exhausted = fetch is None
         self._task: asyncio.Future[None] | None = None
         self._generation = 0
@@ -75,12 +120,6 @@ class PagedTableModel(QAbstractTableModel, Generic[T]):
     @property
     def exhausted(self) -> bool:
         return self._exhausted
-
-    def row_item(self, row: int) -> T:
-        return self._rows[row]
-
-    def items(self) -> list[T]:
-        return list(self._rows)
 
     # -- Qt's lazy loading ------------------------------------------------------------
 
@@ -121,63 +160,11 @@ class PagedTableModel(QAbstractTableModel, Generic[T]):
             self.endInsertRows()
         self.pageLoaded.emit(len(found))
 
-    # -- the table ------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = _INVALID) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = _INVALID) -> int:
-        return 0 if parent.isValid() else len(self.headers)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.headers):
-            return self.headers[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self._rows)) or not (0 <= index.column() < len(self.headers)):
-            return None
-        return self.cell(self._rows[index.row()], index.column(), role)
-
-    def cell(self, item: T, column: int, role: int) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
-class ListTableModel(QAbstractTableModel, Generic[T]):
+class ListTableModel(RowsTableModel[T]):
     """A table over a short list replaced as a whole (devices, activity)."""
-
-    headers: tuple[str, ...] = ()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._rows: list[T] = []
 
     def set_items(self, items: Sequence[T]) -> None:
         self.beginResetModel()
         self._rows = list(items)
         self.endResetModel()
-
-    def row_item(self, row: int) -> T:
-        return self._rows[row]
-
-    def items(self) -> list[T]:
-        return list(self._rows)
-
-    def rowCount(self, parent: Index = _INVALID) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = _INVALID) -> int:
-        return 0 if parent.isValid() else len(self.headers)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.headers):
-            return self.headers[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self._rows)) or not (0 <= index.column() < len(self.headers)):
-            return None
-        return self.cell(self._rows[index.row()], index.column(), role)
-
-    def cell(self, item: T, column: int, role: int) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError

@@ -13,13 +13,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
 
-Index = QModelIndex | QPersistentModelIndex
-_INVALID = QModelIndex()
+from ._paged import _INVALID, Index, RowsTableModel
 
-LEVEL_LABELS = {logging.DEBUG: "Debug", logging.INFO: "Info", logging.WARNING: "Warning", logging.ERROR: "Error", logging.CRITICAL: "Critical"}
+LEVEL_LABELS = {
+    logging.DEBUG: "Debug",
+    logging.INFO: "Info",
+    logging.WARNING: "Warning",
+    logging.ERROR: "Error",
+    logging.CRITICAL: "Critical",
+}
 _WARNING_COLOUR = QColor(196, 110, 0)
 _ERROR_COLOUR = QColor(214, 69, 65)
 _DEBUG_COLOUR = QColor(128, 128, 128)
@@ -43,7 +48,7 @@ def clock(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-class EngineLogModel(QAbstractTableModel):
+class EngineLogModel(RowsTableModel[EngineLogEntry]):
     """Log lines, newest first, at most ``capacity`` of them (the oldest go first)."""
 
     headers = ("Time", "Level", "Message")
@@ -51,8 +56,7 @@ class EngineLogModel(QAbstractTableModel):
 
     def __init__(self, capacity: int = 5000) -> None:
         super().__init__()
-        self.capacity = capacity
-        self._rows: list[EngineLogEntry] = []  # oldest first; row 0 is the last one
+        self.capacity = capacity  # self._rows is oldest first: row 0 shows the last one
 
     def append(self, entries: Iterable[EngineLogEntry]) -> None:
         """Add lines (oldest first, as they were logged) at the top; drop the oldest beyond the capacity."""
@@ -74,32 +78,20 @@ class EngineLogModel(QAbstractTableModel):
         self._rows = []
         self.endResetModel()
 
-    def entry(self, row: int) -> EngineLogEntry:
+    def row_item(self, row: int) -> EngineLogEntry:
         """Return the line shown at ``row`` (0 is the newest)."""
         return self._rows[len(self._rows) - 1 - row]
 
-    def entries(self) -> list[EngineLogEntry]:
+    def items(self) -> list[EngineLogEntry]:
         """Return the lines as shown: newest first."""
         return self._rows[::-1]
 
+    entry = row_item
+    entries = items
+
     # -- the table ------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = _INVALID) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = _INVALID) -> int:
-        return 0 if parent.isValid() else len(self.headers)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.headers):
-            return self.headers[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self._rows)) or not (0 <= index.column() < len(self.headers)):
-            return None
-        item = self.entry(index.row())
-        column = index.column()
+    def cell(self, item: EngineLogEntry, column: int, role: int) -> Any:
         if role == self.LevelRole:
             return item.level
         if role == Qt.ItemDataRole.DisplayRole:
