@@ -58,11 +58,12 @@ class Device:
         self._listeners: list[Callable[[ConflictEvent], None]] = []
         try:
             with engine.connect() as conn:
-                if not sa.inspect(conn).has_table("syncengine_state"):
+                present = set(sa.inspect(conn).get_table_names())
+                if "syncengine_state" not in present:
                     raise NotInitializedError(
                         f"{describe(engine)} has no sync installed; run 'syncengine init' on it first"
                     )
-                missing = [t for t in s.metadata.sorted_tables if not sa.inspect(conn).has_table(t.name)]
+                missing = [t for t in s.metadata.sorted_tables if t.name not in present]
                 self.device_id: str = client.get_setting(conn, "device_id")
                 self.name: str = client.get_setting(conn, "name", "")
                 self.catalog = self._load_catalog(conn)
@@ -249,9 +250,7 @@ class Device:
         query = sa.select(s.syncs).order_by(s.syncs.c.id.desc()).offset(offset)
         if limit is not None:
             query = query.limit(limit)
-        with self._connect() as conn:
-            if not sa.inspect(conn).has_table("syncengine_syncs"):
-                return []
+        with self._connect() as conn:  # opening the device made the table if it was missing
             rows = conn.execute(query).all()
         return [SyncRecord(r.id, r.started_at, r.finished_at, r.remote, orjson.loads(r.report), r.error) for r in rows]
 
