@@ -7,7 +7,9 @@ alternate within each round, and the figures are medians over the rounds.
 
 * **push**: one device pushes ``--batches`` batches of ``--batch-size`` entries
   (a realistic JSON payload, ~200 bytes an entry); entries/s.
-* **pull**: another device pulls them all, ``limit = --batch-size``; entries/s.
+* **pull**: another device pulls them all, ``limit = --batch-size``; entries/s. The HTTP
+  client reads ahead as it does by default (one request asks for ``--read-ahead``
+  pages, 4; ``--read-ahead 1`` measures one request per page).
 * **concurrent**: ``--devices`` threads, one device each, every thread doing
   ``--requests`` calls alternating a small push (10 entries) and a pull; requests/s.
 
@@ -157,6 +159,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--devices", type=int, default=20)
     parser.add_argument("--requests", type=int, default=40, help="calls per device in the concurrent test")
+    parser.add_argument("--read-ahead", type=int, default=4, help="pages per pull request of the HTTP client")
     parser.add_argument("--postgres", default=None, help="use this PostgreSQL database instead of an SQLite file")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -179,7 +182,7 @@ def main() -> None:
                 tag = uuid.uuid4().hex[:8]
                 direct = [SqlSharedLog(engine, user=f"direct-{tag}") for _ in range(2)]
                 token = create_token(engine, f"http-{tag}")[1]
-                http = [HttpSharedLog(url, token) for _ in range(2)]
+                http = [HttpSharedLog(url, token, read_ahead=args.read_ahead) for _ in range(2)]
                 order: list[tuple[str, list[Any]]] = [("direct", direct), ("server", http)]
                 if round_ % 2:
                     order.reverse()
@@ -225,7 +228,8 @@ def main() -> None:
     print(
         f"database: {'PostgreSQL' if args.postgres else 'SQLite file'}; "
         f"{args.batches} batches of {args.batch_size} entries "
-        f"({len(batches[0]) / args.batch_size:.0f} bytes an entry); {args.repeats} rounds; medians (min..max)"
+        f"({len(batches[0]) / args.batch_size:.0f} bytes an entry); {args.repeats} rounds; "
+        f"HTTP read-ahead {args.read_ahead} pages; medians (min..max)"
     )
     per_batch = {k: args.batch_size / c.median(v) * 1000 for k, v in figures.items() if not k.startswith("rps")}
     print(

@@ -20,6 +20,12 @@ loopback address), where compressing costs time and saves nothing.
 
 Every answer carries the server's clock (``X-Server-Time``); each client keeps an
 estimate of how far the local clock is off in :attr:`clock_offset_ms`.
+
+Pulls read ahead (``read_ahead`` pages, 4 by default): one request asks for that
+many pages' worth of entries, and the answer is cut into the pages that pulls of
+``limit`` would have returned, so a request's fixed cost is paid once for several
+pages. A page held back is handed only to a pull after exactly its cursor, within
+a few seconds; otherwise it is dropped and the pull asks the server again.
 """
 
 from __future__ import annotations
@@ -37,13 +43,16 @@ import httpx
 import stamina
 
 from ..errors import ConfigurationError, RemoteError, RemoteUnavailable
-from ..model import DeviceInfo, PullResult, PushResult
+from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch
 from ..server import _wire as wire
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _MAX_RETRY_AFTER = 60.0
 _SAMPLES = 8
+_HELD_SECONDS = 5.0  # how long pages read ahead may wait for the pull that wants them
+
+_PullKey = tuple[str, int, int]  # device id, after, limit
 
 
 def set_testing(testing: bool = True, *, attempts: int = 3) -> None:
@@ -84,6 +93,25 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
 
 
+def _pages(answer: PullResult, after: int, limit: int) -> list[tuple[int, PullResult]]:
+    """Cut one answer into the pages that pulls of ``limit`` entries would return, each with the cursor it follows.
+
+    The cut is the server's: a page takes batches while they fit in ``limit``
+    entries, and at least one.
+    """
+    pages: list[tuple[int, PullResult]] = []
+    page: list[ReceivedBatch] = []
+    total = 0
+    for batch in answer.batches:
+        if page and (total + batch.count > limit or len(page) > limit):
+            pages.append((after, PullResult(page, page[-1].seq, True)))
+            after, page, total = page[-1].seq, [], 0
+        page.append(batch)
+        total += batch.count
+    pages.append((after, PullResult(page, answer.cursor, answer.more)))
+    return pages
+
+
 def _is_loopback(url: str) -> bool:
     """Whether the URL's host is this machine (localhost, 127.0.0.0/8, ::1)."""
     try:
@@ -112,6 +140,7 @@ class _Wire:
         retry_timeout: float,
         compress_min_bytes: int | None,
         compress_loopback: bool,
+        read_ahead: int,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigurationError(f"not an http(s) URL: {url!r}")
@@ -120,7 +149,12 @@ class _Wire:
                 f"the shared log at {url} needs a device token: pass --token or set SYNCENGINE_TOKEN "
                 "(create one with 'syncengine token create --db DB --user NAME' on the server)"
             )
+        if read_ahead < 1:
+            raise ConfigurationError("read_ahead must be at least 1 (1: no read-ahead)")
         self.url = url.rstrip("/")
+        self.read_ahead = read_ahead
+        self._held: dict[_PullKey, PullResult] = {}  # pages read ahead, by the pull that wants each
+        self._held_at = 0.0
         if not compress_loopback and _is_loopback(url):
             # on this machine, compressing costs CPU time on both sides and saves nothing
             compress_min_bytes = None
@@ -226,6 +260,28 @@ class _Wire:
         except wire.WireError as exc:
             raise RemoteError(f"the shared log's answer to {what} is malformed: {exc}") from exc
 
+    def _pull_request(self, key: _PullKey) -> tuple[str, dict[str, int]]:
+        """The path and query of the request behind a pull: ``read_ahead`` pages' worth of entries."""
+        device_id, after, limit = key
+        asked = max(1, min(limit * self.read_ahead, wire.PULL_LIMIT_MAX))
+        return self._device_path(device_id, "batches"), {"after": after, "limit": asked}
+
+    def _take_held(self, key: _PullKey) -> PullResult | None:
+        """The page read ahead for this pull, if fresh; any other held page is dropped."""
+        page = self._held.pop(key, None)
+        if page is None or time.monotonic() - self._held_at > _HELD_SECONDS:
+            self._held.clear()
+            return None
+        return page
+
+    def _hold(self, key: _PullKey, answer: PullResult) -> PullResult:
+        """Keep all but the first page of an answer; return that page."""
+        device_id, after, limit = key
+        (_, first), *rest = _pages(answer, after, limit)
+        self._held = {(device_id, start, limit): page for start, page in rest}
+        self._held_at = time.monotonic()
+        return first
+
     @classmethod
     def _parse_pull(cls, response: httpx.Response) -> PullResult:
         framed = wire.media_type(response.headers.get("content-type")) == wire.FRAME_TYPE
@@ -239,6 +295,7 @@ _DEFAULTS: dict[str, Any] = {
     "retry_timeout": 120.0,
     "compress_min_bytes": 64 * 1024,
     "compress_loopback": False,
+    "read_ahead": 4,
 }
 
 
@@ -251,7 +308,8 @@ class HttpSharedLog(_Wire):
     gzipped, and answers may come gzipped (None: never, either way); not with a server
     on a loopback address (``localhost``, ``127.0.0.1``, ``::1``), where compressing
     costs time and saves nothing, unless ``compress_loopback`` is true. ``transport`` and
-    ``verify`` go to :class:`httpx.Client`.
+    ``verify`` go to :class:`httpx.Client`. A request behind a pull asks for
+    ``read_ahead`` pages at once (see the module docstring; 1 turns read-ahead off).
     """
 
     def __init__(
@@ -267,6 +325,7 @@ class HttpSharedLog(_Wire):
         compress_loopback: bool = _DEFAULTS["compress_loopback"],
         verify: Any = True,
         transport: httpx.BaseTransport | None = None,
+        read_ahead: int = _DEFAULTS["read_ahead"],
     ) -> None:
         super().__init__(
             url,
@@ -277,6 +336,7 @@ class HttpSharedLog(_Wire):
             retry_timeout=retry_timeout,
             compress_min_bytes=compress_min_bytes,
             compress_loopback=compress_loopback,
+            read_ahead=read_ahead,
         )
         self._client = httpx.Client(
             base_url=self.url, headers=self.headers, timeout=self.timeout, verify=verify, transport=transport
@@ -330,9 +390,12 @@ class HttpSharedLog(_Wire):
 
     def pull(self, device_id: str, after: int, limit: int) -> PullResult:
         """Return other devices' batches after ``after``, about ``limit`` entries."""
-        params = {"after": after, "limit": max(1, min(limit, wire.PULL_LIMIT_MAX))}
-        response = self._call("pull", "GET", self._device_path(device_id, "batches"), params=params)
-        return self._parse_pull(response)
+        key = (device_id, after, limit)
+        page = self._take_held(key)
+        if page is None:
+            path, params = self._pull_request(key)
+            page = self._hold(key, self._parse_pull(self._call("pull", "GET", path, params=params)))
+        return page
 
     def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record how far the device has pulled."""
@@ -368,6 +431,7 @@ class AsyncHttpSharedLog(_Wire):
         compress_loopback: bool = _DEFAULTS["compress_loopback"],
         verify: Any = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        read_ahead: int = _DEFAULTS["read_ahead"],
     ) -> None:
         super().__init__(
             url,
@@ -378,6 +442,7 @@ class AsyncHttpSharedLog(_Wire):
             retry_timeout=retry_timeout,
             compress_min_bytes=compress_min_bytes,
             compress_loopback=compress_loopback,
+            read_ahead=read_ahead,
         )
         self._client = httpx.AsyncClient(
             base_url=self.url, headers=self.headers, timeout=self.timeout, verify=verify, transport=transport
@@ -432,9 +497,12 @@ class AsyncHttpSharedLog(_Wire):
 
     async def pull(self, device_id: str, after: int, limit: int) -> PullResult:
         """Return other devices' batches after ``after``, about ``limit`` entries."""
-        params = {"after": after, "limit": max(1, min(limit, wire.PULL_LIMIT_MAX))}
-        response = await self._call("pull", "GET", self._device_path(device_id, "batches"), params=params)
-        return self._parse_pull(response)
+        key = (device_id, after, limit)
+        page = self._take_held(key)
+        if page is None:
+            path, params = self._pull_request(key)
+            page = self._hold(key, self._parse_pull(await self._call("pull", "GET", path, params=params)))
+        return page
 
     async def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record how far the device has pulled."""

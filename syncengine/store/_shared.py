@@ -59,6 +59,24 @@ batches = sa.Table(
 )
 
 
+# The statements of a pull, built once: building them per call cost more than running them.
+_OWNER = sa.select(devices.c.user_id).where(devices.c.device_id == sa.bindparam("device"))
+_TOP = sa.select(counter.c.seq).where(counter.c.id == 1)
+
+# batches a device may pull: its user's, after its cursor, up to the counter, not its own
+_PULL = (
+    sa.select(batches)
+    .where(
+        batches.c.user_id == sa.bindparam("user"),
+        batches.c.seq > sa.bindparam("after"),
+        batches.c.seq <= sa.bindparam("top"),
+        batches.c.device_id != sa.bindparam("device"),
+    )
+    .order_by(batches.c.seq)
+    .limit(sa.bindparam("n"))
+)
+
+
 def _engine(url: str | sa.URL) -> sa.Engine:
     from .._db import create_engine
 
@@ -182,24 +200,13 @@ class SqlSharedLog:
         """Return other devices' batches after ``after``, about ``limit`` entries."""
         with self._begin() as conn:
             self._check_device(conn, device_id)
-            top = int(conn.execute(sa.select(counter.c.seq).where(counter.c.id == 1)).scalar_one())
-            query = (
-                sa.select(batches)
-                .where(
-                    batches.c.user_id == self.user,
-                    batches.c.seq > after,
-                    batches.c.seq <= top,
-                    batches.c.device_id != device_id,
-                )
-                .order_by(batches.c.seq)
-            )
+            top = int(conn.execute(_TOP).scalar_one())
+            window = {"user": self.user, "device": device_id, "after": after, "top": top, "n": max(1, limit) + 1}
             out: list[ReceivedBatch] = []
             total = 0
-            more = False
-            for row in conn.execute(query.limit(max(1, limit) + 1)).mappings():
+            for row in conn.execute(_PULL, window).mappings():
                 if out and total + row["count"] > limit:
-                    more = True
-                    break
+                    return PullResult(out, out[-1].seq, True)
                 out.append(
                     ReceivedBatch(
                         seq=int(row["seq"]),
@@ -212,10 +219,9 @@ class SqlSharedLog:
                     )
                 )
                 total += row["count"]
-            cursor = out[-1].seq if more else max(top, after)
-            if not more and out and len(out) > limit:  # pragma: no cover - defensive
-                more = True
-            return PullResult(out, cursor, more)
+            if len(out) > limit:  # every row fitted (empty batches): more may follow them
+                return PullResult(out, out[-1].seq, True)
+            return PullResult(out, max(top, after), False)
 
     def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record the device's pull cursor in the registry."""
@@ -231,7 +237,7 @@ class SqlSharedLog:
         self.engine.dispose()
 
     def _check_device(self, conn: sa.Connection, device_id: str) -> None:
-        owner = conn.execute(sa.select(devices.c.user_id).where(devices.c.device_id == device_id)).scalar()
+        owner = conn.execute(_OWNER, {"device": device_id}).scalar()
         if owner != self.user:
             raise RemoteError(f"device {device_id} is not registered for user {self.user!r}", kind="not_owned")
 
