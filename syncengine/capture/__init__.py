@@ -8,8 +8,10 @@ engine applies remote changes it sets ``syncengine_control.applying`` inside its
 transaction, and the triggers skip those writes; other transactions never see
 that flag set.
 
-Triggers record values in the database's own JSON form; :mod:`._decode` turns
-them into Python values with the column types, later, when entries are stamped.
+Triggers record values as the database holds them: on SQLite copied into value
+columns of the log row, on PostgreSQL and MariaDB in the database's own JSON
+form. :mod:`._decode` turns them into Python values with the column types, later,
+when entries are stamped.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def check_syncable(table: sa.Table, dialect: sa.Dialect) -> None:
 def install(conn: sa.Connection, table: sa.Table) -> None:
     """Create (or re-create) the capture triggers of ``table``."""
     module = _module(conn.dialect)
+    if hasattr(module, "prepare"):
+        module.prepare(conn, table)
     for statement in module.drop_statements(table, conn.dialect):
         conn.exec_driver_sql(statement)
     for statement in module.create_statements(table, conn.dialect):

@@ -1,9 +1,10 @@
-"""Turn the JSON a trigger wrote into Python values, with the table's column types.
+"""Turn what a trigger wrote into Python values, with the table's column types.
 
-SQLite: after undoing the trigger's tags for reals and blobs a value is exactly
-what the driver would have returned, so SQLAlchemy's own result processors finish
-the job (dates, booleans, JSON, UUIDs; decimals are converted here the same way,
-without SQLAlchemy's warning). PostgreSQL and MariaDB print values as JSON; each
+SQLite: the trigger copied the values into the log's value columns, so they are
+exactly what the driver would have returned (rows captured by an earlier version
+hold JSON, with tags for reals and blobs, undone here), and SQLAlchemy's own
+result processors finish the job (dates, booleans, JSON, UUIDs; decimals are
+converted here the same way, without SQLAlchemy's warning). PostgreSQL and MariaDB print values as JSON; each
 column type has a small parser here.
 
 JSON columns are embedded in the trigger's JSON as JSON (PostgreSQL's
@@ -131,6 +132,7 @@ class NativeDecoder:
     def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
         self.table = table
         self.pk_columns = [str(c.name) for c in table.primary_key.columns]
+        self.columns = [str(c.name) for c in table.columns]
         self._sqlite = dialect.name == "sqlite"
         self._converters: dict[str, Convert] = {}
         for column in table.columns:
@@ -157,6 +159,19 @@ class NativeDecoder:
             if value is not None:
                 raw[name] = convert(value)
         return raw
+
+    def cells(self, cells: Any) -> dict[str, Any]:
+        """Decode the values an SQLite trigger copied into the log's value columns (column *i* in ``cells[i]``).
+
+        They are exactly what the driver reads from the table, so the column types'
+        result processors finish the job.
+        """
+        row = dict(zip(self.columns, cells, strict=False))  # a trigger older than a new column copied fewer
+        for name, convert in self._converters.items():
+            value = row.get(name)
+            if value is not None:
+                row[name] = convert(value)
+        return row
 
     def pk(self, text: str) -> tuple[Any, ...]:
         """Decode a ``json_array`` of the primary-key values."""

@@ -1,8 +1,16 @@
 """SQLite capture triggers.
 
-SQLite's JSON prints reals with 15 digits and refuses blobs, so every column goes
-through ``CASE typeof(...)``: reals become ``["r", "%!.17g text"]`` (exact), blobs
-``["b", "HEX"]``. A plain column value is never a JSON array, so the tags are safe. The trigger reads ``julianday('now')`` for the write's wall time.
+A trigger copies the row's values, as they are, into value columns of the log row
+it appends: ``n0``, ``n1``, … the new values, ``o0``, ``o1``, … the old ones,
+column *i* of the table in ``n{i}``/``o{i}``, and ``width`` the number of columns
+it copied. The value columns are declared without a type, so SQLite keeps every
+value exactly as it was stored (a real stays a real, a blob a blob) and the
+trigger does no work but copying: building JSON in the trigger (with a
+``CASE typeof`` per column to keep reals and blobs exact) cost a write more than
+the row itself. The log gets as many value columns as the widest synced table
+needs when a table is installed. Stamping reads them back with the table's column
+types (:mod:`._decode`). The trigger reads ``julianday('now')`` for the write's
+wall time.
 """
 
 from __future__ import annotations
@@ -26,31 +34,27 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _text_affinity(column: sa.Column) -> bool:  # type: ignore[type-arg]
-    """SQLite's rule: a declared type containing CHAR, CLOB or TEXT stores reals as text."""
-    declared = str(column.type).upper()
-    return any(word in declared for word in ("CHAR", "CLOB", "TEXT")) and "INT" not in declared
+def new_columns(width: int) -> list[str]:
+    """The log's columns that hold a captured row's new values."""
+    return [f"n{i}" for i in range(width)]
 
 
-def _value(row: str, column: sa.Column, dialect: sa.Dialect) -> str:  # type: ignore[type-arg]
-    ref = f"{row}.{_q(dialect, column.name)}"
-    blob = f"json_array('b', hex({ref}))"
-    if _text_affinity(column):  # no real can be stored here; a blob still can
-        return f"CASE WHEN typeof({ref}) = 'blob' THEN {blob} ELSE {ref} END"
-    return (
-        f"CASE typeof({ref}) WHEN 'real' THEN json_array('r', printf('%!.17g', {ref})) "
-        f"WHEN 'blob' THEN {blob} ELSE {ref} END"
-    )
+def old_columns(width: int) -> list[str]:
+    """The log's columns that hold a captured row's old values."""
+    return [f"o{i}" for i in range(width)]
 
 
-def _object(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
-    parts = ", ".join(f"{_lit(c.name)}, {_value(row, c, dialect)}" for c in table.columns)
-    return f"json_object({parts})"
+def prepare(conn: sa.Connection, table: sa.Table) -> None:
+    """Give the log enough value columns for ``table`` (they have no type: SQLite keeps values as they are)."""
+    have = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(syncengine_log)")}
+    width = len(table.columns)
+    for name in ["width", *new_columns(width), *old_columns(width)]:
+        if name not in have:
+            conn.exec_driver_sql(f"ALTER TABLE syncengine_log ADD COLUMN {name}")
 
 
-def _pk(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
-    parts = ", ".join(_value(row, c, dialect) for c in table.primary_key.columns)
-    return f"json_array({parts})"
+def _values(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
+    return ", ".join(f"{row}.{_q(dialect, c.name)}" for c in table.columns)
 
 
 def _trigger_names(table: sa.Table) -> list[str]:
@@ -67,22 +71,25 @@ def create_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
     name = _lit(table.name)
     target = _q(dialect, table.name)
     ins, upd, dele = (_q(dialect, n) for n in _trigger_names(table))
-    log = "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall)"
+    width = len(table.columns)
+    new, old = ", ".join(new_columns(width)), ", ".join(old_columns(width))
+    head = "INSERT INTO syncengine_log (tbl, op, wall, width"
     return [
         f"CREATE TRIGGER {ins} AFTER INSERT ON {target} WHEN {_ACTIVE} BEGIN "
-        f"{log} VALUES ({name}, {_pk(table, dialect, 'NEW')}, 'I', {_object(table, dialect, 'NEW')}, NULL, {_WALL}); END",
+        f"{head}, {new}) VALUES ({name}, 'I', {_WALL}, {width}, {_values(table, dialect, 'NEW')}); END",
         f"CREATE TRIGGER {upd} AFTER UPDATE ON {target} WHEN {_ACTIVE} BEGIN "
-        f"{log} VALUES ({name}, {_pk(table, dialect, 'OLD')}, 'U', {_object(table, dialect, 'NEW')}, "
-        f"{_object(table, dialect, 'OLD')}, {_WALL}); END",
+        f"{head}, {new}, {old}) VALUES ({name}, 'U', {_WALL}, {width}, "
+        f"{_values(table, dialect, 'NEW')}, {_values(table, dialect, 'OLD')}); END",
         f"CREATE TRIGGER {dele} AFTER DELETE ON {target} WHEN {_ACTIVE} BEGIN "
-        f"{log} VALUES ({name}, {_pk(table, dialect, 'OLD')}, 'D', NULL, {_object(table, dialect, 'OLD')}, {_WALL}); END",
+        f"{head}, {old}) VALUES ({name}, 'D', {_WALL}, {width}, {_values(table, dialect, 'OLD')}); END",
     ]
 
 
 def snapshot_statement(table: sa.Table, dialect: sa.Dialect) -> str:
     """Return the statement that records every existing row as a captured insert."""
+    width = len(table.columns)
     return (
-        "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) "
-        f"SELECT {_lit(table.name)}, {_pk(table, dialect, 'r')}, 'I', {_object(table, dialect, 'r')}, NULL, {_WALL} "
+        f"INSERT INTO syncengine_log (tbl, op, wall, width, {', '.join(new_columns(width))}) "
+        f"SELECT {_lit(table.name)}, 'I', {_WALL}, {width}, {_values(table, dialect, 'r')} "
         f"FROM {_q(dialect, table.name)} AS r"
     )

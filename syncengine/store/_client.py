@@ -86,19 +86,30 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
+def load_registers(conn: sa.Connection, synced: SyncedTable, texts: Iterable[str]) -> dict[str, RowState]:
+    """Load the stored registers of rows of one table, by key text; rows sync knows nothing of are left out.
+
+    The states' ``values`` hold what a deleted row last held (its ``alive`` is what
+    sync last recorded, not whether the table holds the row now).
+    """
+    name = synced.name
+    out: dict[str, RowState] = {}
+    for part in _chunks(list(texts)):
+        for found in conn.execute(sa.select(s.rows).where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))).all():
+            exists = found.exists_v
+            fields = dict.fromkeys(synced.columns, exists) if exists else {}
+            if found.fields:
+                fields.update(orjson.loads(found.fields))
+            out[found.pk] = RowState(exists, bool(found.alive), fields, loads(found.dead) or {})
+    return out
+
+
 def load_states(
     conn: sa.Connection,
     catalog: Mapping[str, SyncedTable],
     keys: Iterable[tuple[str, PK]],
-    *,
-    with_values: bool = True,
-    only_stored: bool = False,
 ) -> dict[tuple[str, PK], LoadedRow]:
-    """Load the registers (and, with ``with_values``, the current values) of rows.
-
-    With ``only_stored`` the result leaves out rows sync knows nothing of (the caller
-    makes their empty states itself, when it needs them).
-    """
+    """Load the registers and the current values of rows."""
     by_table: dict[str, list[PK]] = {}
     for table, pk in keys:
         by_table.setdefault(table, []).append(pk)
@@ -106,32 +117,18 @@ def load_states(
     for name, pks in by_table.items():
         synced = catalog[name]
         texts = {pk_key(pk): pk for pk in pks}
-        text_list = list(texts)
-        meta: dict[str, sa.RowMapping] = {}
-        for part in _chunks(text_list):
-            for found in conn.execute(sa.select(s.rows).where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))).mappings():
-                meta[found["pk"]] = found
-        present: dict[str, dict[str, Any]] = {}
-        if with_values:
-            present = _read_rows(conn, synced, [texts[t] for t in text_list])
+        stored = load_registers(conn, synced, texts)
+        present = _read_rows(conn, synced, list(texts.values()))
         for text, pk in texts.items():
-            stored = meta.get(text)
+            state = stored.get(text)
             live = present.get(text)
-            if stored is None:
-                if only_stored and live is None:
-                    continue
+            if state is None:
                 state = RowState(alive=live is not None, values=dict(live) if live else {})
-                out[(name, pk)] = LoadedRow(state, live is not None, False)
-                continue
-            exists = stored["exists_v"]
-            fields = {c: exists for c in synced.columns} if exists else {}
-            if stored["fields"]:
-                fields.update(orjson.loads(stored["fields"]))
-            dead = loads(stored["dead"]) or {}
-            state = RowState(exists, bool(stored["alive"]), fields, dict(live) if live is not None else dead)
-            if with_values:
-                state.alive = live is not None
-            out[(name, pk)] = LoadedRow(state, live is not None, True)
+            elif live is not None:
+                state.alive, state.values = True, dict(live)
+            else:
+                state.alive = False
+            out[(name, pk)] = LoadedRow(state, live is not None, text in stored)
     return out
 
 
@@ -172,9 +169,14 @@ _UPDATE_ROWS = "UPDATE syncengine_rows SET exists_v = ?, alive = ?, fields = ?, 
 
 def save_states(conn: sa.Connection, changes: Iterable[tuple[str, PK, RowState, bool]]) -> None:
     """Write row registers; ``stored`` says whether the row is in ``syncengine_rows`` already."""
+    save_registers(conn, ((table, pk_key(pk), state, stored) for table, pk, state, stored in changes))
+
+
+def save_registers(conn: sa.Connection, changes: Iterable[tuple[str, str, RowState, bool]]) -> None:
+    """Write row registers by key text; ``stored`` says whether the row is in ``syncengine_rows`` already."""
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
-    for table, pk, state, stored in changes:
+    for table, text, state, stored in changes:
         exists = state.exists
         explicit = {c: v for c, v in state.fields.items() if v != exists}
         record = (
@@ -183,7 +185,7 @@ def save_states(conn: sa.Connection, changes: Iterable[tuple[str, PK, RowState, 
             orjson.dumps(explicit).decode() if explicit else None,
             None if state.alive else dumps(state.values),
             table,
-            pk_key(pk),
+            text,
         )
         (updates if stored else inserts).append(record)
     executemany(conn, _INSERT_ROWS, inserts)
@@ -223,57 +225,109 @@ def stamp(
     local write is always based on what the row held when it was written.
     """
     total = 0
+    reader = CapturedReader(conn)
     while True:
-        rows = conn.execute(
-            sa.select(s.log.c.id, s.log.c.tbl, s.log.c.pk, s.log.c.op, s.log.c.data, s.log.c.old, s.log.c.wall)
-            .where(s.log.c.state == s.LogState.CAPTURED)
-            .order_by(s.log.c.id)
-            .limit(chunk)
-        ).all()
+        rows = reader.next(chunk)
         if not rows:
             return total
-        total += _stamp_rows(conn, catalog, device_id, rows)
+        total += _stamp_rows(conn, catalog, device_id, reader, rows)
         if len(rows) < chunk:
             return total
 
 
-_STAMP = (
-    "UPDATE syncengine_log SET state = ?, tbl = ?, pk = ?, op = ?, data = ?, old = ?, version = ?, device_id = ?, "
-    "base = ? WHERE id = ?"
-)
+class CapturedReader:
+    """Reads captured log rows: values in the log's value columns (SQLite) or as JSON (the others).
+
+    Rows captured by an earlier engine version on SQLite hold JSON too (their
+    ``width`` is NULL); both kinds decode to the same dicts.
+    """
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.width = 0
+        if conn.dialect.name == "sqlite":
+            names = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(syncengine_log)")}
+            while f"n{self.width}" in names and f"o{self.width}" in names:
+                self.width += 1
+        cells = "".join(f", n{i}" for i in range(self.width)) + "".join(f", o{i}" for i in range(self.width))
+        self.select = (
+            f"SELECT id, tbl, op, wall, pk, data, old{', width' if self.width else ''}{cells} FROM syncengine_log"
+        )
+        self.sql = f"{self.select} WHERE state = 0 ORDER BY id LIMIT {param_marker(conn)}"
+        cleared = "".join(f", n{i} = NULL, o{i} = NULL" for i in range(self.width))
+        self.stamp_sql = (
+            "UPDATE syncengine_log SET state = ?, tbl = ?, pk = ?, op = ?, data = ?, old = ?, version = ?, "
+            f"device_id = ?, base = ?{', width = NULL' if self.width else ''}{cleared} WHERE id = ?"
+        )
+
+    def next(self, limit: int) -> list[Any]:
+        """The next ``limit`` captured rows, oldest first."""
+        return list(self.conn.exec_driver_sql(self.sql, (limit,)).all())
+
+    def rows(self, ids: Sequence[int]) -> list[Any]:
+        """The captured rows with these ids."""
+        found: list[Any] = []
+        marker = param_marker(self.conn)
+        for part in _chunks(ids):
+            sql = f"{self.select} WHERE state = 0 AND id IN ({', '.join([marker] * len(part))})"
+            found += self.conn.exec_driver_sql(sql, tuple(part)).all()
+        return found
+
+    def decode(self, synced: SyncedTable, row: Any) -> tuple[PK, dict[str, Any], dict[str, Any]]:
+        """Return the captured write's key (the row's key before it), new values and old values."""
+        decoder = synced.decoder
+        width = row[7] if self.width else None
+        if width is None:
+            return decoder.pk(row[4]), decoder.row(row[5]), decoder.row(row[6])
+        op = row[2]
+        new = decoder.cells(row[8 : 8 + width]) if op != "D" else {}
+        old = decoder.cells(row[8 + self.width : 8 + self.width + width]) if op != "I" else {}
+        return synced.pk_of(new if op == "I" else old), new, old
 
 
-def _stamp_rows(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_id: str, rows: Sequence[Any]) -> int:
+def _stamp_rows(
+    conn: sa.Connection,
+    catalog: Mapping[str, SyncedTable],
+    device_id: str,
+    reader: CapturedReader,
+    rows: Sequence[Any],
+) -> int:
     clock = load_clock(conn, device_id)
-    planned: list[tuple[int, int, str, Op, PK, dict[str, Any], dict[str, Any] | None]] = []
+    planned: list[tuple[int, int, str, Op, PK, str, dict[str, Any], dict[str, Any] | None]] = []
     orphans: list[int] = []
     for row in rows:
-        synced = catalog.get(row.tbl)
+        log_id, table = row[0], row[1]
+        synced = catalog.get(table)
         if synced is None:
-            orphans.append(row.id)  # a table whose sync was removed: its writes are not shared
+            orphans.append(log_id)  # a table whose sync was removed: its writes are not shared
             continue
-        decoder = synced.decoder
-        pk = decoder.pk(row.pk)
-        ops = _local_ops(synced, row.op, pk, decoder.row(row.data), decoder.row(row.old))
+        pk, new, prior = reader.decode(synced, row)
+        ops = _local_ops(synced, row[2], pk, new, prior)
         if not ops:
-            orphans.append(row.id)
+            orphans.append(log_id)
+        wall = row[3] or 0
         for op, key, data, old in ops:
-            planned.append((row.id, row.wall or 0, row.tbl, op, key, data, old))
-    loaded = load_states(
-        conn, catalog, {(t, k) for _, _, t, _, k, _, _ in planned}, with_values=False, only_stored=True
-    )
+            planned.append((log_id, wall, table, op, key, pk_key(key), data, old))
+    by_table: dict[str, set[str]] = {}
+    for _, _, table, _, _, text, _, _ in planned:
+        by_table.setdefault(table, set()).add(text)
+    registers = {
+        (table, text): (state, True)
+        for table, texts in by_table.items()
+        for text, state in load_registers(conn, catalog[table], texts).items()
+    }
     updates: list[tuple[Any, ...]] = []
     extra_rows: list[dict[str, Any]] = []
     seen_ids: set[int] = set()
     unshared = int(s.LogState.UNSHARED)
-    for log_id, wall, table, op, pk, data, old in planned:
-        row_state = loaded.get((table, pk))
-        if row_state is None:
-            row_state = loaded[(table, pk)] = LoadedRow(RowState(), False, False)
-        state = row_state.state
+    for log_id, wall, table, op, pk, text, data, old in planned:
+        found = registers.get((table, text))
+        if found is None:
+            found = registers[(table, text)] = (RowState(), False)
+        state, stored = found
         version = clock.tick(wall)
         base: dict[str, Any]
-        if op is Op.INSERT and not state.exists and not row_state.stored:
+        if op is Op.INSERT and not state.exists and not stored:
             # a brand-new row, the bulk of most logs: its registers are all this version
             state.exists, state.alive, state.fields = version, True, dict.fromkeys(data, version)
             base = {}
@@ -286,7 +340,7 @@ def _stamp_rows(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_
         else:
             base = {ROW: state.exists} if state.exists else {}
         if base or op is not Op.INSERT:
-            if not row_state.stored and not state.exists:
+            if not stored and not state.exists:
                 state.alive = op is not Op.INSERT  # the row existed before sync knew of it
             if op is Op.DELETE and old:
                 state.values = dict(old)
@@ -294,7 +348,7 @@ def _stamp_rows(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_
         record = (
             unshared,
             table,
-            pk_key(pk),
+            text,
             _CODES[op],
             dumps(data),
             dumps(old) if old is not None else None,
@@ -308,13 +362,13 @@ def _stamp_rows(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_
         else:
             seen_ids.add(log_id)
             updates.append((*record, log_id))
-    executemany(conn, _STAMP, updates)
+    executemany(conn, reader.stamp_sql, updates)
     if extra_rows:
         conn.execute(s.log.insert(), extra_rows)
     if orphans:
         for part in _chunks(orphans):
             conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
-    save_states(conn, [(t, k, r.state, r.stored) for (t, k), r in loaded.items()])
+    save_registers(conn, [(table, text, state, stored) for (table, text), (state, stored) in registers.items()])
     save_clock(conn, clock)
     return len(planned)
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..model import LogRecord, Op, QuarantinedEntry
 from . import _schema as s
 from ._catalog import SyncedTable
-from ._client import _CODES, _OPS, _chunks, loads
+from ._client import _CODES, _OPS, CapturedReader, _chunks, loads
 
 
 def counts(conn: sa.Connection) -> dict[int, int]:
@@ -65,13 +65,17 @@ def records(
     if limit is not None:
         query = query.limit(limit)
     out = []
-    for row in conn.execute(query).all():
+    found = conn.execute(query).all()
+    reader = CapturedReader(conn)
+    captured = {row[0]: row for row in reader.rows([r.id for r in found if r.state == s.LogState.CAPTURED])}
+    for row in found:
         state = s.LogState(row.state)
-        if state is s.LogState.CAPTURED and row.tbl in catalog:
-            decoder = catalog[row.tbl].decoder
-            pk: Any = list(decoder.pk(row.pk))
-            data: Any = decoder.row(row.data)
-            old: Any = decoder.row(row.old) if row.old else None
+        if state is s.LogState.CAPTURED and row.tbl in catalog and row.id in captured:
+            key, data, before = reader.decode(catalog[row.tbl], captured[row.id])
+            pk: Any = list(key)
+            old: Any = before if row.op != "I" else None
+            if row.op == "D":
+                data = {}
             op = _OPS[row.op].value
         else:
             pk, data, old = _safe_loads(row.pk), _safe_loads(row.data), _safe_loads(row.old)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,9 +39,14 @@ def rows(device: Device, table: sa.Table = products) -> list[dict[str, Any]]:
 
 
 def write(device: Device, statement: Any, params: Any = None) -> None:
-    """Run one statement in its own transaction on ``device``."""
+    """Run one statement in its own transaction on ``device``.
+
+    Then wait 2 ms, so a write made after this one, on any device, carries a later
+    wall time: two edits in one millisecond tie, and the device ids decide.
+    """
     with device.engine.begin() as conn:
         conn.execute(statement, params) if params is not None else conn.execute(statement)
+    time.sleep(0.002)
 
 
 def add(device: Device, *items: tuple[str, str, int | None]) -> None:

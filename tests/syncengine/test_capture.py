@@ -515,3 +515,88 @@ def test_two_devices_adopting_identical_rows_converge(dialect, new_db, remote):
     finally:
         a.close()
         b.close()
+
+
+# --- SQLite: values copied into the log's value columns ---------------------------------
+
+
+def _typed_rows(url: str) -> list[tuple[Any, ...]]:
+    """Every value of ``t`` with the type SQLite stored it as."""
+    engine = user_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = "SELECT id, r, typeof(r), b, typeof(b), x, typeof(x) FROM t ORDER BY id"
+            return [tuple(row) for row in conn.exec_driver_sql(query)]
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_capture_copies_values_exactly_and_stamps_rows_an_earlier_version_captured_as_json(tmp_path, remote):
+    urls = [str(tmp_path / "a.db"), str(tmp_path / "b.db")]
+    for url in urls:
+        engine = user_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (id TEXT PRIMARY KEY, r REAL, b BLOB, x)")
+        engine.dispose()
+    a = Device.init(urls[0], tables=["t"], name="a")
+    b = Device.init(urls[1], tables=["t"], name="b")
+    engine = user_engine(urls[0])
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO t VALUES ('k1', 0.1, x'00ff', '007'), ('k2', 1e300, NULL, 3.5), ('k3', NULL, x'', 12)"
+            )
+            # what an earlier version's trigger wrote: the row as JSON, its real and blob tagged
+            conn.exec_driver_sql(
+                "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) VALUES ('t', '[\"k4\"]', 'I', "
+                "'{\"id\": \"k4\", \"r\": [\"r\", \"2.5\"], \"b\": [\"b\", \"0A\"], \"x\": \"y\"}', "
+                "NULL, 1700000000000)"
+            )
+        assert {r.pk[0]: r.data for r in a.log(unshared=True)} == {
+            "k1": {"id": "k1", "r": 0.1, "b": b"\x00\xff", "x": "007"},
+            "k2": {"id": "k2", "r": 1e300, "b": None, "x": 3.5},
+            "k3": {"id": "k3", "r": None, "b": b"", "x": 12},
+            "k4": {"id": "k4", "r": 2.5, "b": b"\n", "x": "y"},
+        }
+        a.sync(remote)
+        b.sync(remote)
+        assert _typed_rows(urls[1]) == [
+            ("k1", 0.1, "real", b"\x00\xff", "blob", "007", "text"),
+            ("k2", 1e300, "real", None, "null", 3.5, "real"),
+            ("k3", None, "null", b"", "blob", 12, "integer"),
+            ("k4", 2.5, "real", b"\n", "blob", "y", "text"),
+        ]
+    finally:
+        engine.dispose()
+        a.close()
+        b.close()
+
+
+def test_sqlite_rows_captured_before_a_new_column_keep_their_values(tmp_path, remote):
+    """A trigger copies the columns it knew; after the table grows, its earlier rows are read with those."""
+    url = str(tmp_path / "a.db")
+    a = Device.init(url, metadata=Base.metadata, name="a")
+    engine = user_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(ITEMS.insert().values(id="i1", name="before", qty=1))
+            conn.exec_driver_sql("ALTER TABLE items ADD COLUMN colour TEXT")
+        a.refresh_schema()  # the migration: the table is reflected again and its triggers re-created
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO items (id, name, qty, colour) VALUES ('i2', 'after', 2, 'red')")
+            conn.exec_driver_sql("UPDATE items SET colour = 'blue' WHERE id = 'i1'")
+        assert [(r.op, r.data) for r in reversed(a.log(unshared=True))] == [
+            ("insert", {"id": "i1", "name": "before", "qty": 1, "note": None}),
+            ("insert", {"id": "i2", "name": "after", "qty": 2, "note": None, "colour": "red"}),
+            ("update", {"id": "i1", "name": "before", "qty": 1, "note": None, "colour": "blue"}),
+        ]
+        a.sync(remote, stages=("share",), cleanup=False)
+        shared = [(r.op, r.data) for r in reversed(a.log()) if r.state == "shared"]
+        assert shared == [
+            ("insert", {"id": "i1", "name": "before", "qty": 1, "note": None}),
+            ("insert", {"id": "i2", "name": "after", "qty": 2, "note": None, "colour": "red"}),
+            ("update", {"colour": "blue"}),
+        ]
+    finally:
+        engine.dispose()
+        a.close()
