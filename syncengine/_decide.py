@@ -227,7 +227,7 @@ def _decide_constraint(
             columns = {c: v for c, v in final.items() if c not in synced.pk_columns} if loaded.present else final
             _write(conn, catalog, RowPlan(synced.name, pk, action, columns, state))
         entry = _row_entry(synced, pk, version, device_id, final, involved, local_row)
-        tracked = client.LoadedRow(remote_state, loaded.present, loaded.stored)
+        tracked = client.LoadedRow(remote_state, loaded.present, loaded.stored, loaded.text)
         _commit_entry(conn, tracked, entry)
     client.finish(conn, [r.id for r in held_rows], cleanup=False)
     return choice, final

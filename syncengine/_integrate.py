@@ -186,9 +186,8 @@ def integrate_entries(
                     now=now,
                 )
                 result.decided.append(int(open_row.id))
-    client.save_states(
-        conn, [(r.table, r.pk, r.state, loaded[(r.table, r.pk)].stored) for r in good if (r.table, r.pk) in loaded]
-    )
+    saved = [(r, loaded.get((r.table, r.pk))) for r in good]
+    client.save_registers(conn, [(r.table, row.text, r.state, row.stored) for r, row in saved if row is not None])
     done = [log_ids[id(e)] for r in good for e in r.entries if id(e) in log_ids]
     client.finish(conn, done, cleanup=options.cleanup)
     result.applied += sum(len(r.entries) for r in good)
@@ -247,7 +246,7 @@ def problem(entry: Entry, catalog: Mapping[str, SyncedTable]) -> str | None:
         return "primary key is too long to track (over 512 characters as JSON)"
     if entry.op is Op.DELETE:
         return None
-    data = dict(entry.data)
+    data = entry.data
     if entry.op is Op.INSERT:
         for name, value in zip(synced.pk_columns, entry.pk, strict=True):
             if name in data and data[name] != value:

@@ -19,7 +19,8 @@ Rules (Kulkarni et al., "Logical Physical Clocks"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 _WALL_DIGITS = 13  # hex digits for milliseconds: good until the year 10889
 _COUNTER_DIGITS = 6
@@ -53,6 +54,14 @@ def _encode(wall_ms: int, counter: int, device_id: str) -> str:
     return f"{wall_ms:0{_WALL_DIGITS}x}-{counter:0{_COUNTER_DIGITS}x}-{device_id}"
 
 
+_WELL_FORMED = re.compile(f"[0-9a-f]{{{_WALL_DIGITS}}}-[0-9a-f]{{{_COUNTER_DIGITS}}}-.")
+
+
+def well_formed(version: str) -> bool:
+    """Whether ``version`` is an encoded version (lower-case hex, so that versions sort as text)."""
+    return _WELL_FORMED.match(version) is not None
+
+
 def wall_of(version: str) -> int:
     """Return the wall-clock milliseconds stored in an encoded version."""
     return int(version[:_WALL_DIGITS], 16) if version else 0
@@ -65,6 +74,8 @@ class HybridClock:
     device_id: str
     wall_ms: int = 0
     counter: int = 0
+    _prefix_wall: int = field(default=-1, repr=False, compare=False)
+    _prefix: str = field(default="", repr=False, compare=False)
 
     def tick(self, wall_ms: int) -> str:
         """Return a new version for a local event seen at ``wall_ms``."""
@@ -74,7 +85,10 @@ class HybridClock:
             self.counter += 1
             if self.counter >= 16**_COUNTER_DIGITS:  # pragma: no cover - 16M events in one ms
                 self.wall_ms, self.counter = self.wall_ms + 1, 0
-        return _encode(self.wall_ms, self.counter, self.device_id)  # no Timestamp object: this is hot
+        # no Timestamp object, and the wall part formatted once per millisecond: this is hot
+        if self._prefix_wall != self.wall_ms:
+            self._prefix_wall, self._prefix = self.wall_ms, f"{self.wall_ms:0{_WALL_DIGITS}x}-"
+        return f"{self._prefix}{self.counter:0{_COUNTER_DIGITS}x}-{self.device_id}"
 
     def observe(self, version: str) -> None:
         """Move the clock past a version received from another device."""

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from . import values
 from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints
-from .clock import Timestamp
+from .clock import well_formed
 from .errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled, SyncEngineError
 from .events import (
     EventListener,
@@ -241,8 +241,8 @@ class _Run:
                 clock = client.load_clock(conn, self.device.device_id)
                 for batch, (entries, bad) in decoded:
                     extra = orjson.dumps(batch.extra).decode() if batch.extra else None
-                    for entry in entries:
-                        clock.observe(entry.version)
+                    if entries:  # versions sort as text: the newest is all the clock needs
+                        clock.observe(max(e.version for e in entries))
                     for reason, raw in bad:
                         client.add_quarantined(conn, reason, raw=raw, batch_seq=batch.seq)
                     if review is None:
@@ -301,15 +301,26 @@ class _Run:
         entries: list[Entry] = []
         serializer = self.options.serializer
         device_suffix = "-" + batch.device_id
+        # No quote followed by "$" anywhere (a tag's key; escaped \"$ inside payloads too):
+        # no value is tagged, so decoding the values would change nothing.
+        untagged = type(serializer) is JsonSerializer and b'"$' not in batch.payload
         for item in items:
             try:
                 version, table, pk, op, base, payload = item
                 if not isinstance(version, str) or not version.endswith(device_suffix):
                     raise ValueError("its version names another device than the batch")
-                if version[13:14] != "-" or version[20:21] != "-":
-                    Timestamp.decode(version)  # raises ValueError naming the malformed version
-                body = serializer.loads(payload)
-                pk_values = values.decode(pk)
+                if not well_formed(version):
+                    raise ValueError(
+                        f"not a version: {version!r} (13 and 6 lower-case hex digits, then the device id)"
+                    )
+                if untagged:
+                    body = orjson.loads(payload)
+                    if type(body) is not dict:
+                        raise ValueError("payload is not a JSON object")
+                    pk_values = pk
+                else:
+                    body = serializer.loads(payload)
+                    pk_values = values.decode(pk)
                 if not isinstance(table, str) or not isinstance(pk_values, list) or not isinstance(base, dict):
                     raise ValueError("table, key or base has the wrong shape")
                 entries.append(

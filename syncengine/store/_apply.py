@@ -69,9 +69,11 @@ def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequen
     deletes: dict[str, list[dict[str, object]]] = {}
     for row in rows:
         synced = catalog[row.table]
-        known = synced.table.columns
+        known = synced.column_set
         if row.action is Action.INSERT:
-            values = {c: v for c, v in row.values.items() if c in known}
+            values = row.values
+            if not values.keys() <= known:  # columns this device lacks (they hold NULL): left out
+                values = {c: v for c, v in values.items() if c in known}
             inserts.setdefault((row.table, tuple(values)), []).append(values)
         elif row.action is Action.UPDATE:
             params: dict[str, object] = {f"v_{c}": v for c, v in row.values.items() if c in known}

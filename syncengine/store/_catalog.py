@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -32,8 +32,13 @@ Check = Callable[[Any], bool]
 
 def pk_key(pk: Iterable[Any]) -> str:
     """Return the canonical text of a primary key, as stored in ``syncengine_rows``."""
-    if type(pk) is tuple and all(type(v) is str or type(v) is int for v in pk):
-        return orjson.dumps(pk).decode()  # text and integer keys need no encoding: the usual case
+    if type(pk) is tuple:  # text and integer keys need no encoding: the usual case
+        if len(pk) == 1:
+            kind = type(pk[0])
+            if kind is str or kind is int:
+                return orjson.dumps(pk).decode()
+        elif all(type(v) is str or type(v) is int for v in pk):
+            return orjson.dumps(pk).decode()
     return orjson.dumps([values.encode(v) for v in pk]).decode()
 
 
@@ -90,6 +95,25 @@ def _check_for(column_type: sa.types.TypeEngine[Any]) -> tuple[Check, str] | Non
     return None
 
 
+def _fits(column_type: sa.types.TypeEngine[Any]) -> tuple[type, ...]:
+    """Python types every value of which :func:`_check_for` accepts for this column type."""
+    if isinstance(column_type, sqltypes.Boolean):
+        return (bool,)
+    if _is_mysql_bool(column_type):
+        return (int, bool)
+    if isinstance(column_type, sqltypes.Integer):
+        return (int,)
+    if isinstance(column_type, sqltypes.Numeric):
+        return (int, float, Decimal)
+    if isinstance(column_type, sqltypes.String) and not column_type.length:
+        return (str,)
+    if isinstance(column_type, sqltypes.DateTime | sqltypes.Date | sqltypes.Time):
+        return ()  # precision and date-versus-datetime need the check itself
+    if isinstance(column_type, sqltypes._Binary):
+        return (bytes,)
+    return ()
+
+
 class SyncedTable:
     """One synced table: its reflected schema and the helpers built from it."""
 
@@ -121,7 +145,13 @@ class SyncedTable:
                 # (1 and True are different values to conflict detection)
                 column.type = sa.Boolean(create_constraint=False)
         self.decoder: NativeDecoder = decoder_for(table, dialect)
-        self._names = frozenset(self.columns)
+        # Python types whose values always fit a column (its check would pass): checked by type alone
+        self._fits: dict[str, tuple[type, ...]] = {}
+        for column in table.columns:
+            fits = _fits(column.type)
+            if fits:
+                self._fits[str(column.name)] = fits
+        self._names = self.column_set = frozenset(self.columns)
         self._required_without_default = tuple(
             name
             for name in self._required
@@ -130,16 +160,27 @@ class SyncedTable:
         # Writes can skip SQLAlchemy's per-row parameter handling when no column converts its
         # values but to float (which ``driver_value`` does the same way).
         self.floats = frozenset(str(c.name) for c in table.columns if isinstance(c.type, sqltypes.Float))
+        self._float_positions: dict[tuple[str, ...], tuple[int, ...]] = {}
+        key = table.c[self.pk_columns[0]]
+        # a single key column that binds as it is, with text or integer values: keys can travel as JSON
+        self.plain_key = (
+            len(self.pk_columns) == 1
+            and isinstance(key.type, sqltypes.String | sqltypes.Integer)
+            and key.type.dialect_impl(dialect).bind_processor(dialect) is None
+        )
         self.plain = all(
             str(c.name) in self.floats or c.type.dialect_impl(dialect).bind_processor(dialect) is None
             for c in table.columns
         )
 
-    def problem(self, data: dict[str, Any], *, whole_row: bool) -> str | None:
+    def problem(self, data: Mapping[str, Any], *, whole_row: bool) -> str | None:
         """Return why ``data`` cannot be written to this table, or None when it can."""
         known = self._names
         checks = self._checks
+        fits = self._fits
         for name, value in data.items():
+            if type(value) in fits.get(name, ()):
+                continue  # the usual case: a value of the column's own Python type
             if name not in known:
                 if value is None:
                     continue  # nothing to lose: a column this device lacks, holding NULL
@@ -157,14 +198,22 @@ class SyncedTable:
                     return f"missing value for NOT NULL column {self.name}.{name}"
         return None
 
-    def driver_row(self, row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
+    def driver_row(self, row: Mapping[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
         """Return the values of ``columns`` as the driver takes them (for a ``plain`` table)."""
-        floats = self.floats
-        return tuple(
-            float(row[c]) if c in floats and row[c] is not None and type(row[c]) is not float else row[c]
-            for c in columns
-        )
+        values = tuple(map(row.__getitem__, columns))
+        positions = self._float_positions.get(columns)
+        if positions is None:
+            positions = self._float_positions[columns] = tuple(i for i, c in enumerate(columns) if c in self.floats)
+        if not positions or all(type(values[i]) is float or values[i] is None for i in positions):
+            return values
+        out = list(values)
+        for i in positions:
+            if out[i] is not None:
+                out[i] = float(out[i])  # an integer (or Decimal) from elsewhere, into a REAL column
+        return tuple(out)
 
     def pk_of(self, row: dict[str, Any]) -> PK:
         """Return the primary key of a row given as a dict."""
+        if len(self.pk_columns) == 1:
+            return (row[self.pk_columns[0]],)
         return tuple(row[c] for c in self.pk_columns)

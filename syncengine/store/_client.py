@@ -79,6 +79,7 @@ class LoadedRow:
     state: RowState
     present: bool
     stored: bool
+    text: str = ""  # the key's text in syncengine_rows
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -93,14 +94,23 @@ def load_registers(conn: sa.Connection, synced: SyncedTable, texts: Iterable[str
     sync last recorded, not whether the table holds the row now).
     """
     name = synced.name
+    columns = "pk, exists_v, alive, fields, dead"
+    if conn.dialect.name == "sqlite":  # every key in one JSON parameter: no statement of 500 markers to build
+        found = conn.exec_driver_sql(
+            f"SELECT {columns} FROM syncengine_rows WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))",
+            (name, orjson.dumps(list(texts)).decode()),
+        ).all()
+    else:
+        found = []
+        for part in _chunks(list(texts)):
+            query = sa.select(s.rows.c.pk, s.rows.c.exists_v, s.rows.c.alive, s.rows.c.fields, s.rows.c.dead)
+            found += conn.execute(query.where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))).all()
     out: dict[str, RowState] = {}
-    for part in _chunks(list(texts)):
-        for found in conn.execute(sa.select(s.rows).where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))).all():
-            exists = found.exists_v
-            fields = dict.fromkeys(synced.columns, exists) if exists else {}
-            if found.fields:
-                fields.update(orjson.loads(found.fields))
-            out[found.pk] = RowState(exists, bool(found.alive), fields, loads(found.dead) or {})
+    for text, exists, alive, explicit, dead in found:
+        fields = dict.fromkeys(synced.columns, exists) if exists else {}
+        if explicit:
+            fields.update(orjson.loads(explicit))
+        out[text] = RowState(exists, bool(alive), fields, loads(dead) or {})
     return out
 
 
@@ -128,7 +138,7 @@ def load_states(
                 state.alive, state.values = True, dict(live)
             else:
                 state.alive = False
-            out[(name, pk)] = LoadedRow(state, live is not None, text in stored)
+            out[(name, pk)] = LoadedRow(state, live is not None, text in stored, text)
     return out
 
 
@@ -136,6 +146,22 @@ def _read_rows(conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> d
     table = synced.table
     cols = [table.c[c] for c in synced.pk_columns]
     found: dict[str, dict[str, Any]] = {}
+    if (
+        conn.dialect.name == "sqlite"
+        and len(cols) == 1
+        and synced.plain_key
+        and all(type(pk[0]) is str or type(pk[0]) is int for pk in pks)
+    ):
+        # one JSON parameter holding every key; the cells come back as the trigger copies them
+        quote = conn.dialect.identifier_preparer.quote
+        sql = (
+            f"SELECT {', '.join(quote(c) for c in synced.columns)} FROM {quote(synced.name)} "
+            f"WHERE {quote(synced.pk_columns[0])} IN (SELECT value FROM json_each(?))"
+        )
+        for cells in conn.exec_driver_sql(sql, (orjson.dumps([pk[0] for pk in pks]).decode(),)):
+            record = synced.decoder.cells(cells)
+            found[pk_key(synced.pk_of(record))] = record
+        return found
     for part in _chunks(pks):
         if len(cols) == 1:
             where = cols[0].in_([pk[0] for pk in part])

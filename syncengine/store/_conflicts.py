@@ -172,12 +172,12 @@ def close(
 
 def open_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, str], list[Any]]:
     """Return the open conflicts on the given rows, by (table, pk text)."""
+    out: dict[tuple[str, str], list[Any]] = {}
+    if not has_open(conn):
+        return out
     wanted: dict[str, list[str]] = {}
     for table, pk in keys:
         wanted.setdefault(table, []).append(pk_key(pk))
-    out: dict[tuple[str, str], list[Any]] = {}
-    if not wanted or not has_open(conn):
-        return out
     for table, texts in wanted.items():
         for start in range(0, len(texts), 500):
             part = texts[start : start + 500]

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -138,6 +139,39 @@ def test_a_payload_the_serializer_cannot_read_is_quarantined_not_fatal(a, b, sha
     report = b.sync(shared)
     assert report.quarantined == 1 and rows(b) == []
     assert "malformed" in b.quarantined()[0].reason
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [
+        ("0018F2B3C4D5E-000000-{device}", "lower-case hex"),  # upper-case hex would sort wrongly as text
+        ("zzzzzzzzzzzzz-000000-{device}", "not a version"),
+        ("0018f2b3c4d5e-00000-{device}", "not a version"),
+    ],
+)
+def test_an_entry_with_a_malformed_version_is_quarantined_and_the_rest_lands(a, b, shared, version, reason) -> None:
+    add(a, ("p1", "kettle", 20), ("p2", "mug", 5))
+    a.sync(shared)
+    with shared.engine.begin() as conn:
+        payload = orjson.loads(conn.exec_driver_sql("SELECT payload FROM sharedlog_batches").scalar_one())
+        payload["entries"][0][0] = version.format(device=a.device_id)
+        conn.exec_driver_sql("UPDATE sharedlog_batches SET payload = ?", (orjson.dumps(payload),))
+    report = b.sync(shared)
+    assert (report.applied, report.quarantined) == (1, 1)
+    assert reason in b.quarantined()[0].reason
+    assert [r["id"] for r in rows(b)] == ["p2"]
+    add(b, ("p3", "pot", 4))  # the clock was not moved by the bad version: b still writes and syncs
+    b.sync(shared)
+    a.sync(shared)
+    assert [r["id"] for r in rows(a)] == ["p1", "p2", "p3"]
+
+
+def test_text_that_looks_like_a_tag_travels_as_text(a, b, shared) -> None:
+    names = ['{"$b": "AAAA"}', '"$n"', "$5 off", '{"$esc": 1}']
+    add(a, *[(f"p{i}", name, i) for i, name in enumerate(names)])
+    a.sync(shared)
+    b.sync(shared)
+    assert [r["name"] for r in rows(b)] == names
 
 
 def test_extra_info_travels_with_each_batch(a, b, shared) -> None:
