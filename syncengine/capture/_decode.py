@@ -139,6 +139,8 @@ class NativeDecoder:
             convert = _sqlite_converter(column.type, dialect) if self._sqlite else _server_converter(column.type)
             if convert is not None:
                 self._converters[str(column.name)] = convert
+        self.raw = self._sqlite and not self._converters
+        """On SQLite, whether rows decode to the raw values the driver reads (no column converts them)."""
 
     def _load(self, text: str) -> Any:
         if self._sqlite:
