@@ -303,3 +303,20 @@ def test_values_travel_sqlite_to_postgresql_to_mariadb(new_db, remote, json):
     finally:
         for device in devices.values():
             device.close()
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"id": "k", "n": 1, "r": 0.1, "t": None},
+        {"id": "k", "r": float("inf")},
+        {"id": "k", "r": float("-inf"), "t": "null"},
+        {"id": "k", "b": b"\x00\xff"},
+        {"$id": "only a dollar column"},
+        {"id": "k", "big": 2**63 - 1, "t": "é\u0001\"'"},
+    ],
+)
+def test_the_quick_json_of_raw_sqlite_rows_is_the_tagged_json(row) -> None:
+    from syncengine.store._client import dumps, dumps_cells
+
+    assert dumps_cells(row) == dumps(row)
