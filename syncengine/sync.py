@@ -467,14 +467,14 @@ def _encode_rows(rows: Sequence[Any]) -> bytes:
     """
     items = [
         [
-            r.version,
-            r.tbl,
-            orjson.Fragment(r.pk),
-            _OP_NAMES[r.op],
-            orjson.Fragment(r.base or "{}"),
-            '{"data":' + (r.data or "{}") + ',"old":' + (r.old or "null") + "}",
+            version,
+            table,
+            orjson.Fragment(pk),
+            _OP_NAMES[op],
+            orjson.Fragment(base or "{}"),
+            '{"data":' + (data or "{}") + ',"old":' + (old or "null") + "}",
         ]
-        for r in rows
+        for _, version, _, table, pk, op, data, old, base in rows  # the columns client.outgoing reads
     ]
     return orjson.dumps({"format": WIRE_FORMAT, "entries": items})
 

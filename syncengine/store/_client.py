@@ -474,22 +474,26 @@ def entry_of(row: Any) -> Entry:
 
 
 def outgoing(conn: sa.Connection, limit: int) -> tuple[str | None, list[Any]]:
-    """Return the next log rows to share, oldest first.
+    """Return the next log rows to share, oldest first (id, version, device_id, tbl, pk, op, data, old, base).
 
     Entries already assigned to a batch that was never confirmed come back alone,
     with that batch id, so re-sending them is idempotent.
     """
-    first = conn.execute(
-        sa.select(s.log.c.batch_id).where(s.log.c.state == s.LogState.UNSHARED).order_by(s.log.c.id).limit(1)
+    marker = param_marker(conn)
+    unshared = int(s.LogState.UNSHARED)
+    first = conn.exec_driver_sql(
+        f"SELECT batch_id FROM syncengine_log WHERE state = {unshared} ORDER BY id LIMIT 1"
     ).first()
     if first is None:
         return None, []
-    query = sa.select(s.log).where(s.log.c.state == s.LogState.UNSHARED)
+    columns = "id, version, device_id, tbl, pk, op, data, old, base"
     if first.batch_id is not None:
-        query = query.where(s.log.c.batch_id == first.batch_id)
-    else:
-        query = query.where(s.log.c.batch_id.is_(None)).limit(limit)
-    return first.batch_id, list(conn.execute(query.order_by(s.log.c.id)).all())
+        sql = f"SELECT {columns} FROM syncengine_log WHERE state = {unshared} AND batch_id = {marker} ORDER BY id"
+        return first.batch_id, list(conn.exec_driver_sql(sql, (first.batch_id,)).all())
+    sql = (
+        f"SELECT {columns} FROM syncengine_log WHERE state = {unshared} AND batch_id IS NULL ORDER BY id LIMIT {marker}"
+    )
+    return None, list(conn.exec_driver_sql(sql, (limit,)).all())
 
 
 def assign_batch(conn: sa.Connection, ids: Sequence[int], batch_id: str) -> None:
