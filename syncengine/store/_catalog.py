@@ -204,7 +204,10 @@ class SyncedTable:
         positions = self._float_positions.get(columns)
         if positions is None:
             positions = self._float_positions[columns] = tuple(i for i, c in enumerate(columns) if c in self.floats)
-        if not positions or all(type(values[i]) is float or values[i] is None for i in positions):
+        for i in positions:
+            if values[i] is not None and type(values[i]) is not float:
+                break
+        else:
             return values
         out = list(values)
         for i in positions:
