@@ -21,7 +21,7 @@ loopback address), where compressing costs time and saves nothing.
 Every answer carries the server's clock (``X-Server-Time``); each client keeps an
 estimate of how far the local clock is off in :attr:`clock_offset_ms`.
 
-Pulls read ahead (``read_ahead`` pages, 4 by default): one request asks for that
+Pulls read ahead (``read_ahead`` pages, 8 by default): one request asks for that
 many pages' worth of entries, and the answer is cut into the pages that pulls of
 ``limit`` would have returned, so a request's fixed cost is paid once for several
 pages. A page held back is handed only to a pull after exactly its cursor, within
@@ -295,7 +295,7 @@ _DEFAULTS: dict[str, Any] = {
     "retry_timeout": 120.0,
     "compress_min_bytes": 64 * 1024,
     "compress_loopback": False,
-    "read_ahead": 4,
+    "read_ahead": 8,
 }
 
 

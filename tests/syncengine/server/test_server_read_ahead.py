@@ -62,7 +62,7 @@ def test_pages_read_ahead_hold_every_batch_once_in_order_with_fewer_requests(ser
             assert page.cursor == page.batches[-1].seq  # the next pull starts right after this page
     assert pages[-1].cursor == direct[-1].cursor and not pages[-1].more
     assert len(counting.pulls) < len(pages)  # several pages came in one request
-    assert all("limit=28" in query for query in counting.pulls)  # 4 pages' worth each
+    assert all("limit=56" in query for query in counting.pulls)  # 8 pages' worth each
 
 
 def test_read_ahead_of_one_asks_for_each_page_and_equals_the_direct_pages(served) -> None:
