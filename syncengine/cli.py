@@ -121,7 +121,12 @@ def init(db: str, tables: tuple[str, ...], name: str | None, no_snapshot: bool, 
     type=click.Choice(["receive", "share", "reconcile"]),
     help="Run only these stages.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Entries per batch.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Entries per pushed batch and per pull [default: 1000 pushed, 5000 pulled].",
+)
 @click.option("--single-batch", is_flag=True, help="Do at most one batch of each stage.")
 @click.option("--keep-history", is_flag=True, help="Keep shared and integrated entries in the log.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -131,7 +136,7 @@ def sync(
     user: str,
     token: str | None,
     stages: tuple[str, ...],
-    batch_size: int,
+    batch_size: int | None,
     single_batch: bool,
     keep_history: bool,
     as_json: bool,
@@ -140,12 +145,9 @@ def sync(
     device = Device.open(db)
     shared = _remote(remote, user, token)
     try:
-        kwargs: dict[str, Any] = {
-            "upload_batch_size": batch_size,
-            "download_batch_size": batch_size,
-            "single_batch": single_batch,
-            "cleanup": not keep_history,
-        }
+        kwargs: dict[str, Any] = {"single_batch": single_batch, "cleanup": not keep_history}
+        if batch_size is not None:
+            kwargs.update(upload_batch_size=batch_size, download_batch_size=batch_size)
         if stages:
             kwargs["stages"] = stages
         report = device.sync(shared, **kwargs)

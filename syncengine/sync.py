@@ -71,7 +71,9 @@ class SyncOptions:
 
     * ``stages``: which of receive, share, reconcile to run (always in that order).
     * ``upload_batch_size`` / ``download_batch_size``: entries per pushed batch /
-      per pull; ``reconcile_batch_size``: entries per reconcile transaction.
+      per pull (a pull's entries are integrated in one transaction: on a large sync
+      transactions of 5000 write each touched page once where 1000 wrote it several
+      times); ``reconcile_batch_size``: entries per reconcile transaction.
     * ``upload_byte_limit``: a batch whose payload is larger is halved and tried
       again; a single entry over the limit is an error.
     * ``single_batch``: do at most one batch of each stage.
@@ -90,7 +92,7 @@ class SyncOptions:
 
     stages: Collection[Stage] = STAGES
     upload_batch_size: int = 1000
-    download_batch_size: int = 1000
+    download_batch_size: int = 5000
     reconcile_batch_size: int = 2000
     upload_byte_limit: int | None = 8 * 1024 * 1024
     single_batch: bool = False

@@ -22,9 +22,9 @@ Every answer carries the server's clock (``X-Server-Time``); each client keeps a
 estimate of how far the local clock is off in :attr:`clock_offset_ms`.
 
 Pulls read ahead (``read_ahead`` pages, 8 by default): one request asks for that
-many pages' worth of entries, and the answer is cut into the pages that pulls of
-``limit`` would have returned, so a request's fixed cost is paid once for several
-pages. A page held back is handed only to a pull after exactly its cursor, within
+many pages' worth of entries (at most 8,000 unless one page is larger), and the
+answer is cut into the pages that pulls of ``limit`` would have returned, so a
+request's fixed cost is paid once for several pages. A page held back is handed only to a pull after exactly its cursor, within
 a few seconds; otherwise it is dropped and the pull asks the server again.
 """
 
@@ -50,7 +50,8 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _MAX_RETRY_AFTER = 60.0
 _SAMPLES = 8
-_HELD_SECONDS = 5.0  # how long pages read ahead may wait for the pull that wants them
+_HELD_SECONDS = 5.0
+_AHEAD_ENTRIES = 8000  # read-ahead asks for at most this many entries (or one page, if larger)  # how long pages read ahead may wait for the pull that wants them
 
 _PullKey = tuple[str, int, int]  # device id, after, limit
 
@@ -263,7 +264,7 @@ class _Wire:
     def _pull_request(self, key: _PullKey) -> tuple[str, dict[str, int]]:
         """The path and query of the request behind a pull: ``read_ahead`` pages' worth of entries."""
         device_id, after, limit = key
-        asked = max(1, min(limit * self.read_ahead, wire.PULL_LIMIT_MAX))
+        asked = max(1, min(limit * self.read_ahead, max(limit, _AHEAD_ENTRIES), wire.PULL_LIMIT_MAX))
         return self._device_path(device_id, "batches"), {"after": after, "limit": asked}
 
     def _take_held(self, key: _PullKey) -> PullResult | None:
