@@ -78,11 +78,10 @@ def prepare(folder: Path, variant: str) -> Path:
 # Opt-in variants (--decompose) that take the engine's insert trigger apart, to see
 # where the capture cost goes. They only rewrite the scratch file's trigger.
 DECOMPOSE = {
-    "logrow": "engine's log table (AUTOINCREMENT + (state,id) index), constant row, no WHEN",
+    "logrow": "engine's log table (its partial (state, id) index), constant row, no WHEN",
     "nowhen": "engine's trigger without the WHEN (SELECT applying ...) check",
     "nowall": "engine's trigger with wall = 0 instead of julianday('now')",
     "noindex": "engine's trigger, log index ix_syncengine_log_state dropped",
-    "noautoinc": "engine's trigger, log table re-created without AUTOINCREMENT",
 }
 
 
@@ -103,12 +102,6 @@ def _rewrite_trigger(path: Path, variant: str) -> None:
         sql = sql.replace(wall, "0")
     elif variant == "noindex":
         conn.execute("DROP INDEX ix_syncengine_log_state")
-    elif variant == "noautoinc":
-        (table_sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'syncengine_log'").fetchone()
-        assert "AUTOINCREMENT" in table_sql
-        conn.execute("DROP TABLE syncengine_log")
-        conn.execute(table_sql.replace(" AUTOINCREMENT", ""))
-        conn.execute("CREATE INDEX ix_syncengine_log_state ON syncengine_log (state, id)")
     conn.execute("DROP TRIGGER syncengine_items_ins")
     conn.execute(sql)
     conn.commit()
