@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..errors import SchemaError
+
 _WALL = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
 _ACTIVE = "(SELECT applying FROM syncengine_control WHERE id = 1) = 0"
 
@@ -44,10 +46,19 @@ def old_columns(width: int) -> list[str]:
     return [f"o{i}" for i in range(width)]
 
 
+# SQLite allows 2,000 columns a table; the log has 17 of its own and two per synced column
+MAX_WIDTH = 990
+
+
 def prepare(conn: sa.Connection, table: sa.Table) -> None:
     """Give the log enough value columns for ``table`` (they have no type: SQLite keeps values as they are)."""
-    have = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(syncengine_log)")}
     width = len(table.columns)
+    if width > MAX_WIDTH:
+        raise SchemaError(
+            f"table {table.name!r} has {width} columns; sync on SQLite captures tables of at most {MAX_WIDTH}",
+            table=table.name,
+        )
+    have = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(syncengine_log)")}
     for name in ["width", *new_columns(width), *old_columns(width)]:
         if name not in have:
             conn.exec_driver_sql(f"ALTER TABLE syncengine_log ADD COLUMN {name}")

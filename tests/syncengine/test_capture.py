@@ -600,3 +600,17 @@ def test_sqlite_rows_captured_before_a_new_column_keep_their_values(tmp_path, re
     finally:
         engine.dispose()
         a.close()
+
+
+def test_sqlite_refuses_a_table_too_wide_to_capture_and_installs_nothing(tmp_path):
+    url = str(tmp_path / "wide.db")
+    engine = user_engine(url)
+    columns = ", ".join(f"c{i} INTEGER" for i in range(1000))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE wide (id TEXT PRIMARY KEY, {columns})")
+    try:
+        with pytest.raises(SchemaError, match="'wide' has 1001 columns"):
+            Device.init(url, tables=["wide"])
+        assert sa.inspect(engine).get_table_names() == ["wide"]  # the whole install rolled back
+    finally:
+        engine.dispose()
