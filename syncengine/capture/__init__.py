@@ -57,8 +57,7 @@ def install(conn: sa.Connection, table: sa.Table) -> None:
     module = _module(conn.dialect)
     if hasattr(module, "prepare"):
         module.prepare(conn, table)
-    for statement in module.drop_statements(table, conn.dialect):
-        conn.exec_driver_sql(statement)
+    module.drop(conn, table)
     for statement in module.create_statements(table, conn.dialect):
         conn.exec_driver_sql(statement)
 
@@ -71,8 +70,7 @@ def snapshot(conn: sa.Connection, table: sa.Table) -> int:
 
 def uninstall(conn: sa.Connection, table: sa.Table) -> None:
     """Drop the capture triggers of ``table``; its rows are untouched."""
-    for statement in _module(conn.dialect).drop_statements(table, conn.dialect):
-        conn.exec_driver_sql(statement)
+    _module(conn.dialect).drop(conn, table)
 
 
 def json_columns(conn: sa.Connection, table: sa.Table) -> list[str]:

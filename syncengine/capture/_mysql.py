@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.sql import sqltypes
 
+from ._names import bounded
+
 _WALL = "ROUND(UNIX_TIMESTAMP(NOW(3)) * 1000)"
 _ACTIVE = "(SELECT applying FROM syncengine_control WHERE id = 1) = 0"
 
@@ -44,12 +46,20 @@ def _pk(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
 
 
 def _trigger_names(table: sa.Table) -> list[str]:
-    return [f"syncengine_{table.name}_{suffix}"[:64] for suffix in ("ins", "upd", "del")]
+    return [bounded(f"syncengine_{table.name}_{suffix}", 64) for suffix in ("ins", "upd", "del")]
 
 
-def drop_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
-    """Return the statements that remove this table's triggers."""
-    return [f"DROP TRIGGER IF EXISTS {_q(dialect, name)}" for name in _trigger_names(table)]
+def drop(conn: sa.Connection, table: sa.Table) -> None:
+    """Remove every capture trigger of this table, whatever an engine version named it."""
+    found = conn.execute(
+        sa.text(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() "
+            "AND EVENT_OBJECT_TABLE = :table AND TRIGGER_NAME LIKE 'syncengine\\_%'"
+        ),
+        {"table": table.name},
+    ).scalars()
+    for name in list(found):
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {_q(conn.dialect, name)}")
 
 
 def create_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:

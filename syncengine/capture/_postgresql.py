@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ._names import bounded
+
 _WALL = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 
@@ -28,11 +30,11 @@ def _lit(text: str) -> str:
 
 
 def _function(table: sa.Table, dialect: sa.Dialect) -> str:
-    return _q(dialect, f"syncengine_capture_{table.name}"[:63])
+    return _q(dialect, bounded(f"syncengine_capture_{table.name}", 63))
 
 
 def _trigger(table: sa.Table, dialect: sa.Dialect) -> str:
-    return _q(dialect, f"syncengine_{table.name}"[:63])
+    return _q(dialect, bounded(f"syncengine_{table.name}", 63))
 
 
 def _pk(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
@@ -40,12 +42,30 @@ def _pk(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
     return f"json_build_array({parts})::text"
 
 
-def drop_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
-    """Return the statements that remove this table's trigger and function."""
-    return [
-        f"DROP TRIGGER IF EXISTS {_trigger(table, dialect)} ON {_q(dialect, table.name)}",
-        f"DROP FUNCTION IF EXISTS {_function(table, dialect)}()",
-    ]
+def drop(conn: sa.Connection, table: sa.Table) -> None:
+    """Remove this table's capture trigger and its function, whatever an engine version named them.
+
+    A function is dropped only when no other trigger uses it (an earlier version
+    could give two tables with a long common prefix the same one).
+    """
+    dialect = conn.dialect
+    found = conn.execute(
+        sa.text(
+            "SELECT t.tgname, t.tgfoid FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE c.relname = :table AND c.relnamespace = to_regnamespace(current_schema()) "
+            "AND t.tgname LIKE 'syncengine\\_%' AND NOT t.tgisinternal"
+        ),
+        {"table": table.name},
+    ).all()
+    for name, function in found:
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {_q(dialect, name)} ON {_q(dialect, table.name)}")
+        users = conn.execute(sa.text("SELECT count(*) FROM pg_trigger WHERE tgfoid = :f"), {"f": function}).scalar()
+        if not users:
+            signature = conn.execute(
+                sa.text("SELECT CAST(CAST(CAST(:f AS oid) AS regprocedure) AS text)"), {"f": function}
+            ).scalar_one()
+            conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {signature}")
+    conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {_function(table, dialect)}()")
 
 
 def create_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:

@@ -72,9 +72,10 @@ def _trigger_names(table: sa.Table) -> list[str]:
     return [f"syncengine_{table.name}_{suffix}" for suffix in ("ins", "upd", "del")]
 
 
-def drop_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
-    """Return the statements that remove this table's triggers."""
-    return [f"DROP TRIGGER IF EXISTS {_q(dialect, name)}" for name in _trigger_names(table)]
+def drop(conn: sa.Connection, table: sa.Table) -> None:
+    """Remove this table's capture triggers."""
+    for name in _trigger_names(table):
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {_q(conn.dialect, name)}")
 
 
 def create_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:

@@ -614,3 +614,36 @@ def test_sqlite_refuses_a_table_too_wide_to_capture_and_installs_nothing(tmp_pat
         assert sa.inspect(engine).get_table_names() == ["wide"]  # the whole install rolled back
     finally:
         engine.dispose()
+
+
+LONG = "catalogue_of_every_shop_in_the_chain_with_its_variants_"  # 55 characters
+
+
+def test_tables_with_long_names_sharing_a_prefix_each_keep_their_own_capture(dialect, new_db, remote):
+    """Trigger and function names past the database's limit get a hash, not a cut: no two tables share one."""
+    url = new_db(dialect)
+    meta = sa.MetaData()
+    tables = [
+        sa.Table(LONG + suffix, meta, sa.Column("id", sa.String(40), primary_key=True), sa.Column("n", sa.Integer))
+        for suffix in ("a", "b")
+    ]
+    device = Device.init(url, metadata=meta, name="a")
+    Device.init(url, metadata=meta).close()  # installing again replaces the triggers, never adds a second set
+    engine = user_engine(url)
+    try:
+        with engine.begin() as conn:
+            for i, table in enumerate(tables):
+                conn.execute(table.insert().values(id=f"k{i}", n=i))
+                conn.execute(table.update().where(table.c.id == f"k{i}").values(n=10 + i))
+            conn.execute(tables[0].delete().where(tables[0].c.id == "k0"))
+        logged = sorted((r.table[-1], r.op, list(r.pk)) for r in device.log(unshared=True))
+        assert logged == [
+            ("a", "delete", ["k0"]),
+            ("a", "insert", ["k0"]),
+            ("a", "update", ["k0"]),
+            ("b", "insert", ["k1"]),
+            ("b", "update", ["k1"]),
+        ]
+    finally:
+        engine.dispose()
+        device.close()
