@@ -239,19 +239,23 @@ def problem(entry: Entry, catalog: Mapping[str, SyncedTable]) -> str | None:
     synced = catalog.get(entry.table)
     if synced is None:
         return f"unknown table {entry.table!r} (not synced on this device)"
-    if len(entry.pk) != len(synced.pk_columns):
-        return f"key {list(entry.pk)!r} does not match the key columns {list(synced.pk_columns)} of {entry.table!r}"
-    # repr first, it is cheap: JSON is at most 1.5 times as long (\u0001 against \x01)
-    if len(repr(entry.pk)) > 300 and len(pk_key(entry.pk)) > 512:
+    pk, columns = entry.pk, synced.pk_columns
+    if len(pk) != len(columns):
+        return f"key {list(pk)!r} does not match the key columns {list(columns)} of {entry.table!r}"
+    # A text key of up to 84 characters is at most 6 * 84 + 4 characters as JSON; for
+    # others repr comes first, it is cheap: JSON is at most 1.5 times as long (\u0001 against \x01)
+    short = len(pk) == 1 and type(pk[0]) is str and len(pk[0]) <= 84
+    if not short and len(repr(pk)) > 300 and len(pk_key(pk)) > 512:
         return "primary key is too long to track (over 512 characters as JSON)"
-    if entry.op is Op.DELETE:
+    op = entry.op
+    if op is Op.DELETE:
         return None
     data = entry.data
-    if entry.op is Op.INSERT:
-        for name, value in zip(synced.pk_columns, entry.pk, strict=True):
+    if op is Op.INSERT:
+        for name, value in zip(columns, pk, strict=True):
             if name in data and data[name] != value:
                 return f"the row's key column {name!r} disagrees with the entry's key"
-    return synced.problem(data, whole_row=entry.op is Op.INSERT)
+    return synced.problem(data, whole_row=op is Op.INSERT)
 
 
 def _hold(
