@@ -173,6 +173,8 @@ def integrate_entries(
             )
             result.opened.append(conflict_id)
             result.found += 1
+        if not open_by_row:  # no conflict is open on this batch's rows: nothing to settle
+            continue
         for open_row in open_by_row.get((row_plan.table, pk_key(row_plan.pk)), []):
             if _settled_by(open_row, row_plan):
                 conflicts.close(
