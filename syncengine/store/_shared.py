@@ -59,9 +59,9 @@ batches = sa.Table(
 )
 
 
-# The statements of a pull, built once: building them per call cost more than running them.
+# Statements built once: building them per call cost more than running them.
 _OWNER = sa.select(devices.c.user_id).where(devices.c.device_id == sa.bindparam("device"))
-_TOP = sa.select(counter.c.seq).where(counter.c.id == 1)
+_TOP = sa.select(counter.c.seq).where(counter.c.id == 1)  # the last sequence number handed out
 
 # batches a device may pull: its user's, after its cursor, up to the counter, not its own
 _PULL = (
@@ -97,7 +97,7 @@ class SqlSharedLog:
         try:
             metadata.create_all(self.engine, checkfirst=True)
             with self.engine.begin() as conn:
-                if conn.execute(sa.select(counter.c.seq).where(counter.c.id == 1)).first() is None:
+                if conn.execute(_TOP).first() is None:
                     conn.execute(counter.insert().values(id=1, seq=0))
         except sa.exc.IntegrityError:
             pass  # another process created the counter row first
@@ -179,7 +179,7 @@ class SqlSharedLog:
             ).scalar()
             if existing is not None:
                 return PushResult(int(existing), duplicate=True)
-            seq = int(conn.execute(sa.select(counter.c.seq).where(counter.c.id == 1)).scalar_one())
+            seq = int(conn.execute(_TOP).scalar_one())
             now = self._clock()
             conn.execute(
                 batches.insert().values(
