@@ -16,7 +16,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -59,59 +59,59 @@ def _precision(what: str, step: int) -> str:
     return f"{what} with at most {digits} digits of fractional seconds" if digits else f"{what} in whole seconds"
 
 
-def _check_for(column_type: sa.types.TypeEngine[Any]) -> tuple[Check, str] | None:
-    """Return a predicate a value must pass to be written to this column type, and its name."""
+class _ColumnCheck(NamedTuple):
+    """What a value must be to be written to a column: a test, its name, and the types that always pass."""
+
+    test: Check
+    expects: str
+    fits: tuple[type, ...] = ()  # Python types every value of which passes ``test``: checked by type alone
+
+
+def _check_for(column_type: sa.types.TypeEngine[Any]) -> _ColumnCheck | None:
+    """Return what a value must be to be written to this column type (None: anything)."""
     if isinstance(column_type, sqltypes.Boolean):
-        return (lambda v: isinstance(v, bool) or v in (0, 1)), "a boolean"
+        return _ColumnCheck(lambda v: isinstance(v, bool) or v in (0, 1), "a boolean", (bool,))
     if _is_mysql_bool(column_type):
         # a boolean from another database, or any small integer the column holds
-        return (lambda v: isinstance(v, int)), "a boolean or an integer"
+        return _ColumnCheck(lambda v: isinstance(v, int), "a boolean or an integer", (int, bool))
     if isinstance(column_type, sqltypes.Integer):
-        return (lambda v: isinstance(v, int) and not isinstance(v, bool)), "an integer"
+        return _ColumnCheck(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer", (int,))
     if isinstance(column_type, sqltypes.Numeric):  # Float is a Numeric too
-        return (lambda v: isinstance(v, int | float | Decimal) and not isinstance(v, bool)), "a number"
+        return _ColumnCheck(
+            lambda v: isinstance(v, int | float | Decimal) and not isinstance(v, bool),
+            "a number",
+            (int, float, Decimal),
+        )
+    # temporal values need the test itself: precision, and a datetime is a date too
     step = _sub_second_step(column_type)
     if isinstance(column_type, sqltypes.DateTime):
         if step > 1:  # MariaDB would drop the digits it cannot hold, silently: refuse instead
-            return (lambda v: isinstance(v, dt.datetime) and v.microsecond % step == 0), _precision("a datetime", step)
-        return (lambda v: isinstance(v, dt.datetime)), "a datetime"
+            return _ColumnCheck(
+                lambda v: isinstance(v, dt.datetime) and v.microsecond % step == 0, _precision("a datetime", step)
+            )
+        return _ColumnCheck(lambda v: isinstance(v, dt.datetime), "a datetime")
     if isinstance(column_type, sqltypes.Date):
-        return (lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime)), "a date"
+        return _ColumnCheck(lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime), "a date")
     if isinstance(column_type, sqltypes.Time):
         if step > 1:
-            return (lambda v: isinstance(v, dt.time) and v.microsecond % step == 0), _precision("a time", step)
-        return (lambda v: isinstance(v, dt.time)), "a time"
+            return _ColumnCheck(
+                lambda v: isinstance(v, dt.time) and v.microsecond % step == 0, _precision("a time", step)
+            )
+        return _ColumnCheck(lambda v: isinstance(v, dt.time), "a time")
     if isinstance(column_type, sqltypes._Binary):
-        return (lambda v: isinstance(v, bytes | bytearray | memoryview)), "bytes"
+        return _ColumnCheck(lambda v: isinstance(v, bytes | bytearray | memoryview), "bytes", (bytes,))
     if isinstance(column_type, sqltypes.Uuid):
-        return (lambda v: isinstance(v, uuid.UUID | str)), "a UUID"
+        return _ColumnCheck(lambda v: isinstance(v, uuid.UUID | str), "a UUID")
     if isinstance(column_type, sqltypes.JSON):
         return None
     if isinstance(column_type, sqltypes.String):
         length = column_type.length
         if length:
-            return (lambda v: isinstance(v, str) and len(v) <= length), f"text of at most {length} characters"
-        return (lambda v: isinstance(v, str)), "text"
+            return _ColumnCheck(
+                lambda v: isinstance(v, str) and len(v) <= length, f"text of at most {length} characters"
+            )
+        return _ColumnCheck(lambda v: isinstance(v, str), "text", (str,))
     return None
-
-
-def _fits(column_type: sa.types.TypeEngine[Any]) -> tuple[type, ...]:
-    """Python types every value of which :func:`_check_for` accepts for this column type."""
-    if isinstance(column_type, sqltypes.Boolean):
-        return (bool,)
-    if _is_mysql_bool(column_type):
-        return (int, bool)
-    if isinstance(column_type, sqltypes.Integer):
-        return (int,)
-    if isinstance(column_type, sqltypes.Numeric):
-        return (int, float, Decimal)
-    if isinstance(column_type, sqltypes.String) and not column_type.length:
-        return (str,)
-    if isinstance(column_type, sqltypes.DateTime | sqltypes.Date | sqltypes.Time):
-        return ()  # precision and date-versus-datetime need the check itself
-    if isinstance(column_type, sqltypes._Binary):
-        return (bytes,)
-    return ()
 
 
 class SyncedTable:
@@ -132,12 +132,15 @@ class SyncedTable:
         self.name = str(table.name)
         self.pk_columns: tuple[str, ...] = tuple(str(c.name) for c in table.primary_key.columns)
         self.columns: tuple[str, ...] = tuple(str(c.name) for c in table.columns)
-        self._checks: dict[str, tuple[Check, str]] = {}
+        self._checks: dict[str, _ColumnCheck] = {}
+        self._fits: dict[str, tuple[type, ...]] = {}
         self._required: set[str] = set()
         for column in table.columns:
             check = _check_for(column.type)
             if check is not None:
                 self._checks[str(column.name)] = check
+                if check.fits:
+                    self._fits[str(column.name)] = check.fits
             if not column.nullable:
                 self._required.add(str(column.name))
             if _is_mysql_bool(column.type):
@@ -145,13 +148,7 @@ class SyncedTable:
                 # (1 and True are different values to conflict detection)
                 column.type = sa.Boolean(create_constraint=False)
         self.decoder: NativeDecoder = decoder_for(table, dialect)
-        # Python types whose values always fit a column (its check would pass): checked by type alone
-        self._fits: dict[str, tuple[type, ...]] = {}
-        for column in table.columns:
-            fits = _fits(column.type)
-            if fits:
-                self._fits[str(column.name)] = fits
-        self._names = self.column_set = frozenset(self.columns)
+        self.column_set = frozenset(self.columns)
         self._required_without_default = tuple(
             name
             for name in self._required
@@ -175,7 +172,7 @@ class SyncedTable:
 
     def problem(self, data: Mapping[str, Any], *, whole_row: bool) -> str | None:
         """Return why ``data`` cannot be written to this table, or None when it can."""
-        known = self._names
+        known = self.column_set
         checks = self._checks
         fits = self._fits
         for name, value in data.items():
@@ -190,8 +187,8 @@ class SyncedTable:
                     return f"NULL in NOT NULL column {self.name}.{name}"
                 continue
             check = checks.get(name)
-            if check is not None and not check[0](value):
-                return f"value {value!r} does not fit column {self.name}.{name} (expects {check[1]})"
+            if check is not None and not check.test(value):
+                return f"value {value!r} does not fit column {self.name}.{name} (expects {check.expects})"
         if whole_row:
             for name in self._required_without_default:
                 if name not in data:
