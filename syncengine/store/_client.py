@@ -338,13 +338,15 @@ def _unstored(
     key: tuple[str, str],
 ) -> tuple[RowState, bool]:
     """The registers of a row not stored yet: empty, or those of its insert earlier in this chunk."""
-    state = RowState()
     inserted = fresh.pop(key, None)
-    if inserted is not None:
-        version, data = inserted
-        state.exists, state.alive, state.fields = version, True, dict.fromkeys(data, version)
+    state = RowState() if inserted is None else _created(*inserted)
     registers[key] = (state, False)
     return state, False
+
+
+def _created(version: str, data: Mapping[str, Any]) -> RowState:
+    """The registers of a row just created by a local insert: existence and every field at its version."""
+    return RowState(version, True, dict.fromkeys(data, version))
 
 
 def _base(state: RowState, stored: bool, op: Op, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -403,19 +405,10 @@ def _stamp_rows(
         version = clock.tick(wall)
         key = (table, text)
         if op is Op.INSERT and key not in registers and key not in fresh:
-            # a brand-new row, the bulk of most logs: its registers are all this version
+            # a brand-new row, the bulk of most logs: its registers are all this version,
+            # written in one go at the end unless another write of this chunk touches it
             fresh[key] = (version, data)
-            record: tuple[Any, ...] = (
-                unshared,
-                table,
-                text,
-                "I",
-                row_json[table](data),
-                None,
-                version,
-                device_id,
-                "{}",
-            )
+            base: dict[str, Any] = {}
         else:
             state, stored = registers.get(key) or _unstored(registers, fresh, key)
             base = _base(state, stored, op, data)
@@ -426,18 +419,18 @@ def _stamp_rows(
                     state.values = dict(old)
                 merge(state, Entry(version, device_id, table, pk, op, data, old, base))
             elif not state.exists and not stored:  # an insert after its row's delete in this chunk
-                state.exists, state.alive, state.fields = version, True, dict.fromkeys(data, version)
-            record = (
-                unshared,
-                table,
-                text,
-                _CODES[op],
-                row_json[table](data),
-                row_json[table](old) if old is not None else None,
-                version,
-                device_id,
-                orjson.dumps(base).decode() if base else "{}",
-            )
+                registers[key] = (_created(version, data), stored)
+        record = (
+            unshared,
+            table,
+            text,
+            _CODES[op],
+            row_json[table](data),
+            row_json[table](old) if old is not None else None,
+            version,
+            device_id,
+            orjson.dumps(base).decode() if base else "{}",
+        )
         if log_id in seen_ids:  # the second half of a key change: a log row of its own
             keys = ("state", "tbl", "pk", "op", "data", "old", "version", "device_id", "base")
             extra_rows.append({**dict(zip(keys, record, strict=True)), "wall": wall})
