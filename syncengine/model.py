@@ -9,7 +9,7 @@ sequential overwrite from a concurrent edit.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +72,23 @@ class PullResult:
     batches: list[ReceivedBatch]
     cursor: int
     more: bool
+
+
+def page_of(batches: Iterator[ReceivedBatch], limit: int) -> tuple[list[ReceivedBatch], ReceivedBatch | None]:
+    """Take the batches of one pull of ``limit`` entries; return them and the first batch left out (None: none was).
+
+    A page takes batches while they fit in ``limit`` entries, at least one and at
+    most ``limit + 1`` (batches may hold no entry). The shared log cuts its pulls
+    so, and the HTTP client cuts what it read ahead the same way.
+    """
+    page: list[ReceivedBatch] = []
+    total = 0
+    for batch in batches:
+        if page and (total + batch.count > limit or len(page) > limit):
+            return page, batch
+        page.append(batch)
+        total += batch.count
+    return page, None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ import collections
 import email.utils
 import gzip
 import ipaddress
+import itertools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -43,7 +44,7 @@ import httpx
 import stamina
 
 from ..errors import ConfigurationError, RemoteError, RemoteUnavailable
-from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch
+from ..model import DeviceInfo, PullResult, PushResult, page_of
 from ..server import _wire as wire
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -97,18 +98,15 @@ def _retry_after(value: str | None) -> float | None:
 def _pages(answer: PullResult, after: int, limit: int) -> list[tuple[int, PullResult]]:
     """Cut one answer into the pages that pulls of ``limit`` entries would return, each with the cursor it follows.
 
-    The cut is the server's: a page takes batches while they fit in ``limit``
-    entries, and at least one.
+    The cut is the server's (:func:`~syncengine.model.page_of`).
     """
     pages: list[tuple[int, PullResult]] = []
-    page: list[ReceivedBatch] = []
-    total = 0
-    for batch in answer.batches:
-        if page and (total + batch.count > limit or len(page) > limit):
-            pages.append((after, PullResult(page, page[-1].seq, True)))
-            after, page, total = page[-1].seq, [], 0
-        page.append(batch)
-        total += batch.count
+    rest = iter(answer.batches)
+    page, left = page_of(rest, limit)
+    while left is not None:
+        pages.append((after, PullResult(page, page[-1].seq, True)))
+        after = page[-1].seq
+        page, left = page_of(itertools.chain([left], rest), limit)
     pages.append((after, PullResult(page, answer.cursor, answer.more)))
     return pages
 

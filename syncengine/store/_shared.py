@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from ..errors import RemoteError, RemoteUnavailable
-from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch
+from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch, page_of
 
 metadata = sa.MetaData()
 
@@ -202,26 +202,22 @@ class SqlSharedLog:
             self._check_device(conn, device_id)
             top = int(conn.execute(_TOP).scalar_one())
             window = {"user": self.user, "device": device_id, "after": after, "top": top, "n": max(1, limit) + 1}
-            out: list[ReceivedBatch] = []
-            total = 0
-            for row in conn.execute(_PULL, window).mappings():
-                if out and total + row["count"] > limit:
-                    return PullResult(out, out[-1].seq, True)
-                out.append(
-                    ReceivedBatch(
-                        seq=int(row["seq"]),
-                        device_id=row["device_id"],
-                        batch_id=row["batch_id"],
-                        payload=bytes(row["payload"]),
-                        count=int(row["count"]),
-                        extra=orjson.loads(row["extra"]) if row["extra"] else None,
-                        shared_at=row["created_at"],
-                    )
+            found = (
+                ReceivedBatch(
+                    seq=int(row["seq"]),
+                    device_id=row["device_id"],
+                    batch_id=row["batch_id"],
+                    payload=bytes(row["payload"]),
+                    count=int(row["count"]),
+                    extra=orjson.loads(row["extra"]) if row["extra"] else None,
+                    shared_at=row["created_at"],
                 )
-                total += row["count"]
-            if len(out) > limit:  # every row fitted (empty batches): more may follow them
-                return PullResult(out, out[-1].seq, True)
-            return PullResult(out, max(top, after), False)
+                for row in conn.execute(_PULL, window).mappings()
+            )
+            page, left = page_of(found, limit)
+            if left is not None or len(page) > limit:  # (every row fitted when they are empty batches)
+                return PullResult(page, page[-1].seq, True)
+            return PullResult(page, max(top, after), False)
 
     def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record the device's pull cursor in the registry."""
