@@ -196,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         args.smoke_test = True
-    if args.smoke_test:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if args.smoke_test and not os.environ.get("QT_QPA_PLATFORM"):  # unset or empty: none chosen (as _headless reads it)
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     app = make_application()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

@@ -9,6 +9,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 import stamina
 from PySide6.QtCore import Qt
@@ -320,9 +321,12 @@ def _recent_in(folder: Path) -> list[config.Workspace]:
     return [config.Workspace(**w) for w in json.loads((folder / "recent.json").read_text())]
 
 
-def test_without_a_display_the_demo_runs_offscreen_and_ends(tmp_path) -> None:
+@pytest.mark.parametrize("platform", [None, ""], ids=["platform-unset", "platform-empty"])
+def test_without_a_display_the_demo_runs_offscreen_and_ends(tmp_path, platform) -> None:
     """The README's main job on a machine with no screen: it must not crash in Qt's display plugin."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    if platform is not None:  # QT_QPA_PLATFORM= (set, empty) chooses no platform either
+        env["QT_QPA_PLATFORM"] = platform
     env["SYNC_MANAGER_CONFIG_DIR"] = str(tmp_path / "config")
     done = subprocess.run(
         [sys.executable, "-m", "app", "--demo", str(tmp_path / "demo")],
