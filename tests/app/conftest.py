@@ -14,6 +14,7 @@ import os
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,36 @@ import pytest
 import qasync
 
 T = TypeVar("T")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After pytest-qt has closed a test's widgets, destroy them and every other Qt leftover now.
+
+    pytest-qt calls ``deleteLater()`` on the widgets a test registered, but those
+    deletions wait for the next Qt event loop, which never comes after the last app
+    test. Leftover windows were then destroyed by Python's garbage collector at a
+    random moment of a later, unrelated test, which crashed the interpreter about one
+    run in ten. Flushing the deferred deletions and collecting here, while the
+    ``QApplication`` and everything the widgets point at are still in a known state,
+    makes every app test leave nothing behind.
+    """
+    result = yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    for widget in _top_level_widgets():
+        widget.close()
+        widget.deleteLater()
+    for _ in range(2):
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
+    return result
+
+
+def _top_level_widgets() -> list[Any]:
+    from PySide6.QtWidgets import QApplication
+
+    return list(QApplication.topLevelWidgets()) if QApplication.instance() is not None else []
 
 
 @pytest.fixture(autouse=True)
