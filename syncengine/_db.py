@@ -33,7 +33,7 @@ def to_url(target: str | sa.URL) -> sa.URL:
     return url
 
 
-def create_engine(target: str | sa.URL, **kwargs: Any) -> sa.Engine:
+def create_engine(target: str | sa.URL, *, busy_timeout_ms: int = 30000, **kwargs: Any) -> sa.Engine:
     """Create an engine; SQLite gets a busy timeout and ``BEGIN IMMEDIATE`` transactions.
 
     ``BEGIN IMMEDIATE`` takes SQLite's write lock when a transaction starts, so two
@@ -61,7 +61,7 @@ def create_engine(target: str | sa.URL, **kwargs: Any) -> sa.Engine:
         @event.listens_for(engine, "connect")
         def _connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            dbapi_conn.execute("PRAGMA busy_timeout = 30000")
+            dbapi_conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")  # first: the next may wait
             # A sync touches the log, the row registers and the tables at random keys: with
             # SQLite's default 2 MiB page cache each batch rereads them from the file.
             dbapi_conn.execute("PRAGMA cache_size = -65536")

@@ -67,11 +67,17 @@ class ReceivedBatch:
 
 @dataclass(frozen=True, slots=True)
 class PullResult:
-    """What one pull returned: batches after the cursor, and the cursor to store."""
+    """What one pull returned: batches after the cursor, and the cursor to store.
+
+    ``next_count`` is the entry count of the first batch left out when ``more`` (None
+    when unknown): with it, a large page can be cut into the pages smaller pulls
+    would have returned, down to its last one (see :func:`page_of`).
+    """
 
     batches: list[ReceivedBatch]
     cursor: int
     more: bool
+    next_count: int | None = None
 
 
 def page_of(batches: Iterator[ReceivedBatch], limit: int) -> tuple[list[ReceivedBatch], ReceivedBatch | None]:

@@ -44,7 +44,7 @@ import httpx
 import stamina
 
 from ..errors import ConfigurationError, RemoteError, RemoteUnavailable
-from ..model import DeviceInfo, PullResult, PushResult, page_of
+from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch, page_of
 from ..server import _wire as wire
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -98,17 +98,31 @@ def _retry_after(value: str | None) -> float | None:
 def _pages(answer: PullResult, after: int, limit: int) -> list[tuple[int, PullResult]]:
     """Cut one answer into the pages that pulls of ``limit`` entries would return, each with the cursor it follows.
 
-    The cut is the server's (:func:`~syncengine.model.page_of`).
+    The cut is the server's (:func:`~syncengine.model.page_of`). When the answer
+    stopped short of the log's end, its last page is only kept if the batch after it
+    is known (``next_count``) not to fit in it; otherwise a pull of ``limit`` might
+    have brought more, so that page is left for the next request (the first page is
+    always whole: the answer holds at least ``limit`` entries' worth).
     """
     pages: list[tuple[int, PullResult]] = []
     rest = iter(answer.batches)
     page, left = page_of(rest, limit)
     while left is not None:
-        pages.append((after, PullResult(page, page[-1].seq, True)))
+        pages.append((after, PullResult(page, page[-1].seq, True, left.count)))
         after = page[-1].seq
         page, left = page_of(itertools.chain([left], rest), limit)
-    pages.append((after, PullResult(page, answer.cursor, answer.more)))
+    last = PullResult(page, answer.cursor, answer.more, answer.next_count)
+    if pages and answer.more and not _ends_page(page, answer.next_count, limit):
+        return pages
+    pages.append((after, last))
     return pages
+
+
+def _ends_page(page: list[ReceivedBatch], next_count: int | None, limit: int) -> bool:
+    """Whether a batch of ``next_count`` entries would be left out of ``page`` (:func:`page_of`'s rule)."""
+    if next_count is None:
+        return False
+    return sum(b.count for b in page) + next_count > limit or len(page) > limit
 
 
 def _is_loopback(url: str) -> bool:

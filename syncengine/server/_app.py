@@ -45,6 +45,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import DatabaseError, RemoteError, RemoteUnavailable
+from ..model import PullResult, ReceivedBatch
 from ..store import SqlSharedLog
 from . import _accounts as accounts
 from . import _wire as wire
@@ -55,7 +56,8 @@ T = TypeVar("T")
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 _UNAVAILABLE_RETRY_AFTER = "1"
-_QUICK_PULL_LIMIT = 5000
+_SMALL_PULL_LIMIT = 5000  # entries: a pull of more is streamed (frames), of at most this read at once
+_CHUNK_BYTES = 256 * 1024  # payload bytes a streamed pull reads at a time (or one batch, if larger)
 """Pulls of up to this many entries may run on the event loop (SQLite, when no writer commits)."""
 
 
@@ -88,6 +90,31 @@ class _Pieces(Response):
         last = len(self.pieces) - 1
         for i, piece in enumerate(self.pieces):
             await send({"type": "http.response.body", "body": piece, "more_body": i < last})
+
+
+class _StreamedPull(Response):
+    """A pull answer in frames: the header, then each payload as ``pieces`` yields it.
+
+    ``pieces`` reads the payloads while the ones before are on their way. A failure
+    after the header has gone out can only cut the answer short, which the client
+    takes as a failed request and retries.
+    """
+
+    def __init__(self, head: bytes, size: int, pieces: AsyncIterator[bytes]) -> None:
+        super().__init__(b"", media_type=wire.FRAME_TYPE)
+        self.head = head
+        self.pieces = pieces
+        self.headers["content-length"] = str(len(head) + size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.body", "body": self.head, "more_body": True})
+        async for piece in self.pieces:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -145,7 +172,7 @@ class _Server:
         if quick:
             try:
                 user = accounts.user_for_token_sqlite(self.quick_reader, token)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, sa.exc.SQLAlchemyError) as exc:  # locked, or no connection free
                 raise _Busy from exc
         else:
             user = accounts.user_for_token(self.reader, token)
@@ -277,13 +304,57 @@ class _Server:
             limit = wire.int_param(request.query_params.get("limit"), "limit", 1, wire.PULL_LIMIT_MAX, 1000)
         except wire.WireError as exc:
             raise Problem(400, str(exc)) from None
+        framed = wire.accepts_frames(request.headers.get("accept"))
+        small = limit <= _SMALL_PULL_LIMIT
         try:
-            result = await self.read(request, "pull", device_id, after, limit, quick=limit <= _QUICK_PULL_LIMIT)
+            if framed and not small:
+                return await self.streamed_pull(await self.user(request), device_id, after, limit)
+            result = await self.read(request, "pull", device_id, after, limit, quick=small)
         except RemoteError as exc:
             raise Problem(404, f"device {device_id} is not registered for this user") from exc
-        if wire.accepts_frames(request.headers.get("accept")):
+        if framed:
             return _Pieces(wire.pull_frames(result), wire.FRAME_TYPE)
         return _Json(wire.pull_json(result))
+
+    async def read_as(self, user: str, read: Callable[[SqlSharedLog], T]) -> T:
+        """Run ``read`` on the user's log: on the event loop when it can be done at once (SQLite), else in the pool."""
+        if self.quick is not None:
+            with contextlib.suppress(_Busy):
+                return self.at_once(lambda: read(self.quick_log_for(user)))
+        return await self.blocking(lambda: read(self.read_log_for(user)))
+
+    async def streamed_pull(self, user: str, device_id: str, after: int, limit: int) -> Response:
+        """Answer a large pull in frames, sending its payloads while the next ones are read.
+
+        The header comes from the pull's first step (its batches and their sizes), so
+        an error there (device not registered, database unavailable) is still a proper
+        answer. The payloads are then read about :data:`_CHUNK_BYTES` at a time, each
+        read on its own (batches never change once appended), so no lock is held while
+        the device takes its time to receive them. The first chunk is read with the
+        header: a small answer costs one trip to the database, as before.
+        """
+
+        def chunk(log: SqlSharedLog, batches: list[ReceivedBatch]) -> list[bytes]:
+            got = log.read_payloads(device_id, batches[0].seq, batches[-1].seq)
+            if [seq for seq, _ in got] != [b.seq for b in batches]:
+                raise RemoteError(f"batches {batches[0].seq} to {batches[-1].seq} changed while being pulled")
+            return [payload for _, payload in got]
+
+        def start(log: SqlSharedLog) -> tuple[PullResult, list[int], list[list[ReceivedBatch]], list[bytes]]:
+            head, sizes = log.pull_head(device_id, after, limit)
+            chunks = _chunks(head.batches, sizes)
+            return head, sizes, chunks, chunk(log, chunks[0]) if chunks else []
+
+        head, sizes, chunks, first = await self.read_as(user, start)
+
+        async def pieces() -> AsyncIterator[bytes]:
+            for payload in first:
+                yield payload
+            for batches in chunks[1:]:
+                for payload in await self.read_as(user, functools.partial(chunk, batches=batches)):
+                    yield payload
+
+        return _StreamedPull(wire.pull_frames_head(head, sizes), sum(sizes), pieces())
 
     async def mark_pulled(self, request: Request) -> Response:
         user = await self.user(request)
@@ -315,17 +386,28 @@ def _is_file(url: sa.URL) -> bool:
 
 
 def _quick_engine(url: sa.URL) -> sa.Engine:
-    """An engine on the same SQLite file for reads on the event loop: one connection that never waits."""
+    """An engine on the same SQLite file for reads on the event loop: one connection that never waits.
+
+    Its busy timeout is 0 from its first statement on (even that one reads the
+    schema, and may find a writer in the way): what cannot be read at once is read
+    in the thread pool instead.
+    """
     from .._db import create_engine
 
-    quick = create_engine(url, pool_size=1, max_overflow=1)
+    return create_engine(url, busy_timeout_ms=0, pool_size=1, max_overflow=1)
 
-    @sa.event.listens_for(quick, "connect")
-    def _never_wait(dbapi_conn: Any, _record: Any) -> None:
-        # after create_engine's own listener, which sets a long busy timeout
-        dbapi_conn.execute("PRAGMA busy_timeout = 0")
 
-    return quick
+def _chunks(batches: list[ReceivedBatch], sizes: list[int]) -> list[list[ReceivedBatch]]:
+    """Group a pull's batches, in order, into reads of about :data:`_CHUNK_BYTES` of payload."""
+    chunks: list[list[ReceivedBatch]] = []
+    size = 0
+    for batch, payload_size in zip(batches, sizes, strict=True):
+        if not chunks or size + payload_size > _CHUNK_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(batch)
+        size += payload_size
+    return chunks
 
 
 def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> ASGIApp:

@@ -172,6 +172,11 @@ _SCHEMAS: dict[str, Any] = {
             "batches": {"type": "array", "items": _ref("Batch")},
             "cursor": {"type": "integer", "description": "Pass as `after` next time."},
             "more": {"type": "boolean", "description": "True when more batches wait after `cursor`."},
+            "next_count": {
+                "type": "integer",
+                "description": "With `more`: the entry count of the first batch left out, so a client can cut "
+                "the answer into smaller pages exactly.",
+            },
         },
     },
     "Cursor": {

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 import struct
 from collections.abc import Mapping
@@ -243,9 +244,15 @@ def pull_json(result: PullResult) -> dict[str, Any]:
     """Return a pull result as the server sends it (JSON)."""
     return {
         "batches": [{**_batch_header(b), **payload_fields(b.payload)} for b in result.batches],
-        "cursor": result.cursor,
-        "more": result.more,
+        **_pull_tail(result),
     }
+
+
+def _pull_tail(result: PullResult) -> dict[str, Any]:
+    tail: dict[str, Any] = {"cursor": result.cursor, "more": result.more}
+    if result.next_count is not None:
+        tail["next_count"] = result.next_count
+    return tail
 
 
 def _batch_header(b: ReceivedBatch) -> dict[str, Any]:
@@ -279,18 +286,20 @@ def _received(item: Any, payload: bytes | None) -> ReceivedBatch:
     )
 
 
-def _pull_header(doc: dict[str, Any]) -> tuple[list[Any], int, bool]:
+def _pull_header(doc: dict[str, Any]) -> tuple[list[Any], PullResult]:
+    """The batch items of a pull answer, and the answer without its batches."""
     items = doc.get("batches")
     more = doc.get("more")
     if not isinstance(items, list) or not isinstance(more, bool):
         raise WireError("'batches' must be a list and 'more' a boolean")
-    return items, _int(doc, "cursor", 0, INT64_MAX), more
+    next_count = _int(doc, "next_count", 0, INT32_MAX) if doc.get("next_count") is not None else None
+    return items, PullResult([], _int(doc, "cursor", 0, INT64_MAX), more, next_count)
 
 
 def parse_pull(body: bytes) -> PullResult:
     """Decode a pull result (JSON)."""
-    items, cursor, more = _pull_header(_object(loads(body), "the answer"))
-    return PullResult([_received(item, None) for item in items], cursor, more)
+    items, tail = _pull_header(_object(loads(body), "the answer"))
+    return dataclasses.replace(tail, batches=[_received(item, None) for item in items])
 
 
 # -- frames -----------------------------------------------------------------------
@@ -359,22 +368,28 @@ def parse_push_frames(body: bytes) -> tuple[bytes, int, dict[str, Any] | None]:
 
 def pull_frames(result: PullResult) -> list[bytes]:
     """Encode a pull result in frames, as the pieces to send one after another (no joined copy)."""
+    head = pull_frames_head(result, [len(b.payload) for b in result.batches])
+    return [head, *(b.payload for b in result.batches if b.payload)]
+
+
+def pull_frames_head(result: PullResult, sizes: list[int]) -> bytes:
+    """The first piece of a pull answer in frames: the header, for payloads of these sizes sent after it."""
     batches = []
-    for b in result.batches:
+    for b, size in zip(result.batches, sizes, strict=True):
         item = _batch_header(b)
-        item["payload_bytes"] = len(b.payload)
+        item["payload_bytes"] = size
         batches.append(item)
-    head = orjson.dumps({"batches": batches, "cursor": result.cursor, "more": result.more})
-    return [_HEADER_LENGTH.pack(len(head)) + head, *(b.payload for b in result.batches if b.payload)]
+    head = orjson.dumps({"batches": batches, **_pull_tail(result)})
+    return _HEADER_LENGTH.pack(len(head)) + head
 
 
 def parse_pull_frames(body: bytes) -> PullResult:
     """Decode a pull result in frames."""
     header, rest = _unframe(body)
-    items, cursor, more = _pull_header(header)
+    items, tail = _pull_header(header)
     sizes = [_int(_object(item, "a batch"), "payload_bytes", 0, INT64_MAX) for item in items]
     payloads = _split(rest, sizes)
-    return PullResult([_received(item, p) for item, p in zip(items, payloads, strict=True)], cursor, more)
+    return dataclasses.replace(tail, batches=[_received(item, p) for item, p in zip(items, payloads, strict=True)])
 
 
 def error_message(body: bytes) -> str | None:
