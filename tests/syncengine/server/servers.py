@@ -19,6 +19,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from syncengine.model import PullResult
+
+
+def all_pages(log: object, device: str, limit: int) -> list[PullResult]:
+    """Every page a device pulls from ``log`` (any shared log), from the start to the end."""
+    pages, cursor = [], 0
+    while True:
+        page = log.pull(device, cursor, limit)  # type: ignore[attr-defined]
+        pages.append(page)
+        cursor = page.cursor
+        if not page.more:
+            return pages
+
 
 def syncengine_command() -> list[str]:
     """The ``syncengine`` command of this interpreter's environment."""

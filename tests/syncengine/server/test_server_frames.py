@@ -40,6 +40,16 @@ def test_frames_carry_any_bytes_both_ways() -> None:
     assert empty.batches == [] and empty.cursor == 4 and not empty.more
 
 
+def test_the_count_of_the_batch_left_out_travels_in_frames_and_json() -> None:
+    result = PullResult([_batch(3, b"one")], 3, True, next_count=1500)
+    assert wire.parse_pull_frames(b"".join(wire.pull_frames(result))) == result
+    assert wire.parse_pull(orjson.dumps(wire.pull_json(result))) == result
+    unknown = PullResult([_batch(3, b"one")], 3, True)  # an older server does not say it
+    assert wire.parse_pull(orjson.dumps(wire.pull_json(unknown))).next_count is None
+    with pytest.raises(wire.WireError, match="next_count"):
+        wire.parse_pull(orjson.dumps({**wire.pull_json(result), "next_count": -1}))
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

@@ -6,11 +6,11 @@ import httpx
 import pytest
 
 from syncengine.errors import ConfigurationError
-from syncengine.model import PullResult
+from syncengine.model import PullResult, ReceivedBatch
 from syncengine.remote import HttpSharedLog
 from syncengine.store import SqlSharedLog
 
-from .servers import new_token
+from .servers import all_pages, new_token
 
 
 class _Counting(httpx.HTTPTransport):
@@ -24,16 +24,6 @@ class _Counting(httpx.HTTPTransport):
         if request.method == "GET" and request.url.path.endswith("/batches"):
             self.pulls.append(str(request.url.query, "ascii"))
         return super().handle_request(request)
-
-
-def _pages(log: object, device: str, limit: int) -> list[PullResult]:
-    pages, cursor = [], 0
-    while True:
-        page = log.pull(device, cursor, limit)  # type: ignore[attr-defined]
-        pages.append(page)
-        cursor = page.cursor
-        if not page.more:
-            return pages
 
 
 @pytest.fixture
@@ -50,10 +40,10 @@ def served(start_server, new_db):
 
 
 def test_pages_read_ahead_hold_every_batch_once_in_order_with_fewer_requests(served) -> None:
-    direct = _pages(SqlSharedLog(served.db, user="alice"), "dev2", 7)
+    direct = all_pages(SqlSharedLog(served.db, user="alice"), "dev2", 7)
     counting = _Counting()
     with HttpSharedLog(served.url, served.token, transport=counting) as log:
-        pages = _pages(log, "dev2", 7)
+        pages = all_pages(log, "dev2", 7)
     batches = [b.batch_id for page in pages for b in page.batches]
     assert batches == [b.batch_id for page in direct for b in page.batches] == [f"b{i}" for i in range(23)]
     for page in pages:
@@ -65,11 +55,11 @@ def test_pages_read_ahead_hold_every_batch_once_in_order_with_fewer_requests(ser
     assert all("limit=56" in query for query in counting.pulls)  # 8 pages' worth each
 
 
-def test_read_ahead_of_one_asks_for_each_page_and_equals_the_direct_pages(served) -> None:
-    direct = _pages(SqlSharedLog(served.db, user="alice"), "dev2", 7)
+def test_read_ahead_of_one_asks_for_each_page_and_equals_the_directall_pages(served) -> None:
+    direct = all_pages(SqlSharedLog(served.db, user="alice"), "dev2", 7)
     counting = _Counting()
     with HttpSharedLog(served.url, served.token, transport=counting, read_ahead=1) as log:
-        assert _pages(log, "dev2", 7) == direct
+        assert all_pages(log, "dev2", 7) == direct
     assert len(counting.pulls) == len(direct)
 
 
@@ -112,4 +102,25 @@ def test_the_async_client_reads_ahead_the_same_way(served) -> None:
                     return out
 
     with HttpSharedLog(served.url, served.token) as log:
-        assert asyncio.run(pages()) == _pages(log, "dev2", 7)
+        assert asyncio.run(pages()) == all_pages(log, "dev2", 7)
+
+
+def test_the_last_page_of_a_cut_answer_is_kept_only_when_known_whole() -> None:
+    from syncengine.remote._http import _pages as cut
+
+    def batch(seq: int, count: int) -> ReceivedBatch:
+        return ReceivedBatch(seq=seq, device_id="d", batch_id=f"b{seq}", payload=b"", count=count)
+
+    batches = [batch(1, 600), batch(2, 600), batch(3, 300)]  # pages of 1,000: [1], [2, 3] and maybe more
+    # the next batch (100 entries) would still fit in [2, 3]: that page is left for the next request
+    assert [p.batches for _, p in cut(PullResult(batches, 3, True, next_count=100), 0, 1000)] == [batches[:1]]
+    # it would not (500): the page is whole and is kept, with the cursor it follows
+    kept = cut(PullResult(batches, 3, True, next_count=500), 0, 1000)
+    assert [(after, p.batches, p.cursor, p.more) for after, p in kept] == [
+        (0, batches[:1], 1, True),
+        (1, batches[1:], 3, True),
+    ]
+    # an answer that does not say (an older server) keeps only the pages it knows are whole
+    assert len(cut(PullResult(batches, 3, True), 0, 1000)) == 1
+    # the end of the log: every page is whole
+    assert len(cut(PullResult(batches, 3, False), 0, 1000)) == 2

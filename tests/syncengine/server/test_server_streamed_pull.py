@@ -12,20 +12,9 @@ import threading
 
 import pytest
 
-from syncengine.model import PullResult
 from syncengine.store import SqlSharedLog
 
-from .servers import new_token
-
-
-def _pages(log: object, device: str, limit: int) -> list[PullResult]:
-    pages, cursor = [], 0
-    while True:
-        page = log.pull(device, cursor, limit)  # type: ignore[attr-defined]
-        pages.append(page)
-        cursor = page.cursor
-        if not page.more:
-            return pages
+from .servers import all_pages, new_token
 
 
 def _payload(i: int) -> bytes:
@@ -45,8 +34,8 @@ def test_pages_of_streamed_answers_equal_the_shared_logs_own(log_db, start_serve
     try:
         # 6,000 and 9,000 entries a request are streamed; 1,000 with read-ahead off is read at once
         for limit, read_ahead in ((1000, 8), (3000, 3), (1000, 1)):
-            expected = _pages(direct, "dev2", limit)
-            got = _pages(http_log(server.url, token, read_ahead=read_ahead), "dev2", limit)
+            expected = all_pages(direct, "dev2", limit)
+            got = all_pages(http_log(server.url, token, read_ahead=read_ahead), "dev2", limit)
             assert [(p.cursor, p.more) for p in got] == [(p.cursor, p.more) for p in expected]
             assert [[(b.seq, b.batch_id, b.count, b.payload) for b in p.batches] for p in got] == [
                 [(b.seq, b.batch_id, b.count, b.payload) for b in p.batches] for p in expected
@@ -73,7 +62,7 @@ def test_pushes_during_large_pulls_neither_wait_nor_fail(new_db, start_server, h
         log = http_log(server.url, token, attempts=1, timeout=10.0)
         try:
             while not done.is_set():
-                assert sum(b.count for p in _pages(log, device, 1000) for b in p.batches) >= 16_000
+                assert sum(b.count for p in all_pages(log, device, 1000) for b in p.batches) >= 16_000
         except BaseException as exc:
             errors.append(exc)
 
@@ -97,7 +86,7 @@ def test_pushes_during_large_pulls_neither_wait_nor_fail(new_db, start_server, h
     assert not errors, errors[:3]
     check = SqlSharedLog(db, user="alice")
     try:
-        pages = _pages(check, "reader1", 100_000)
+        pages = all_pages(check, "reader1", 100_000)
     finally:
         check.close()
     batch_ids = [b.batch_id for p in pages for b in p.batches]
