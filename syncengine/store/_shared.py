@@ -9,6 +9,7 @@ reads the counter first and only returns batches up to it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sqlite3
 import time
@@ -221,7 +222,19 @@ class SqlSharedLog:
     def pull(self, device_id: str, after: int, limit: int) -> PullResult:
         """Return other devices' batches after ``after``, about ``limit`` entries."""
         with self._begin() as conn:
-            return self._page(conn, device_id, after, limit, _PULL)[0]
+            if conn.dialect.name == "sqlite":
+                # rows come one at a time: a page stops reading at the first batch that does not fit
+                return self._page(conn, device_id, after, limit, _PULL)[0]
+            # Other drivers fetch a whole result at once, so reading payloads with the heads
+            # would fetch every batch up to the limit: read the heads, then the page's payloads.
+            head, _ = self._page(conn, device_id, after, limit, _PULL_HEADS)
+            if not head.batches:
+                return head
+            bounds = {"user": self.user, "device": device_id, "after": after, "top": head.batches[-1].seq}
+            payloads = {int(seq): bytes(payload) for seq, payload in conn.execute(_PULL_PAYLOADS, bounds)}
+            return dataclasses.replace(
+                head, batches=[dataclasses.replace(b, payload=payloads[b.seq]) for b in head.batches]
+            )
 
     def pull_head(self, device_id: str, after: int, limit: int) -> tuple[PullResult, list[int]]:
         """The same pull without its payloads (each ``b""``), and their sizes.

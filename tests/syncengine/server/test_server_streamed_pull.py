@@ -93,9 +93,13 @@ def test_pushes_during_large_pulls_neither_wait_nor_fail(new_db, start_server, h
     assert len(batch_ids) == 16 + 6 * 25 and len(set(batch_ids)) == 16 + 25  # every push stored once
 
 
-@pytest.mark.parametrize("limit", [1, 999, 1000, 1001, 5000])
-def test_pull_head_and_read_payloads_give_the_same_page_as_pull(new_db, limit) -> None:
-    log = SqlSharedLog(str(new_db("sqlite")), user="alice")
+@pytest.mark.parametrize(
+    "dialect",
+    ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), pytest.param("mysql", marks=pytest.mark.mysql)],
+)
+@pytest.mark.parametrize("limit", [1, 1000, 1001, 5000])
+def test_pull_head_and_read_payloads_give_the_same_page_as_pull(new_db, dialect, limit) -> None:
+    log = SqlSharedLog(str(new_db(dialect)), user="alice")
     try:
         log.register_device("dev1", "one")
         log.register_device("dev2", "two")
@@ -105,6 +109,7 @@ def test_pull_head_and_read_payloads_give_the_same_page_as_pull(new_db, limit) -
         cursor = 0
         while True:
             page = log.pull("dev2", cursor, limit)
+            assert [b.payload for b in page.batches] == [_payload(int(b.batch_id[1:])) for b in page.batches]
             head, sizes = log.pull_head("dev2", cursor, limit)
             assert (head.cursor, head.more, head.next_count) == (page.cursor, page.more, page.next_count)
             assert [b.seq for b in head.batches] == [b.seq for b in page.batches]
