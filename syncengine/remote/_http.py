@@ -24,8 +24,9 @@ estimate of how far the local clock is off in :attr:`clock_offset_ms`.
 Pulls read ahead (``read_ahead`` pages, 8 by default): one request asks for that
 many pages' worth of entries (at most 8,000 unless one page is larger), and the
 answer is cut into the pages that pulls of ``limit`` would have returned, so a
-request's fixed cost is paid once for several pages. A page held back is handed only to a pull after exactly its cursor, within
-a few seconds; otherwise it is dropped and the pull asks the server again.
+request's fixed cost is paid once for several pages. A page held back is handed
+only to a pull after exactly its cursor, within a few seconds; otherwise it is
+dropped and the pull asks the server again.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _MAX_RETRY_AFTER = 60.0
 _SAMPLES = 8
-_HELD_SECONDS = 5.0
-_AHEAD_ENTRIES = 8000  # read-ahead asks for at most this many entries (or one page, if larger)  # how long pages read ahead may wait for the pull that wants them
+_HELD_SECONDS = 5.0  # how long pages read ahead may wait for the pull that wants them
+_AHEAD_ENTRIES = 8000  # read-ahead asks for at most this many entries (or one page, if larger)
 
 _PullKey = tuple[str, int, int]  # device id, after, limit
 

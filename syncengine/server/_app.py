@@ -56,9 +56,10 @@ T = TypeVar("T")
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 _UNAVAILABLE_RETRY_AFTER = "1"
-_SMALL_PULL_LIMIT = 5000  # entries: a pull of more is streamed (frames), of at most this read at once
+# Pulls of up to this many entries are read at once, and may be read on the event loop
+# (SQLite, when no writer commits); larger ones in frames are streamed.
+_SMALL_PULL_LIMIT = 5000
 _CHUNK_BYTES = 256 * 1024  # payload bytes a streamed pull reads at a time (or one batch, if larger)
-"""Pulls of up to this many entries may run on the event loop (SQLite, when no writer commits)."""
 
 
 class _Busy(Exception):
@@ -172,7 +173,7 @@ class _Server:
         if quick:
             try:
                 user = accounts.user_for_token_sqlite(self.quick_reader, token)
-            except (sqlite3.Error, sa.exc.SQLAlchemyError) as exc:  # locked, or no connection free
+            except (sqlite3.Error, sa.exc.SQLAlchemyError) as exc:  # locked (SQLAlchemy wraps it on connecting)
                 raise _Busy from exc
         else:
             user = accounts.user_for_token(self.reader, token)
@@ -258,17 +259,20 @@ class _Server:
         return await self.blocking(lambda: getattr(self.log_for(user), method)(*args))
 
     async def read(self, request: Request, method: str, *args: Any, quick: bool = True) -> Any:
-        """Check the token and call a reading method of its user's log, in one trip to the thread pool.
+        """Check the token and call a reading method of its user's log, in one trip to the thread pool."""
+        return await self.read_as(request, lambda log: getattr(log, method)(*args), quick=quick)
 
-        With ``quick`` (a small read) on SQLite, try it on the event loop first.
-        """
+    async def read_as(self, request: Request, read: Callable[[SqlSharedLog], T], *, quick: bool = True) -> T:
+        """Check the token and run ``read`` on its user's log, in one trip to the thread pool."""
         token = self.token(request)
+        return await self._read(lambda here: self.user_for(token, quick=here), read, quick)
+
+    async def _read(self, user_of: Callable[[bool], str], read: Callable[[SqlSharedLog], T], quick: bool = True) -> T:
+        """Run ``read`` on the log of ``user_of(on the event loop)``; with ``quick`` on SQLite, on the loop first."""
         if quick and self.quick is not None:
             with contextlib.suppress(_Busy):
-                return self.at_once(
-                    lambda: getattr(self.quick_log_for(self.user_for(token, quick=True)), method)(*args)
-                )
-        return await self.blocking(lambda: getattr(self.read_log_for(self.user_for(token)), method)(*args))
+                return self.at_once(lambda: read(self.quick_log_for(user_of(True))))
+        return await self.blocking(lambda: read(self.read_log_for(user_of(False))))
 
     async def list_devices(self, request: Request) -> Response:
         found = await self.read(request, "devices")
@@ -308,7 +312,7 @@ class _Server:
         small = limit <= _SMALL_PULL_LIMIT
         try:
             if framed and not small:
-                return await self.streamed_pull(await self.user(request), device_id, after, limit)
+                return await self.streamed_pull(request, device_id, after, limit)
             result = await self.read(request, "pull", device_id, after, limit, quick=small)
         except RemoteError as exc:
             raise Problem(404, f"device {device_id} is not registered for this user") from exc
@@ -316,22 +320,15 @@ class _Server:
             return _Pieces(wire.pull_frames(result), wire.FRAME_TYPE)
         return _Json(wire.pull_json(result))
 
-    async def read_as(self, user: str, read: Callable[[SqlSharedLog], T]) -> T:
-        """Run ``read`` on the user's log: on the event loop when it can be done at once (SQLite), else in the pool."""
-        if self.quick is not None:
-            with contextlib.suppress(_Busy):
-                return self.at_once(lambda: read(self.quick_log_for(user)))
-        return await self.blocking(lambda: read(self.read_log_for(user)))
-
-    async def streamed_pull(self, user: str, device_id: str, after: int, limit: int) -> Response:
+    async def streamed_pull(self, request: Request, device_id: str, after: int, limit: int) -> Response:
         """Answer a large pull in frames, sending its payloads while the next ones are read.
 
         The header comes from the pull's first step (its batches and their sizes), so
         an error there (device not registered, database unavailable) is still a proper
         answer. The payloads are then read about :data:`_CHUNK_BYTES` at a time, each
         read on its own (batches never change once appended), so no lock is held while
-        the device takes its time to receive them. The first chunk is read with the
-        header: a small answer costs one trip to the database, as before.
+        the device takes its time to receive them. The token check, the header and the
+        first chunk take one trip to the database: a small answer costs what it did.
         """
 
         def chunk(log: SqlSharedLog, batches: list[ReceivedBatch]) -> list[bytes]:
@@ -340,18 +337,18 @@ class _Server:
                 raise RemoteError(f"batches {batches[0].seq} to {batches[-1].seq} changed while being pulled")
             return [payload for _, payload in got]
 
-        def start(log: SqlSharedLog) -> tuple[PullResult, list[int], list[list[ReceivedBatch]], list[bytes]]:
+        def start(log: SqlSharedLog) -> tuple[str, PullResult, list[int], list[list[ReceivedBatch]], list[bytes]]:
             head, sizes = log.pull_head(device_id, after, limit)
             chunks = _chunks(head.batches, sizes)
-            return head, sizes, chunks, chunk(log, chunks[0]) if chunks else []
+            return log.user, head, sizes, chunks, chunk(log, chunks[0]) if chunks else []
 
-        head, sizes, chunks, first = await self.read_as(user, start)
+        user, head, sizes, chunks, first = await self.read_as(request, start)
 
         async def pieces() -> AsyncIterator[bytes]:
             for payload in first:
                 yield payload
             for batches in chunks[1:]:
-                for payload in await self.read_as(user, functools.partial(chunk, batches=batches)):
+                for payload in await self._read(lambda _: user, functools.partial(chunk, batches=batches)):
                     yield payload
 
         return _StreamedPull(wire.pull_frames_head(head, sizes), sum(sizes), pieces())

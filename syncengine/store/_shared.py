@@ -100,6 +100,11 @@ def _driver_sql(statement: sa.Select[Any], dialect: sa.Dialect) -> tuple[str, tu
     return str(compiled), tuple(compiled.positiontup or ())
 
 
+def _payloads(conn: sa.Connection, bounds: dict[str, Any]) -> list[tuple[int, bytes]]:
+    """The (seq, payload) of the batches within ``bounds`` (see _MAY_PULL), in order."""
+    return [(int(seq), bytes(payload)) for seq, payload in conn.execute(_PULL_PAYLOADS, bounds)]
+
+
 def _engine(url: str | sa.URL) -> sa.Engine:
     from .._db import create_engine
 
@@ -231,7 +236,7 @@ class SqlSharedLog:
             if not head.batches:
                 return head
             bounds = {"user": self.user, "device": device_id, "after": after, "top": head.batches[-1].seq}
-            payloads = {int(seq): bytes(payload) for seq, payload in conn.execute(_PULL_PAYLOADS, bounds)}
+            payloads = dict(_payloads(conn, bounds))
             return dataclasses.replace(
                 head, batches=[dataclasses.replace(b, payload=payloads[b.seq]) for b in head.batches]
             )
@@ -252,7 +257,7 @@ class SqlSharedLog:
         if self.engine.dialect.name == "sqlite":
             return self._read_payloads_sqlite(bounds)
         with self._begin() as conn:
-            return [(int(seq), bytes(payload)) for seq, payload in conn.execute(_PULL_PAYLOADS, bounds)]
+            return _payloads(conn, bounds)
 
     def _read_payloads_sqlite(self, bounds: dict[str, Any]) -> list[tuple[int, bytes]]:
         """:meth:`read_payloads` straight through the driver: one statement, consistent on its own.

@@ -32,8 +32,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     pytest-qt calls ``deleteLater()`` on the widgets a test registered, but those
     deletions wait for the next Qt event loop, which never comes after the last app
     test. Leftover windows were then destroyed by Python's garbage collector at a
-    random moment of a later, unrelated test, which crashed the interpreter about one
-    run in ten. Flushing the deferred deletions and collecting here, while the
+    random moment of a later, unrelated test: the likely cause of a segfault CI hit
+    inside an engine test (about one run in ten). Flushing the deferred deletions and collecting here, while the
     ``QApplication`` and everything the widgets point at are still in a known state,
     makes every app test leave nothing behind.
     """
