@@ -346,32 +346,50 @@ class _Run:
         return entries, bad
 
     def share(self) -> None:
+        """Stamp captured writes, then push unshared entries batch by batch.
+
+        A pushed batch is marked shared in the transaction that picks the next one
+        (one commit a batch, not two); should the sync die in between, the batch is
+        simply sent again, which the shared log stores once.
+        """
         assert self.remote is not None
         with self.device._begin() as conn:
             client.stamp(conn, self.device.catalog, self.device.device_id)
-        while not self.cancelled():
-            batch = self._next_batch()
-            if batch is None:
-                return
-            batch_id, ids, entries, payload, count, extra = batch
-            if entries is not None:
-                self.emit(Sending(batch_id, tuple(entries), extra))
-            seq = self.remote.push(self.device.device_id, batch_id, payload, count, extra).seq if count else 0
-            with self.device._begin() as conn:
-                client.mark_shared(conn, batch_id, ids, seq, cleanup=self.options.cleanup)
-            log.debug("pushed batch %s: %d entries, seq %d", batch_id, count, seq)
-            self.report.sent += count
-            self.report.sent_batches += 1
-            self.emit(Progress("share", self.report.sent, None))
-            if not self.keep_going():
-                return
+        pushed: tuple[str, list[int], int] | None = None  # pushed, not yet marked shared
+        try:
+            while not self.cancelled():
+                batch = self._next_batch(pushed)
+                pushed = None
+                if batch is None:
+                    return
+                batch_id, ids, entries, payload, count, extra = batch
+                if entries is not None:
+                    self.emit(Sending(batch_id, tuple(entries), extra))
+                seq = self.remote.push(self.device.device_id, batch_id, payload, count, extra).seq if count else 0
+                pushed = (batch_id, ids, seq)
+                log.debug("pushed batch %s: %d entries, seq %d", batch_id, count, seq)
+                self.report.sent += count
+                self.report.sent_batches += 1
+                self.emit(Progress("share", self.report.sent, None))
+                if not self.keep_going():
+                    return
+        finally:
+            if pushed is not None:
+                with self.device._begin() as conn:
+                    self._mark_shared(conn, pushed)
 
-    def _next_batch(self) -> tuple[str, list[int], list[Entry] | None, bytes, int, Mapping[str, Any] | None] | None:
-        """Pick the next batch, encode it, and record its id beside its entries (one transaction).
+    def _mark_shared(self, conn: sa.Connection, pushed: tuple[str, list[int], int]) -> None:
+        batch_id, ids, seq = pushed
+        client.mark_shared(conn, batch_id, ids, seq, cleanup=self.options.cleanup)
 
-        A batch over the byte limit is halved until it fits. Entries are built as
-        Python objects only when a processor, listener or serializer needs them;
-        otherwise the stored JSON goes out as it is.
+    def _next_batch(
+        self, pushed: tuple[str, list[int], int] | None = None
+    ) -> tuple[str, list[int], list[Entry] | None, bytes, int, Mapping[str, Any] | None] | None:
+        """Mark the ``pushed`` batch shared, pick the next batch, encode it, and record its id beside its entries.
+
+        All in one transaction. A batch over the byte limit is halved until it fits.
+        Entries are built as Python objects only when a processor, listener or
+        serializer needs them; otherwise the stored JSON goes out as it is.
         """
         size = self.options.upload_batch_size
         limit = self.options.upload_byte_limit
@@ -382,6 +400,8 @@ class _Run:
             and not callable(self.options.extra_info)
         )
         with self.device._begin() as conn:
+            if pushed is not None:
+                self._mark_shared(conn, pushed)
             batch_id, rows = client.outgoing(conn, size)
             while rows:
                 entries: list[Entry] | None = None

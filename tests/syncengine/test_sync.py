@@ -297,6 +297,35 @@ def test_a_sync_that_died_after_sending_resends_the_same_batch_once(a, b, shared
     assert report.received == 10 and len(rows(b)) == 10
 
 
+class FailSecondPush:
+    """A shared log that stores the first push and is unreachable for the second."""
+
+    def __init__(self, inner: SqlSharedLog) -> None:
+        self.inner = inner
+        self.pushes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def push(self, *args: Any, **kwargs: Any) -> Any:
+        self.pushes += 1
+        if self.pushes == 2:
+            raise RemoteUnavailable("connection refused")
+        return self.inner.push(*args, **kwargs)
+
+
+def test_batches_pushed_before_a_failed_push_count_as_shared(a, b, shared) -> None:
+    # a pushed batch is marked shared together with picking the next one: a failure there must not lose the mark
+    add(a, *[(f"p{i:02}", "x", i) for i in range(10)])
+    with pytest.raises(RemoteUnavailable):
+        a.sync(FailSecondPush(shared), upload_batch_size=4)
+    assert a.status().unshared == 6
+    assert a.sync(shared, upload_batch_size=4).sent == 6
+    with shared.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM sharedlog_batches").scalar_one() == 3
+    assert b.sync(shared).received == 10 and len(rows(b)) == 10
+
+
 def test_nothing_is_lost_while_the_remote_is_unreachable(a, b) -> None:
     remote = MemorySharedLog()
     add(a, ("p1", "kettle", 20))
