@@ -3,9 +3,10 @@
 * **receive** pulls other devices' batches after this device's cursor, decodes
   them, and stores their entries as pending together with the new cursor, in one
   transaction per pull. The device clock moves past every received version.
-* **share** stamps captured local writes, then pushes unshared entries in batches.
-  A batch's id is written next to its entries before it is sent, so a sync that
-  died after sending re-sends the very same batch, which the shared log stores once.
+* **share** pushes unshared entries in batches, stamping captured local writes a
+  batch at a time. A batch's id is written next to its entries before it is sent,
+  so a sync that died after sending re-sends the very same batch, which the shared
+  log stores once.
 * **reconcile** takes pending entries in chunks; each chunk is one transaction:
   stamp local writes first, plan with the (pure) reconciler, write the plan, record
   row states, retire the entries. Entries that cannot be applied are quarantined
@@ -73,7 +74,8 @@ class SyncOptions:
     * ``upload_batch_size`` / ``download_batch_size``: entries per pushed batch /
       per pull (a pull's entries are integrated in one transaction: on a large sync
       transactions of 5000 write each touched page once where 1000 wrote it several
-      times); ``reconcile_batch_size``: entries per reconcile transaction.
+      times; a batch of 5000 costs a device one commit where 1000 cost five);
+      ``reconcile_batch_size``: entries per reconcile transaction.
     * ``upload_byte_limit``: a batch whose payload is larger is halved and tried
       again; a single entry over the limit is an error.
     * ``single_batch``: do at most one batch of each stage.
@@ -91,7 +93,7 @@ class SyncOptions:
     """
 
     stages: Collection[Stage] = STAGES
-    upload_batch_size: int = 1000
+    upload_batch_size: int = 5000
     download_batch_size: int = 5000
     reconcile_batch_size: int = 2000
     upload_byte_limit: int | None = 8 * 1024 * 1024
@@ -346,15 +348,16 @@ class _Run:
         return entries, bad
 
     def share(self) -> None:
-        """Stamp captured writes, then push unshared entries batch by batch.
+        """Push unshared entries batch by batch, stamping captured writes a batch at a time.
 
-        A pushed batch is marked shared in the transaction that picks the next one
-        (one commit a batch, not two); should the sync die in between, the batch is
-        simply sent again, which the shared log stores once.
+        Each batch takes one transaction of the device database: mark the batch
+        pushed before it shared, stamp the next captured writes when no stamped
+        entry is left, pick and record the batch. Should the sync die between a push
+        and that transaction, the batch is simply sent again, which the shared log
+        stores once. Stamping as it goes, the first batch leaves after one batch of
+        stamping, not after all of it: a device syncing meanwhile starts sooner.
         """
         assert self.remote is not None
-        with self.device._begin() as conn:
-            client.stamp(conn, self.device.catalog, self.device.device_id)
         pushed: tuple[str, list[int], int] | None = None  # pushed, not yet marked shared
         try:
             while not self.cancelled():
@@ -387,7 +390,8 @@ class _Run:
     ) -> tuple[str, list[int], list[Entry] | None, bytes, int, Mapping[str, Any] | None] | None:
         """Mark the ``pushed`` batch shared, pick the next batch, encode it, and record its id beside its entries.
 
-        All in one transaction. A batch over the byte limit is halved until it fits.
+        All in one transaction; when no stamped entry waits, the next captured writes
+        are stamped first. A batch over the byte limit is halved until it fits.
         Entries are built as Python objects only when a processor, listener or
         serializer needs them; otherwise the stored JSON goes out as it is.
         """
@@ -403,6 +407,8 @@ class _Run:
             if pushed is not None:
                 self._mark_shared(conn, pushed)
             batch_id, rows = client.outgoing(conn, size)
+            while not rows and client.stamp(conn, self.device.catalog, self.device.device_id, limit=size):
+                batch_id, rows = client.outgoing(conn, size)
             while rows:
                 entries: list[Entry] | None = None
                 if fast:

@@ -264,22 +264,27 @@ def stamp(
     device_id: str,
     *,
     chunk: int = 20000,
+    limit: int | None = None,
 ) -> int:
     """Give captured local writes their versions, base versions and portable form.
 
-    Returns how many entries became ready to share. Runs in the caller's
-    transaction, and must run before anything received is applied in it, so a
-    local write is always based on what the row held when it was written.
+    Stamps every captured write, oldest first, or the oldest ``limit`` of them, and
+    returns how many it took (a write that changed nothing is dropped, and a key
+    change makes two entries). Runs in the caller's transaction, and must run
+    before anything received is applied in it, so a local write is always based on
+    what the row held when it was written.
     """
-    total = 0
+    taken = 0
     reader = CapturedReader(conn)
-    while True:
-        rows = reader.next(chunk)
-        if not rows:
-            return total
-        total += _stamp_rows(conn, catalog, device_id, reader, rows)
-        if len(rows) < chunk:
-            return total
+    while limit is None or taken < limit:
+        size = chunk if limit is None else min(chunk, limit - taken)
+        rows = reader.next(size)
+        if rows:
+            _stamp_rows(conn, catalog, device_id, reader, rows)
+            taken += len(rows)
+        if len(rows) < size:
+            break
+    return taken
 
 
 class CapturedReader:

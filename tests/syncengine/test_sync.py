@@ -55,6 +55,31 @@ def test_batch_sizes_bound_each_push_and_pull(a, b, shared) -> None:
     assert report.received_batches == 3 and report.applied == 25
 
 
+def test_writes_that_change_nothing_do_not_stop_the_share_short(a, b, shared) -> None:
+    # sharing stamps a batch's worth of captured writes at a time; a batch's worth that all
+    # change nothing leaves nothing to send, and the writes after them must still go
+    add(a, ("p0", "kettle", 1))
+    a.sync(shared)
+    write(a, sa.text("UPDATE products SET name = name WHERE id = 'p0'"))
+    write(a, sa.text("UPDATE products SET name = name WHERE id = 'p0'"))
+    add(a, *[(f"p{i}", "x", i) for i in range(1, 4)])
+    report = a.sync(shared, upload_batch_size=2)
+    assert (report.sent, report.sent_batches) == (3, 2)
+    assert a.status().unshared == 0
+    b.sync(shared)
+    assert rows(b) == rows(a)
+
+
+def test_a_single_batch_sync_leaves_the_other_writes_for_the_next_one(a, b, shared) -> None:
+    add(a, *[(f"p{i}", "x", i) for i in range(5)])
+    assert a.sync(shared, upload_batch_size=2, single_batch=True).sent == 2
+    assert a.status().unshared == 3
+    write(a, products.update().where(products.c.id == "p4").values(price=40))
+    assert a.sync(shared).sent == 4  # the three waiting inserts, then the later update
+    b.sync(shared)
+    assert rows(b) == rows(a) and rows(b)[4]["price"] == 40
+
+
 def test_a_batch_over_the_byte_limit_is_halved_until_it_fits(a, b, shared) -> None:
     add(a, *[(f"p{i:02}", "x" * 1000, i) for i in range(16)])
     report = a.sync(shared, upload_byte_limit=5000)
