@@ -12,14 +12,23 @@ same N rows into a plain table in a fresh file (one transaction, with commit): t
 least any way of landing these rows on B could cost. The ratio says how many times
 that the whole sync costs.
 
+With ``--concurrent`` each round also runs the two devices as they run in use: B in
+a process of its own, syncing in a loop (as its scheduler would) while A shares.
+That figure is N / the time from A's start to B's last entry applied, beside the
+sequential one, from a second set of fresh files in the same round.
+
     /work/venv/bin/python bench/bench_end_to_end.py              # 100k entries, 3 rounds
     /work/venv/bin/python bench/bench_end_to_end.py --quick      # 20k entries, 2 rounds
+    /work/venv/bin/python bench/bench_end_to_end.py --concurrent # and A, B in two processes at once
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sqlite3
+import time
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import _common as c
@@ -37,16 +46,24 @@ def raw_baseline(folder: Path, rows: list[c.Row]) -> float:
         conn.close()
 
 
-def one_round(folder: Path, rows: list[c.Row], options: SyncOptions) -> dict[str, float]:
+def prepare(folder: Path, rows: list[c.Row]) -> tuple[Path, Path, Path, float]:
+    """Fresh A (holding the captured rows), B and shared-log files; returns their paths and the capture time."""
     a_path, b_path, log_path = (c.fresh_path(folder, s) for s in ("a", "b", "shared"))
     c.create_items(a_path)
     c.create_items(b_path)
-    a = Device.init(str(a_path), ["items"], name="A")
-    b = Device.init(str(b_path), ["items"], name="B")
-    shared = SqlSharedLog(str(log_path))
+    Device.init(str(a_path), ["items"], name="A").close()
+    Device.init(str(b_path), ["items"], name="B").close()
     conn = sqlite3.connect(str(a_path))
     capture = c.timed(lambda: (conn.executemany(c.INSERT_ITEMS, rows), conn.commit()))
     conn.close()
+    return a_path, b_path, log_path, capture
+
+
+def one_round(folder: Path, rows: list[c.Row], options: SyncOptions) -> dict[str, float]:
+    a_path, b_path, log_path, capture = prepare(folder, rows)
+    a = Device.open(str(a_path))
+    b = Device.open(str(b_path))
+    shared = SqlSharedLog(str(log_path))
     raw = raw_baseline(folder, rows)
     try:
         ra = a.sync(shared, options)
@@ -72,6 +89,52 @@ def one_round(folder: Path, rows: list[c.Row], options: SyncOptions) -> dict[str
     }
 
 
+def _sync_b_until(b_path: str, log_path: str, n: int, options: SyncOptions, start: Event, done: Event) -> None:
+    """B's process: from the start signal, sync in a loop until ``n`` entries are applied."""
+    b = Device.open(b_path)
+    shared = SqlSharedLog(log_path)
+    applied = 0
+    start.wait()
+    while applied < n:
+        report = b.sync(shared, options)
+        applied += report.applied
+        assert report.quarantined == 0, report
+        if not report.received:
+            time.sleep(0.005)  # nothing new yet: poll again soon, as a scheduler woken by A would
+    done.set()
+    b.close()
+    shared.close()
+
+
+def concurrent_round(folder: Path, rows: list[c.Row], options: SyncOptions) -> float:
+    """A shares while B, in its own process, syncs in a loop; return the seconds until B has every entry."""
+    a_path, b_path, log_path, _ = prepare(folder, rows)
+    a = Device.open(str(a_path))
+    shared = SqlSharedLog(str(log_path))
+    context = multiprocessing.get_context("spawn")
+    start, done = context.Event(), context.Event()
+    child = context.Process(
+        target=_sync_b_until, args=(str(b_path), str(log_path), len(rows), options, start, done), daemon=True
+    )
+    child.start()
+    try:
+        time.sleep(2.0)  # let B import and open its files before the clock starts
+        t0 = time.perf_counter()
+        start.set()
+        report = a.sync(shared, options)
+        assert report.sent == len(rows), report
+        if not done.wait(timeout=600):
+            raise RuntimeError("B did not receive every entry within 10 minutes")
+        seconds = time.perf_counter() - t0
+    finally:
+        child.join(timeout=30)
+        a.close()
+        shared.close()
+    with sqlite3.connect(str(b_path)) as check:
+        assert check.execute("SELECT count(*) FROM items").fetchone()[0] == len(rows)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=100_000, help="inserts on A (default 100000)")
@@ -81,6 +144,9 @@ def main() -> None:
     parser.add_argument("--download-batch", type=int, default=None, help="SyncOptions.download_batch_size")
     parser.add_argument("--reconcile-batch", type=int, default=None, help="SyncOptions.reconcile_batch_size")
     parser.add_argument("--dir", default=None, help="folder for the scratch SQLite files (default: system temp)")
+    parser.add_argument(
+        "--concurrent", action="store_true", help="also run A and B at once, in two processes (B syncing in a loop)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.entries, args.repeats = min(args.entries, 20_000), min(args.repeats, 2)
@@ -105,10 +171,13 @@ def main() -> None:
     with c.workdir(args.dir) as folder:
         for r in range(args.repeats):
             res = one_round(folder, rows, options)
+            if args.concurrent:
+                res["concurrent"] = concurrent_round(folder, rows, options)
             results.append(res)
             print(
                 f"  round {r + 1}: sync {res['total']:.2f} s ({n / res['total']:,.0f} entries/s), "
                 f"raw executemany {res['raw']:.3f} s, ratio {res['total'] / res['raw']:.1f}x"
+                + (f"; concurrent {res['concurrent']:.2f} s" if args.concurrent else "")
             )
     print(f"\n{n:,} entries A → shared log → B, {len(results)} rounds (medians; min..max)")
     print(f"  {'stage':12} {'seconds':>9} {'entries/s':>11}  {'share of sync':>13}")
@@ -122,6 +191,13 @@ def main() -> None:
     ratios = [x["total"] / x["raw"] for x in results]
     print(f"\nend to end: {rate:,.0f} entries/s  " + c.verdict(rate, 40_000, higher_is_better=True))
     print(f"sync vs raw executemany of the same rows: {c.median(ratios):.1f}x slower (per-round median)")
+    if args.concurrent:
+        together = c.median([x["concurrent"] for x in results])
+        print(
+            f"A and B at once (two processes, B syncing in a loop): {n / together:,.0f} entries/s "
+            f"[{c.spread([x['concurrent'] for x in results])} s]; "
+            f"{c.median([x['concurrent'] / x['raw'] for x in results]):.1f}x the raw executemany"
+        )
     print(
         "capture on A (trigger-captured executemany, not in the sync figure): "
         f"{c.median([x['capture'] for x in results]):.3f} s"
