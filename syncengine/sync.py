@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import sqlalchemy as sa
 
-from . import values
+from . import _gc, values
 from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints
 from .clock import well_formed
 from .errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled, SyncEngineError
@@ -45,7 +45,7 @@ from .events import (
     SyncFinished,
     SyncStarted,
 )
-from .model import Entry, Op, ReceivedBatch, SyncReport
+from .model import Entry, Op, PullResult, ReceivedBatch, SyncReport
 from .reconcile import DoubleCreate, Plan, PlanProcessor, Reconciler, RowPlan
 from .remote import SharedLog
 from .serializer import JsonSerializer, Serializer
@@ -233,52 +233,63 @@ class _Run:
         while not self.cancelled():
             cursor = int(self.device._get(cursor_key, 0))
             result = self.remote.pull(self.device.device_id, cursor, self.options.download_batch_size)
-            decoded = [(batch, self._decode(batch)) for batch in result.batches]
-            if decoded:
-                log.debug("pulled %d batches after seq %d; cursor now %d", len(decoded), cursor, result.cursor)
-            found: list[int] = []
-            settled: list[int] = []
-            with self.device._begin() as conn:
-                if review is not None and decoded:
-                    client.set_applying(conn, True)
-                    client.stamp(conn, self.device.catalog, self.device.device_id)  # local writes first
-                clock = client.load_clock(conn, self.device.device_id)
-                for batch, (entries, bad) in decoded:
-                    extra = orjson.dumps(batch.extra).decode() if batch.extra else None
-                    if entries:  # versions sort as text: the newest is all the clock needs
-                        clock.observe(max(e.version for e in entries))
-                    for reason, raw in bad:
-                        client.add_quarantined(conn, reason, raw=raw, batch_seq=batch.seq)
-                    if review is None:
-                        client.add_received(conn, batch.seq, batch.batch_id, entries, extra)
-                    else:
-                        self.emit(Reconciling(len(entries)))
-                        done = integrate_entries(
-                            conn,
-                            self.device.catalog,
-                            self.device.device_id,
-                            entries,
-                            {},
-                            self.options,
-                            review,
-                            origin=(batch.seq, batch.batch_id, extra),
-                        )
-                        self._count(done)
-                        found += done.opened
-                        settled += done.decided
-                    self.report.received += len(entries)
-                    self.report.quarantined += len(bad)
-                    self.report.received_batches += 1
-                client.save_clock(conn, clock)
-                client.set_setting(conn, cursor_key, result.cursor)
-                if review is not None and decoded:
-                    client.set_applying(conn, False)
+            with _gc.paused():
+                found, settled = self._take(result, cursor_key, review)
             self.device._conflicts_changed(found, settled, self.emit)
             with contextlib.suppress(RemoteError):  # only the registry's "behind" figure waits for the next sync
                 self.remote.mark_pulled(self.device.device_id, result.cursor)
             self.emit(Progress("receive", self.report.received, None))
             if not result.more or not self.keep_going():
                 return
+
+    def _take(
+        self, result: PullResult, cursor_key: str, review: Callable[[str], bool] | None
+    ) -> tuple[list[int], list[int]]:
+        """Decode a pull's batches; store them and the new cursor in one transaction.
+
+        Returns the conflicts found and those settled by entries from elsewhere.
+        """
+        decoded = [(batch, self._decode(batch)) for batch in result.batches]
+        if decoded:
+            log.debug("pulled %d batches; cursor now %d", len(decoded), result.cursor)
+        found: list[int] = []
+        settled: list[int] = []
+        with self.device._begin() as conn:
+            if review is not None and decoded:
+                client.set_applying(conn, True)
+                client.stamp(conn, self.device.catalog, self.device.device_id)  # local writes first
+            clock = client.load_clock(conn, self.device.device_id)
+            for batch, (entries, bad) in decoded:
+                extra = orjson.dumps(batch.extra).decode() if batch.extra else None
+                if entries:  # versions sort as text: the newest is all the clock needs
+                    clock.observe(max(e.version for e in entries))
+                for reason, raw in bad:
+                    client.add_quarantined(conn, reason, raw=raw, batch_seq=batch.seq)
+                if review is None:
+                    client.add_received(conn, batch.seq, batch.batch_id, entries, extra)
+                else:
+                    self.emit(Reconciling(len(entries)))
+                    done = integrate_entries(
+                        conn,
+                        self.device.catalog,
+                        self.device.device_id,
+                        entries,
+                        {},
+                        self.options,
+                        review,
+                        origin=(batch.seq, batch.batch_id, extra),
+                    )
+                    self._count(done)
+                    found += done.opened
+                    settled += done.decided
+                self.report.received += len(entries)
+                self.report.quarantined += len(bad)
+                self.report.received_batches += 1
+            client.save_clock(conn, clock)
+            client.set_setting(conn, cursor_key, result.cursor)
+            if review is not None and decoded:
+                client.set_applying(conn, False)
+        return found, settled
 
     def _count(self, result: BatchResult) -> None:
         self.report.applied += result.applied
@@ -361,7 +372,8 @@ class _Run:
         pushed: tuple[str, list[int], int] | None = None  # pushed, not yet marked shared
         try:
             while not self.cancelled():
-                batch = self._next_batch(pushed)
+                with _gc.paused():
+                    batch = self._next_batch(pushed)
                 pushed = None
                 if batch is None:
                     return
@@ -463,7 +475,7 @@ class _Run:
         review = self.device.review_policy()
         after = 0
         while not self.cancelled():
-            with self.device._begin() as conn:
+            with _gc.paused(), self.device._begin() as conn:
                 client.set_applying(conn, True)
                 client.stamp(conn, self.device.catalog, self.device.device_id)
                 rows = client.pending(conn, self.options.reconcile_batch_size, after_id=after)
