@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .model import ROW, Entry, Op
+from .model import PK, ROW, Entry, Op
 from .reconcile import Action, RowPlan, base_versions, reconcile
 from .store import _client as client
 from .store import _conflicts as conflicts
 from .store import _schema as s
-from .store._apply import execute_plan
+from .store._apply import execute_plan, insert_rows
 from .store._catalog import SyncedTable, pk_key
 
 if TYPE_CHECKING:
@@ -113,6 +113,14 @@ def integrate_entries(
 
     open_by_row = conflicts.open_rows(conn, {e.key for e in entries})
     entries = _hold_behind_constraints(conn, entries, log_ids, open_by_row, now, result, origin)
+    if (
+        not log_ids
+        and options.cleanup
+        and options.reconciler is None
+        and options.plan_processor is None
+        and options.executor is execute_plan
+    ):
+        entries = _insert_unknown(conn, catalog, entries, open_by_row, result)
 
     loaded = client.load_states(conn, catalog, {e.key for e in entries})
     states = {k: v.state for k, v in loaded.items()}
@@ -258,6 +266,59 @@ def problem(entry: Entry, catalog: Mapping[str, SyncedTable]) -> str | None:
             if name in data and data[name] != value:
                 return f"the row's key column {name!r} disagrees with the entry's key"
     return synced.problem(data, whole_row=op is Op.INSERT)
+
+
+def _insert_unknown(
+    conn: sa.Connection,
+    catalog: Mapping[str, SyncedTable],
+    entries: list[Entry],
+    open_by_row: Mapping[tuple[str, str], list[Any]],
+    result: BatchResult,
+) -> list[Entry]:
+    """Write the inserts that create rows this device knows nothing of; return the other entries.
+
+    The bulk of an initial sync: the only insert of its key in the batch, no
+    register, no row in the table, no open conflict. The default reconciler would
+    plan the row as the entry has it, every field at the entry's version
+    (:func:`syncengine.reconcile._plan.created`), and the default executor insert
+    it; here that takes no row state, plan or per-row object at all. Should the
+    database refuse any of them (a unique column, say), none is written here and
+    all take the general path, which finds and reports the rows refused.
+    """
+    count: dict[tuple[str, PK], int] = {}
+    for entry in entries:
+        key = entry.key
+        count[key] = count.get(key, 0) + 1
+    by_table: dict[str, dict[str, Entry]] = {}
+    for entry in entries:
+        if entry.op is Op.INSERT and count[entry.key] == 1:
+            by_table.setdefault(entry.table, {})[pk_key(entry.pk)] = entry
+    taken: set[int] = set()
+    inserts: dict[tuple[str, tuple[str, ...]], list[Mapping[str, Any]]] = {}
+    registers: list[tuple[str, str, str]] = []
+    for table, candidates in by_table.items():
+        synced = catalog[table]
+        fresh = client.unknown(conn, synced, {text: e.pk for text, e in candidates.items()})
+        for text, entry in candidates.items():
+            if text not in fresh or (open_by_row and (table, text) in open_by_row):
+                continue
+            data = entry.data
+            if not data.keys() <= synced.column_set:  # columns this device lacks (they hold NULL): left out
+                data = {c: v for c, v in data.items() if c in synced.column_set}
+            inserts.setdefault((table, tuple(data)), []).append(data)
+            registers.append((table, text, entry.version))
+            taken.add(id(entry))
+    if not taken:
+        return entries
+    try:
+        with conn.begin_nested():
+            for (table, columns), rows in inserts.items():
+                insert_rows(conn, catalog[table], columns, rows)
+            client.insert_created(conn, registers)
+    except sa.exc.DBAPIError:
+        return entries
+    result.applied += len(taken)
+    return [e for e in entries if id(e) not in taken]
 
 
 def _hold(

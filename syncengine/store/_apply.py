@@ -89,23 +89,29 @@ def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequen
         table = catalog[name].table
         conn.execute(table.delete().where(*_key_match(catalog[name])), batch)
     for (name, columns), batch in inserts.items():
-        synced = catalog[name]
-        if synced.plain and columns:  # nothing to convert: hand the rows straight to the driver
-            quote = conn.dialect.identifier_preparer.quote
-            marker = param_marker(conn)
-            sql = (
-                f"INSERT INTO {quote(synced.name)} ({', '.join(quote(c) for c in columns)}) "
-                f"VALUES ({', '.join([marker] * len(columns))})"
-            )
-            conn.exec_driver_sql(sql, [synced.driver_row(row, columns) for row in batch])
-        else:
-            conn.execute(synced.table.insert(), batch)
+        insert_rows(conn, catalog[name], columns, batch)
     for (name, columns), batch in updates.items():
         synced = catalog[name]
         statement = (
             synced.table.update().where(*_key_match(synced)).values({c: sa.bindparam(f"v_{c}") for c in columns})
         )
         conn.execute(statement, batch)
+
+
+def insert_rows(
+    conn: sa.Connection, synced: SyncedTable, columns: tuple[str, ...], rows: Sequence[Mapping[str, object]]
+) -> None:
+    """Insert rows that all have exactly ``columns`` (ones this table has)."""
+    if synced.plain and columns:  # nothing to convert: hand the rows straight to the driver
+        quote = conn.dialect.identifier_preparer.quote
+        marker = param_marker(conn)
+        sql = (
+            f"INSERT INTO {quote(synced.name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join([marker] * len(columns))})"
+        )
+        conn.exec_driver_sql(sql, [synced.driver_row(row, columns) for row in rows])
+    else:
+        conn.execute(synced.table.insert(), list(rows))
 
 
 def _key_match(synced: SyncedTable) -> list[sa.ColumnElement[bool]]:

@@ -520,3 +520,35 @@ def test_options_are_checked() -> None:
         SyncOptions(stages=("upload",))
     with pytest.raises(SyncEngineError, match="at least 1"):
         SyncOptions(upload_batch_size=0)
+
+
+def _registers(device: Device) -> list[Any]:
+    with device.engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT tbl, pk, exists_v, alive, fields, dead FROM syncengine_rows ORDER BY tbl, pk"
+        ).all()
+
+
+def test_rows_new_to_a_device_land_exactly_as_the_reconciler_plans_them(tmp_path, a, shared) -> None:
+    # Inserts of rows a device knows nothing of skip the reconciler; a plan processor turns
+    # that shortcut off, so b_plain and b_planned must end alike, registers included.
+    b_plain, b_planned = (Device.init(str(tmp_path / f"{n}.db"), metadata=metadata, name=n) for n in ("b1", "b2"))
+    add(a, *[(f"c{i}", "common", i) for i in range(5)])
+    a.sync(shared)
+    b_plain.sync(shared)
+    b_planned.sync(shared)
+    write(a, products.delete().where(products.c.id == "c0"))
+    write(a, products.update().where(products.c.id == "c1").values(price=100))
+    write(a, products.insert(), [{"id": f"n{i:02}", "name": f"new {i}", "price": i, "note": None} for i in range(50)])
+    add(a, ("m0", "made", 1))
+    write(a, products.update().where(products.c.id == "m0").values(note="then changed"))
+    add(a, ("c0", "back again", 7))
+    a.sync(shared)
+    plain = b_plain.sync(shared)
+    planned = b_planned.sync(shared, plan_processor=lambda plan: plan)
+    assert plain.applied == planned.applied == 55  # a delete, an update, 50 + 1 + 1 inserts, one more update
+    assert rows(b_plain) == rows(b_planned) == rows(a)
+    assert _registers(b_plain) == _registers(b_planned)
+    assert len(rows(b_plain)) == 5 + 50 + 1
+    b_plain.close()
+    b_planned.close()
