@@ -60,6 +60,11 @@ log = logging.getLogger("syncengine")
 
 STAGES: tuple[Stage, ...] = ("receive", "share", "reconcile")
 WIRE_FORMAT = 1
+# Captured writes stamped in one go when no stamped entry is left to send. Stamping
+# a batch's worth at a time let the first batch leave sooner, but each transaction
+# rewrote most pages of the row registers (random keys): at 100,000 entries, stamping
+# 20,000 at a time took A 0.79x the time of 5,000 at a time (and 1.03x all at once).
+_STAMP_AHEAD = 20000
 
 PreSend = Callable[[list[Entry]], Sequence[Entry]]
 PostReceive = Callable[[list[Entry], ReceivedBatch], Sequence[Entry]]
@@ -359,14 +364,15 @@ class _Run:
         return entries, bad
 
     def share(self) -> None:
-        """Push unshared entries batch by batch, stamping captured writes a batch at a time.
+        """Push unshared entries batch by batch, stamping captured writes as it goes.
 
         Each batch takes one transaction of the device database: mark the batch
         pushed before it shared, stamp the next captured writes when no stamped
-        entry is left, pick and record the batch. Should the sync die between a push
-        and that transaction, the batch is simply sent again, which the shared log
-        stores once. Stamping as it goes, the first batch leaves after one batch of
-        stamping, not after all of it: a device syncing meanwhile starts sooner.
+        entry is left (up to ``_STAMP_AHEAD``), pick and record the batch. Should the
+        sync die between a push and that transaction, the batch is simply sent
+        again, which the shared log stores once. Stamping as it goes, the first
+        batch leaves before the whole log is stamped: a device syncing meanwhile
+        starts sooner.
         """
         assert self.remote is not None
         pushed: tuple[str, list[int], int] | None = None  # pushed, not yet marked shared
@@ -419,7 +425,7 @@ class _Run:
             if pushed is not None:
                 self._mark_shared(conn, pushed)
             batch_id, rows = client.outgoing(conn, size)
-            while not rows and client.stamp(conn, self.device.catalog, self.device.device_id, limit=size):
+            while not rows and client.stamp(conn, self.device.catalog, self.device.device_id, limit=_STAMP_AHEAD):
                 batch_id, rows = client.outgoing(conn, size)
             while rows:
                 entries: list[Entry] | None = None

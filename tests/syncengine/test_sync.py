@@ -21,6 +21,7 @@ from syncengine import (
     SyncOptions,
     events,
 )
+from syncengine import sync as sync_module
 from syncengine.serializer import JsonSerializer
 
 from .helpers import add, metadata, products, pump, rows, write
@@ -55,9 +56,10 @@ def test_batch_sizes_bound_each_push_and_pull(a, b, shared) -> None:
     assert report.received_batches == 3 and report.applied == 25
 
 
-def test_writes_that_change_nothing_do_not_stop_the_share_short(a, b, shared) -> None:
-    # sharing stamps a batch's worth of captured writes at a time; a batch's worth that all
+def test_writes_that_change_nothing_do_not_stop_the_share_short(a, b, shared, monkeypatch) -> None:
+    # sharing stamps captured writes some at a time (here two); a stamp of writes that all
     # change nothing leaves nothing to send, and the writes after them must still go
+    monkeypatch.setattr(sync_module, "_STAMP_AHEAD", 2)
     add(a, ("p0", "kettle", 1))
     a.sync(shared)
     write(a, sa.text("UPDATE products SET name = name WHERE id = 'p0'"))
