@@ -111,7 +111,7 @@ def integrate_entries(
         )
         result.quarantined += 1
 
-    open_by_row = conflicts.open_rows(conn, {e.key for e in entries})
+    open_by_row = conflicts.open_rows(conn, (e.key for e in entries))  # read only when a conflict is open
     entries = _hold_behind_constraints(conn, entries, log_ids, open_by_row, now, result, origin)
     if (
         not log_ids

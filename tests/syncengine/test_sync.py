@@ -508,6 +508,31 @@ def test_a_value_that_does_not_fit_is_quarantined_and_can_be_skipped(tmp_path, a
     assert b.quarantined() == [] and b.status().quarantined == 0
 
 
+def test_values_that_do_not_fit_after_many_rows_that_do_are_still_quarantined(tmp_path, a, shared) -> None:
+    # rows of one shape (columns and value types) that fit by their types alone are known by
+    # their shape; a length is checked on every value, and another type is another shape
+    strict = sa.MetaData()
+    sa.Table(
+        "products",
+        strict,
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("name", sa.String(5)),
+        sa.Column("price", sa.Integer),
+        sa.Column("note", sa.Text),
+    )
+    b = Device.init(str(tmp_path / "strict.db"), metadata=strict, name="strict")
+    add(a, *[(f"p{i:02}", "mug", i) for i in range(20)])
+    add(a, ("q1", "kettle is long", 1))
+    write(a, sa.text("INSERT INTO products (id, name, price) VALUES ('q2', 'pot', 2.5)"))  # a REAL in an INTEGER
+    a.sync(shared)
+    report = b.sync(shared)
+    assert (report.applied, report.quarantined) == (20, 2)
+    reasons = sorted(q.reason for q in b.quarantined())
+    assert "does not fit column products.name" in reasons[0] + reasons[1]
+    assert "does not fit column products.price" in reasons[0] + reasons[1]
+    b.close()
+
+
 def test_stages_can_run_separately(a, b, shared) -> None:
     add(a, ("p1", "kettle", 20))
     a.sync(shared, stages=("share",))
