@@ -487,7 +487,8 @@ def test_a_missing_column_is_quarantined_then_retried_after_a_migration(tmp_path
     assert rows(b) == rows(a)
 
 
-def test_a_value_that_does_not_fit_is_quarantined_and_can_be_skipped(tmp_path, a, shared) -> None:
+def _strict_device(tmp_path) -> Device:
+    """A device whose products.name holds at most 5 characters."""
     strict = sa.MetaData()
     sa.Table(
         "products",
@@ -497,7 +498,11 @@ def test_a_value_that_does_not_fit_is_quarantined_and_can_be_skipped(tmp_path, a
         sa.Column("price", sa.Integer),
         sa.Column("note", sa.Text),
     )
-    b = Device.init(str(tmp_path / "strict.db"), metadata=strict, name="strict")
+    return Device.init(str(tmp_path / "strict.db"), metadata=strict, name="strict")
+
+
+def test_a_value_that_does_not_fit_is_quarantined_and_can_be_skipped(tmp_path, a, shared) -> None:
+    b = _strict_device(tmp_path)
     add(a, ("p1", "kettle is long", 20), ("p2", "mug", 3))
     a.sync(shared)
     report = b.sync(shared)
@@ -509,18 +514,8 @@ def test_a_value_that_does_not_fit_is_quarantined_and_can_be_skipped(tmp_path, a
 
 
 def test_values_that_do_not_fit_after_many_rows_that_do_are_still_quarantined(tmp_path, a, shared) -> None:
-    # rows of one shape (columns and value types) that fit by their types alone are known by
-    # their shape; a length is checked on every value, and another type is another shape
-    strict = sa.MetaData()
-    sa.Table(
-        "products",
-        strict,
-        sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("name", sa.String(5)),
-        sa.Column("price", sa.Integer),
-        sa.Column("note", sa.Text),
-    )
-    b = Device.init(str(tmp_path / "strict.db"), metadata=strict, name="strict")
+    # every row is checked, not only the first of a batch's many rows of the same columns
+    b = _strict_device(tmp_path)
     add(a, *[(f"p{i:02}", "mug", i) for i in range(20)])
     add(a, ("q1", "kettle is long", 1))
     write(a, sa.text("INSERT INTO products (id, name, price) VALUES ('q2', 'pot', 2.5)"))  # a REAL in an INTEGER
