@@ -428,7 +428,7 @@ class _Run:
                 self._mark_shared(conn, pushed)
             batch_id, rows = client.outgoing(conn, size)
             # the first stamp of a sync takes one batch's worth, so that the first batch leaves at once
-            ahead = _STAMP_AHEAD if self.report.sent_batches else size
+            ahead = max(size, _STAMP_AHEAD) if self.report.sent_batches else size
             while not rows and client.stamp(conn, self.device.catalog, self.device.device_id, limit=ahead):
                 batch_id, rows = client.outgoing(conn, size)
             while rows:

@@ -72,6 +72,18 @@ def test_writes_that_change_nothing_do_not_stop_the_share_short(a, b, shared, mo
     assert rows(b) == rows(a)
 
 
+def test_batches_keep_their_size_when_it_is_over_what_is_stamped_at_a_time(a, shared, monkeypatch) -> None:
+    monkeypatch.setattr(sync_module, "_STAMP_AHEAD", 3)  # stands for 20,000, under a batch size of 5
+    add(a, *[(f"p{i:02}", "x", i) for i in range(15)])
+    sizes: list[int] = []
+    report = a.sync(
+        shared,
+        upload_batch_size=5,
+        on_event=lambda e: sizes.append(len(e.entries)) if isinstance(e, events.Sending) else None,
+    )
+    assert report.sent == 15 and sizes == [5, 5, 5]
+
+
 def test_a_single_batch_sync_leaves_the_other_writes_for_the_next_one(a, b, shared) -> None:
     add(a, *[(f"p{i}", "x", i) for i in range(5)])
     assert a.sync(shared, upload_batch_size=2, single_batch=True).sent == 2
