@@ -372,9 +372,10 @@ class _Run:
         entry is left (one batch's worth for the first batch, then up to
         ``_STAMP_AHEAD``), pick and record the batch. Should the
         sync die between a push and that transaction, the batch is simply sent
-        again, which the shared log stores once. Stamping as it goes, the first
-        batch leaves before the whole log is stamped: a device syncing meanwhile
-        starts sooner.
+        again, which the shared log stores once. (So while a sync runs, a pushed
+        batch counts as unshared in ``status()`` until the next one is picked.)
+        Stamping as it goes, the first batch leaves before the whole log is stamped:
+        a device syncing meanwhile starts sooner.
         """
         assert self.remote is not None
         pushed: tuple[str, list[int], int] | None = None  # pushed, not yet marked shared
