@@ -302,9 +302,7 @@ def _insert_unknown(
         for text, entry in candidates.items():
             if text not in fresh or (open_by_row and (table, text) in open_by_row):
                 continue
-            data = entry.data
-            if not data.keys() <= synced.column_set:  # columns this device lacks (they hold NULL): left out
-                data = {c: v for c, v in data.items() if c in synced.column_set}
+            data = synced.own(entry.data)
             inserts.setdefault((table, tuple(data)), []).append(data)
             registers.append((table, text, entry.version))
             taken.add(id(entry))

@@ -3,8 +3,8 @@
 * **receive** pulls other devices' batches after this device's cursor, decodes
   them, and stores their entries as pending together with the new cursor, in one
   transaction per pull. The device clock moves past every received version.
-* **share** pushes unshared entries in batches, stamping captured local writes a
-  batch at a time. A batch's id is written next to its entries before it is sent,
+* **share** pushes unshared entries in batches, stamping captured local writes as
+  it goes (the first batch's worth alone, then up to 20,000). A batch's id is written next to its entries before it is sent,
   so a sync that died after sending re-sends the very same batch, which the shared
   log stores once.
 * **reconcile** takes pending entries in chunks; each chunk is one transaction:

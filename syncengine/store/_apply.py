@@ -64,16 +64,14 @@ def _reason(exc: sa.exc.DBAPIError) -> str:
 
 
 def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequence[RowPlan]) -> None:
-    inserts: dict[tuple[str, tuple[str, ...]], list[dict[str, object]]] = {}
+    inserts: dict[tuple[str, tuple[str, ...]], list[Mapping[str, object]]] = {}
     updates: dict[tuple[str, tuple[str, ...]], list[dict[str, object]]] = {}
     deletes: dict[str, list[dict[str, object]]] = {}
     for row in rows:
         synced = catalog[row.table]
         known = synced.column_set
         if row.action is Action.INSERT:
-            values = row.values
-            if not values.keys() <= known:  # columns this device lacks (they hold NULL): left out
-                values = {c: v for c, v in values.items() if c in known}
+            values = synced.own(row.values)
             inserts.setdefault((row.table, tuple(values)), []).append(values)
         elif row.action is Action.UPDATE:
             params: dict[str, object] = {f"v_{c}": v for c, v in row.values.items() if c in known}
@@ -88,8 +86,8 @@ def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequen
     for name, batch in deletes.items():
         table = catalog[name].table
         conn.execute(table.delete().where(*_key_match(catalog[name])), batch)
-    for (name, columns), batch in inserts.items():
-        insert_rows(conn, catalog[name], columns, batch)
+    for (name, columns), created in inserts.items():
+        insert_rows(conn, catalog[name], columns, created)
     for (name, columns), batch in updates.items():
         synced = catalog[name]
         statement = (

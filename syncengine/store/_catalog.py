@@ -195,6 +195,12 @@ class SyncedTable:
                     return f"missing value for NOT NULL column {self.name}.{name}"
         return None
 
+    def own(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``values`` without the columns this table lacks (they hold NULL: see :meth:`problem`)."""
+        if values.keys() <= self.column_set:
+            return values
+        return {c: v for c, v in values.items() if c in self.column_set}
+
     def driver_row(self, row: Mapping[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
         """Return the values of ``columns`` as the driver takes them (for a ``plain`` table)."""
         values = tuple(map(row.__getitem__, columns))

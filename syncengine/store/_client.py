@@ -388,7 +388,7 @@ def _stamp_rows(
     device_id: str,
     reader: CapturedReader,
     rows: Sequence[Any],
-) -> int:
+) -> None:
     clock = load_clock(conn, device_id)
     planned: list[tuple[int, int, str, Op, PK, str, dict[str, Any], dict[str, Any] | None]] = []
     orphans: list[int] = []
@@ -463,9 +463,8 @@ def _stamp_rows(
         for part in _chunks(orphans):
             conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
     save_registers(conn, [(table, text, state, stored) for (table, text), (state, stored) in registers.items()])
-    executemany(conn, _INSERT_ROWS, [(v, 1, None, None, table, text) for (table, text), (v, _) in fresh.items()])
+    insert_created(conn, [(table, text, version) for (table, text), (version, _) in fresh.items()])
     save_clock(conn, clock)
-    return len(planned)
 
 
 # --- reading entries back ---------------------------------------------------------
