@@ -281,9 +281,14 @@ def _insert_unknown(
     register, no row in the table, no open conflict. The default reconciler would
     plan the row as the entry has it, every field at the entry's version
     (:func:`syncengine.reconcile._plan.created`), and the default executor insert
-    it; here that takes no row state, plan or per-row object at all. Should the
-    database refuse any of them (a unique column, say), none is written here and
-    all take the general path, which finds and reports the rows refused.
+    it; here that takes no row state, plan or per-row object at all.
+
+    Every candidate is first written as if it were new: the keys of the table and
+    of the registers refuse a row or a register that exists already, which is
+    exactly the test for "knows nothing of". Only when that fails are the
+    candidates looked up and the unknown ones written. Should the database refuse
+    any of those too (a unique column, say), none is written here and all take the
+    general path, which finds and reports the rows refused.
     """
     count: dict[tuple[str, PK], int] = {}
     for entry in entries:
@@ -292,31 +297,51 @@ def _insert_unknown(
     by_table: dict[str, dict[str, Entry]] = {}
     for entry in entries:
         if entry.op is Op.INSERT and count[entry.key] == 1:
-            by_table.setdefault(entry.table, {})[pk_key(entry.pk)] = entry
-    taken: set[int] = set()
+            text = pk_key(entry.pk)
+            if not open_by_row or (entry.table, text) not in open_by_row:
+                by_table.setdefault(entry.table, {})[text] = entry
+    if not by_table:
+        return entries
+    taken = _insert_new(conn, catalog, by_table)
+    if taken is None:  # some of them exist here: write only those that do not
+        fresh = {
+            table: {
+                text: candidates[text]
+                for text in client.unknown(conn, catalog[table], {t: e.pk for t, e in candidates.items()})
+            }
+            for table, candidates in by_table.items()
+        }
+        taken = _insert_new(conn, catalog, fresh)
+    if not taken:
+        return entries
+    result.applied += len(taken)
+    return [e for e in entries if id(e) not in taken]
+
+
+def _insert_new(
+    conn: sa.Connection, catalog: Mapping[str, SyncedTable], by_table: Mapping[str, Mapping[str, Entry]]
+) -> set[int] | None:
+    """Insert these rows and their registers in a savepoint; return the ids of their entries, or None if refused."""
     inserts: dict[tuple[str, tuple[str, ...]], list[Mapping[str, Any]]] = {}
     registers: list[tuple[str, str, str]] = []
+    taken: set[int] = set()
     for table, candidates in by_table.items():
         synced = catalog[table]
-        fresh = client.unknown(conn, synced, {text: e.pk for text, e in candidates.items()})
         for text, entry in candidates.items():
-            if text not in fresh or (open_by_row and (table, text) in open_by_row):
-                continue
             data = synced.own(entry.data)
             inserts.setdefault((table, tuple(data)), []).append(data)
             registers.append((table, text, entry.version))
             taken.add(id(entry))
     if not taken:
-        return entries
+        return taken
     try:
         with conn.begin_nested():
             for (table, columns), rows in inserts.items():
                 insert_rows(conn, catalog[table], columns, rows)
             client.insert_created(conn, registers)
     except sa.exc.DBAPIError:
-        return entries
-    result.applied += len(taken)
-    return [e for e in entries if id(e) not in taken]
+        return None
+    return taken
 
 
 def _hold(

@@ -586,3 +586,34 @@ def test_rows_new_to_a_device_land_exactly_as_the_reconciler_plans_them(tmp_path
     assert len(rows(b_plain)) == 5 + 50 + 1
     b_plain.close()
     b_planned.close()
+
+
+def test_new_rows_beside_rows_a_device_already_holds_land_as_the_reconciler_plans_them(tmp_path, a, shared) -> None:
+    # New rows are first written as if none existed; when one does (a row the device holds
+    # without sync knowing it, or one whose register outlived a delete), the batch must
+    # still end exactly as the reconciler plans it, registers and conflicts included.
+    c = Device.init(str(tmp_path / "c.db"), metadata=metadata, name="c")
+    b_plain, b_planned = (Device.init(str(tmp_path / f"{n}.db"), metadata=metadata, name=n) for n in ("b1", "b2"))
+    add(a, ("gone", "deleted on b", 1))
+    a.sync(shared)
+    for b in (b_plain, b_planned):
+        b.sync(shared)
+        write(b, products.delete().where(products.c.id == "gone"))  # its register stays, dead
+        with sqlite3.connect(b.engine.url.database) as raw:  # a row sync never heard of: captured, not stamped
+            raw.execute("INSERT INTO products (id, name, price) VALUES ('held', 'b had it first', 2)")
+            raw.execute("DELETE FROM syncengine_log WHERE state = 0")
+    add(c, ("gone", "created again on c", 3), ("held", "c made it too", 4))
+    add(c, *[(f"n{i:02}", "new", i) for i in range(30)])
+    c.sync(shared, stages=["share"])
+    plain = b_plain.sync(shared, stages=["receive", "reconcile"])
+    planned = b_planned.sync(shared, stages=["receive", "reconcile"], plan_processor=lambda plan: plan)
+    assert plain.applied == planned.applied == 31  # the row b holds unknown to sync waits as a constraint conflict
+    assert plain.held == planned.held == 1
+    assert rows(b_plain) == rows(b_planned)
+    names = {r["id"]: r["name"] for r in rows(b_plain)}
+    assert (names["gone"], names["held"]) == ("created again on c", "b had it first")
+    assert len(rows(b_plain)) == 2 + 30
+    assert _registers(b_plain) == _registers(b_planned)
+    assert plain.conflicts == planned.conflicts
+    for device in (b_plain, b_planned, c):
+        device.close()
