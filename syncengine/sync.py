@@ -331,9 +331,7 @@ class _Run:
                 if not isinstance(version, str) or not version.endswith(device_suffix):
                     raise ValueError("its version names another device than the batch")
                 if not well_formed(version):
-                    raise ValueError(
-                        f"not a version: {version!r} (13 and 6 lower-case hex digits, then the device id)"
-                    )
+                    raise ValueError(f"not a version: {version!r} (13 and 6 lower-case hex digits, then the device id)")
                 if untagged:
                     body = orjson.loads(payload)
                     if type(body) is not dict:
@@ -367,99 +365,124 @@ class _Run:
     def share(self) -> None:
         """Push unshared entries batch by batch, stamping captured writes as it goes.
 
-        Each batch takes one transaction of the device database: mark the batch
-        pushed before it shared, stamp the next captured writes when no stamped
-        entry is left (one batch's worth for the first batch, then up to
-        ``_STAMP_AHEAD``), pick and record the batch. Should the
-        sync die between a push and that transaction, the batch is simply sent
-        again, which the shared log stores once. (So while a sync runs, a pushed
-        batch counts as unshared in ``status()`` until the next one is picked.)
-        Stamping as it goes, the first batch leaves before the whole log is stamped:
-        a device syncing meanwhile starts sooner.
+        When no prepared batch is left, one transaction of the device database marks
+        the batches pushed since the last one shared and prepares the next: a batch
+        left from a sync that died after assigning it (sent again as it is, which
+        the shared log stores once), or one of entries stamped earlier, or else the
+        next captured writes, stamped and put in batches in one go (one batch's
+        worth for the first batch of a sync, so that it leaves at once; then up to
+        ``_STAMP_AHEAD``). Each batch's id is written beside its entries before it
+        is sent. Should the sync die between a push and that transaction, the batch
+        is simply sent again. (So while a sync runs, a pushed batch counts as
+        unshared in ``status()`` until the next batches are prepared.)
         """
         assert self.remote is not None
-        pushed: tuple[str, list[int], int] | None = None  # pushed, not yet marked shared
+        ready: list[_Batch] = []
+        pushed: list[tuple[str, list[int], int]] = []  # pushed, not yet marked shared
         try:
             while not self.cancelled():
-                with _gc.paused():
-                    batch = self._next_batch(pushed)
-                pushed = None
-                if batch is None:
-                    return
-                batch_id, ids, entries, payload, count, extra = batch
-                if entries is not None:
-                    self.emit(Sending(batch_id, tuple(entries), extra))
-                seq = self.remote.push(self.device.device_id, batch_id, payload, count, extra).seq if count else 0
-                pushed = (batch_id, ids, seq)
-                log.debug("pushed batch %s: %d entries, seq %d", batch_id, count, seq)
+                if not ready:
+                    with _gc.paused(), self.device._begin() as conn:
+                        for done in pushed:
+                            self._mark_shared(conn, done)
+                        ready = self._next_batches(conn)
+                    pushed = []
+                    if not ready:
+                        return
+                batch = ready.pop(0)
+                if batch.entries is not None:
+                    self.emit(Sending(batch.batch_id, tuple(batch.entries), batch.extra))
+                count = batch.count
+                seq = (
+                    self.remote.push(self.device.device_id, batch.batch_id, batch.payload, count, batch.extra).seq
+                    if count
+                    else 0
+                )
+                pushed.append((batch.batch_id, batch.ids, seq))
+                log.debug("pushed batch %s: %d entries, seq %d", batch.batch_id, count, seq)
                 self.report.sent += count
                 self.report.sent_batches += 1
                 self.emit(Progress("share", self.report.sent, None))
                 if not self.keep_going():
                     return
         finally:
-            if pushed is not None:
+            if pushed:
                 with self.device._begin() as conn:
-                    self._mark_shared(conn, pushed)
+                    for done in pushed:
+                        self._mark_shared(conn, done)
 
     def _mark_shared(self, conn: sa.Connection, pushed: tuple[str, list[int], int]) -> None:
         batch_id, ids, seq = pushed
         client.mark_shared(conn, batch_id, ids, seq, cleanup=self.options.cleanup)
 
-    def _next_batch(
-        self, pushed: tuple[str, list[int], int] | None = None
-    ) -> tuple[str, list[int], list[Entry] | None, bytes, int, Mapping[str, Any] | None] | None:
-        """Mark the ``pushed`` batch shared, pick the next batch, encode it, and record its id beside its entries.
+    def _next_batches(self, conn: sa.Connection) -> list[_Batch]:
+        """Prepare the next batches to send, in the caller's transaction; none when nothing is left.
 
-        All in one transaction; when no stamped entry waits, the next captured writes
-        are stamped first. A batch over the byte limit is halved until it fits.
+        Entries stamped and put in batches here go out as they were stamped, without
+        being read back from the log.
+        """
+        size = self.options.upload_batch_size
+        batch_id, rows = client.outgoing(conn, size)
+        if rows:
+            if batch_id is not None:  # assigned before and maybe sent: again exactly as it was
+                return [self._pack(rows, batch_id)]
+            batch = self._cut(rows)
+            client.assign_batch(conn, batch.ids, batch.batch_id)
+            return [batch]
+        batches: list[_Batch] = []
+
+        def assign(stamped: list[client.Outgoing]) -> list[str]:
+            ids: list[str] = []
+            while len(ids) < len(stamped):
+                batch = self._cut(stamped[len(ids) : len(ids) + size])
+                batches.append(batch)
+                ids += [batch.batch_id] * len(batch.ids)
+            return ids
+
+        # the first stamp of a sync takes one batch's worth, so that the first batch leaves at once
+        ahead = max(size, _STAMP_AHEAD) if self.report.sent_batches else size
+        while not batches and client.stamp(
+            conn, self.device.catalog, self.device.device_id, limit=ahead, assign=assign
+        ):
+            pass
+        return batches
+
+    def _cut(self, rows: Sequence[Any]) -> _Batch:
+        """The first batch of these entries (read or just stamped) under the byte limit: halved until it fits."""
+        limit = self.options.upload_byte_limit
+        while True:
+            batch = self._pack(rows, None)
+            if limit is None or len(batch.payload) <= limit:
+                self.report.dropped += batch.dropped
+                return batch
+            if len(rows) == 1:
+                raise SyncEngineError(
+                    f"entry {rows[0].version} ({rows[0].tbl} {rows[0].pk}) is {len(batch.payload)} bytes, "
+                    f"over the upload byte limit of {limit}; raise upload_byte_limit"
+                )
+            rows = rows[: max(1, len(rows) // 2)]
+
+    def _pack(self, rows: Sequence[Any], batch_id: str | None) -> _Batch:
+        """Encode these entries as one batch; a new batch (no id yet) goes through ``pre_send`` first.
+
         Entries are built as Python objects only when a processor, listener or
         serializer needs them; otherwise the stored JSON goes out as it is.
         """
-        size = self.options.upload_batch_size
-        limit = self.options.upload_byte_limit
-        fast = (
+        ids = [r.id for r in rows]
+        fresh, batch_id = batch_id is None, batch_id or uuid.uuid4().hex
+        if (
             type(self.options.serializer) is JsonSerializer
             and self.options.pre_send is None
             and self.options.on_event is None
             and not callable(self.options.extra_info)
-        )
-        with self.device._begin() as conn:
-            if pushed is not None:
-                self._mark_shared(conn, pushed)
-            batch_id, rows = client.outgoing(conn, size)
-            # the first stamp of a sync takes one batch's worth, so that the first batch leaves at once
-            ahead = max(size, _STAMP_AHEAD) if self.report.sent_batches else size
-            while not rows and client.stamp(conn, self.device.catalog, self.device.device_id, limit=ahead):
-                batch_id, rows = client.outgoing(conn, size)
-            while rows:
-                entries: list[Entry] | None = None
-                if fast:
-                    payload = _encode_rows(rows)
-                    count = len(rows)
-                    extra = self._extra(())
-                else:
-                    entries = [client.entry_of(r) for r in rows]
-                    if self.options.pre_send is not None and batch_id is None:
-                        kept = list(self.options.pre_send(list(entries)))
-                        self.report.dropped += len(entries) - len(kept)
-                        entries = kept
-                    extra = self._extra(entries)
-                    payload = self._encode(entries)
-                    count = len(entries)
-                if limit is None or len(payload) <= limit or batch_id is not None:
-                    ids = [r.id for r in rows]
-                    if batch_id is None:
-                        batch_id = uuid.uuid4().hex
-                        client.assign_batch(conn, ids, batch_id)
-                    return batch_id, ids, entries, payload, count, extra
-                if len(rows) == 1:
-                    raise SyncEngineError(
-                        f"entry {rows[0].version} ({rows[0].tbl} {rows[0].pk}) is {len(payload)} bytes, "
-                        f"over the upload byte limit of {limit}; raise upload_byte_limit"
-                    )
-                rows = rows[: max(1, len(rows) // 2)]
-        return None
+        ):
+            return _Batch(batch_id, ids, None, _encode_rows(rows), len(rows), self._extra(()))
+        entries = [client.entry_of(r) for r in rows]
+        dropped = 0
+        if self.options.pre_send is not None and fresh:
+            kept = list(self.options.pre_send(list(entries)))
+            dropped, entries = len(entries) - len(kept), kept
+        return _Batch(batch_id, ids, entries, self._encode(entries), len(entries), self._extra(entries), dropped)
 
     def _extra(self, entries: Sequence[Entry]) -> Mapping[str, Any] | None:
         extra = self.options.extra_info
@@ -505,6 +528,19 @@ class _Run:
             self.emit(Progress("reconcile", self.report.applied + self.report.quarantined, None))
             if not self.keep_going():
                 return
+
+
+@dataclass
+class _Batch:
+    """A batch ready to push: its entries' log ids, and the entries themselves when something needs them."""
+
+    batch_id: str
+    ids: list[int]
+    entries: list[Entry] | None
+    payload: bytes
+    count: int
+    extra: Mapping[str, Any] | None
+    dropped: int = 0  # entries pre_send dropped
 
 
 _OP_NAMES = {"I": "insert", "U": "update", "D": "delete"}

@@ -7,9 +7,9 @@ the pull cursor; a reconcile batch, its row states and the log rows it finished)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -272,6 +272,24 @@ def _local_ops(
     return [(Op.UPDATE, pk, {c: data[c] for c in changed}, {c: old.get(c) for c in changed})]
 
 
+class Outgoing(NamedTuple):
+    """A stamped local entry as it is shared: the columns :func:`outgoing` reads."""
+
+    id: int
+    version: str
+    device_id: str
+    tbl: str
+    pk: str
+    op: str
+    data: str
+    old: str | None
+    base: str
+
+
+Assign = Callable[[list[Outgoing]], Sequence[str]]
+"""Given the entries just stamped, in order, the batch id each one is sent in."""
+
+
 def stamp(
     conn: sa.Connection,
     catalog: Mapping[str, SyncedTable],
@@ -279,6 +297,7 @@ def stamp(
     *,
     chunk: int = 20000,
     limit: int | None = None,
+    assign: Assign | None = None,
 ) -> int:
     """Give captured local writes their versions, base versions and portable form.
 
@@ -286,15 +305,19 @@ def stamp(
     returns how many it took (a write that changed nothing is dropped, and a key
     change makes two entries). Runs in the caller's transaction, and must run
     before anything received is applied in it, so a local write is always based on
-    what the row held when it was written.
+    what the row held when it was written. With ``assign``, the entries are
+    recorded in the batches it puts them in (all ``limit`` writes in one go), so
+    they can be sent without being read back.
     """
+    if assign is not None and limit is not None:
+        chunk = max(chunk, limit)  # one call of assign sees every entry: no batch is cut short
     taken = 0
     reader = CapturedReader(conn)
     while limit is None or taken < limit:
         size = chunk if limit is None else min(chunk, limit - taken)
         rows = reader.next(size)
         if rows:
-            _stamp_rows(conn, catalog, device_id, reader, rows)
+            _stamp_rows(conn, catalog, device_id, reader, rows, assign)
             taken += len(rows)
         if len(rows) < size:
             break
@@ -323,7 +346,7 @@ class CapturedReader:
         cleared = "".join(f", n{i} = NULL, o{i} = NULL" for i in range(self.width))
         self.stamp_sql = (
             "UPDATE syncengine_log SET state = ?, tbl = ?, pk = ?, op = ?, data = ?, old = ?, version = ?, "
-            f"device_id = ?, base = ?{', width = NULL' if self.width else ''}{cleared} WHERE id = ?"
+            f"device_id = ?, base = ?, batch_id = ?{', width = NULL' if self.width else ''}{cleared} WHERE id = ?"
         )
 
     def next(self, limit: int) -> list[Any]:
@@ -388,6 +411,7 @@ def _stamp_rows(
     device_id: str,
     reader: CapturedReader,
     rows: Sequence[Any],
+    assign: Assign | None,
 ) -> None:
     clock = load_clock(conn, device_id)
     planned: list[tuple[int, int, str, Op, PK, str, dict[str, Any], dict[str, Any] | None]] = []
@@ -413,10 +437,8 @@ def _stamp_rows(
         for table, texts in by_table.items()
         for text, state in load_registers(conn, catalog[table], texts).items()
     }
-    updates: list[tuple[Any, ...]] = []
-    extra_rows: list[dict[str, Any]] = []
+    stamped: list[Outgoing] = []
     seen_ids: set[int] = set()
-    unshared = int(s.LogState.UNSHARED)
     # rows of raw SQLite values (no column converts them) have a quicker JSON form
     row_json = {name: dumps_cells if reader.width and synced.decoder.raw else dumps for name, synced in catalog.items()}
     fresh: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}  # brand-new rows: key -> (version, values)
@@ -439,26 +461,32 @@ def _stamp_rows(
                 merge(state, Entry(version, device_id, table, pk, op, data, old, base))
             elif not state.exists and not stored:  # an insert after its row's delete in this chunk
                 registers[key] = (_created(version, data), stored)
-        record = (
-            unshared,
+        entry = Outgoing(
+            log_id,
+            version,
+            device_id,
             table,
             text,
             _CODES[op],
             row_json[table](data),
             row_json[table](old) if old is not None else None,
-            version,
-            device_id,
             orjson.dumps(base).decode() if base else "{}",
         )
         if log_id in seen_ids:  # the second half of a key change: a log row of its own
-            keys = ("state", "tbl", "pk", "op", "data", "old", "version", "device_id", "base")
-            extra_rows.append({**dict(zip(keys, record, strict=True)), "wall": wall})
-        else:
-            seen_ids.add(log_id)
-            updates.append((*record, log_id))
+            values = {**entry._asdict(), "state": s.LogState.UNSHARED, "wall": wall}
+            del values["id"]
+            inserted = conn.execute(s.log.insert().values(values)).inserted_primary_key
+            assert inserted is not None
+            entry = entry._replace(id=inserted[0])
+        seen_ids.add(log_id)
+        stamped.append(entry)
+    batches: Sequence[str | None] = assign(stamped) if assign is not None else [None] * len(stamped)
+    unshared = int(s.LogState.UNSHARED)
+    updates = [
+        (unshared, e.tbl, e.pk, e.op, e.data, e.old, e.version, e.device_id, e.base, batch_id, e.id)
+        for e, batch_id in zip(stamped, batches, strict=True)
+    ]
     executemany(conn, reader.stamp_sql, updates)
-    if extra_rows:
-        conn.execute(s.log.insert(), extra_rows)
     if orphans:
         for part in _chunks(orphans):
             conn.execute(s.log.delete().where(s.log.c.id.in_(part)))

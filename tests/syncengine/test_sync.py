@@ -617,3 +617,43 @@ def test_new_rows_beside_rows_a_device_already_holds_land_as_the_reconciler_plan
     assert plain.conflicts == planned.conflicts
     for device in (b_plain, b_planned, c):
         device.close()
+
+
+def test_batches_stamped_together_and_left_by_a_stop_are_sent_as_they_were(a, b, shared) -> None:
+    # after the first batch, sharing stamps many writes at once and puts them in batches then;
+    # a sync that stops after one of those leaves the rest assigned, and the next sends them unchanged
+    add(a, *[(f"p{i:02}", "x", i) for i in range(30)])
+    sending: list[tuple[str, list[str]]] = []
+
+    def listen(event) -> None:
+        if isinstance(event, events.Sending):
+            sending.append((event.batch_id, [e.pk[0] for e in event.entries]))
+
+    first = a.sync(shared, upload_batch_size=5, should_continue=lambda r: r.sent < 10, on_event=listen)
+    assert (first.sent, first.sent_batches) == (10, 2)
+    assert a.status().unshared == 20
+    with a.engine.connect() as conn:
+        left = conn.exec_driver_sql("SELECT batch_id, count(*) FROM syncengine_log GROUP BY batch_id").all()
+    assert sorted(n for _, n in left) == [5, 5, 5, 5]  # four whole batches, ids and all
+    second = a.sync(shared, upload_batch_size=5, on_event=listen)
+    assert (second.sent, second.sent_batches) == (20, 4)
+    assert {batch_id for batch_id, _ in sending[2:]} == {batch_id for batch_id, _ in left}
+    assert sorted(pk for _, pks in sending for pk in pks) == [f"p{i:02}" for i in range(30)]
+    with shared.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM sharedlog_batches").scalar_one() == 6
+    assert b.sync(shared).received == 30 and rows(b) == rows(a)
+
+
+def test_a_key_change_goes_out_as_a_delete_and_an_insert_however_it_was_stamped(a, b, shared) -> None:
+    add(a, *[(f"p{i}", "x", i) for i in range(4)])
+    pump(a, b, remote=shared)
+    write(a, products.update().where(products.c.id == "p1").values(id="q1"))
+    a.sync(shared, stages=["reconcile"])  # stamped on its own, before any batch
+    write(a, products.update().where(products.c.id == "p2").values(id="q2", price=22))
+    add(a, ("p5", "after", 5))
+    report = a.sync(shared, upload_batch_size=2)  # the second key change is stamped into batches
+    assert report.sent == 2 + 3
+    assert a.status().unshared == 0
+    b.sync(shared)
+    assert rows(b) == rows(a)
+    assert [r["id"] for r in rows(b)] == ["p0", "p3", "p5", "q1", "q2"]
