@@ -125,7 +125,7 @@ def init(db: str, tables: tuple[str, ...], name: str | None, no_snapshot: bool, 
     "--batch-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Entries per pushed batch and per pull [default: 1000 pushed, 5000 pulled].",
+    help="Entries per pushed batch and per pull [default: 5000 pushed, 20000 pulled].",
 )
 @click.option("--single-batch", is_flag=True, help="Do at most one batch of each stage.")
 @click.option("--keep-history", is_flag=True, help="Keep shared and integrated entries in the log.")

@@ -78,9 +78,10 @@ class SyncOptions:
 
     * ``stages``: which of receive, share, reconcile to run (always in that order).
     * ``upload_batch_size`` / ``download_batch_size``: entries per pushed batch /
-      per pull (a pull's entries are integrated in one transaction: on a large sync
-      transactions of 5000 write each touched page once where 1000 wrote it several
-      times; a batch of 5000 costs a device one commit where 1000 cost five);
+      per pull. A pull's entries are integrated in one transaction: on a large
+      sync each commit writes every page the batch touched (random keys touch most
+      of the table and its registers), so 20,000 a transaction cost a receiving
+      device 0.86x the time of 5,000, and hold its write lock about 0.3 s;
       ``reconcile_batch_size``: entries per reconcile transaction.
     * ``upload_byte_limit``: a batch whose payload is larger is halved and tried
       again; a single entry over the limit is an error.
@@ -100,7 +101,7 @@ class SyncOptions:
 
     stages: Collection[Stage] = STAGES
     upload_batch_size: int = 5000
-    download_batch_size: int = 5000
+    download_batch_size: int = 20000
     reconcile_batch_size: int = 2000
     upload_byte_limit: int | None = 8 * 1024 * 1024
     single_batch: bool = False

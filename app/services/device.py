@@ -44,7 +44,7 @@ from syncengine.scheduler import SchedulerEvent, SyncFinishedEvent, SyncSchedule
 from .. import config
 
 T = TypeVar("T")
-# Smaller pulls than the engine default (5000): each one holds the GIL in shorter stretches, so the
+# Smaller pulls than the engine default (20000): each one holds the GIL in shorter stretches, so the
 # UI thread waits less while a sync runs (see bench/bench_ui_latency.py). A pull still returns whole
 # batches, so a batch pushed with the default 5000 entries arrives in one pull (max 8.1 ms of UI
 # latency measured that way).
