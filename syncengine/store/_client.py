@@ -7,6 +7,7 @@ the pull cursor; a reconcile batch, its row states and the log rows it finished)
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -413,7 +414,6 @@ def _stamp_rows(
     rows: Sequence[Any],
     assign: Assign | None,
 ) -> None:
-    clock = load_clock(conn, device_id)
     planned: list[tuple[int, int, str, Op, PK, str, dict[str, Any], dict[str, Any] | None]] = []
     orphans: list[int] = []
     for row in rows:
@@ -429,16 +429,69 @@ def _stamp_rows(
         wall = row[3] or 0
         for op, key, data, old in ops:
             planned.append((log_id, wall, table, op, key, pk_key(key), data, old))
-    by_table: dict[str, set[str]] = {}
-    for _, _, table, _, _, text, _, _ in planned:
-        by_table.setdefault(table, set()).add(text)
-    registers = {
+    # Inserts mostly create rows sync has never seen: their registers are not looked up
+    # but written as new, and should one exist, writing it fails and the chunk is done
+    # again with every register loaded.
+    touched: dict[str, set[str]] = {}
+    for _, _, table, op, _, text, _, _ in planned:
+        if op is not Op.INSERT:
+            touched.setdefault(table, set()).add(text)
+    registers = _registers_of(conn, catalog, touched)
+    done = _version(conn, catalog, device_id, reader, planned, registers, guessed=True)
+    if done is None:
+        everything: dict[str, set[str]] = {}
+        for _, _, table, _, _, text, _, _ in planned:
+            everything.setdefault(table, set()).add(text)
+        done = _version(conn, catalog, device_id, reader, planned, _registers_of(conn, catalog, everything))
+    assert done is not None
+    stamped, clock = done
+    for i, entry in enumerate(stamped):
+        if i and entry.id == stamped[i - 1].id:  # the second half of a key change: a log row of its own
+            values = {**entry._asdict(), "state": s.LogState.UNSHARED, "wall": planned[i][1]}
+            del values["id"]
+            inserted = conn.execute(s.log.insert().values(values)).inserted_primary_key
+            assert inserted is not None
+            stamped[i] = entry._replace(id=inserted[0])
+    batches: Sequence[str | None] = assign(stamped) if assign is not None else [None] * len(stamped)
+    unshared = int(s.LogState.UNSHARED)
+    updates = [
+        (unshared, e.tbl, e.pk, e.op, e.data, e.old, e.version, e.device_id, e.base, batch_id, e.id)
+        for e, batch_id in zip(stamped, batches, strict=True)
+    ]
+    executemany(conn, reader.stamp_sql, updates)
+    if orphans:
+        for part in _chunks(orphans):
+            conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
+    save_clock(conn, clock)
+
+
+def _registers_of(
+    conn: sa.Connection, catalog: Mapping[str, SyncedTable], keys: Mapping[str, set[str]]
+) -> dict[tuple[str, str], tuple[RowState, bool]]:
+    return {
         (table, text): (state, True)
-        for table, texts in by_table.items()
+        for table, texts in keys.items()
         for text, state in load_registers(conn, catalog[table], texts).items()
     }
+
+
+def _version(
+    conn: sa.Connection,
+    catalog: Mapping[str, SyncedTable],
+    device_id: str,
+    reader: CapturedReader,
+    planned: Sequence[tuple[int, int, str, Op, PK, str, dict[str, Any], dict[str, Any] | None]],
+    registers: dict[tuple[str, str], tuple[RowState, bool]],
+    *,
+    guessed: bool = False,
+) -> tuple[list[Outgoing], HybridClock] | None:
+    """Version the planned writes and write the rows' registers; the entries, in order, and the clock.
+
+    With ``guessed`` registers (those of inserted rows not looked up), None when one
+    of those rows turns out to have registers: then nothing was written.
+    """
+    clock = load_clock(conn, device_id)
     stamped: list[Outgoing] = []
-    seen_ids: set[int] = set()
     # rows of raw SQLite values (no column converts them) have a quicker JSON form
     row_json = {name: dumps_cells if reader.width and synced.decoder.raw else dumps for name, synced in catalog.items()}
     fresh: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}  # brand-new rows: key -> (version, values)
@@ -461,38 +514,28 @@ def _stamp_rows(
                 merge(state, Entry(version, device_id, table, pk, op, data, old, base))
             elif not state.exists and not stored:  # an insert after its row's delete in this chunk
                 registers[key] = (_created(version, data), stored)
-        entry = Outgoing(
-            log_id,
-            version,
-            device_id,
-            table,
-            text,
-            _CODES[op],
-            row_json[table](data),
-            row_json[table](old) if old is not None else None,
-            orjson.dumps(base).decode() if base else "{}",
+        stamped.append(
+            Outgoing(
+                log_id,
+                version,
+                device_id,
+                table,
+                text,
+                _CODES[op],
+                row_json[table](data),
+                row_json[table](old) if old is not None else None,
+                orjson.dumps(base).decode() if base else "{}",
+            )
         )
-        if log_id in seen_ids:  # the second half of a key change: a log row of its own
-            values = {**entry._asdict(), "state": s.LogState.UNSHARED, "wall": wall}
-            del values["id"]
-            inserted = conn.execute(s.log.insert().values(values)).inserted_primary_key
-            assert inserted is not None
-            entry = entry._replace(id=inserted[0])
-        seen_ids.add(log_id)
-        stamped.append(entry)
-    batches: Sequence[str | None] = assign(stamped) if assign is not None else [None] * len(stamped)
-    unshared = int(s.LogState.UNSHARED)
-    updates = [
-        (unshared, e.tbl, e.pk, e.op, e.data, e.old, e.version, e.device_id, e.base, batch_id, e.id)
-        for e, batch_id in zip(stamped, batches, strict=True)
-    ]
-    executemany(conn, reader.stamp_sql, updates)
-    if orphans:
-        for part in _chunks(orphans):
-            conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
-    save_registers(conn, [(table, text, state, stored) for (table, text), (state, stored) in registers.items()])
-    insert_created(conn, [(table, text, version) for (table, text), (version, _) in fresh.items()])
-    save_clock(conn, clock)
+    try:
+        with conn.begin_nested() if guessed else contextlib.nullcontext():
+            insert_created(conn, [(table, text, version) for (table, text), (version, _) in fresh.items()])
+            save_registers(conn, [(table, text, state, stored) for (table, text), (state, stored) in registers.items()])
+    except sa.exc.IntegrityError:
+        if not guessed:
+            raise
+        return None
+    return stamped, clock
 
 
 # --- reading entries back ---------------------------------------------------------

@@ -657,3 +657,22 @@ def test_a_key_change_goes_out_as_a_delete_and_an_insert_however_it_was_stamped(
     b.sync(shared)
     assert rows(b) == rows(a)
     assert [r["id"] for r in rows(b)] == ["p0", "p3", "p5", "q1", "q2"]
+
+
+def test_a_row_created_again_is_based_on_its_delete_among_many_new_rows(a, b, shared) -> None:
+    # inserts are stamped without looking their registers up first; a row that has them
+    # (deleted earlier, created again) must still be based on what the registers held
+    add(a, ("p1", "kettle", 20))
+    pump(a, b, remote=shared)
+    write(a, products.delete().where(products.c.id == "p1"))
+    a.sync(shared, stages=["reconcile"])  # the delete is stamped on its own
+    add(a, *[(f"n{i:02}", "new", i) for i in range(10)], ("p1", "kettle again", 25))
+    sent: list[Any] = []
+    a.sync(shared, on_event=lambda e: sent.extend(e.entries) if isinstance(e, events.Sending) else None)
+    delete, *inserts = sent
+    assert delete.op.value == "delete" and len(inserts) == 11
+    again = next(e for e in inserts if e.pk == ("p1",))
+    assert again.base == {"_row": delete.version}
+    assert all(e.base == {} for e in inserts if e is not again)
+    b.sync(shared)
+    assert rows(b) == rows(a) and len(rows(b)) == 11
