@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .model import PK, ROW, Entry, Op
+from .model import ROW, Entry, Op
 from .reconcile import Action, RowPlan, base_versions, reconcile
 from .store import _client as client
 from .store import _conflicts as conflicts
@@ -290,13 +291,11 @@ def _insert_unknown(
     any of those too (a unique column, say), none is written here and all take the
     general path, which finds and reports the rows refused.
     """
-    count: dict[tuple[str, PK], int] = {}
-    for entry in entries:
-        key = entry.key
-        count[key] = count.get(key, 0) + 1
+    count = Counter([(e.table, e.pk) for e in entries])
     by_table: dict[str, dict[str, Entry]] = {}
+    insert = Op.INSERT
     for entry in entries:
-        if entry.op is Op.INSERT and count[entry.key] == 1:
+        if entry.op is insert and count[(entry.table, entry.pk)] == 1:
             text = pk_key(entry.pk)
             if not open_by_row or (entry.table, text) not in open_by_row:
                 by_table.setdefault(entry.table, {})[text] = entry
