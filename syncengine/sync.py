@@ -4,9 +4,10 @@
   them, and stores their entries as pending together with the new cursor, in one
   transaction per pull. The device clock moves past every received version.
 * **share** pushes unshared entries in batches, stamping captured local writes as
-  it goes (the first batch's worth alone, then up to 20,000). A batch's id is written next to its entries before it is sent,
-  so a sync that died after sending re-sends the very same batch, which the shared
-  log stores once.
+  it goes (the first batch's worth alone, then up to 20,000). A batch is recorded
+  before it is sent (on SQLite, with cleanup, whole in the outbox; elsewhere its id
+  beside its entries), so a sync that died after sending re-sends the very same
+  batch, which the shared log stores once.
 * **reconcile** takes pending entries in chunks; each chunk is one transaction:
   stamp local writes first, plan with the (pure) reconciler, write the plan, record
   row states, retire the entries. Entries that cannot be applied are quarantined
@@ -307,56 +308,15 @@ class _Run:
 
     def _decode(self, batch: ReceivedBatch) -> tuple[list[Entry], list[tuple[str, Any]]]:
         """Decode a batch; malformed entries come back separately, with the reason."""
-        bad: list[tuple[str, Any]] = []
         try:
-            document = orjson.loads(batch.payload)
-            items = document["entries"]
-            if document.get("format") != WIRE_FORMAT or not isinstance(items, list):
-                raise ValueError(f"unknown batch format {document.get('format')!r}")
-        except (ValueError, TypeError, KeyError) as exc:
+            entries, bad = decode_batch(batch.payload, batch.device_id, self.options.serializer)
+        except ValueError as exc:
             return [], [
                 (
                     f"malformed batch {batch.batch_id} from device {batch.device_id}: {exc}",
                     batch.payload[:2000].decode("utf-8", "replace"),
                 )
             ]
-        entries: list[Entry] = []
-        serializer = self.options.serializer
-        device_suffix = "-" + batch.device_id
-        # No quote followed by "$" anywhere (a tag's key; escaped \"$ inside payloads too):
-        # no value is tagged, so decoding the values would change nothing.
-        untagged = type(serializer) is JsonSerializer and b'"$' not in batch.payload
-        for item in items:
-            try:
-                version, table, pk, op, base, payload = item
-                if not isinstance(version, str) or not version.endswith(device_suffix):
-                    raise ValueError("its version names another device than the batch")
-                if not well_formed(version):
-                    raise ValueError(f"not a version: {version!r} (13 and 6 lower-case hex digits, then the device id)")
-                if untagged:
-                    body = orjson.loads(payload)
-                    if type(body) is not dict:
-                        raise ValueError("payload is not a JSON object")
-                    pk_values = pk
-                else:
-                    body = serializer.loads(payload)
-                    pk_values = values.decode(pk)
-                if not isinstance(table, str) or not isinstance(pk_values, list) or not isinstance(base, dict):
-                    raise ValueError("table, key or base has the wrong shape")
-                entries.append(
-                    Entry(
-                        version,
-                        batch.device_id,
-                        table,
-                        tuple(pk_values),
-                        _OPS[op],
-                        body.get("data") or {},
-                        body.get("old"),
-                        base,
-                    )
-                )
-            except (ValueError, TypeError, KeyError) as exc:
-                bad.append((f"malformed entry from device {batch.device_id}: {exc}", item))
         if self.options.post_receive is not None:
             entries = list(self.options.post_receive(entries, batch))
             self.report.dropped += batch.count - len(entries) - len(bad)
@@ -367,25 +327,26 @@ class _Run:
         """Push unshared entries batch by batch, stamping captured writes as it goes.
 
         When no prepared batch is left, one transaction of the device database marks
-        the batches pushed since the last one shared and prepares the next: a batch
-        left from a sync that died after assigning it (sent again as it is, which
-        the shared log stores once), or one of entries stamped earlier, or else the
-        next captured writes, stamped and put in batches in one go (one batch's
-        worth for the first batch of a sync, so that it leaves at once; then up to
-        ``_STAMP_AHEAD``). Each batch's id is written beside its entries before it
-        is sent. Should the sync die between a push and that transaction, the batch
-        is simply sent again. (So while a sync runs, a pushed batch counts as
-        unshared in ``status()`` until the next batches are prepared.)
+        the batches pushed since the last one shared and prepares the next (see
+        :meth:`_next_batches`): batches left by a sync that stopped or died after
+        preparing them (sent again as they were, which the shared log stores once),
+        or entries stamped earlier, or else the next captured writes, stamped and
+        put in batches in one go (one batch's worth for the first batch of a sync,
+        so that it leaves at once; then up to ``_STAMP_AHEAD``). A batch is recorded
+        in the device database before it is sent, so should the sync die between a
+        push and that transaction, it is simply sent again. (So while a sync runs, a
+        pushed batch counts as unshared in ``status()`` until the next batches are
+        prepared.)
         """
         assert self.remote is not None
         ready: list[_Batch] = []
-        pushed: list[tuple[str, list[int], int]] = []  # pushed, not yet marked shared
+        pushed: list[tuple[_Batch, int]] = []  # pushed (with its seq), not yet marked shared
         try:
             while not self.cancelled():
                 if not ready:
                     with _gc.paused(), self.device._begin() as conn:
-                        for done in pushed:
-                            self._mark_shared(conn, done)
+                        for done, seq in pushed:
+                            self._mark_shared(conn, done, seq)
                         ready = self._next_batches(conn)
                     pushed = []
                     if not ready:
@@ -399,7 +360,7 @@ class _Run:
                     if count
                     else 0
                 )
-                pushed.append((batch.batch_id, batch.ids, seq))
+                pushed.append((batch, seq))
                 log.debug("pushed batch %s: %d entries, seq %d", batch.batch_id, count, seq)
                 self.report.sent += count
                 self.report.sent_batches += 1
@@ -409,20 +370,31 @@ class _Run:
         finally:
             if pushed:
                 with self.device._begin() as conn:
-                    for done in pushed:
-                        self._mark_shared(conn, done)
+                    for done, seq in pushed:
+                        self._mark_shared(conn, done, seq)
 
-    def _mark_shared(self, conn: sa.Connection, pushed: tuple[str, list[int], int]) -> None:
-        batch_id, ids, seq = pushed
-        client.mark_shared(conn, batch_id, ids, seq, cleanup=self.options.cleanup)
+    def _mark_shared(self, conn: sa.Connection, batch: _Batch, seq: int) -> None:
+        if batch.outboxed:
+            client.drop_outboxed(conn, batch.batch_id, min(batch.ids), max(batch.ids))
+        else:
+            client.mark_shared(conn, batch.batch_id, batch.ids, seq, cleanup=self.options.cleanup)
 
     def _next_batches(self, conn: sa.Connection) -> list[_Batch]:
         """Prepare the next batches to send, in the caller's transaction; none when nothing is left.
 
-        Entries stamped and put in batches here go out as they were stamped, without
-        being read back from the log.
+        First what waits in the outbox, then entries stamped earlier, then the next
+        captured writes, stamped and put in batches here. On SQLite, with
+        ``cleanup``, those batches are kept in the outbox and their captured rows
+        stay untouched until the batch is shared (then both go): an entry is never
+        written to the log in its stamped form. Elsewhere the stamped entries are
+        written beside their batch id. Either way they go out as they were stamped,
+        without being read back.
         """
         size = self.options.upload_batch_size
+        outbox = self.options.cleanup and conn.dialect.name == "sqlite"
+        waiting = client.outboxed(conn) if outbox else []
+        if waiting:  # stamped and maybe sent: again exactly as they were
+            return [self._unbox(row) for row in waiting]
         batch_id, rows = client.outgoing(conn, size)
         if rows:
             if batch_id is not None:  # assigned before and maybe sent: again exactly as it was
@@ -436,17 +408,29 @@ class _Run:
             ids: list[str] = []
             while len(ids) < len(stamped):
                 batch = self._cut(stamped[len(ids) : len(ids) + size])
+                if outbox:
+                    batch.outboxed = True
+                    extra = orjson.dumps(batch.extra).decode() if batch.extra else None
+                    client.add_outbox(conn, batch.batch_id, batch.ids, batch.payload, batch.count, extra)
                 batches.append(batch)
                 ids += [batch.batch_id] * len(batch.ids)
             return ids
 
         # the first stamp of a sync takes one batch's worth, so that the first batch leaves at once
         ahead = max(size, _STAMP_AHEAD) if self.report.sent_batches else size
-        while not batches and client.stamp(
-            conn, self.device.catalog, self.device.device_id, limit=ahead, assign=assign
-        ):
+        catalog, device_id = self.device.catalog, self.device.device_id
+        while not batches and client.stamp(conn, catalog, device_id, limit=ahead, assign=assign, keep=not outbox):
             pass
         return batches
+
+    def _unbox(self, row: Any) -> _Batch:
+        """A batch of the outbox as it was stamped; its entries decoded only when a listener wants them."""
+        payload = bytes(row.payload)
+        entries = None
+        if self.options.on_event is not None:
+            entries, _ = decode_batch(payload, self.device.device_id, self.options.serializer)
+        extra = orjson.loads(row.extra) if row.extra else None
+        return _Batch(row.batch_id, [row.first_id, row.last_id], entries, payload, row.count, extra, outboxed=True)
 
     def _cut(self, rows: Sequence[Any]) -> _Batch:
         """The first batch of these entries (read or just stamped) under the byte limit: halved until it fits."""
@@ -542,10 +526,57 @@ class _Batch:
     count: int
     extra: Mapping[str, Any] | None
     dropped: int = 0  # entries pre_send dropped
+    outboxed: bool = False  # kept in the outbox, not in the log (``ids`` are its captured rows)
 
 
 _OP_NAMES = {"I": "insert", "U": "update", "D": "delete"}
 _OPS = {op.value: op for op in Op}
+
+
+def decode_batch(payload: bytes, device_id: str, serializer: Serializer) -> tuple[list[Entry], list[tuple[str, Any]]]:
+    """Decode a batch's payload written by ``device_id``: its entries, and the malformed ones with the reason.
+
+    Raises ValueError when the payload as a whole is not a batch.
+    """
+    try:
+        document = orjson.loads(payload)
+        items = document["entries"]
+        if document.get("format") != WIRE_FORMAT or not isinstance(items, list):
+            raise ValueError(f"unknown batch format {document.get('format')!r}")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(str(exc)) from exc
+    entries: list[Entry] = []
+    bad: list[tuple[str, Any]] = []
+    device_suffix = "-" + device_id
+    # No quote followed by "$" anywhere (a tag's key; escaped \"$ inside payloads too):
+    # no value is tagged, so decoding the values would change nothing.
+    untagged = type(serializer) is JsonSerializer and b'"$' not in payload
+    add, loads, ops = entries.append, orjson.loads, _OPS  # locals: these run once per entry
+    for item in items:
+        try:
+            version, table, pk, op, base, body_text = item
+            if type(version) is not str or not version.endswith(device_suffix):
+                raise ValueError("its version names another device than the batch")
+            if not well_formed(version):
+                raise ValueError(f"not a version: {version!r} (13 and 6 lower-case hex digits, then the device id)")
+            if untagged:
+                body = loads(body_text)
+                if type(body) is not dict:
+                    raise ValueError("payload is not a JSON object")
+                pk_values = pk
+            else:
+                body = serializer.loads(body_text)
+                pk_values = values.decode(pk)
+            if type(table) is not str or type(pk_values) is not list or type(base) is not dict:
+                raise ValueError("table, key or base has the wrong shape")
+            add(
+                Entry(
+                    version, device_id, table, tuple(pk_values), ops[op], body.get("data") or {}, body.get("old"), base
+                )
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            bad.append((f"malformed entry from device {device_id}: {exc}", item))
+    return entries, bad
 
 
 def _encode_rows(rows: Sequence[Any]) -> bytes:

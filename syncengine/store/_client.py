@@ -299,6 +299,7 @@ def stamp(
     chunk: int = 20000,
     limit: int | None = None,
     assign: Assign | None = None,
+    keep: bool = True,
 ) -> int:
     """Give captured local writes their versions, base versions and portable form.
 
@@ -308,7 +309,9 @@ def stamp(
     before anything received is applied in it, so a local write is always based on
     what the row held when it was written. With ``assign``, the entries are
     recorded in the batches it puts them in (all ``limit`` writes in one go), so
-    they can be sent without being read back.
+    they can be sent without being read back; without ``keep`` they are not
+    written to the log at all (``assign`` keeps them, in the outbox) and their
+    captured rows stay as they are.
     """
     if assign is not None and limit is not None:
         chunk = max(chunk, limit)  # one call of assign sees every entry: no batch is cut short
@@ -318,7 +321,7 @@ def stamp(
         size = chunk if limit is None else min(chunk, limit - taken)
         rows = reader.next(size)
         if rows:
-            _stamp_rows(conn, catalog, device_id, reader, rows, assign)
+            _stamp_rows(conn, catalog, device_id, reader, rows, assign, keep)
             taken += len(rows)
         if len(rows) < size:
             break
@@ -343,7 +346,13 @@ class CapturedReader:
         self.select = (
             f"SELECT id, tbl, op, wall, pk, data, old{', width' if self.width else ''}{cells} FROM syncengine_log"
         )
-        self.sql = f"{self.select} WHERE state = 0 ORDER BY id LIMIT {param_marker(conn)}"
+        # captured rows whose entries wait in the outbox are stamped already (see _schema.outbox)
+        sqlite = conn.dialect.name == "sqlite"
+        outboxed = conn.execute(sa.select(sa.func.max(s.outbox.c.last_id))).scalar() if sqlite else None
+        self.sql = (
+            f"{self.select} WHERE state = 0{f' AND id > {int(outboxed)}' if outboxed is not None else ''} "
+            f"ORDER BY id LIMIT {param_marker(conn)}"
+        )
         cleared = "".join(f", n{i} = NULL, o{i} = NULL" for i in range(self.width))
         self.stamp_sql = (
             "UPDATE syncengine_log SET state = ?, tbl = ?, pk = ?, op = ?, data = ?, old = ?, version = ?, "
@@ -413,6 +422,7 @@ def _stamp_rows(
     reader: CapturedReader,
     rows: Sequence[Any],
     assign: Assign | None,
+    keep: bool = True,
 ) -> None:
     planned: list[tuple[int, int, str, Op, PK, str, dict[str, Any], dict[str, Any] | None]] = []
     orphans: list[int] = []
@@ -445,6 +455,9 @@ def _stamp_rows(
         done = _version(conn, catalog, device_id, reader, planned, _registers_of(conn, catalog, everything))
     assert done is not None
     stamped, clock = done
+    if not keep and assign is not None:  # the entries live on in the outbox; their captured rows stay
+        assign(stamped)
+        stamped = []
     for i, entry in enumerate(stamped):
         if i and entry.id == stamped[i - 1].id:  # the second half of a key change: a log row of its own
             values = {**entry._asdict(), "state": s.LogState.UNSHARED, "wall": planned[i][1]}
@@ -452,7 +465,7 @@ def _stamp_rows(
             inserted = conn.execute(s.log.insert().values(values)).inserted_primary_key
             assert inserted is not None
             stamped[i] = entry._replace(id=inserted[0])
-    batches: Sequence[str | None] = assign(stamped) if assign is not None else [None] * len(stamped)
+    batches: Sequence[str | None] = assign(stamped) if assign is not None and stamped else [None] * len(stamped)
     unshared = int(s.LogState.UNSHARED)
     updates = [
         (unshared, e.tbl, e.pk, e.op, e.data, e.old, e.version, e.device_id, e.base, batch_id, e.id)
@@ -606,6 +619,28 @@ def mark_shared(conn: sa.Connection, batch_id: str, ids: Sequence[int], remote_s
         conn.execute(s.log.delete().where(where))
     else:
         conn.execute(s.log.update().where(where).values(state=s.LogState.SHARED, remote_seq=remote_seq))
+
+
+def add_outbox(
+    conn: sa.Connection, batch_id: str, ids: Sequence[int], payload: bytes, count: int, extra: str | None
+) -> None:
+    """Keep a batch just stamped from the captured rows ``ids`` (lowest to highest) until it is sent."""
+    conn.execute(
+        s.outbox.insert().values(
+            batch_id=batch_id, first_id=ids[0], last_id=ids[-1], count=count, payload=payload, extra=extra
+        )
+    )
+
+
+def outboxed(conn: sa.Connection) -> list[Any]:
+    """The batches waiting in the outbox, oldest first (id, batch_id, first_id, last_id, count, payload, extra)."""
+    return list(conn.execute(sa.select(s.outbox).order_by(s.outbox.c.id)).all())
+
+
+def drop_outboxed(conn: sa.Connection, batch_id: str, first_id: int, last_id: int) -> None:
+    """Forget a batch of the outbox that reached the shared log, and the captured rows it was stamped from."""
+    conn.execute(s.log.delete().where(s.log.c.id.between(first_id, last_id), s.log.c.state == s.LogState.CAPTURED))
+    conn.execute(s.outbox.delete().where(s.outbox.c.batch_id == batch_id))
 
 
 def add_received(

@@ -8,6 +8,9 @@
 
 Triggers insert CAPTURED rows with values in the database's own JSON; stamping
 gives them a hybrid-clock version, the portable JSON form and their base versions.
+On SQLite, when shared entries are not kept (cleanup), a batch is stamped straight
+into ``syncengine_outbox`` instead, and its CAPTURED rows are deleted with it once it
+is shared.
 ``syncengine_rows`` holds each synced row's version registers (see
 :mod:`syncengine.reconcile._state`); ``syncengine_state`` small settings such as
 the device id, the clock and the pull cursor.
@@ -98,6 +101,23 @@ log = sa.Table(
         sqlite_where=sa.text("state <> 0"),
         postgresql_where=sa.text("state <> 0"),
     ),
+)
+
+# Batches stamped and encoded, waiting to be sent (SQLite, with cleanup): their entries'
+# captured log rows, ids ``first_id`` to ``last_id``, stay as they were captured until the
+# batch has reached the shared log; then they and the batch row are deleted. Stamping
+# skips captured rows up to the highest ``last_id``: on SQLite every captured row with a
+# lower id was taken by an earlier stamp (one writer at a time; new rows get higher ids).
+outbox = sa.Table(
+    "syncengine_outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("batch_id", _Key, nullable=False, unique=True),
+    sa.Column("first_id", sa.BigInteger, nullable=False),
+    sa.Column("last_id", sa.BigInteger, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("payload", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=False),
+    sa.Column("extra", sa.Text, nullable=True),
 )
 
 rows = sa.Table(

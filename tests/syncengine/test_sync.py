@@ -619,9 +619,11 @@ def test_new_rows_beside_rows_a_device_already_holds_land_as_the_reconciler_plan
         device.close()
 
 
-def test_batches_stamped_together_and_left_by_a_stop_are_sent_as_they_were(a, b, shared) -> None:
+@pytest.mark.parametrize("cleanup", [True, False])
+def test_batches_stamped_together_and_left_by_a_stop_are_sent_as_they_were(a, b, shared, cleanup) -> None:
     # after the first batch, sharing stamps many writes at once and puts them in batches then;
-    # a sync that stops after one of those leaves the rest assigned, and the next sends them unchanged
+    # a sync that stops after one of those leaves the rest in their batches (kept in the outbox
+    # with cleanup, beside their entries in the log without), and the next sends them unchanged
     add(a, *[(f"p{i:02}", "x", i) for i in range(30)])
     sending: list[tuple[str, list[str]]] = []
 
@@ -629,16 +631,24 @@ def test_batches_stamped_together_and_left_by_a_stop_are_sent_as_they_were(a, b,
         if isinstance(event, events.Sending):
             sending.append((event.batch_id, [e.pk[0] for e in event.entries]))
 
-    first = a.sync(shared, upload_batch_size=5, should_continue=lambda r: r.sent < 10, on_event=listen)
+    options = {"upload_batch_size": 5, "on_event": listen, "cleanup": cleanup}
+    first = a.sync(shared, should_continue=lambda r: r.sent < 10, **options)
     assert (first.sent, first.sent_batches) == (10, 2)
     assert a.status().unshared == 20
+    assert len(a.log(unshared=True)) == 20
+    kept = (
+        "SELECT batch_id, count FROM syncengine_outbox"
+        if cleanup
+        else ("SELECT batch_id, count(*) FROM syncengine_log WHERE state = 1 GROUP BY batch_id")
+    )
     with a.engine.connect() as conn:
-        left = conn.exec_driver_sql("SELECT batch_id, count(*) FROM syncengine_log GROUP BY batch_id").all()
+        left = conn.exec_driver_sql(kept).all()
     assert sorted(n for _, n in left) == [5, 5, 5, 5]  # four whole batches, ids and all
-    second = a.sync(shared, upload_batch_size=5, on_event=listen)
+    second = a.sync(shared, **options)
     assert (second.sent, second.sent_batches) == (20, 4)
     assert {batch_id for batch_id, _ in sending[2:]} == {batch_id for batch_id, _ in left}
     assert sorted(pk for _, pks in sending for pk in pks) == [f"p{i:02}" for i in range(30)]
+    assert a.status().unshared == 0
     with shared.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM sharedlog_batches").scalar_one() == 6
     assert b.sync(shared).received == 30 and rows(b) == rows(a)
@@ -676,3 +686,23 @@ def test_a_row_created_again_is_based_on_its_delete_among_many_new_rows(a, b, sh
     assert all(e.base == {} for e in inserts if e is not again)
     b.sync(shared)
     assert rows(b) == rows(a) and len(rows(b)) == 11
+
+
+def test_writes_after_batches_left_waiting_are_stamped_after_them(a, b, shared) -> None:
+    # batches left by a stop wait with their entries stamped; later writes, even to their rows,
+    # are stamped on their own (by a reconcile here) and based on them, and all of it arrives
+    add(a, *[(f"p{i:02}", "x", i) for i in range(12)])
+    a.sync(shared, upload_batch_size=4, should_continue=lambda r: r.sent < 8)  # after the first 4: stamps 8, sends 4
+    assert a.status().unshared == 4
+    with a.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count FROM syncengine_outbox").scalars().all() == [4]
+    write(a, products.update().where(products.c.id == "p11").values(price=111))  # waiting in a batch
+    write(a, products.delete().where(products.c.id == "p00"))  # shared already
+    a.sync(shared, stages=["reconcile"])
+    assert a.status().unshared == 4 + 2
+    assert sorted((r.op, r.pk[0]) for r in a.log(unshared=True))[:2] == [("delete", "p00"), ("insert", "p08")]
+    report = a.sync(shared, upload_batch_size=4)
+    assert report.sent == 4 + 2 and a.status().unshared == 0
+    b.sync(shared)
+    assert rows(b) == rows(a)
+    assert [(r["id"], r["price"]) for r in rows(b)][-1] == ("p11", 111)
