@@ -284,12 +284,13 @@ def _insert_unknown(
     (:func:`syncengine.reconcile._plan.created`), and the default executor insert
     it; here that takes no row state, plan or per-row object at all.
 
-    Every candidate is first written as if it were new: the keys of the table and
-    of the registers refuse a row or a register that exists already, which is
-    exactly the test for "knows nothing of". Only when that fails are the
-    candidates looked up and the unknown ones written. Should the database refuse
-    any of those too (a unique column, say), none is written here and all take the
-    general path, which finds and reports the rows refused.
+    On SQLite every candidate is first written as if it were new: the keys of the
+    table and of the registers refuse a row or a register that exists already,
+    which is exactly the test for "knows nothing of". Only when that fails (and
+    on the other databases) are the candidates looked up and the unknown ones
+    written. Should the database refuse any of those too (a unique column, say),
+    none is written here and all take the general path, which finds and reports
+    the rows refused.
     """
     count = Counter([(e.table, e.pk) for e in entries])
     by_table: dict[str, dict[str, Entry]] = {}
@@ -301,8 +302,9 @@ def _insert_unknown(
                 by_table.setdefault(entry.table, {})[text] = entry
     if not by_table:
         return entries
-    taken = _insert_new(conn, catalog, by_table)
-    if taken is None:  # some of them exist here: write only those that do not
+    # (On SQLite only: psycopg logs every refused statement of a pipeline as a warning.)
+    taken = _insert_new(conn, catalog, by_table) if conn.dialect.name == "sqlite" else None
+    if taken is None:  # some of them exist here (or elsewhere than SQLite): write only those that do not
         fresh = {
             table: {
                 text: candidates[text]

@@ -6,8 +6,8 @@
 * **share** pushes unshared entries in batches, stamping captured local writes as
   it goes (the first batch's worth alone, then up to 20,000). A batch is recorded
   before it is sent (on SQLite, with cleanup, whole in the outbox; elsewhere its id
-  beside its entries), so a sync that died after sending re-sends the very same
-  batch, which the shared log stores once.
+  beside its entries), so a sync that died after sending re-sends the same batch
+  under the same id, which the shared log stores once.
 * **reconcile** takes pending entries in chunks; each chunk is one transaction:
   stamp local writes first, plan with the (pure) reconciler, write the plan, record
   row states, retire the entries. Entries that cannot be applied are quarantined
@@ -79,7 +79,8 @@ class SyncOptions:
 
     * ``stages``: which of receive, share, reconcile to run (always in that order).
     * ``upload_batch_size`` / ``download_batch_size``: entries per pushed batch /
-      per pull. A pull's entries are integrated in one transaction: on a large
+      per pull. A pull's entries are integrated in one transaction (when the sync
+      reconciles too; otherwise they are stored as pending in one): on a large
       sync each commit writes every page the batch touched (random keys touch most
       of the table and its registers), so 20,000 a transaction cost a receiving
       device 0.86x the time of 5,000, and hold its write lock about 0.3 s;
@@ -363,6 +364,7 @@ class _Run:
                 pushed.append((batch, seq))
                 log.debug("pushed batch %s: %d entries, seq %d", batch.batch_id, count, seq)
                 self.report.sent += count
+                self.report.dropped += batch.dropped
                 self.report.sent_batches += 1
                 self.emit(Progress("share", self.report.sent, None))
                 if not self.keep_going():
@@ -411,7 +413,7 @@ class _Run:
                 if outbox:
                     batch.outboxed = True
                     extra = orjson.dumps(batch.extra).decode() if batch.extra else None
-                    client.add_outbox(conn, batch.batch_id, batch.ids, batch.payload, batch.count, extra)
+                    client.add_outbox(conn, batch.batch_id, batch.ids, batch.payload, batch.count, batch.dropped, extra)
                 batches.append(batch)
                 ids += [batch.batch_id] * len(batch.ids)
             return ids
@@ -430,7 +432,8 @@ class _Run:
         if self.options.on_event is not None:
             entries, _ = decode_batch(payload, self.device.device_id, self.options.serializer)
         extra = orjson.loads(row.extra) if row.extra else None
-        return _Batch(row.batch_id, [row.first_id, row.last_id], entries, payload, row.count, extra, outboxed=True)
+        ids = [row.first_id, row.last_id]
+        return _Batch(row.batch_id, ids, entries, payload, row.count, extra, row.dropped, outboxed=True)
 
     def _cut(self, rows: Sequence[Any]) -> _Batch:
         """The first batch of these entries (read or just stamped) under the byte limit: halved until it fits."""
@@ -438,7 +441,6 @@ class _Run:
         while True:
             batch = self._pack(rows, None)
             if limit is None or len(batch.payload) <= limit:
-                self.report.dropped += batch.dropped
                 return batch
             if len(rows) == 1:
                 raise SyncEngineError(
@@ -448,13 +450,15 @@ class _Run:
             rows = rows[: max(1, len(rows) // 2)]
 
     def _pack(self, rows: Sequence[Any], batch_id: str | None) -> _Batch:
-        """Encode these entries as one batch; a new batch (no id yet) goes through ``pre_send`` first.
+        """Encode these entries as one batch (a new one when ``batch_id`` is None), through ``pre_send``.
 
-        Entries are built as Python objects only when a processor, listener or
-        serializer needs them; otherwise the stored JSON goes out as it is.
+        A batch sent again goes through ``pre_send`` again: its log rows hold the
+        entries as stamped, before it. Entries are built as Python objects only when
+        a processor, listener or serializer needs them; otherwise the stored JSON
+        goes out as it is.
         """
         ids = [r.id for r in rows]
-        fresh, batch_id = batch_id is None, batch_id or uuid.uuid4().hex
+        batch_id = batch_id or uuid.uuid4().hex
         if (
             type(self.options.serializer) is JsonSerializer
             and self.options.pre_send is None
@@ -464,7 +468,7 @@ class _Run:
             return _Batch(batch_id, ids, None, _encode_rows(rows), len(rows), self._extra(()))
         entries = [client.entry_of(r) for r in rows]
         dropped = 0
-        if self.options.pre_send is not None and fresh:
+        if self.options.pre_send is not None:
             kept = list(self.options.pre_send(list(entries)))
             dropped, entries = len(entries) - len(kept), kept
         return _Batch(batch_id, ids, entries, self._encode(entries), len(entries), self._extra(entries), dropped)

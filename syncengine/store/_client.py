@@ -439,32 +439,44 @@ def _stamp_rows(
         wall = row[3] or 0
         for op, key, data, old in ops:
             planned.append((log_id, wall, table, op, key, pk_key(key), data, old))
-    # Inserts mostly create rows sync has never seen: their registers are not looked up
-    # but written as new, and should one exist, writing it fails and the chunk is done
-    # again with every register loaded.
-    touched: dict[str, set[str]] = {}
+    # Inserts mostly create rows sync has never seen: on SQLite their registers are not
+    # looked up but written as new, and should one exist, writing it fails and the chunk
+    # is versioned again with every register loaded. (Elsewhere every register is looked
+    # up: psycopg logs each refused statement of a pipeline as a warning.)
+    guess = conn.dialect.name == "sqlite"
+    keys: dict[str, set[str]] = {}
     for _, _, table, op, _, text, _, _ in planned:
-        if op is not Op.INSERT:
-            touched.setdefault(table, set()).add(text)
-    registers = _registers_of(conn, catalog, touched)
-    done = _version(conn, catalog, device_id, reader, planned, registers, guessed=True)
+        if op is not Op.INSERT or not guess:
+            keys.setdefault(table, set()).add(text)
+    done = _version(conn, catalog, device_id, reader, planned, _registers_of(conn, catalog, keys), guessed=guess)
     if done is None:
-        everything: dict[str, set[str]] = {}
         for _, _, table, _, _, text, _, _ in planned:
-            everything.setdefault(table, set()).add(text)
-        done = _version(conn, catalog, device_id, reader, planned, _registers_of(conn, catalog, everything))
-    assert done is not None
+            keys.setdefault(table, set()).add(text)
+        done = _version(conn, catalog, device_id, reader, planned, _registers_of(conn, catalog, keys))
+    assert done is not None  # without a guess, versioning either succeeds or raises
     stamped, clock = done
     if not keep and assign is not None:  # the entries live on in the outbox; their captured rows stay
         assign(stamped)
         stamped = []
-    for i, entry in enumerate(stamped):
-        if i and entry.id == stamped[i - 1].id:  # the second half of a key change: a log row of its own
-            values = {**entry._asdict(), "state": s.LogState.UNSHARED, "wall": planned[i][1]}
-            del values["id"]
-            inserted = conn.execute(s.log.insert().values(values)).inserted_primary_key
-            assert inserted is not None
-            stamped[i] = entry._replace(id=inserted[0])
+    halves = [i for i in range(1, len(stamped)) if stamped[i].id == stamped[i - 1].id]
+    if halves:  # the second halves of key changes: log rows of their own, told apart by version
+        unshared_state = s.LogState.UNSHARED
+        before = conn.execute(sa.select(sa.func.max(s.log.c.id))).scalar() or 0
+        conn.execute(
+            s.log.insert(),
+            [
+                {
+                    **{k: v for k, v in stamped[i]._asdict().items() if k != "id"},
+                    "state": unshared_state,
+                    "wall": planned[i][1],
+                }
+                for i in halves
+            ],
+        )
+        query = sa.select(s.log.c.version, s.log.c.id).where(s.log.c.id > before, s.log.c.state == unshared_state)
+        ids = {version: int(log_id) for version, log_id in conn.execute(query)}
+        for i in halves:
+            stamped[i] = stamped[i]._replace(id=ids[stamped[i].version])
     batches: Sequence[str | None] = assign(stamped) if assign is not None and stamped else [None] * len(stamped)
     unshared = int(s.LogState.UNSHARED)
     updates = [
@@ -622,18 +634,30 @@ def mark_shared(conn: sa.Connection, batch_id: str, ids: Sequence[int], remote_s
 
 
 def add_outbox(
-    conn: sa.Connection, batch_id: str, ids: Sequence[int], payload: bytes, count: int, extra: str | None
+    conn: sa.Connection,
+    batch_id: str,
+    ids: Sequence[int],
+    payload: bytes,
+    count: int,
+    dropped: int,
+    extra: str | None,
 ) -> None:
-    """Keep a batch just stamped from the captured rows ``ids`` (lowest to highest) until it is sent."""
+    """Keep a batch just stamped from the captured rows ``ids`` until it is sent (``dropped``: by ``pre_send``)."""
     conn.execute(
         s.outbox.insert().values(
-            batch_id=batch_id, first_id=ids[0], last_id=ids[-1], count=count, payload=payload, extra=extra
+            batch_id=batch_id,
+            first_id=min(ids),
+            last_id=max(ids),
+            count=count,
+            dropped=dropped,
+            payload=payload,
+            extra=extra,
         )
     )
 
 
 def outboxed(conn: sa.Connection) -> list[Any]:
-    """The batches waiting in the outbox, oldest first (id, batch_id, first_id, last_id, count, payload, extra)."""
+    """The batches waiting in the outbox, oldest first (see ``_schema.outbox``)."""
     return list(conn.execute(sa.select(s.outbox).order_by(s.outbox.c.id)).all())
 
 

@@ -116,6 +116,7 @@ outbox = sa.Table(
     sa.Column("first_id", sa.BigInteger, nullable=False),
     sa.Column("last_id", sa.BigInteger, nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("dropped", sa.Integer, nullable=False),  # entries pre_send dropped from the batch
     sa.Column("payload", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=False),
     sa.Column("extra", sa.Text, nullable=True),
 )

@@ -706,3 +706,23 @@ def test_writes_after_batches_left_waiting_are_stamped_after_them(a, b, shared) 
     b.sync(shared)
     assert rows(b) == rows(a)
     assert [(r["id"], r["price"]) for r in rows(b)][-1] == ("p11", 111)
+
+
+@pytest.mark.parametrize("cleanup", [True, False])
+def test_entries_pre_send_drops_stay_dropped_when_their_batch_is_sent_by_a_later_sync(a, b, shared, cleanup) -> None:
+    # batches are prepared ahead of sending; those a stop leaves behind go out with the next
+    # sync, and what pre_send dropped must not go with them (counted once, when sent)
+    add(a, *[(f"p{i:02}", "secret" if i % 3 == 0 else "public", i) for i in range(30)])
+
+    def drop(entries):
+        return [e for e in entries if e.data.get("name") != "secret"]
+
+    options = {"upload_batch_size": 5, "pre_send": drop, "cleanup": cleanup}
+    first = a.sync(shared, should_continue=lambda r: r.sent_batches < 2, **options)
+    second = a.sync(shared, **options)
+    assert first.sent_batches == 2 and first.sent + second.sent == 20
+    assert first.dropped + second.dropped == 10
+    assert first.dropped == 10 - second.dropped == 4  # two batches of five held four secret rows
+    assert a.status().unshared == 0
+    b.sync(shared)
+    assert len(rows(b)) == 20 and {r["name"] for r in rows(b)} == {"public"}
