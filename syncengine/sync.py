@@ -393,9 +393,12 @@ class _Run:
         without being read back.
         """
         size = self.options.upload_batch_size
-        outbox = self.options.cleanup and conn.dialect.name == "sqlite"
-        waiting = client.outboxed(conn) if outbox else []
-        if waiting:  # stamped and maybe sent: again exactly as they were
+        sqlite = conn.dialect.name == "sqlite"
+        outbox = self.options.cleanup and sqlite
+        # stamped and maybe sent: again exactly as they were (also by a sync that keeps its
+        # entries, which keeps none of these: they were never written to the log)
+        waiting = client.outboxed(conn) if sqlite else []
+        if waiting:
             return [self._unbox(row) for row in waiting]
         batch_id, rows = client.outgoing(conn, size)
         if rows:
@@ -412,7 +415,7 @@ class _Run:
                 batch = self._cut(stamped[len(ids) : len(ids) + size])
                 if outbox:
                     batch.outboxed = True
-                    extra = orjson.dumps(batch.extra).decode() if batch.extra else None
+                    extra = orjson.dumps(batch.extra).decode() if batch.extra is not None else None
                     client.add_outbox(conn, batch.batch_id, batch.ids, batch.payload, batch.count, batch.dropped, extra)
                 batches.append(batch)
                 ids += [batch.batch_id] * len(batch.ids)
@@ -431,7 +434,7 @@ class _Run:
         entries = None
         if self.options.on_event is not None:
             entries, _ = decode_batch(payload, self.device.device_id, self.options.serializer)
-        extra = orjson.loads(row.extra) if row.extra else None
+        extra = orjson.loads(row.extra) if row.extra is not None else None
         ids = [row.first_id, row.last_id]
         return _Batch(row.batch_id, ids, entries, payload, row.count, extra, row.dropped, outboxed=True)
 
@@ -452,8 +455,9 @@ class _Run:
     def _pack(self, rows: Sequence[Any], batch_id: str | None) -> _Batch:
         """Encode these entries as one batch (a new one when ``batch_id`` is None), through ``pre_send``.
 
-        A batch sent again goes through ``pre_send`` again: its log rows hold the
-        entries as stamped, before it. Entries are built as Python objects only when
+        A batch read back from the log to be sent again goes through ``pre_send``
+        again: its log rows hold the entries as stamped, before it. (A batch kept in
+        the outbox keeps its payload as ``pre_send`` left it.) Entries are built as Python objects only when
         a processor, listener or serializer needs them; otherwise the stored JSON
         goes out as it is.
         """

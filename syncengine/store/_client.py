@@ -346,7 +346,8 @@ class CapturedReader:
         self.select = (
             f"SELECT id, tbl, op, wall, pk, data, old{', width' if self.width else ''}{cells} FROM syncengine_log"
         )
-        # captured rows whose entries wait in the outbox are stamped already (see _schema.outbox)
+        # captured rows up to the highest one a batch waiting in the outbox covers are stamped
+        # already (see _schema.outbox)
         sqlite = conn.dialect.name == "sqlite"
         outboxed = conn.execute(sa.select(sa.func.max(s.outbox.c.last_id))).scalar() if sqlite else None
         self.sql = (
@@ -662,9 +663,24 @@ def outboxed(conn: sa.Connection) -> list[Any]:
 
 
 def drop_outboxed(conn: sa.Connection, batch_id: str, first_id: int, last_id: int) -> None:
-    """Forget a batch of the outbox that reached the shared log, and the captured rows it was stamped from."""
-    conn.execute(s.log.delete().where(s.log.c.id.between(first_id, last_id), s.log.c.state == s.LogState.CAPTURED))
-    conn.execute(s.outbox.delete().where(s.outbox.c.batch_id == batch_id))
+    """Forget a batch of the outbox that reached the shared log, and the captured rows it was stamped from.
+
+    A batch another sync of this database dropped already is left alone: its range
+    may hold new captured rows by now. Rows another waiting batch also covers (the
+    row of a key change whose two entries went to two batches) stay for that batch,
+    so the captured row with the highest id a waiting batch covers always exists
+    and new rows always get higher ids (see ``_schema.outbox``).
+    """
+    if not conn.execute(s.outbox.delete().where(s.outbox.c.batch_id == batch_id)).rowcount:
+        return
+    others = conn.execute(
+        sa.select(s.outbox.c.first_id, s.outbox.c.last_id).where(
+            s.outbox.c.first_id <= last_id, s.outbox.c.last_id >= first_id
+        )
+    ).all()
+    where = [s.log.c.id.between(first_id, last_id), s.log.c.state == s.LogState.CAPTURED]
+    where += [sa.not_(s.log.c.id.between(low, high)) for low, high in others]
+    conn.execute(s.log.delete().where(*where))
 
 
 def add_received(

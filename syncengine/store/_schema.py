@@ -107,7 +107,9 @@ log = sa.Table(
 # captured log rows, ids ``first_id`` to ``last_id``, stay as they were captured until the
 # batch has reached the shared log; then they and the batch row are deleted. Stamping
 # skips captured rows up to the highest ``last_id``: on SQLite every captured row with a
-# lower id was taken by an earlier stamp (one writer at a time; new rows get higher ids).
+# lower id was taken by an earlier stamp, because SQLite gives a new row the highest id
+# plus one (one writer at a time) and the row with the highest ``last_id`` is kept until
+# its batch is dropped (``_client.drop_outboxed``).
 outbox = sa.Table(
     "syncengine_outbox",
     metadata,

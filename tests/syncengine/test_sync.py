@@ -726,3 +726,75 @@ def test_entries_pre_send_drops_stay_dropped_when_their_batch_is_sent_by_a_later
     assert a.status().unshared == 0
     b.sync(shared)
     assert len(rows(b)) == 20 and {r["name"] for r in rows(b)} == {"public"}
+
+
+def test_a_key_change_split_over_two_waiting_batches_loses_no_later_write(a, b, shared) -> None:
+    # the first batch of a sync is one batch's worth of captured rows; a key change among them
+    # makes one entry more, which waits in a second batch. A later write must still be shared.
+    add(a, ("k1", "one", 1))
+    a.sync(shared)  # nothing left in the log
+    write(a, products.update().where(products.c.id == "k1").values(id="k2"))
+    first = a.sync(shared, upload_batch_size=1, single_batch=True)
+    assert first.sent == 1 and a.status().unshared == 1 and a.has_local_changes()  # the insert half waits
+    add(a, ("k9", "later", 9))
+    a.sync(shared)
+    assert a.status().unshared == 0
+    b.sync(shared)
+    assert rows(b) == rows(a) and [r["id"] for r in rows(b)] == ["k2", "k9"]
+
+
+def test_a_write_after_a_failed_push_is_stamped_before_anything_received(a, b, shared) -> None:
+    # after a failed push a batch waits; a local edit made then must be based on what the row
+    # held, so a concurrent edit received later is a conflict, not silently overtaken
+    add(a, ("k5", "five", 0), ("k1", "one", 1))
+    pump(a, b, remote=shared)
+    add(a, ("m1", "m", 1), ("m2", "m", 2))
+    write(a, products.update().where(products.c.id == "k1").values(id="k2"))
+    with pytest.raises(RemoteUnavailable):
+        a.sync(FailSecondPush(shared), upload_batch_size=3)
+    write(a, products.update().where(products.c.id == "k5").values(price=5))
+    write(b, products.update().where(products.c.id == "k5").values(price=7))
+    b.sync(shared)
+    assert a.sync(shared).conflicts == 1
+    b.sync(shared)
+    assert rows(a) == rows(b)
+
+
+def test_two_syncs_of_one_database_at_once_lose_no_write(tmp_path, a, b, shared) -> None:
+    # the app and a scheduled sync (two processes) may send the same waiting batch; the one that
+    # finishes last must not delete a write made after the other cleaned up
+    other = Device.open(str(tmp_path / "a.db"))
+    add(a, *[(f"k{i}", "v", i) for i in range(3)])
+    pushing, release = threading.Event(), threading.Event()
+
+    class SlowPush:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(shared, name)
+
+        def push(self, *args: Any, **kwargs: Any) -> Any:
+            pushing.set()
+            release.wait(10)
+            return shared.push(*args, **kwargs)
+
+    slow = threading.Thread(target=lambda: other.sync(SlowPush(), stages=["share"]))
+    slow.start()
+    assert pushing.wait(10)
+    a.sync(shared, stages=["share"])  # sends the same batch and cleans up
+    add(a, ("k9", "later", 9))
+    release.set()
+    slow.join(10)
+    other.close()
+    a.sync(shared)
+    assert a.status().unshared == 0
+    b.sync(shared)
+    assert rows(b) == rows(a) and len(rows(b)) == 4
+
+
+def test_a_sync_that_keeps_its_entries_sends_batches_left_waiting(a, b, shared) -> None:
+    add(a, *[(f"k{i}", "v", i) for i in range(8)])
+    a.sync(shared, upload_batch_size=2, should_continue=lambda r: r.sent_batches < 2)
+    add(a, ("k9", "later", 9))
+    report = a.sync(shared, cleanup=False)
+    assert report.sent == 4 + 1 and a.status().unshared == 0
+    b.sync(shared)
+    assert rows(b) == rows(a) and len(rows(b)) == 9
