@@ -456,9 +456,27 @@ def _stamp_rows(
         done = _version(conn, catalog, device_id, reader, planned, _registers_of(conn, catalog, keys))
     assert done is not None  # without a guess, versioning either succeeds or raises
     stamped, clock = done
-    if not keep and assign is not None:  # the entries live on in the outbox; their captured rows stay
+    if keep:
+        _write_stamped(conn, reader, stamped, planned, assign)
+    elif assign is not None:  # the entries live on in the outbox; their captured rows stay as they are
         assign(stamped)
-        stamped = []
+    if orphans:
+        for part in _chunks(orphans):
+            conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
+    save_clock(conn, clock)
+
+
+def _write_stamped(
+    conn: sa.Connection,
+    reader: CapturedReader,
+    stamped: list[Outgoing],
+    planned: Sequence[tuple[Any, ...]],
+    assign: Assign | None,
+) -> None:
+    """Write stamped entries over their captured log rows, with the batch ``assign`` puts each in (if any).
+
+    ``planned`` are the writes they were stamped from, in the same order (for their wall times).
+    """
     halves = [i for i in range(1, len(stamped)) if stamped[i].id == stamped[i - 1].id]
     if halves:  # the second halves of key changes: log rows of their own, told apart by version
         unshared_state = s.LogState.UNSHARED
@@ -485,10 +503,6 @@ def _stamp_rows(
         for e, batch_id in zip(stamped, batches, strict=True)
     ]
     executemany(conn, reader.stamp_sql, updates)
-    if orphans:
-        for part in _chunks(orphans):
-            conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
-    save_clock(conn, clock)
 
 
 def _registers_of(
