@@ -15,14 +15,18 @@ from .helpers import metadata, rows
 
 WRITER = textwrap.dedent(
     """
+    import os, time
     import sqlite3, sys
-    path, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    path, start, count, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     con = sqlite3.connect(path, timeout=30)
     for i in range(start, start + count):
         con.execute("INSERT INTO products (id, name, price) VALUES (?, ?, ?)", (f"w{i:05}", "from writer", i))
         if i % 7 == 0:
             con.execute("UPDATE products SET price = price + 1 WHERE id = ?", (f"w{i - 3:05}",))
         con.commit()
+        if i == start + count // 2:  # halfway: wait until a sync has run, so the rest meets syncs
+            while not os.path.exists(go):
+                time.sleep(0.01)
     """
 )
 
@@ -33,9 +37,10 @@ def test_a_sync_running_beside_another_writer_loses_nothing(dialect, new_db, tmp
     a = Device.init(a_url, metadata=metadata, name="a")
     b = Device.init(b_url, metadata=metadata, name="b")
     shared = SqlSharedLog(str(tmp_path / "shared.db"))
+    go = tmp_path / "go"
     try:
         if dialect == "sqlite":
-            writer = subprocess.Popen([sys.executable, "-c", WRITER, a_url, "0", "400"])
+            writer = subprocess.Popen([sys.executable, "-c", WRITER, a_url, "0", "400", str(go)])
         else:
             script = (
                 WRITER.replace("import sqlite3", "import psycopg")
@@ -44,12 +49,13 @@ def test_a_sync_running_beside_another_writer_loses_nothing(dialect, new_db, tmp
                 )
                 .replace("?", "%s")
             )
-            writer = subprocess.Popen([sys.executable, "-c", script, a_url, "0", "400"])
+            writer = subprocess.Popen([sys.executable, "-c", script, a_url, "0", "400", str(go)])
         syncs = 0
         while writer.poll() is None or syncs < 1:
             a.sync(shared, upload_batch_size=50)
             b.sync(shared)
             syncs += 1
+            go.touch()  # the writer's second half starts only now: it cannot finish before a sync
         assert writer.returncode == 0
         for _ in range(2):
             a.sync(shared)
