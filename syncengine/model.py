@@ -45,6 +45,8 @@ class Entry:
     data: Mapping[str, Any] = field(default_factory=dict)
     old: Mapping[str, Any] | None = None
     base: Mapping[str, str | list[str]] = field(default_factory=dict)
+    log_id: int | None = field(default=None, compare=False, repr=False)
+    """The entry's row in this device's log, when it has one (never sent to other devices)."""
 
     @property
     def key(self) -> tuple[str, PK]:

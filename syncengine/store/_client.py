@@ -7,7 +7,6 @@ the pull cursor; a reconcile batch, its row states and the log rows it finished)
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -17,8 +16,10 @@ import sqlalchemy as sa
 
 from .. import values
 from ..clock import HybridClock
-from ..model import PK, ROW, Entry, Op
-from ..reconcile import RowState, merge
+from ..core import Write, writes_of
+from ..core import stamp as stamp_writes
+from ..model import PK, Entry, Op
+from ..reconcile import RowState
 from . import _schema as s
 from ._catalog import SyncedTable, pk_key
 
@@ -257,22 +258,6 @@ def save_registers(conn: sa.Connection, changes: Iterable[tuple[str, str, RowSta
 # --- stamping local writes --------------------------------------------------------
 
 
-def _local_ops(
-    synced: SyncedTable, op: str, pk: PK, data: dict[str, Any], old: dict[str, Any]
-) -> list[tuple[Op, PK, dict[str, Any], dict[str, Any] | None]]:
-    if op == "I":
-        return [(Op.INSERT, pk, data, None)]
-    if op == "D":
-        return [(Op.DELETE, pk, {}, old)]
-    new_pk = synced.pk_of(data)
-    if new_pk != pk:  # the key itself changed: that is a delete and an insert
-        return [(Op.DELETE, pk, {}, old), (Op.INSERT, new_pk, data, None)]
-    changed = [c for c, v in data.items() if c not in old or old[c] != v or type(old[c]) is not type(v)]
-    if not changed:
-        return []
-    return [(Op.UPDATE, pk, {c: data[c] for c in changed}, {c: old.get(c) for c in changed})]
-
-
 class Outgoing(NamedTuple):
     """A stamped local entry as it is shared: the columns :func:`outgoing` reads."""
 
@@ -385,37 +370,6 @@ class CapturedReader:
         return synced.pk_of(new if op == "I" else old), new, old
 
 
-def _unstored(
-    registers: dict[tuple[str, str], tuple[RowState, bool]],
-    fresh: dict[tuple[str, str], tuple[str, dict[str, Any]]],
-    key: tuple[str, str],
-) -> tuple[RowState, bool]:
-    """The registers of a row not stored yet: empty, or those of its insert earlier in this chunk."""
-    inserted = fresh.pop(key, None)
-    state = RowState() if inserted is None else _created(*inserted)
-    registers[key] = (state, False)
-    return state, False
-
-
-def _created(version: str, data: Mapping[str, Any]) -> RowState:
-    """The registers of a row just created by a local insert: existence and every field at its version."""
-    return RowState(version, True, dict.fromkeys(data, version))
-
-
-def _base(state: RowState, stored: bool, op: Op, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The versions a local write was based on: what the row's registers held when it was written."""
-    if op is Op.UPDATE:
-        return {c: state.version_of(c) for c in data}
-    if op is Op.DELETE:  # a delete is based on the whole row it saw: existence and every field
-        base = {c: v for c, v in state.fields.items() if v and v != state.exists}
-        if state.exists:
-            base[ROW] = state.exists
-        return base
-    if not state.exists and not stored:
-        return {}
-    return {ROW: state.exists} if state.exists else {}
-
-
 def _stamp_rows(
     conn: sa.Connection,
     catalog: Mapping[str, SyncedTable],
@@ -425,7 +379,8 @@ def _stamp_rows(
     assign: Assign | None,
     keep: bool = True,
 ) -> None:
-    planned: list[tuple[int, int, str, Op, PK, str, dict[str, Any], dict[str, Any] | None]] = []
+    """Stamp these captured rows (see :func:`syncengine.core.stamp`) and write what stamping decided."""
+    writes: list[Write] = []
     orphans: list[int] = []
     for row in rows:
         log_id, table = row[0], row[1]
@@ -434,30 +389,40 @@ def _stamp_rows(
             orphans.append(log_id)  # a table whose sync was removed: its writes are not shared
             continue
         pk, new, prior = reader.decode(synced, row)
-        ops = _local_ops(synced, row[2], pk, new, prior)
-        if not ops:
+        made = writes_of(log_id, row[3] or 0, table, row[2], pk, new, prior, synced.pk_of, pk_key)
+        if not made:
             orphans.append(log_id)
-        wall = row[3] or 0
-        for op, key, data, old in ops:
-            planned.append((log_id, wall, table, op, key, pk_key(key), data, old))
-    # Inserts mostly create rows sync has never seen: on SQLite their registers are not
-    # looked up but written as new, and should one exist, writing it fails and the chunk
-    # is versioned again with every register loaded. (Elsewhere every register is looked
-    # up: psycopg logs each refused statement of a pipeline as a warning.)
-    guess = conn.dialect.name == "sqlite"
+        writes += made
     keys: dict[str, set[str]] = {}
-    for _, _, table, op, _, text, _, _ in planned:
-        if op is not Op.INSERT or not guess:
-            keys.setdefault(table, set()).add(text)
-    done = _version(conn, catalog, device_id, reader, planned, _registers_of(conn, catalog, keys), guessed=guess)
-    if done is None:
-        for _, _, table, _, _, text, _, _ in planned:
-            keys.setdefault(table, set()).add(text)
-        done = _version(conn, catalog, device_id, reader, planned, _registers_of(conn, catalog, keys))
-    assert done is not None  # without a guess, versioning either succeeds or raises
-    stamped, clock = done
+    for write in writes:
+        keys.setdefault(write.table, set()).add(write.key)
+    registers = {
+        (table, text): state
+        for table, texts in keys.items()
+        for text, state in load_registers(conn, catalog[table], texts).items()
+    }
+    clock = load_clock(conn, device_id)
+    done = stamp_writes(writes, registers, clock)
+    insert_created(conn, [(table, text, version) for (table, text), version in done.created.items()])
+    save_registers(conn, [(table, text, r.state, r.stored) for (table, text), r in done.registers.items()])
+    # rows of raw SQLite values (no column converts them) have a quicker JSON form
+    row_json = {name: dumps_cells if reader.width and synced.decoder.raw else dumps for name, synced in catalog.items()}
+    stamped = [
+        Outgoing(
+            w.log_id,
+            e.version,
+            device_id,
+            e.table,
+            w.key,
+            _CODES[e.op],
+            row_json[e.table](w.data),
+            row_json[e.table](w.old) if w.old is not None else None,
+            orjson.dumps(e.base).decode() if e.base else "{}",
+        )
+        for e, w in zip(done.entries, writes, strict=True)
+    ]
     if keep:
-        _write_stamped(conn, reader, stamped, planned, assign)
+        _write_stamped(conn, reader, stamped, writes, assign)
     elif assign is not None:  # the entries live on in the outbox; their captured rows stay as they are
         assign(stamped)
     if orphans:
@@ -470,12 +435,12 @@ def _write_stamped(
     conn: sa.Connection,
     reader: CapturedReader,
     stamped: list[Outgoing],
-    planned: Sequence[tuple[Any, ...]],
+    writes: Sequence[Write],
     assign: Assign | None,
 ) -> None:
     """Write stamped entries over their captured log rows, with the batch ``assign`` puts each in (if any).
 
-    ``planned`` are the writes they were stamped from, in the same order (for their wall times).
+    ``writes`` are the writes they were stamped from, in the same order (for their wall times).
     """
     halves = [i for i in range(1, len(stamped)) if stamped[i].id == stamped[i - 1].id]
     if halves:  # the second halves of key changes: log rows of their own, told apart by version
@@ -487,7 +452,7 @@ def _write_stamped(
                 {
                     **{k: v for k, v in stamped[i]._asdict().items() if k != "id"},
                     "state": unshared_state,
-                    "wall": planned[i][1],
+                    "wall": writes[i].wall_ms,
                 }
                 for i in halves
             ],
@@ -503,79 +468,6 @@ def _write_stamped(
         for e, batch_id in zip(stamped, batches, strict=True)
     ]
     executemany(conn, reader.stamp_sql, updates)
-
-
-def _registers_of(
-    conn: sa.Connection, catalog: Mapping[str, SyncedTable], keys: Mapping[str, set[str]]
-) -> dict[tuple[str, str], tuple[RowState, bool]]:
-    return {
-        (table, text): (state, True)
-        for table, texts in keys.items()
-        for text, state in load_registers(conn, catalog[table], texts).items()
-    }
-
-
-def _version(
-    conn: sa.Connection,
-    catalog: Mapping[str, SyncedTable],
-    device_id: str,
-    reader: CapturedReader,
-    planned: Sequence[tuple[int, int, str, Op, PK, str, dict[str, Any], dict[str, Any] | None]],
-    registers: dict[tuple[str, str], tuple[RowState, bool]],
-    *,
-    guessed: bool = False,
-) -> tuple[list[Outgoing], HybridClock] | None:
-    """Version the planned writes and write the rows' registers; the entries, in order, and the clock.
-
-    With ``guessed`` registers (those of inserted rows not looked up), None when one
-    of those rows turns out to have registers: then nothing was written.
-    """
-    clock = load_clock(conn, device_id)
-    stamped: list[Outgoing] = []
-    # rows of raw SQLite values (no column converts them) have a quicker JSON form
-    row_json = {name: dumps_cells if reader.width and synced.decoder.raw else dumps for name, synced in catalog.items()}
-    fresh: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}  # brand-new rows: key -> (version, values)
-    for log_id, wall, table, op, pk, text, data, old in planned:
-        version = clock.tick(wall)
-        key = (table, text)
-        if op is Op.INSERT and key not in registers and key not in fresh:
-            # a brand-new row, the bulk of most logs: its registers are all this version,
-            # written in one go at the end unless another write of this chunk touches it
-            fresh[key] = (version, data)
-            base: dict[str, Any] = {}
-        else:
-            state, stored = registers.get(key) or _unstored(registers, fresh, key)
-            base = _base(state, stored, op, data)
-            if base or op is not Op.INSERT:
-                if not stored and not state.exists:
-                    state.alive = op is not Op.INSERT  # the row existed before sync knew of it
-                if op is Op.DELETE and old:
-                    state.values = dict(old)
-                merge(state, Entry(version, device_id, table, pk, op, data, old, base))
-            elif not state.exists and not stored:  # an insert after its row's delete in this chunk
-                registers[key] = (_created(version, data), stored)
-        stamped.append(
-            Outgoing(
-                log_id,
-                version,
-                device_id,
-                table,
-                text,
-                _CODES[op],
-                row_json[table](data),
-                row_json[table](old) if old is not None else None,
-                orjson.dumps(base).decode() if base else "{}",
-            )
-        )
-    try:
-        with conn.begin_nested() if guessed else contextlib.nullcontext():
-            insert_created(conn, [(table, text, version) for (table, text), (version, _) in fresh.items()])
-            save_registers(conn, [(table, text, state, stored) for (table, text), (state, stored) in registers.items()])
-    except sa.exc.IntegrityError:
-        if not guessed:
-            raise
-        return None
-    return stamped, clock
 
 
 # --- reading entries back ---------------------------------------------------------

@@ -1,0 +1,57 @@
+"""The pure core around the reconciler: stamping local writes, settling conflicts, deciding them.
+
+With :mod:`syncengine.reconcile` (received entries and row states in, a plan of
+writes out) these functions hold every decision the engine makes. They take data
+and return data: no SQL, no network, no clock or time reads (the caller passes
+the hybrid clock, which it ticks at wall times the caller read). The store loads
+what they need and writes what they return; ``syncengine.sync`` and
+``syncengine.device`` put the two together.
+
+* :func:`stamp`: captured local writes and their rows' registers → versioned
+  entries (with the versions each was based on) and the registers after them.
+* :func:`settlement`, :func:`joined`, :func:`constraint_sides`,
+  :func:`held_behind`: what received entries do to open conflicts.
+* :func:`decide`: a conflict, its row and a person's choice → the change that
+  shares the decision, and the row's writes and registers.
+"""
+
+from ._decide import NO_VALUE, Choice, Decision, Row, Take, choose, decide
+from ._settle import (
+    ConstraintSides,
+    Settlement,
+    constraint_sides,
+    held_behind,
+    joined,
+    last_writer,
+    settlement,
+    value_after,
+    versions_of,
+)
+from ._stamp import Register, RowKey, Stamped, Write, base_of, created, stamp, writes_of
+
+__all__ = [
+    "NO_VALUE",
+    "Choice",
+    "ConstraintSides",
+    "Decision",
+    "Register",
+    "Row",
+    "RowKey",
+    "Settlement",
+    "Stamped",
+    "Take",
+    "Write",
+    "base_of",
+    "choose",
+    "constraint_sides",
+    "created",
+    "decide",
+    "held_behind",
+    "joined",
+    "last_writer",
+    "settlement",
+    "stamp",
+    "value_after",
+    "versions_of",
+    "writes_of",
+]

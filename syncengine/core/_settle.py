@@ -1,0 +1,120 @@
+"""Settling open conflicts with what arrives, and shaping the conflicts a batch opens.
+
+A conflict stays open on this device until a person decides it here, or until a
+decision made on another device arrives. That decision is an entry whose base
+lists every version the conflict involved (see :mod:`._decide`): whoever wrote
+it had seen all of them, so it settles the conflict here too (:func:`settlement`).
+
+A further concurrent change to a spot that already has an open conflict does not
+open a second one; it joins the first as one more remote side
+(:func:`joined`), and the automatic result stays last-writer-wins over all sides.
+
+A change the database refused for a constraint (a unique column, say) becomes a
+constraint conflict holding the change (:func:`constraint_sides`); later changes
+to that row wait behind it (:func:`held_behind`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import ROW, Conflict, Entry, Op, RemoteValue
+from ..reconcile import Action, Finding, RowPlan, RowState, base_versions
+
+
+def versions_of(conflict: Conflict) -> set[str]:
+    """Every version a conflict involves: the local one and each remote one."""
+    found = {r.version for r in conflict.remotes}
+    if conflict.local_version:
+        found.add(conflict.local_version)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """An open conflict closed by a decision from elsewhere: the value it left, by whom, at which version."""
+
+    conflict_id: int
+    value: Any
+    by: str
+    version: str
+
+
+def settlement(conflict: Conflict, row: RowPlan) -> Settlement | None:
+    """Whether an incoming entry of ``row`` settles ``conflict``; the settlement, or None.
+
+    An entry settles it when it was based on every version the conflict involves
+    (for a field conflict: an entry that writes that field, or an insert). A
+    constraint conflict is settled only by a person or by its change applying.
+    """
+    if conflict.kind == "constraint":
+        return None
+    needed = versions_of(conflict)
+    spot = conflict.field or ROW
+    for entry in row.entries:
+        if conflict.field is not None and conflict.field not in entry.data and entry.op is not Op.INSERT:
+            continue
+        if needed <= set(base_versions(entry.base, spot)):
+            newest = max(row.entries, key=lambda e: e.version)
+            return Settlement(conflict.id, value_after(conflict, row.state), newest.device_id, newest.version)
+    return None
+
+
+def value_after(conflict: Conflict, state: RowState) -> Any:
+    """The value a conflict's spot holds in ``state``: the field's value, or the row (None when deleted)."""
+    if conflict.field is not None:
+        return state.values.get(conflict.field)
+    return dict(state.values) if state.alive else None
+
+
+def joined(conflict: Conflict, finding: Finding) -> tuple[list[RemoteValue], Any]:
+    """A further held finding on an open conflict's spot: the conflict's remote sides and automatic result after it.
+
+    The finding's side replaces a side of the same version (the same entry seen
+    again). For a field, the automatic result is the newest side when it is newer
+    than the local value, else the local value; for a whole row, the finding's own.
+    """
+    remotes = [r for r in conflict.remotes if r.version != finding.remote_version]
+    remotes.append(RemoteValue(finding.remote, finding.remote_version, finding.remote_device))
+    remotes.sort(key=lambda r: r.version)
+    if finding.field is None:
+        return remotes, finding.auto
+    newest = remotes[-1]
+    return remotes, newest.value if newest.version > (conflict.local_version or "") else conflict.local
+
+
+def last_writer(state: RowState, field: str, remotes: tuple[RemoteValue, ...] | list[RemoteValue]) -> Any:
+    """Last writer wins for one field: the newest of its local version and every remote one."""
+    best_version, best = state.fields.get(field, ""), state.values.get(field)
+    for remote in remotes:
+        if remote.version > best_version:
+            best_version, best = remote.version, remote.value
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class ConstraintSides:
+    """A refused change as a constraint conflict shows it: the local row, the row the change wanted, and who wrote it."""
+
+    local: dict[str, Any] | None
+    remote: dict[str, Any] | None
+    remotes: list[tuple[str, str]]  # (version, device id) of each held entry
+
+
+def constraint_sides(row: RowPlan, before: RowState | None, present: bool) -> ConstraintSides:
+    """The sides of the constraint conflict opened when the database refuses ``row``'s write.
+
+    ``before`` is the row's state before the batch, ``present`` whether the table
+    held the row.
+    """
+    local = dict(before.values) if before is not None and present else None
+    remote = None if row.action is Action.DELETE else {**(local or {}), **row.values}
+    return ConstraintSides(local, remote, [(e.version, e.device_id) for e in row.entries])
+
+
+def held_behind(conflict: Conflict, entry: Entry) -> dict[str, Any] | None:
+    """The row a constraint conflict wants once ``entry`` (a later change of its row) joins it; None for a delete."""
+    if entry.op is Op.DELETE:
+        return None
+    return {**(conflict.remote or {}), **entry.data}
