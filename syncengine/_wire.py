@@ -1,9 +1,10 @@
-"""The JSON shapes the shared-log server and its HTTP client exchange.
+"""The wire format of the shared-log API: what the server and its HTTP client exchange.
 
-Pure functions, no I/O: the server (:mod:`syncengine.server._app`) and the client
-(:mod:`syncengine.remote._http`) both encode and decode through here, so the two
-sides cannot drift apart. The OpenAPI document (:mod:`syncengine.server._openapi`)
-describes the same shapes.
+Pure functions, no I/O, and no web framework or HTTP library: the server
+(:mod:`syncengine.server._app`) and the client (:mod:`syncengine.remote._http`)
+both encode and decode through here, and this is all the two packages share, so
+the two sides cannot drift apart. The OpenAPI document
+(:mod:`syncengine.server._openapi`) describes the same shapes.
 
 A batch payload is opaque bytes. Pushes and pulls travel in one of two forms:
 
@@ -32,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch
+from .model import DeviceInfo, PullResult, PushResult, ReceivedBatch
 
 API = "/v1"
 TIME_HEADER = "x-server-time"

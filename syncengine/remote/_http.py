@@ -1,7 +1,7 @@
 """The shared log over HTTP: a client of ``syncengine serve``, sync and async, on httpx.
 
 Both clients share everything but the I/O: :class:`_Wire` builds requests and
-reads answers (through :mod:`syncengine.server._wire`, the same codec the server
+reads answers (through :mod:`syncengine._wire`, the same codec the server
 uses); :class:`HttpSharedLog` and :class:`AsyncHttpSharedLog` only send them,
 inside a stamina retry loop.
 
@@ -14,7 +14,7 @@ is lost. Other refusals raise :class:`RemoteError` at once. No httpx exception
 leaves this module.
 
 Pushes go up and pulls come down in frames (raw payload bytes after a small JSON
-header, :data:`~syncengine.server._wire.FRAME_TYPE`); an answer in JSON is read
+header, :data:`~syncengine._wire.FRAME_TYPE`); an answer in JSON is read
 too. Bodies are gzipped over a network, not to a server on this machine (a
 loopback address), where compressing costs time and saves nothing.
 
@@ -44,9 +44,9 @@ from urllib.parse import quote, urlencode
 import httpx
 import stamina
 
+from .. import _wire as wire
 from ..errors import ConfigurationError, RemoteError, RemoteUnavailable
 from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch, page_of
-from ..server import _wire as wire
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)

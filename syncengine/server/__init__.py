@@ -3,10 +3,11 @@
 ``syncengine serve`` runs it under uvicorn; :func:`create_app` returns it for any
 other ASGI server. Endpoints decode a request, call
 :class:`~syncengine.store.SqlSharedLog` scoped to the token's user, and encode the
-answer; :mod:`._wire` holds the shapes, :mod:`._openapi` documents them.
+answer; :mod:`syncengine._wire` holds the shapes (the HTTP client uses the same
+module, and nothing else of the server), :mod:`._openapi` documents them.
 
-The names are loaded on first use, so that the HTTP client, which shares
-:mod:`._wire`, does not import Starlette.
+The names are loaded on first use, so that importing the package (as the command
+line does for ``syncengine token``) does not import Starlette.
 """
 
 from __future__ import annotations

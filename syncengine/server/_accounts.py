@@ -19,8 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .._wire import WireError, check_user
 from ..errors import ConfigurationError, DatabaseError
-from ._wire import WireError, check_user
 
 metadata = sa.MetaData()
 

@@ -17,10 +17,10 @@ and when a writer is committing just then the read is done in the pool instead,
 where waiting is fine. Nothing of this is state: every request still reads its
 token and its data from the database.
 
-Pushes and pulls speak JSON or frames (:data:`~._wire.FRAME_TYPE`, raw payload
-bytes after a small JSON header), chosen by the request's ``Content-Type`` and
-``Accept``. Errors become JSON ``{"error": message}`` answers; the status codes are
-listed in the OpenAPI document (:mod:`syncengine.server._openapi`).
+Pushes and pulls speak JSON or frames (:data:`~syncengine._wire.FRAME_TYPE`, raw
+payload bytes after a small JSON header), chosen by the request's ``Content-Type``
+and ``Accept``. Errors become JSON ``{"error": message}`` answers; the status codes
+are listed in the OpenAPI document (:mod:`syncengine.server._openapi`).
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .. import _wire as wire
 from ..errors import DatabaseError, RemoteError, RemoteUnavailable
 from ..model import PullResult, ReceivedBatch
 from ..store import SqlSharedLog
 from . import _accounts as accounts
-from . import _wire as wire
 from ._asgi import Problem, ServerTime, read_body
 from ._openapi import openapi
 

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._wire import TIME_HEADER
+from .._wire import TIME_HEADER
 
 
 class Problem(Exception):

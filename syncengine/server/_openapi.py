@@ -1,4 +1,4 @@
-"""The server's OpenAPI document, written out by hand to match :mod:`._wire`.
+"""The server's OpenAPI document, written out by hand to match :mod:`syncengine._wire`.
 
 It is what schemathesis fuzzes the server against in the tests, so a field added
 to the wire format without being added here fails CI.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from . import _wire as wire
+from .. import _wire as wire
 
 
 def _ref(name: str) -> dict[str, str]:

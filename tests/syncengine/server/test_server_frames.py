@@ -8,9 +8,9 @@ import httpx
 import orjson
 import pytest
 
+from syncengine import _wire as wire
 from syncengine.model import PullResult, ReceivedBatch
 from syncengine.remote import HttpSharedLog
-from syncengine.server import _wire as wire
 
 from .servers import new_token
 from .test_server_bad_input import _check, _stored
