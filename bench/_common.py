@@ -7,6 +7,7 @@ reports medians over repeats, because the benchmark machine is small and shared.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import random
@@ -114,3 +115,29 @@ def verdict(value: float, target: float, *, higher_is_better: bool) -> str:
     ok = value >= target if higher_is_better else value <= target
     sign = ">=" if higher_is_better else "<="
     return f"{'OK  ' if ok else 'MISS'} (target {sign} {target:g})"
+
+
+def engine_info() -> dict[str, Any]:
+    """Which ``syncengine`` this process imported, for ``--json`` output (and ``compare.py``'s check).
+
+    ``syncengine`` is the package's ``__init__.py``; ``syncengine_stray`` lists loaded
+    ``syncengine.*`` modules whose file is *not* under that package's folder. It must be
+    empty: with ``PYTHONPATH`` pointing at another tree while the venv holds an editable
+    install, a submodule missing from that tree would silently be found in the installed one.
+    """
+    import syncengine
+
+    root = Path(syncengine.__file__).resolve().parent
+    stray = sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if (name == "syncengine" or name.startswith("syncengine."))
+        and getattr(module, "__file__", None)
+        and not Path(module.__file__).resolve().is_relative_to(root)
+    )
+    return {"syncengine": str(Path(syncengine.__file__).resolve()), "syncengine_stray": stray}
+
+
+def emit_json(bench: str, figures: dict[str, Any]) -> None:
+    """Print one JSON object of a script's key figures as its last line (``--json``)."""
+    print(json.dumps({"bench": bench, **engine_info(), **figures}), flush=True)

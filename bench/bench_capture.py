@@ -19,6 +19,11 @@ the median of per-round ratios, so drift on a shared machine hits both sides.
 
     /work/venv/bin/python bench/bench_capture.py                 # 100k rows, 7 rounds
     /work/venv/bin/python bench/bench_capture.py --rows 20000 --repeats 3
+    /work/venv/bin/python bench/bench_capture.py --quick --json   # last line: one JSON object of the ratios
+
+Only the package's public API is used (``--decompose`` also reads the engine's trigger
+text and fails if its shape changed), so the script runs against other versions of the
+engine too (``compare.py`` points ``PYTHONPATH`` at an older tree).
 """
 
 from __future__ import annotations
@@ -207,6 +212,11 @@ def main() -> None:
     parser.add_argument("--no-warmup", action="store_true", help="skip the short untimed warm-up round")
     parser.add_argument("--dir", default=None, help="folder for the scratch SQLite files (default: system temp)")
     parser.add_argument("--quick", action="store_true", help="20000 rows, 3 rounds")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the synced/plain ratios (medians) as one JSON object on the last line, for compare.py",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rows, args.repeats = min(args.rows, 20_000), min(args.repeats, 3)
@@ -215,6 +225,7 @@ def main() -> None:
     rows = c.make_rows(args.rows)
     orm_rows = rows if args.orm_rows is None else c.make_rows(args.orm_rows)
     summary: list[str] = []
+    figures: dict[str, float] = {}
     with c.workdir(args.dir) as folder:
         if "sqlite3" in parts:
             variants = ["plain", "floor", "synced"] + (list(DECOMPOSE) if args.decompose else [])
@@ -223,15 +234,20 @@ def main() -> None:
                 print("\n" + "\n".join(f"  {k:8} = {v}" for k, v in DECOMPOSE.items()))
             r = report("raw SQL, sqlite3 executemany", len(rows), t, {"synced": 2.0})
             summary.append(f"raw sqlite3: synced {r['synced']:.2f}x, floor {r['floor']:.2f}x")
+            figures.update(raw_ratio=r["synced"], floor_ratio=r["floor"])
         if "core" in parts:
             t = measure(folder, rows, write_core, ["plain", "floor", "synced"], args.repeats, not args.no_warmup)
             r = report("raw SQL, SQLAlchemy Core text() executemany", len(rows), t, {"synced": 2.0})
             summary.append(f"raw Core text: synced {r['synced']:.2f}x, floor {r['floor']:.2f}x")
+            figures.update(core_ratio=r["synced"])
         if "orm" in parts:
             t = measure(folder, orm_rows, write_orm, ["plain", "synced"], args.repeats, not args.no_warmup)
             r = report("ORM, Session.add_all + commit", len(orm_rows), t, {"synced": 1.3})
             summary.append(f"ORM: synced {r['synced']:.2f}x")
+            figures.update(orm_ratio=r["synced"])
     print("\nsummary: " + "; ".join(summary))
+    if args.json:
+        c.emit_json("capture", {"rows": len(rows), "orm_rows": len(orm_rows), "rounds": args.repeats, **figures})
 
 
 if __name__ == "__main__":

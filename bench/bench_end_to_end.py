@@ -21,6 +21,10 @@ The two use separate fresh files in the same round.
     /work/venv/bin/python bench/bench_end_to_end.py                    # 100k entries, 3 rounds
     /work/venv/bin/python bench/bench_end_to_end.py --quick            # 20k entries, 2 rounds
     /work/venv/bin/python bench/bench_end_to_end.py --one-after-other  # only the sequential figure
+    /work/venv/bin/python bench/bench_end_to_end.py --quick --json     # last line: one JSON object of the figures
+
+Only the package's public API is used, so the script runs against other versions of the
+engine too (``compare.py`` points ``PYTHONPATH`` at an older tree).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pathlib import Path
 
 import _common as c
 
+import syncengine
 from syncengine import Device, SqlSharedLog, SyncOptions
 
 
@@ -90,8 +95,12 @@ def one_round(folder: Path, rows: list[c.Row], options: SyncOptions) -> dict[str
     }
 
 
-def _sync_b_until(b_path: str, log_path: str, n: int, options: SyncOptions, start: Event, done: Event) -> None:
+def _sync_b_until(
+    b_path: str, log_path: str, n: int, options: SyncOptions, start: Event, done: Event, engine: str
+) -> None:
     """B's process: from the start signal, sync in a loop until ``n`` entries are applied."""
+    if syncengine.__file__ != engine:  # the spawned process must run the same engine as its parent
+        raise RuntimeError(f"B's process imported {syncengine.__file__}, its parent {engine}")
     b = Device.open(b_path)
     shared = SqlSharedLog(log_path)
     applied = 0
@@ -115,7 +124,9 @@ def concurrent_round(folder: Path, rows: list[c.Row], options: SyncOptions) -> f
     context = multiprocessing.get_context("spawn")
     start, done = context.Event(), context.Event()
     child = context.Process(
-        target=_sync_b_until, args=(str(b_path), str(log_path), len(rows), options, start, done), daemon=True
+        target=_sync_b_until,
+        args=(str(b_path), str(log_path), len(rows), options, start, done, syncengine.__file__),
+        daemon=True,
     )
     child.start()
     try:
@@ -124,8 +135,12 @@ def concurrent_round(folder: Path, rows: list[c.Row], options: SyncOptions) -> f
         start.set()
         report = a.sync(shared, options)
         assert report.sent == len(rows), report
-        if not done.wait(timeout=600):
-            raise RuntimeError("B did not receive every entry within 10 minutes")
+        deadline = time.perf_counter() + 600
+        while not done.wait(timeout=0.05):
+            if not child.is_alive():
+                raise RuntimeError(f"B's process ended (exit {child.exitcode}) before it had every entry")
+            if time.perf_counter() > deadline:
+                raise RuntimeError("B did not receive every entry within 10 minutes")
         seconds = time.perf_counter() - t0
     finally:
         child.join(timeout=30)
@@ -149,6 +164,11 @@ def main() -> None:
         "--one-after-other",
         action="store_true",
         help="skip the end-to-end run of A and B at once (two processes); time only A's sync, then B's",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the key figures (medians) as one JSON object on the last line, for compare.py",
     )
     args = parser.parse_args()
     if args.quick:
@@ -206,6 +226,19 @@ def main() -> None:
             f"[{c.spread([x['concurrent'] for x in results])} s]; "
             f"{c.median([x['concurrent'] / x['raw'] for x in results]):.1f}x the raw executemany  "
             + c.verdict(n / together, 40_000, higher_is_better=True)
+        )
+    if args.json:
+        concurrent = [x["concurrent"] for x in results if "concurrent" in x]
+        c.emit_json(
+            "end_to_end",
+            {
+                "entries": n,
+                "rounds": len(results),
+                "two_process_eps": n / c.median(concurrent) if concurrent else None,
+                "one_after_other_eps": rate,
+                "a_seconds": c.median([x["A.sync"] for x in results]),
+                "b_seconds": c.median([x["B.sync"] for x in results]),
+            },
         )
 
 

@@ -20,6 +20,10 @@ the one with a target (< 300 MB).
     /work/venv/bin/python bench/bench_reconcile.py              # 200k entries x 5; 1M-entry memory run
     /work/venv/bin/python bench/bench_reconcile.py --quick      # under a minute
     /work/venv/bin/python bench/bench_reconcile.py --skip-memory --entries 500000
+    /work/venv/bin/python bench/bench_reconcile.py --quick --json   # last line: one JSON object of the figures
+
+Only the package's public API is used, so the script runs against other versions of the
+engine too (``compare.py`` points ``PYTHONPATH`` at an older tree).
 """
 
 from __future__ import annotations
@@ -156,10 +160,11 @@ def time_call(fn: Callable[[Sequence[Entry], Any], Any], scenario: Scenario, *, 
     return elapsed
 
 
-def planning(n: int, repeats: int, scenarios: list[str]) -> None:
+def planning(n: int, repeats: int, scenarios: list[str]) -> dict[str, float]:
+    """Time the scenarios; return each one's median entries/s."""
     print(f"\nplanning: reconcile() on {n:,} synthetic entries, {repeats} rounds (medians; min..max)")
     print(f"  {'scenario':18} {'ours s':>8} {'entries/s':>11} {'naive s':>8} {'ratio':>7} {'gc off':>10}")
-    rates = []
+    rates: dict[str, float] = {}
     for kind in scenarios:
         scenario = build(kind, n)
         # sanity: the plan covers every row once
@@ -176,7 +181,7 @@ def planning(n: int, repeats: int, scenarios: list[str]) -> None:
             t_nogc.append(time_call(ours, scenario, gc_on=False))
         ratios = [a / b for a, b in zip(t_ours, t_base, strict=True)]
         rate = len(scenario[0]) / c.median(t_ours)
-        rates.append(rate)
+        rates[kind] = rate
         print(
             f"  {kind:18} {c.median(t_ours):8.3f} {rate:11,.0f} {c.median(t_base):8.3f} {c.median(ratios):6.1f}x"
             f" {len(scenario[0]) / c.median(t_nogc):10,.0f}"
@@ -184,8 +189,9 @@ def planning(n: int, repeats: int, scenarios: list[str]) -> None:
         )
         del scenario
         gc.collect()
-    print(f"  slowest scenario: {min(rates):,.0f} entries/s")
+    print(f"  slowest scenario: {min(rates.values()):,.0f} entries/s")
     print("  (gc off = ours in entries/s with the cyclic garbage collector disabled during the call)")
+    return rates
 
 
 # -- memory: one subprocess per side ----------------------------------------------------------------
@@ -210,6 +216,7 @@ def child_a(folder: Path, m: int, chunk: int) -> dict[str, Any]:
     a.close()
     shared.close()
     return {
+        **c.engine_info(),
         "side": "A",
         "capture_s": capture,
         "sync_s": report.seconds,
@@ -232,6 +239,7 @@ def child_b(folder: Path, m: int) -> dict[str, Any]:
     b.close()
     shared.close()
     return {
+        **c.engine_info(),
         "side": "B",
         "sync_s": report.seconds,
         "timings": report.timings,
@@ -247,7 +255,8 @@ def run_child(args: list[str]) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def memory(m: int, base: str | None) -> None:
+def memory(m: int, base: str | None) -> dict[str, Any]:
+    """Run A's and B's sync of ``m`` entries in subprocesses; return their peak RSS and sync seconds."""
     print(f"\nmemory: sync of {m:,} entries A → SqlSharedLog → B, one subprocess per side (peak RSS = VmHWM)")
     with c.workdir(base) as folder:
         ra = run_child(["--_child", "A", "--_folder", str(folder), "--memory-entries", str(m)])
@@ -261,6 +270,17 @@ def memory(m: int, base: str | None) -> None:
             f"sync {r['sync_s']:.1f}s = {m / r['sync_s']:,.0f} entries/s ({stages}{extra})"
         )
     print(f"  B peak RSS {rb['peak_rss_mb']:.0f} MB  " + c.verdict(rb["peak_rss_mb"], 300, higher_is_better=False))
+    here = c.engine_info()
+    for r in (ra, rb):  # the children must have run the engine this process imported
+        if r["syncengine"] != here["syncengine"] or r["syncengine_stray"]:
+            sys.exit(f"child {r['side']} imported {r['syncengine']} (stray {r['syncengine_stray']}), not {here}")
+    return {
+        "memory_entries": m,
+        "a_peak_rss_mb": ra["peak_rss_mb"],
+        "b_peak_rss_mb": rb["peak_rss_mb"],
+        "a_sync_s": ra["sync_s"],
+        "b_sync_s": rb["sync_s"],
+    }
 
 
 def main() -> None:
@@ -273,6 +293,11 @@ def main() -> None:
     parser.add_argument("--skip-planning", action="store_true", help="memory only")
     parser.add_argument("--quick", action="store_true", help="50k planning entries x 3, 50k-entry memory sync")
     parser.add_argument("--dir", default=None, help="folder for the scratch SQLite files (default: system temp)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the key figures (medians, peak RSS) as one JSON object on the last line, for compare.py",
+    )
     parser.add_argument("--_child", choices=["A", "B"], help=argparse.SUPPRESS)
     parser.add_argument("--_folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -287,10 +312,14 @@ def main() -> None:
         args.entries, args.repeats = min(args.entries, 50_000), min(args.repeats, 3)
         args.memory_entries = min(args.memory_entries, 50_000)
     print("bench_reconcile —", c.machine())
+    figures: dict[str, Any] = {}
     if not args.skip_planning:
-        planning(args.entries, args.repeats, args.scenario or SCENARIOS)
+        rates = planning(args.entries, args.repeats, args.scenario or SCENARIOS)
+        figures.update(entries=args.entries, rounds=args.repeats, reconcile_eps=rates)
     if not args.skip_memory:
-        memory(args.memory_entries, args.dir)
+        figures.update(memory(args.memory_entries, args.dir))
+    if args.json:
+        c.emit_json("reconcile", figures)
 
 
 if __name__ == "__main__":
