@@ -1,9 +1,14 @@
 """The shared log over HTTP: a client of ``syncengine serve``, sync and async, on httpx.
 
-Both clients share everything but the I/O: :class:`_Wire` builds requests and
-reads answers (through :mod:`syncengine._wire`, the same codec the server
-uses); :class:`HttpSharedLog` and :class:`AsyncHttpSharedLog` only send them,
-inside a stamina retry loop.
+Each operation of the shared log is written once, as a *flow* without I/O (in the
+manner of httpx's ``Auth.auth_flow``): a generator that yields the
+:class:`httpx.Request` to send, is sent back the :class:`httpx.Response`, and
+returns the operation's result. Requests and answers are encoded and decoded by
+:mod:`syncengine._wire`, the module the server uses too. :class:`HttpSharedLog`
+drives flows with an :class:`httpx.Client` and :class:`AsyncHttpSharedLog` with an
+:class:`httpx.AsyncClient`; each runner only sends requests, inside a stamina
+retry loop, and both keep their state (pages read ahead, clock samples) in the
+base class they share.
 
 Retrying is safe because every call is idempotent: a push names its batch, and the
 server stores a (device, batch id) once. Connection errors, timeouts, 5xx and 429
@@ -14,9 +19,9 @@ is lost. Other refusals raise :class:`RemoteError` at once. No httpx exception
 leaves this module.
 
 Pushes go up and pulls come down in frames (raw payload bytes after a small JSON
-header, :data:`~syncengine._wire.FRAME_TYPE`); an answer in JSON is read
-too. Bodies are gzipped over a network, not to a server on this machine (a
-loopback address), where compressing costs time and saves nothing.
+header, :data:`~syncengine._wire.FRAME_TYPE`); an answer in JSON is read too.
+Bodies are gzipped over a network, not to a server on this machine (a loopback
+address), where compressing costs time and saves nothing.
 
 Every answer carries the server's clock (``X-Server-Time``); each client keeps an
 estimate of how far the local clock is off in :attr:`clock_offset_ms`.
@@ -37,8 +42,8 @@ import gzip
 import ipaddress
 import itertools
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -55,7 +60,12 @@ _SAMPLES = 8
 _HELD_SECONDS = 5.0  # how long pages read ahead may wait for the pull that wants them
 _AHEAD_ENTRIES = 8000  # read-ahead asks for at most this many entries (or one page, if larger)
 
+_T = TypeVar("_T")
+_Transport = TypeVar("_Transport", httpx.BaseTransport, httpx.AsyncBaseTransport)
 _PullKey = tuple[str, int, int]  # device id, after, limit
+
+Flow = Generator[httpx.Request, httpx.Response, _T]
+"""An operation without I/O: yields the requests to send, is sent their answers, returns its result."""
 
 
 def set_testing(testing: bool = True, *, attempts: int = 3) -> None:
@@ -75,7 +85,11 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+_FAILURES = (_Retryable, httpx.HTTPError)  # what a runner hands to the flow once it stops retrying
+
+
 def _retry_hook(exc: Exception) -> bool | float:
+    """Whether stamina should try again after ``exc``, or how many seconds to wait first."""
     if isinstance(exc, _Retryable):
         return exc.retry_after if exc.retry_after is not None else True
     return isinstance(exc, _TRANSIENT)
@@ -94,6 +108,18 @@ def _retry_after(value: str | None) -> float | None:
         except (TypeError, ValueError):
             return None
     return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+
+
+def _message(response: httpx.Response) -> str:
+    """The server's explanation of a refusal: its ``error`` text, else the reason phrase."""
+    return wire.error_message(response.content) or response.reason_phrase
+
+
+def _raise_if_transient(response: httpx.Response) -> None:
+    """Raise :class:`_Retryable` for an answer a later attempt may not get (5xx, 429)."""
+    status = response.status_code
+    if status in _RETRY_STATUSES:
+        raise _Retryable(status, f"{status} {_message(response)}", _retry_after(response.headers.get("retry-after")))
 
 
 def _pages(answer: PullResult, after: int, limit: int) -> list[tuple[int, PullResult]]:
@@ -126,12 +152,8 @@ def _ends_page(page: list[ReceivedBatch], next_count: int | None, limit: int) ->
     return sum(b.count for b in page) + next_count > limit or len(page) > limit
 
 
-def _is_loopback(url: str) -> bool:
-    """Whether the URL's host is this machine (localhost, 127.0.0.0/8, ::1)."""
-    try:
-        host = httpx.URL(url).host
-    except httpx.InvalidURL:
-        return False
+def _is_loopback(host: str) -> bool:
+    """Whether the host is this machine (localhost, 127.0.0.0/8, ::1)."""
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return True
     try:
@@ -140,24 +162,34 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-class _Wire:
-    """Requests and answers of the shared-log API, without I/O; the clients' common part."""
+class _Flows(Generic[_Transport]):
+    """The shared-log API as flows without I/O, and the state they share; a runner subclasses it.
+
+    A subclass opens its httpx client in :meth:`_open` and drives flows with a
+    ``_run`` method; the operations themselves are the generators below.
+    """
 
     def __init__(
         self,
         url: str,
         token: str | None,
         *,
-        timeout: float,
-        connect_timeout: float,
-        attempts: int,
-        retry_timeout: float,
-        compress_min_bytes: int | None,
-        compress_loopback: bool,
-        read_ahead: int,
+        timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        attempts: int = 6,
+        retry_timeout: float = 120.0,
+        compress_min_bytes: int | None = 64 * 1024,
+        compress_loopback: bool = False,
+        verify: Any = True,
+        transport: _Transport | None = None,
+        read_ahead: int = 8,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigurationError(f"not an http(s) URL: {url!r}")
+        try:
+            host = httpx.URL(url).host
+        except httpx.InvalidURL as exc:
+            raise ConfigurationError(f"not a valid URL: {url!r} ({exc})") from exc
         if not token:
             raise ConfigurationError(
                 f"the shared log at {url} needs a device token: pass --token or set SYNCENGINE_TOKEN "
@@ -169,7 +201,7 @@ class _Wire:
         self.read_ahead = read_ahead
         self._held: dict[_PullKey, PullResult] = {}  # pages read ahead, by the pull that wants each
         self._held_at = 0.0
-        if not compress_loopback and _is_loopback(url):
+        if not compress_loopback and _is_loopback(host):
             # on this machine, compressing costs CPU time on both sides and saves nothing
             compress_min_bytes = None
         self.attempts = attempts
@@ -189,45 +221,97 @@ class _Wire:
         against the server's stamp), so it is good to about half a round trip.
         """
         self._samples: collections.deque[tuple[float, float]] = collections.deque(maxlen=_SAMPLES)
+        self._open(verify, transport)
+
+    def _open(self, verify: Any, transport: _Transport | None) -> None:
+        """Open the runner's httpx client."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
-    # -- building requests ------------------------------------------------------
+    # -- the operations ---------------------------------------------------------------
+
+    def _register_device(self, device_id: str, name: str) -> Flow[DeviceInfo]:
+        """Register the device for the token's user, or rename it."""
+        what = "register the device"
+        request = self._request("PUT", self._device_path(device_id), body=wire.register_request(name))
+        response = yield from self._exchange(what, request)
+        return self._parse(lambda body: wire.parse_device(wire.loads(body)), response, what)
+
+    def _devices(self) -> Flow[list[DeviceInfo]]:
+        """Return the token's user's devices, oldest first."""
+        response = yield from self._exchange("list devices", self._request("GET", f"{wire.API}/devices"))
+        return self._parse(wire.parse_devices, response, "list devices")
+
+    def _push(
+        self, device_id: str, batch_id: str, payload: bytes, count: int, extra: Mapping[str, Any] | None
+    ) -> Flow[PushResult]:
+        """Append one batch; pushing it again (a retry) stores nothing new."""
+        path = self._device_path(device_id, "batches", batch_id)
+        body = wire.push_frames(payload, count, extra)
+        response = yield from self._exchange("push a batch", self._request("PUT", path, body=body, frames=True))
+        return self._parse(wire.parse_push, response, "push a batch")
+
+    def _pull(self, device_id: str, after: int, limit: int) -> Flow[PullResult]:
+        """Return other devices' batches after ``after``, about ``limit`` entries: a page read ahead, or a request."""
+        key = (device_id, after, limit)
+        page = self._take_held(key)
+        if page is None:
+            path, params = self._pull_request(key)
+            response = yield from self._exchange("pull", self._request("GET", path, params))
+            framed = wire.media_type(response.headers.get("content-type")) == wire.FRAME_TYPE
+            parse = wire.parse_pull_frames if framed else wire.parse_pull
+            page = self._hold(key, self._parse(parse, response, "pull"))
+        return page
+
+    def _mark_pulled(self, device_id: str, seq: int) -> Flow[None]:
+        """Record how far the device has pulled."""
+        request = self._request("PUT", self._device_path(device_id, "cursor"), body=wire.cursor_request(seq))
+        yield from self._exchange("record the pull cursor", request)
+
+    # -- one request and its answer ---------------------------------------------------
+
+    def _exchange(self, what: str, request: httpx.Request) -> Flow[httpx.Response]:
+        """Have the runner send ``request``; return the successful answer, or raise what a failure means."""
+        try:
+            response = yield request
+        except _FAILURES as exc:
+            # the runner gave up and threw its last failure in here, where ``what`` is known
+            raise self._unavailable(exc, what) from exc
+        return self._check(response, what)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, int] | None = None,
+        *,
+        body: bytes | None = None,
+        frames: bool = False,
+    ) -> httpx.Request:
+        """Build a request to the server, with the client's headers and timeouts; a large body is gzipped."""
+        headers = dict(self.headers)
+        if body is not None:
+            headers["Content-Type"] = wire.FRAME_TYPE if frames else "application/json"
+            if self.compress_min_bytes is not None and len(body) >= self.compress_min_bytes:
+                # level 1: on a fast network a higher level costs more time than it saves
+                body = gzip.compress(body, compresslevel=1, mtime=0)
+                headers["Content-Encoding"] = "gzip"
+        # a whole URL: httpx parses it once instead of merging a path, a base and parameters
+        url = f"{self.url}{path}?{urlencode(params)}" if params else f"{self.url}{path}"
+        return httpx.Request(method, url, headers=headers, content=body, extensions={"timeout": self.timeout.as_dict()})
 
     def _device_path(self, device_id: str, *rest: str) -> str:
+        """The path of a device's resource, each segment escaped."""
         return "/".join([f"{wire.API}/devices", quote(device_id, safe=""), *(quote(r, safe="") for r in rest)])
 
-    def _url(self, path: str, params: dict[str, int] | None) -> str:
-        # a whole URL: httpx parses it once instead of merging a path, a base and parameters
-        return f"{self.url}{path}?{urlencode(params)}" if params else f"{self.url}{path}"
-
-    def _body(self, body: bytes, content_type: str = "application/json") -> tuple[bytes, dict[str, str]]:
-        headers = {"Content-Type": content_type}
-        if self.compress_min_bytes is not None and len(body) >= self.compress_min_bytes:
-            # level 1: on a fast network a higher level costs more time than it saves
-            body = gzip.compress(body, compresslevel=1, mtime=0)
-            headers["Content-Encoding"] = "gzip"
-        return body, headers
-
-    # -- reading answers ----------------------------------------------------------
-
-    def _observe(self, response: httpx.Response, sent: float, received: float) -> None:
-        stamp = response.headers.get(wire.TIME_HEADER)
-        if stamp is None or not stamp.isdigit():
-            return
-        offset = (sent + received) / 2 * 1000 - int(stamp)
-        self._samples.append((received - sent, offset))
-        self.clock_offset_ms = min(self._samples)[1]
-
     def _check(self, response: httpx.Response, what: str) -> httpx.Response:
-        """Return a successful answer; raise _Retryable or RemoteError for the others."""
+        """Return a successful answer; raise RemoteError for a refusal (the runner has retried the others)."""
         status = response.status_code
         if status < 300:
             return response
-        message = wire.error_message(response.content) or response.reason_phrase
-        if status in _RETRY_STATUSES:
-            raise _Retryable(status, f"{status} {message}", _retry_after(response.headers.get("retry-after")))
+        message = _message(response)
         if status == 401:
             raise RemoteError(
                 f"the shared log at {self.url} refused the token ({message}); check --token or SYNCENGINE_TOKEN",
@@ -246,6 +330,7 @@ class _Wire:
         )
 
     def _unavailable(self, exc: Exception, what: str) -> RemoteError:
+        """The error to raise for a request the runner could not get through."""
         if isinstance(exc, _Retryable):
             return RemoteUnavailable(
                 f"the shared log at {self.url} could not {what}: it answered {exc} (gave up after retrying)"
@@ -257,7 +342,18 @@ class _Wire:
             )
         return RemoteError(f"cannot {what} at {self.url}: {type(exc).__name__}: {exc}")
 
+    @staticmethod
+    def _parse(parse: Callable[[bytes], _T], response: httpx.Response, what: str) -> _T:
+        """Decode an answer's body; a malformed one is a RemoteError."""
+        try:
+            return parse(response.content)
+        except wire.WireError as exc:
+            raise RemoteError(f"the shared log's answer to {what} is malformed: {exc}") from exc
+
+    # -- for the runners: retries and the clock ---------------------------------------
+
     def _retries(self) -> Any:
+        """A stamina retry loop for one request, sync or async (``for`` or ``async for``)."""
         return stamina.retry_context(
             on=_retry_hook,
             attempts=self.attempts,
@@ -267,12 +363,16 @@ class _Wire:
             wait_jitter=0.5,
         )
 
-    @staticmethod
-    def _parse(parse: Any, response: httpx.Response, what: str) -> Any:
-        try:
-            return parse(response.content)
-        except wire.WireError as exc:
-            raise RemoteError(f"the shared log's answer to {what} is malformed: {exc}") from exc
+    def _observe(self, response: httpx.Response, sent: float, received: float) -> None:
+        """Take a clock sample from an answer's time stamp and update :attr:`clock_offset_ms`."""
+        stamp = response.headers.get(wire.TIME_HEADER)
+        if stamp is None or not stamp.isdigit():
+            return
+        offset = (sent + received) / 2 * 1000 - int(stamp)
+        self._samples.append((received - sent, offset))
+        self.clock_offset_ms = min(self._samples)[1]
+
+    # -- read-ahead -------------------------------------------------------------------
 
     def _pull_request(self, key: _PullKey) -> tuple[str, dict[str, int]]:
         """The path and query of the request behind a pull: ``read_ahead`` pages' worth of entries."""
@@ -296,24 +396,8 @@ class _Wire:
         self._held_at = time.monotonic()
         return first
 
-    @classmethod
-    def _parse_pull(cls, response: httpx.Response) -> PullResult:
-        framed = wire.media_type(response.headers.get("content-type")) == wire.FRAME_TYPE
-        return cls._parse(wire.parse_pull_frames if framed else wire.parse_pull, response, "pull")  # type: ignore[no-any-return]
 
-
-_DEFAULTS: dict[str, Any] = {
-    "timeout": 60.0,
-    "connect_timeout": 5.0,
-    "attempts": 6,
-    "retry_timeout": 120.0,
-    "compress_min_bytes": 64 * 1024,
-    "compress_loopback": False,
-    "read_ahead": 8,
-}
-
-
-class HttpSharedLog(_Wire):
+class HttpSharedLog(_Flows[httpx.BaseTransport]):
     """A :class:`~syncengine.remote.SharedLog` on a ``syncengine serve`` server (blocking httpx).
 
     ``timeout`` bounds each read or write and ``connect_timeout`` each connection
@@ -326,94 +410,58 @@ class HttpSharedLog(_Wire):
     ``read_ahead`` pages at once (see the module docstring; 1 turns read-ahead off).
     """
 
-    def __init__(
-        self,
-        url: str,
-        token: str | None,
-        *,
-        timeout: float = _DEFAULTS["timeout"],
-        connect_timeout: float = _DEFAULTS["connect_timeout"],
-        attempts: int = _DEFAULTS["attempts"],
-        retry_timeout: float = _DEFAULTS["retry_timeout"],
-        compress_min_bytes: int | None = _DEFAULTS["compress_min_bytes"],
-        compress_loopback: bool = _DEFAULTS["compress_loopback"],
-        verify: Any = True,
-        transport: httpx.BaseTransport | None = None,
-        read_ahead: int = _DEFAULTS["read_ahead"],
-    ) -> None:
-        super().__init__(
-            url,
-            token,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            attempts=attempts,
-            retry_timeout=retry_timeout,
-            compress_min_bytes=compress_min_bytes,
-            compress_loopback=compress_loopback,
-            read_ahead=read_ahead,
-        )
-        self._client = httpx.Client(
-            base_url=self.url, headers=self.headers, timeout=self.timeout, verify=verify, transport=transport
-        )
+    _client: httpx.Client
 
-    def _call(
-        self,
-        what: str,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        params: dict[str, int] | None = None,
-        content_type: str = "application/json",
-    ) -> httpx.Response:
-        content, headers = self._body(body, content_type) if body is not None else (None, {})
-        url = self._url(path, params)
+    def _open(self, verify: Any, transport: httpx.BaseTransport | None) -> None:
+        self._client = httpx.Client(verify=verify, transport=transport)
+
+    def _run(self, flow: Flow[_T]) -> _T:
+        """Drive a flow to its result: send each request it yields, and give it the answer or the failure."""
         try:
-            for attempt in self._retries():
-                with attempt:
-                    sent = time.time()
-                    response = self._client.request(method, url, content=content, headers=headers)
-                    self._observe(response, sent, time.time())
-                    return self._check(response, what)
-        except (_Retryable, httpx.HTTPError) as exc:
-            raise self._unavailable(exc, what) from exc
+            request = next(flow)
+            while True:
+                try:
+                    response = self._send(request)
+                except _FAILURES as exc:
+                    request = flow.throw(exc)
+                else:
+                    request = flow.send(response)
+        except StopIteration as done:
+            result: _T = done.value
+            return result
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send one request, again while it fails in a way a later attempt may not."""
+        for attempt in self._retries():
+            with attempt:
+                sent = time.time()
+                response = self._client.send(request)
+                self._observe(response, sent, time.time())
+                _raise_if_transient(response)
+                return response
         raise AssertionError("unreachable: the retry loop returns or raises")
 
     def register_device(self, device_id: str, name: str) -> DeviceInfo:
         """Register the device for the token's user, or rename it."""
-        what = "register the device"
-        response = self._call(what, "PUT", self._device_path(device_id), wire.register_request(name))
-        return self._parse(lambda body: wire.parse_device(wire.loads(body)), response, what)  # type: ignore[no-any-return]
+        return self._run(self._register_device(device_id, name))
 
     def devices(self) -> list[DeviceInfo]:
         """Return the token's user's devices, oldest first."""
-        return self._parse(wire.parse_devices, self._call("list devices", "GET", f"{wire.API}/devices"), "list devices")  # type: ignore[no-any-return]
+        return self._run(self._devices())
 
     def push(
-        self,
-        device_id: str,
-        batch_id: str,
-        payload: bytes,
-        count: int,
-        extra: Mapping[str, Any] | None = None,
+        self, device_id: str, batch_id: str, payload: bytes, count: int, extra: Mapping[str, Any] | None = None
     ) -> PushResult:
         """Append one batch; pushing it again (a retry) stores nothing new."""
-        body = wire.push_frames(payload, count, extra)
-        path = self._device_path(device_id, "batches", batch_id)
-        response = self._call("push a batch", "PUT", path, body, content_type=wire.FRAME_TYPE)
-        return self._parse(wire.parse_push, response, "push a batch")  # type: ignore[no-any-return]
+        return self._run(self._push(device_id, batch_id, payload, count, extra))
 
     def pull(self, device_id: str, after: int, limit: int) -> PullResult:
         """Return other devices' batches after ``after``, about ``limit`` entries."""
-        key = (device_id, after, limit)
-        page = self._take_held(key)
-        if page is None:
-            path, params = self._pull_request(key)
-            page = self._hold(key, self._parse_pull(self._call("pull", "GET", path, params=params)))
-        return page
+        return self._run(self._pull(device_id, after, limit))
 
     def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record how far the device has pulled."""
-        self._call("record the pull cursor", "PUT", self._device_path(device_id, "cursor"), wire.cursor_request(seq))
+        self._run(self._mark_pulled(device_id, seq))
 
     def close(self) -> None:
         """Close the connections."""
@@ -426,103 +474,64 @@ class HttpSharedLog(_Wire):
         self.close()
 
 
-class AsyncHttpSharedLog(_Wire):
+class AsyncHttpSharedLog(_Flows[httpx.AsyncBaseTransport]):
     """The same client on :class:`httpx.AsyncClient`: every method is a coroutine.
 
     Takes the arguments of :class:`HttpSharedLog` (``transport`` being an async one).
     """
 
-    def __init__(
-        self,
-        url: str,
-        token: str | None,
-        *,
-        timeout: float = _DEFAULTS["timeout"],
-        connect_timeout: float = _DEFAULTS["connect_timeout"],
-        attempts: int = _DEFAULTS["attempts"],
-        retry_timeout: float = _DEFAULTS["retry_timeout"],
-        compress_min_bytes: int | None = _DEFAULTS["compress_min_bytes"],
-        compress_loopback: bool = _DEFAULTS["compress_loopback"],
-        verify: Any = True,
-        transport: httpx.AsyncBaseTransport | None = None,
-        read_ahead: int = _DEFAULTS["read_ahead"],
-    ) -> None:
-        super().__init__(
-            url,
-            token,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            attempts=attempts,
-            retry_timeout=retry_timeout,
-            compress_min_bytes=compress_min_bytes,
-            compress_loopback=compress_loopback,
-            read_ahead=read_ahead,
-        )
-        self._client = httpx.AsyncClient(
-            base_url=self.url, headers=self.headers, timeout=self.timeout, verify=verify, transport=transport
-        )
+    _client: httpx.AsyncClient
 
-    async def _call(
-        self,
-        what: str,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        params: dict[str, int] | None = None,
-        content_type: str = "application/json",
-    ) -> httpx.Response:
-        content, headers = self._body(body, content_type) if body is not None else (None, {})
-        url = self._url(path, params)
+    def _open(self, verify: Any, transport: httpx.AsyncBaseTransport | None) -> None:
+        self._client = httpx.AsyncClient(verify=verify, transport=transport)
+
+    async def _run(self, flow: Flow[_T]) -> _T:
+        """Drive a flow to its result: send each request it yields, and give it the answer or the failure."""
         try:
-            async for attempt in self._retries():
-                with attempt:
-                    sent = time.time()
-                    response = await self._client.request(method, url, content=content, headers=headers)
-                    self._observe(response, sent, time.time())
-                    return self._check(response, what)
-        except (_Retryable, httpx.HTTPError) as exc:
-            raise self._unavailable(exc, what) from exc
+            request = next(flow)
+            while True:
+                try:
+                    response = await self._send(request)
+                except _FAILURES as exc:
+                    request = flow.throw(exc)
+                else:
+                    request = flow.send(response)
+        except StopIteration as done:
+            result: _T = done.value
+            return result
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """Send one request, again while it fails in a way a later attempt may not."""
+        async for attempt in self._retries():
+            with attempt:
+                sent = time.time()
+                response = await self._client.send(request)
+                self._observe(response, sent, time.time())
+                _raise_if_transient(response)
+                return response
         raise AssertionError("unreachable: the retry loop returns or raises")
 
     async def register_device(self, device_id: str, name: str) -> DeviceInfo:
         """Register the device for the token's user, or rename it."""
-        what = "register the device"
-        response = await self._call(what, "PUT", self._device_path(device_id), wire.register_request(name))
-        return self._parse(lambda body: wire.parse_device(wire.loads(body)), response, what)  # type: ignore[no-any-return]
+        return await self._run(self._register_device(device_id, name))
 
     async def devices(self) -> list[DeviceInfo]:
         """Return the token's user's devices, oldest first."""
-        response = await self._call("list devices", "GET", f"{wire.API}/devices")
-        return self._parse(wire.parse_devices, response, "list devices")  # type: ignore[no-any-return]
+        return await self._run(self._devices())
 
     async def push(
-        self,
-        device_id: str,
-        batch_id: str,
-        payload: bytes,
-        count: int,
-        extra: Mapping[str, Any] | None = None,
+        self, device_id: str, batch_id: str, payload: bytes, count: int, extra: Mapping[str, Any] | None = None
     ) -> PushResult:
         """Append one batch; pushing it again (a retry) stores nothing new."""
-        body = wire.push_frames(payload, count, extra)
-        path = self._device_path(device_id, "batches", batch_id)
-        response = await self._call("push a batch", "PUT", path, body, content_type=wire.FRAME_TYPE)
-        return self._parse(wire.parse_push, response, "push a batch")  # type: ignore[no-any-return]
+        return await self._run(self._push(device_id, batch_id, payload, count, extra))
 
     async def pull(self, device_id: str, after: int, limit: int) -> PullResult:
         """Return other devices' batches after ``after``, about ``limit`` entries."""
-        key = (device_id, after, limit)
-        page = self._take_held(key)
-        if page is None:
-            path, params = self._pull_request(key)
-            page = self._hold(key, self._parse_pull(await self._call("pull", "GET", path, params=params)))
-        return page
+        return await self._run(self._pull(device_id, after, limit))
 
     async def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record how far the device has pulled."""
-        await self._call(
-            "record the pull cursor", "PUT", self._device_path(device_id, "cursor"), wire.cursor_request(seq)
-        )
+        await self._run(self._mark_pulled(device_id, seq))
 
     async def close(self) -> None:
         """Close the connections."""
