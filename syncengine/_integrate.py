@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .model import ROW, Entry, Op
-from .reconcile import Action, RowPlan, base_versions, reconcile
+from .core import constraint_sides, held_behind, settlement
+from .model import Conflict, Entry, Op
+from .reconcile import reconcile
 from .store import _client as client
 from .store import _conflicts as conflicts
 from .store import _schema as s
@@ -61,7 +62,6 @@ def integrate(
     """Integrate pending log ``rows``; see the module docstring."""
     result = BatchResult()
     entries: list[Entry] = []
-    log_ids: dict[int, int] = {}
     for row in rows:
         try:
             entry = client.entry_of(row)
@@ -69,9 +69,8 @@ def integrate(
             client.add_quarantined(conn, f"malformed entry: {exc}", raw=row.data, log_id=row.id)
             result.quarantined += 1
             continue
-        log_ids[id(entry)] = row.id
         entries.append(entry)
-    return integrate_entries(conn, catalog, device_id, entries, log_ids, options, review, result)
+    return integrate_entries(conn, catalog, device_id, entries, options, review, result)
 
 
 def integrate_entries(
@@ -79,7 +78,6 @@ def integrate_entries(
     catalog: Mapping[str, SyncedTable],
     device_id: str,
     received: Sequence[Entry],
-    log_ids: Mapping[int, int],
     options: SyncOptions,
     review: Callable[[str], bool],
     result: BatchResult | None = None,
@@ -87,9 +85,9 @@ def integrate_entries(
 ) -> BatchResult:
     """Integrate decoded entries.
 
-    ``log_ids`` maps ``id(entry)`` to the entry's pending log row, when it has one;
-    entries without (received and integrated in one go) get a log row only if
-    they are quarantined or held. ``origin`` is their batch (seq, id, extra JSON).
+    Entries with a ``log_id`` are pending in the log; entries without (received
+    and integrated in one go, ``origin`` being their batch: seq, id, extra JSON)
+    get a log row only if they are quarantined or held.
     """
     result = result if result is not None else BatchResult()
     now = time.time()
@@ -100,7 +98,7 @@ def integrate_entries(
             entries.append(entry)
             continue
         client.add_quarantined(
-            conn, reason, raw=None, entry=entry, log_id=log_ids.get(id(entry)), batch_seq=origin[0] if origin else None
+            conn, reason, raw=None, entry=entry, log_id=entry.log_id, batch_seq=origin[0] if origin else None
         )
         log.warning(
             "quarantined %s %s %r from device %s: %s",
@@ -113,9 +111,9 @@ def integrate_entries(
         result.quarantined += 1
 
     open_by_row = conflicts.open_rows(conn, (e.key for e in entries))  # read only when a conflict is open
-    entries = _hold_behind_constraints(conn, entries, log_ids, open_by_row, now, result, origin)
+    entries = _hold_behind_constraints(conn, entries, open_by_row, now, result, origin)
     if (
-        not log_ids
+        origin is not None
         and options.cleanup
         and options.reconciler is None
         and options.plan_processor is None
@@ -138,19 +136,20 @@ def integrate_entries(
         row_plan = failure.row
         if failure.constraint:
             before = loaded.get((row_plan.table, row_plan.pk))
-            local = dict(before.state.values) if before is not None and before.present else None
-            remote = None if row_plan.action is Action.DELETE else {**(local or {}), **row_plan.values}
+            sides = constraint_sides(
+                row_plan, before.state if before is not None else None, before is not None and before.present
+            )
             conflict_id = conflicts.record_constraint(
                 conn,
                 table=row_plan.table,
                 pk=row_plan.pk,
-                local=local,
-                remote=remote,
-                remotes=[(e.version, e.device_id) for e in row_plan.entries],
+                local=sides.local,
+                remote=sides.remote,
+                remotes=sides.remotes,
                 reason=failure.reason,
                 now=now,
             )
-            _hold(conn, row_plan.entries, log_ids, conflict_id, origin)
+            _hold(conn, row_plan.entries, conflict_id, origin)
             log.warning(
                 "held %s %r: %s (constraint conflict %d)",
                 row_plan.table,
@@ -163,7 +162,7 @@ def integrate_entries(
             result.found += 1
             continue
         for entry in row_plan.entries:
-            client.add_quarantined(conn, failure.reason, raw=None, entry=entry, log_id=log_ids.get(id(entry)))
+            client.add_quarantined(conn, failure.reason, raw=None, entry=entry, log_id=entry.log_id)
             log.warning("quarantined %s %s %r: %s", entry.op.value, entry.table, list(entry.pk), failure.reason)
             result.quarantined += 1
 
@@ -184,26 +183,27 @@ def integrate_entries(
             result.found += 1
         if not open_by_row:  # no conflict is open on this batch's rows: nothing to settle
             continue
-        for open_row in open_by_row.get((row_plan.table, pk_key(row_plan.pk)), []):
-            if _settled_by(open_row, row_plan):
+        for open_conflict in open_by_row.get((row_plan.table, pk_key(row_plan.pk)), []):
+            settled = settlement(open_conflict, row_plan)
+            if settled is not None:
                 conflicts.close(
                     conn,
-                    open_row.id,
+                    settled.conflict_id,
                     decision="remote",
-                    value=_value_after(open_row, row_plan),
-                    by=max(row_plan.entries, key=lambda e: e.version).device_id,
+                    value=settled.value,
+                    by=settled.by,
                     how="remote",
-                    version=max(e.version for e in row_plan.entries),
+                    version=settled.version,
                     now=now,
                 )
-                result.decided.append(int(open_row.id))
+                result.decided.append(settled.conflict_id)
     saved = [(r, loaded.get((r.table, r.pk))) for r in good]
     client.save_registers(conn, [(r.table, row.text, r.state, row.stored) for r, row in saved if row is not None])
-    done = [log_ids[id(e)] for r in good for e in r.entries if id(e) in log_ids]
+    done = [e.log_id for r in good for e in r.entries if e.log_id is not None]
     client.finish(conn, done, cleanup=options.cleanup)
     result.applied += sum(len(r.entries) for r in good)
     if not options.cleanup:  # keep the integrated entries that never had a log row, as history
-        kept = [e for r in good for e in r.entries if id(e) not in log_ids]
+        kept = [e for r in good for e in r.entries if e.log_id is None]
         if kept and origin is not None:
             client.add_received(conn, origin[0], origin[1], kept, origin[2], state=s.LogState.DONE)
     return result
@@ -348,19 +348,18 @@ def _insert_new(
 def _hold(
     conn: sa.Connection,
     entries: Sequence[Entry],
-    log_ids: Mapping[int, int],
     conflict_id: int,
     origin: tuple[int, str, str | None] | None,
 ) -> None:
     """Keep entries in the log as held by a constraint conflict."""
-    ids = [log_ids[id(e)] for e in entries if id(e) in log_ids]
+    ids = [e.log_id for e in entries if e.log_id is not None]
     for start in range(0, len(ids), 500):
         conn.execute(
             s.log.update()
             .where(s.log.c.id.in_(ids[start : start + 500]))
             .values(state=s.LogState.HELD, conflict_id=conflict_id)
         )
-    fresh = [e for e in entries if id(e) not in log_ids]
+    fresh = [e for e in entries if e.log_id is None]
     if fresh:
         seq, batch_id, extra = origin if origin is not None else (None, None, None)
         client.add_received(conn, seq, batch_id, fresh, extra, state=s.LogState.HELD, conflict_id=conflict_id)
@@ -369,8 +368,7 @@ def _hold(
 def _hold_behind_constraints(
     conn: sa.Connection,
     entries: list[Entry],
-    log_ids: Mapping[int, int],
-    open_by_row: Mapping[tuple[str, str], list[Any]],
+    open_by_row: Mapping[tuple[str, str], list[Conflict]],
     now: float,
     result: BatchResult,
     origin: tuple[int, str, str | None] | None,
@@ -380,46 +378,24 @@ def _hold_behind_constraints(
         return entries
     kept = []
     for entry in entries:
-        waiting = [r for r in open_by_row.get((entry.table, pk_key(entry.pk)), []) if r.kind == "constraint"]
+        waiting = [c for c in open_by_row.get((entry.table, pk_key(entry.pk)), []) if c.kind == "constraint"]
         if not waiting:
             kept.append(entry)
             continue
-        row = waiting[0]
-        remote = None if entry.op is Op.DELETE else {**(client.loads(row.remote) or {}), **entry.data}
+        conflict = waiting[0]
         conflicts.record_constraint(
             conn,
             table=entry.table,
             pk=entry.pk,
             local=None,
-            remote=remote,
+            remote=held_behind(conflict, entry),
             remotes=[(entry.version, entry.device_id)],
-            reason=row.reason or "",
+            reason=conflict.reason or "",
             now=now,
         )
-        _hold(conn, [entry], log_ids, int(row.id), origin)
+        _hold(conn, [entry], conflict.id, origin)
         result.held += 1
     return kept
-
-
-def _settled_by(open_row: Any, row_plan: RowPlan) -> bool:
-    """Whether an incoming entry was based on every version of an open conflict (a decision made elsewhere)."""
-    if open_row.kind == "constraint":
-        return False
-    needed = conflicts.versions_of(open_row)
-    spot = open_row.field or ROW
-    for entry in row_plan.entries:
-        if open_row.field is not None and open_row.field not in entry.data and entry.op is not Op.INSERT:
-            continue
-        if needed <= set(base_versions(entry.base, spot)):
-            return True
-    return False
-
-
-def _value_after(open_row: Any, row_plan: RowPlan) -> Any:
-    state = row_plan.state
-    if open_row.field is not None:
-        return state.values.get(open_row.field)
-    return dict(state.values) if state.alive else None
 
 
 def review_policy(settings: Mapping[str, Any], tables: Sequence[str]) -> Callable[[str], bool]:

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from . import _decide, capture
+from . import _decide, capture, core
 from ._db import create_engine, describe
 from ._integrate import review_policy
 from .errors import (
@@ -405,7 +405,7 @@ class Device:
         return conflict_store.to_model(rows[0])
 
     def resolve(
-        self, conflict_id: int, take: _decide.Take | None = None, *, value: Any = _decide._NO_VALUE
+        self, conflict_id: int, take: core.Take | None = None, *, value: Any = core.NO_VALUE
     ) -> Conflict:
         """Decide an open conflict: ``take`` "auto", "local" or "remote", or a custom ``value``.
 
@@ -415,7 +415,7 @@ class Device:
         """
         with self._lock, self._begin() as conn:
             client.set_applying(conn, True)
-            _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take, value=value)
+            _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take, value=value, now=time.time())
             client.set_applying(conn, False)
         decided = self.conflict(conflict_id)
         log.info("conflict %d decided here: %s", conflict_id, decided.decision)
@@ -423,7 +423,7 @@ class Device:
         return decided
 
     def resolve_many(
-        self, take: _decide.Take, *, table: str | None = None, skip_undecidable: bool = False
+        self, take: core.Take, *, table: str | None = None, skip_undecidable: bool = False
     ) -> list[Conflict]:
         """Decide every open conflict (of ``table``) the same way, in one transaction.
 
@@ -439,12 +439,12 @@ class Device:
             done = []
             for conflict_id in ids:
                 if not skip_undecidable:
-                    _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take)
+                    _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take, now=time.time())
                     done.append(conflict_id)
                     continue
                 try:
                     with conn.begin_nested():
-                        _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take)
+                        _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take, now=time.time())
                     done.append(conflict_id)
                 except ConflictError:
                     continue

@@ -283,7 +283,6 @@ class _Run:
                         self.device.catalog,
                         self.device.device_id,
                         entries,
-                        {},
                         self.options,
                         review,
                         origin=(batch.seq, batch.batch_id, extra),

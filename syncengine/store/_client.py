@@ -484,6 +484,7 @@ def entry_of(row: Any) -> Entry:
         data=loads(row.data) or {},
         old=loads(row.old),
         base=orjson.loads(row.base) if row.base else {},
+        log_id=row.id,
     )
 
 

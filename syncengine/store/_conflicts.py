@@ -1,7 +1,8 @@
 """The conflicts table: open conflicts waiting for a person, and the history of decisions.
 
 Functions take a connection inside the caller's transaction, like
-:mod:`._client`; the decision logic lives in :mod:`syncengine.conflicts`.
+:mod:`._client`; what a finding or a decision does to a conflict is decided in
+:mod:`syncengine.core`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from ..core import joined
 from ..model import PK, Conflict, RemoteValue
 from ..reconcile import Finding
 from . import _schema as s
@@ -24,6 +26,12 @@ DECIDED = "decided"
 
 def _remote_list(text: str | None) -> list[dict[str, Any]]:
     return list(orjson.loads(text)) if text else []
+
+
+def _remotes_json(remotes: Iterable[RemoteValue]) -> str:
+    return orjson.dumps(
+        [{"value": dumps(r.value), "version": r.version, "device_id": r.device_id} for r in remotes]
+    ).decode()
 
 
 def record(conn: sa.Connection, finding: Finding, *, device_id: str, now: float) -> int:
@@ -41,20 +49,13 @@ def record(conn: sa.Connection, finding: Finding, *, device_id: str, now: float)
             )
         ).first()
         if existing is not None:
-            remotes = [r for r in _remote_list(existing.remotes) if r["version"] != finding.remote_version]
-            remotes.append(remote)
-            remotes.sort(key=lambda r: r["version"])
-            newest = remotes[-1]
-            local_version = existing.local_version or ""
-            auto = loads(newest["value"]) if newest["version"] > local_version else loads(existing.local)
-            if finding.field is None:
-                auto = finding.auto
+            remotes, auto = joined(to_model(existing), finding)
             conn.execute(
                 s.conflicts.update()
                 .where(s.conflicts.c.id == existing.id)
                 .values(
-                    remote=newest["value"],
-                    remotes=orjson.dumps(remotes).decode(),
+                    remote=dumps(remotes[-1].value),
+                    remotes=_remotes_json(remotes),
                     auto=dumps(auto),
                     updated_at=now,
                 )
@@ -170,9 +171,9 @@ def close(
     )
 
 
-def open_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, str], list[Any]]:
+def open_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, str], list[Conflict]]:
     """Return the open conflicts on the given rows, by (table, pk text)."""
-    out: dict[tuple[str, str], list[Any]] = {}
+    out: dict[tuple[str, str], list[Conflict]] = {}
     if not has_open(conn):
         return out
     wanted: dict[str, list[str]] = {}
@@ -186,7 +187,7 @@ def open_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict[tuple
                     s.conflicts.c.status == OPEN, s.conflicts.c.tbl == table, s.conflicts.c.pk.in_(part)
                 )
             ):
-                out.setdefault((row.tbl, row.pk), []).append(row)
+                out.setdefault((row.tbl, row.pk), []).append(to_model(row))
     return out
 
 
