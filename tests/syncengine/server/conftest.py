@@ -1,4 +1,4 @@
-"""Fixtures of the server tests: server processes, retry waits off, a shared-log database per dialect."""
+"""Fixtures of the server tests: server processes, retry waits off, a shared-log database per dialect, clients."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from syncengine.remote import HttpSharedLog, _http
 
+from .clients import BlockingAsyncLog, open_client
 from .servers import Server
 
 
@@ -44,13 +45,19 @@ def log_db(request, new_db) -> str:
     return str(new_db(request.param))
 
 
-@pytest.fixture
-def http_log() -> Iterator[Callable[..., HttpSharedLog]]:
-    """Return a factory of HttpSharedLog clients that are all closed after the test."""
-    made: list[HttpSharedLog] = []
+@pytest.fixture(params=["sync", "async"])
+def runner(request) -> str:
+    """Which runner drives the HTTP client: the sync one, then the async one."""
+    return str(request.param)
 
-    def make(url: str, token: str | None, **options: Any) -> HttpSharedLog:
-        made.append(HttpSharedLog(url, token, **options))
+
+@pytest.fixture
+def http_log(runner) -> Iterator[Callable[..., HttpSharedLog | BlockingAsyncLog]]:
+    """Return a factory of HTTP clients on ``runner`` (see :func:`.clients.open_client`), all closed after the test."""
+    made: list[HttpSharedLog | BlockingAsyncLog] = []
+
+    def make(url: str, token: str | None, **options: Any) -> HttpSharedLog | BlockingAsyncLog:
+        made.append(open_client(runner, url, token, **options))
         return made[-1]
 
     yield make

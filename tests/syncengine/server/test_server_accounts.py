@@ -1,4 +1,4 @@
-"""Accounts: every request is scoped to its token's user; revoked tokens are refused."""
+"""Accounts: every request is scoped to its token's user; revoked tokens are refused (through either runner)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ import pytest
 import sqlalchemy as sa
 
 from syncengine.errors import RemoteError
-from syncengine.remote import HttpSharedLog
 
 from .servers import new_token, run_cli
 
 
-def test_one_user_can_never_reach_another_users_log_or_devices(log_db, start_server) -> None:
+def test_one_user_can_never_reach_another_users_log_or_devices(log_db, start_server, http_log) -> None:
     server = start_server(log_db)
-    alice = HttpSharedLog(server.url, new_token(log_db, "alice"))
-    bob = HttpSharedLog(server.url, new_token(log_db, "bob"))
+    alice = http_log(server.url, new_token(log_db, "alice"))
+    bob = http_log(server.url, new_token(log_db, "bob"))
     alice.register_device("alice-laptop", "laptop")
     alice.register_device("alice-phone", "phone")
     alice.push("alice-laptop", "a1", b'{"secret": 1}', 1)
@@ -41,15 +40,13 @@ def test_one_user_can_never_reach_another_users_log_or_devices(log_db, start_ser
         owners = dict(conn.execute(sa.text("SELECT batch_id, user_id FROM sharedlog_batches")).all())
     engine.dispose()
     assert owners == {"a1": "alice"}
-    alice.close()
-    bob.close()
 
 
-def test_a_revoked_token_is_refused_and_listed_as_revoked(start_server, new_db) -> None:
+def test_a_revoked_token_is_refused_and_listed_as_revoked(start_server, new_db, http_log) -> None:
     db = new_db("sqlite")
     server = start_server(db)
     keep, drop = new_token(db, "alice"), new_token(db, "alice")
-    kept, dropped = HttpSharedLog(server.url, keep), HttpSharedLog(server.url, drop)
+    kept, dropped = http_log(server.url, keep), http_log(server.url, drop)
     dropped.register_device("d1", "one")
 
     listed = json.loads(run_cli("token", "list", "--db", db, "--json").stdout)
@@ -68,5 +65,3 @@ def test_a_revoked_token_is_refused_and_listed_as_revoked(start_server, new_db) 
     assert unknown.returncode == 1 and "no token with id 999" in unknown.stderr
     bad_user = run_cli("token", "create", "--db", db, "--user", "no spaces", check=False)
     assert bad_user.returncode == 1 and "user name" in bad_user.stderr
-    kept.close()
-    dropped.close()

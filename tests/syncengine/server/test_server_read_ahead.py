@@ -1,4 +1,4 @@
-"""Read-ahead of the HTTP client: one request serves several pulls, and never hands out a wrong page."""
+"""Read-ahead of the HTTP client, on either runner: one request serves several pulls, never a wrong page."""
 
 from __future__ import annotations
 
@@ -10,20 +10,8 @@ from syncengine.model import PullResult, ReceivedBatch
 from syncengine.remote import HttpSharedLog
 from syncengine.store import SqlSharedLog
 
+from .clients import pulls
 from .servers import all_pages, new_token
-
-
-class _Counting(httpx.HTTPTransport):
-    """A real transport that counts the pull requests it sends."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pulls: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path.endswith("/batches"):
-            self.pulls.append(str(request.url.query, "ascii"))
-        return super().handle_request(request)
 
 
 @pytest.fixture
@@ -39,11 +27,10 @@ def served(start_server, new_db):
     return server
 
 
-def test_pages_read_ahead_hold_every_batch_once_in_order_with_fewer_requests(served) -> None:
+def test_pages_read_ahead_hold_every_batch_once_in_order_with_fewer_requests(served, http_log) -> None:
     direct = all_pages(SqlSharedLog(served.db, user="alice"), "dev2", 7)
-    counting = _Counting()
-    with HttpSharedLog(served.url, served.token, transport=counting) as log:
-        pages = all_pages(log, "dev2", 7)
+    answers: list[httpx.Response] = []
+    pages = all_pages(http_log(served.url, served.token, record=answers), "dev2", 7)
     batches = [b.batch_id for page in pages for b in page.batches]
     assert batches == [b.batch_id for page in direct for b in page.batches] == [f"b{i}" for i in range(23)]
     for page in pages:
@@ -51,58 +38,40 @@ def test_pages_read_ahead_hold_every_batch_once_in_order_with_fewer_requests(ser
         if page.more:
             assert page.cursor == page.batches[-1].seq  # the next pull starts right after this page
     assert pages[-1].cursor == direct[-1].cursor and not pages[-1].more
-    assert len(counting.pulls) < len(pages)  # several pages came in one request
-    assert all("limit=56" in query for query in counting.pulls)  # 8 pages' worth each
+    assert pages == direct
+    assert len(pulls(answers)) < len(pages)  # several pages came in one request
+    assert all("limit=56" in query for query in pulls(answers))  # 8 pages' worth each
 
 
-def test_read_ahead_of_one_asks_for_each_page_and_equals_the_directall_pages(served) -> None:
+def test_read_ahead_of_one_asks_for_each_page_and_equals_the_direct_pages(served, http_log) -> None:
     direct = all_pages(SqlSharedLog(served.db, user="alice"), "dev2", 7)
-    counting = _Counting()
-    with HttpSharedLog(served.url, served.token, transport=counting, read_ahead=1) as log:
-        assert all_pages(log, "dev2", 7) == direct
-    assert len(counting.pulls) == len(direct)
+    answers: list[httpx.Response] = []
+    assert all_pages(http_log(served.url, served.token, record=answers, read_ahead=1), "dev2", 7) == direct
+    assert len(pulls(answers)) == len(direct)
 
 
-def test_a_held_page_goes_only_to_the_pull_after_its_cursor(served) -> None:
-    counting = _Counting()
-    with HttpSharedLog(served.url, served.token, transport=counting) as log:
-        first = log.pull("dev2", 0, 7)
-        assert first.more and len(counting.pulls) == 1
-        # another cursor, limit or device: asked afresh (and what was held is dropped)
-        again = log.pull("dev2", 0, 7)
-        assert again == first and len(counting.pulls) == 2
-        other = log.pull("dev1", first.cursor, 7)
-        assert all(b.device_id != "dev1" for b in other.batches) and len(counting.pulls) == 3
-        log.pull("dev2", 0, 7)
-        log.pull("dev2", first.cursor, 8)
-        assert len(counting.pulls) == 5
-        # a batch pushed after the answer came: a held page does not show it, a fresh pull does
-        log.pull("dev2", 0, 100)
-        log.push("dev1", "late", b"late", 1)
-        assert "late" in [b.batch_id for b in log.pull("dev2", 0, 100).batches]
+def test_a_held_page_goes_only_to_the_pull_after_its_cursor(served, http_log) -> None:
+    answers: list[httpx.Response] = []
+    log = http_log(served.url, served.token, record=answers)
+    first = log.pull("dev2", 0, 7)
+    assert first.more and len(pulls(answers)) == 1
+    # another cursor, limit or device: asked afresh (and what was held is dropped)
+    again = log.pull("dev2", 0, 7)
+    assert again == first and len(pulls(answers)) == 2
+    other = log.pull("dev1", first.cursor, 7)
+    assert all(b.device_id != "dev1" for b in other.batches) and len(pulls(answers)) == 3
+    log.pull("dev2", 0, 7)
+    log.pull("dev2", first.cursor, 8)
+    assert len(pulls(answers)) == 5
+    # a batch pushed after the answer came: a held page does not show it, a fresh pull does
+    log.pull("dev2", 0, 100)
+    log.push("dev1", "late", b"late", 1)
+    assert "late" in [b.batch_id for b in log.pull("dev2", 0, 100).batches]
 
 
-def test_read_ahead_must_be_at_least_one() -> None:
+def test_read_ahead_must_be_at_least_one(http_log) -> None:
     with pytest.raises(ConfigurationError, match="read_ahead"):
-        HttpSharedLog("http://127.0.0.1:1", "token", read_ahead=0)
-
-
-def test_the_async_client_reads_ahead_the_same_way(served) -> None:
-    import asyncio
-
-    from syncengine.remote import AsyncHttpSharedLog
-
-    async def pages() -> list[PullResult]:
-        async with AsyncHttpSharedLog(served.url, served.token) as log:
-            out, cursor = [], 0
-            while True:
-                out.append(await log.pull("dev2", cursor, 7))
-                cursor = out[-1].cursor
-                if not out[-1].more:
-                    return out
-
-    with HttpSharedLog(served.url, served.token) as log:
-        assert asyncio.run(pages()) == all_pages(log, "dev2", 7)
+        http_log("http://127.0.0.1:1", "token", read_ahead=0)
 
 
 def test_the_last_page_of_a_cut_answer_is_kept_only_when_known_whole() -> None:

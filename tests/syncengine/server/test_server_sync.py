@@ -6,10 +6,12 @@ import asyncio
 import json
 import threading
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from syncengine import Device
+from syncengine.errors import ConfigurationError
 from syncengine.remote import AsyncHttpSharedLog, HttpSharedLog
 from tests.syncengine.helpers import add, metadata, products, rows, write
 
@@ -122,53 +124,75 @@ def test_two_server_processes_on_one_postgresql(tmp_path, new_db, start_server) 
         remote.close()
 
 
-def test_the_async_client_does_what_the_sync_one_does(start_server, new_db) -> None:
+def test_a_client_registers_pushes_pulls_and_lists_devices(start_server, new_db, http_log) -> None:
     db = new_db("sqlite")
     server = start_server(db)
     token = new_token(db, "alice")
-
-    async def main() -> None:
-        async with AsyncHttpSharedLog(server.url, token) as one, AsyncHttpSharedLog(server.url, token) as two:
-            await one.register_device("dev-one", "one")
-            await two.register_device("dev-two", "two")
-            first = await one.push("dev-one", "batch-1", b'{"entries": []}', 3, {"note": "x"})
-            again = await one.push("dev-one", "batch-1", b'{"entries": []}', 3, {"note": "x"})
-            binary = await one.push("dev-one", "batch-2", bytes(range(256)), 1)
-            assert not first.duplicate and again.duplicate and again.seq == first.seq
-            pulled = await two.pull("dev-two", 0, 10)
-            assert [b.batch_id for b in pulled.batches] == ["batch-1", "batch-2"]
-            assert pulled.batches[0].extra == {"note": "x"} and pulled.batches[1].payload == bytes(range(256))
-            assert pulled.cursor == binary.seq and not pulled.more
-            await two.mark_pulled("dev-two", pulled.cursor)
-            listed = {d.device_id: d for d in await one.devices()}
-            assert listed["dev-two"].last_pull_seq == binary.seq and listed["dev-two"].behind == 0
-            assert one.clock_offset_ms is not None
-
-    asyncio.run(main())
+    one, two = http_log(server.url, token), http_log(server.url, token)
+    assert one.register_device("dev-one", "one").name == "one"
+    two.register_device("dev-two", "two")
+    first = one.push("dev-one", "batch-1", b'{"entries": []}', 3, {"note": "x"})
+    again = one.push("dev-one", "batch-1", b'{"entries": []}', 3, {"note": "x"})
+    binary = one.push("dev-one", "batch-2", bytes(range(256)), 1)
+    assert not first.duplicate and again.duplicate and again.seq == first.seq
+    pulled = two.pull("dev-two", 0, 10)
+    assert [b.batch_id for b in pulled.batches] == ["batch-1", "batch-2"]
+    assert pulled.batches[0].extra == {"note": "x"} and pulled.batches[1].payload == bytes(range(256))
+    assert pulled.cursor == binary.seq and not pulled.more
+    two.mark_pulled("dev-two", pulled.cursor)
+    listed = {d.device_id: d for d in one.devices()}
+    assert listed["dev-two"].last_pull_seq == binary.seq and listed["dev-two"].behind == 0
+    # one machine, one clock: the estimate must be close to zero
+    assert one.clock_offset_ms is not None and abs(one.clock_offset_ms) < 1000
 
 
-def test_large_bodies_travel_gzipped_both_ways(start_server, new_db) -> None:
+def test_large_bodies_travel_gzipped_both_ways(start_server, new_db, http_log) -> None:
     db = new_db("sqlite")
     server = start_server(db)
     token = new_token(db, "alice")
-    seen: list[tuple[str | None, str | None]] = []
-
-    import httpx
-
-    def record(response: httpx.Response) -> None:
-        seen.append((response.request.headers.get("content-encoding"), response.headers.get("content-encoding")))
-
+    answers: list[httpx.Response] = []
     # on loopback the client compresses only when told to (it saves nothing there)
-    with (
-        HttpSharedLog(server.url, token, compress_min_bytes=1024, compress_loopback=True) as one,
-        HttpSharedLog(server.url, token) as two,
-    ):
-        one._client.event_hooks["response"] = [record]
-        one.register_device("dev-one", "one")
-        two.register_device("dev-two", "two")
-        payload = json.dumps({"entries": ["x" * 100] * 2000}).encode()
-        one.push("dev-one", "big", payload, 2000)
-        two.push("dev-two", "big", payload, 2000)
-        assert one.pull("dev-one", 0, 5000).batches[0].payload == payload
+    one = http_log(server.url, token, compress_min_bytes=1024, compress_loopback=True, record=answers)
+    two = http_log(server.url, token)
+    one.register_device("dev-one", "one")
+    two.register_device("dev-two", "two")
+    payload = json.dumps({"entries": ["x" * 100] * 2000}).encode()
+    one.push("dev-one", "big", payload, 2000)
+    two.push("dev-two", "big", payload, 2000)
+    assert one.pull("dev-one", 0, 5000).batches[0].payload == payload
+    seen = [(a.request.headers.get("content-encoding"), a.headers.get("content-encoding")) for a in answers]
     assert ("gzip", None) in seen  # the push went up compressed
     assert (None, "gzip") in seen  # the pull came down compressed
+    assert all(a.request.headers["accept-encoding"] == "gzip" for a in answers)
+
+
+def test_on_loopback_nothing_is_compressed_unless_asked(start_server, new_db, http_log) -> None:
+    db = new_db("sqlite")
+    server = start_server(db)
+    answers: list[httpx.Response] = []
+    log = http_log(server.url, new_token(db, "alice"), record=answers)
+    log.register_device("dev-one", "one")
+    log.register_device("dev-two", "two")
+    payload = json.dumps({"entries": ["x" * 100] * 2000}).encode()
+    log.push("dev-one", "big", payload, 2000)
+    assert log.pull("dev-two", 0, 5000).batches[0].payload == payload
+    assert len(answers) == 4 and all(a.request.headers["accept-encoding"] == "identity" for a in answers)
+    assert not any(a.request.headers.get("content-encoding") or a.headers.get("content-encoding") for a in answers)
+
+
+def test_both_clients_close_their_connections_as_context_managers() -> None:
+    with HttpSharedLog("http://127.0.0.1:1", "token") as log:
+        pass
+    assert log._client.is_closed
+
+    async def main() -> AsyncHttpSharedLog:
+        async with AsyncHttpSharedLog("http://127.0.0.1:1", "token") as log:
+            return log
+
+    assert asyncio.run(main())._client.is_closed
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org", "http://[::1", "http://a\x00b"])
+def test_a_url_that_is_not_a_valid_http_one_is_a_configuration_error(url: str, http_log) -> None:
+    with pytest.raises(ConfigurationError, match="URL"):
+        http_log(url, "token")
