@@ -20,15 +20,11 @@ from sqlalchemy.sql import sqltypes
 
 from . import core, values
 from .errors import ConflictError
-from .store import _client as client
-from .store import _conflicts as conflicts
-from .store._apply import execute_plan
-from .store._catalog import SyncedTable
+from .store import SyncedTable, Tx
 
 
 def decide(
-    conn: sa.Connection,
-    catalog: Mapping[str, SyncedTable],
+    tx: Tx,
     device_id: str,
     conflict_id: int,
     *,
@@ -40,29 +36,28 @@ def decide(
 
     ``now`` is the wall time (seconds) the decision is made at.
     """
-    rows = conflicts.query(conn, ids=[conflict_id], include_decided=True)
-    if not rows:
+    found = tx.conflicts(ids=[conflict_id], include_decided=True)
+    if not found:
         raise ConflictError(f"no conflict with id {conflict_id}")
-    conflict = conflicts.to_model(rows[0])
+    conflict = found[0]
     if not conflict.is_open:
         raise ConflictError(f"conflict {conflict_id} was already decided ({conflict.decision}, {conflict.decided_how})")
-    synced = catalog.get(conflict.table)
+    synced = tx.catalog.get(conflict.table)
     if synced is None:
         raise ConflictError(f"conflict {conflict_id} is on table {conflict.table!r}, which this device no longer syncs")
     choice = core.choose(take, value)
     custom = _custom(synced, conflict.field, value) if choice == "custom" else None
-    client.stamp(conn, catalog, device_id)  # local writes come first: the decision is based on them
+    tx.stamp(device_id)  # local writes come first: the decision is based on them
     key = (conflict.table, conflict.pk)
-    loaded = client.load_states(conn, catalog, [key])[key]
-    held_rows = client.held(conn, conflict.id) if conflict.kind == "constraint" else []
-    clock = client.load_clock(conn, device_id)
+    loaded = tx.load_states([key])[key]
+    held = tx.held(conflict.id) if conflict.kind == "constraint" else []
+    clock = tx.clock(device_id)
     version = clock.tick(int(now * 1000))
     row = core.Row(conflict.table, conflict.pk, synced.pk_columns, loaded.state, loaded.present)
-    held = [client.entry_of(r) for r in held_rows]
     decision = core.decide(conflict, row, choice, custom, version=version, device_id=device_id, held=held)
     if conflict.kind != "constraint" or choice == "custom":  # a value chosen here: the other sides were checked
         _check(synced, conflict.field, decision.value)
-    failures = execute_plan(conn, catalog, decision.writes)
+    failures = tx.execute(decision.writes)
     if failures:
         if decision.entry is None:
             raise ConflictError(
@@ -70,14 +65,14 @@ def decide(
                 "change the conflicting local row first, or take local, or give a value"
             )
         raise ConflictError(f"the database refused the decided value: {failures[0].reason}")
-    client.save_registers(conn, [(conflict.table, loaded.text, decision.state, loaded.stored)])
+    tx.save_registers([(conflict.table, loaded.text, decision.state, loaded.stored)])
     if decision.entry is not None:
-        client.add_local(conn, decision.entry)
-    if held_rows:
-        client.finish(conn, [r.id for r in held_rows], cleanup=False)
-    client.save_clock(conn, clock)
-    conflicts.close(
-        conn, conflict_id, decision=choice, value=decision.value, by=device_id, how="person", version=version, now=now
+        tx.add_local(decision.entry)
+    if held:
+        tx.finish([e.log_id for e in held if e.log_id is not None], cleanup=False)
+    tx.save_clock(clock)
+    tx.close_conflict(
+        conflict_id, decision=choice, value=decision.value, by=device_id, how="person", version=version, now=now
     )
 
 

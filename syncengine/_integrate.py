@@ -27,11 +27,7 @@ import sqlalchemy as sa
 from .core import constraint_sides, held_behind, settlement
 from .model import Conflict, Entry, Op
 from .reconcile import reconcile
-from .store import _client as client
-from .store import _conflicts as conflicts
-from .store import _schema as s
-from .store._apply import execute_plan, insert_rows
-from .store._catalog import SyncedTable, pk_key
+from .store import LogState, SyncedTable, Tx, entry_of, execute_plan, pk_key
 
 if TYPE_CHECKING:
     from .sync import SyncOptions
@@ -52,8 +48,7 @@ class BatchResult:
 
 
 def integrate(
-    conn: sa.Connection,
-    catalog: Mapping[str, SyncedTable],
+    tx: Tx,
     device_id: str,
     rows: Sequence[Any],
     options: SyncOptions,
@@ -64,18 +59,17 @@ def integrate(
     entries: list[Entry] = []
     for row in rows:
         try:
-            entry = client.entry_of(row)
+            entry = entry_of(row)
         except (ValueError, KeyError, TypeError) as exc:
-            client.add_quarantined(conn, f"malformed entry: {exc}", raw=row.data, log_id=row.id)
+            tx.add_quarantined(f"malformed entry: {exc}", raw=row.data, log_id=row.id)
             result.quarantined += 1
             continue
         entries.append(entry)
-    return integrate_entries(conn, catalog, device_id, entries, options, review, result)
+    return integrate_entries(tx, device_id, entries, options, review, result)
 
 
 def integrate_entries(
-    conn: sa.Connection,
-    catalog: Mapping[str, SyncedTable],
+    tx: Tx,
     device_id: str,
     received: Sequence[Entry],
     options: SyncOptions,
@@ -90,6 +84,7 @@ def integrate_entries(
     get a log row only if they are quarantined or held.
     """
     result = result if result is not None else BatchResult()
+    catalog = tx.catalog
     now = time.time()
     entries: list[Entry] = []
     for entry in received:
@@ -97,8 +92,8 @@ def integrate_entries(
         if reason is None:
             entries.append(entry)
             continue
-        client.add_quarantined(
-            conn, reason, raw=None, entry=entry, log_id=entry.log_id, batch_seq=origin[0] if origin else None
+        tx.add_quarantined(
+            reason, raw=None, entry=entry, log_id=entry.log_id, batch_seq=origin[0] if origin else None
         )
         log.warning(
             "quarantined %s %s %r from device %s: %s",
@@ -110,8 +105,8 @@ def integrate_entries(
         )
         result.quarantined += 1
 
-    open_by_row = conflicts.open_rows(conn, (e.key for e in entries))  # read only when a conflict is open
-    entries = _hold_behind_constraints(conn, entries, open_by_row, now, result, origin)
+    open_by_row = tx.open_conflicts(e.key for e in entries)  # read only when a conflict is open
+    entries = _hold_behind_constraints(tx, entries, open_by_row, now, result, origin)
     if (
         origin is not None
         and options.cleanup
@@ -119,9 +114,9 @@ def integrate_entries(
         and options.plan_processor is None
         and options.executor is execute_plan
     ):
-        entries = _insert_unknown(conn, catalog, entries, open_by_row, result)
+        entries = _insert_unknown(tx, entries, open_by_row, result)
 
-    loaded = client.load_states(conn, catalog, {e.key for e in entries})
+    loaded = tx.load_states({e.key for e in entries})
     states = {k: v.state for k, v in loaded.items()}
     if options.reconciler is not None:
         plan = options.reconciler(entries, states)
@@ -130,7 +125,7 @@ def integrate_entries(
     if options.plan_processor is not None:
         plan = options.plan_processor(plan)
 
-    failures = options.executor(conn, catalog, plan.rows)
+    failures = tx.execute(plan.rows, options.executor)
     failed = {id(f.row) for f in failures}
     for failure in failures:
         row_plan = failure.row
@@ -139,8 +134,7 @@ def integrate_entries(
             sides = constraint_sides(
                 row_plan, before.state if before is not None else None, before is not None and before.present
             )
-            conflict_id = conflicts.record_constraint(
-                conn,
+            conflict_id = tx.record_constraint(
                 table=row_plan.table,
                 pk=row_plan.pk,
                 local=sides.local,
@@ -149,7 +143,7 @@ def integrate_entries(
                 reason=failure.reason,
                 now=now,
             )
-            _hold(conn, row_plan.entries, conflict_id, origin)
+            _hold(tx, row_plan.entries, conflict_id, origin)
             log.warning(
                 "held %s %r: %s (constraint conflict %d)",
                 row_plan.table,
@@ -162,14 +156,14 @@ def integrate_entries(
             result.found += 1
             continue
         for entry in row_plan.entries:
-            client.add_quarantined(conn, failure.reason, raw=None, entry=entry, log_id=entry.log_id)
+            tx.add_quarantined(failure.reason, raw=None, entry=entry, log_id=entry.log_id)
             log.warning("quarantined %s %s %r: %s", entry.op.value, entry.table, list(entry.pk), failure.reason)
             result.quarantined += 1
 
     good = [r for r in plan.rows if id(r) not in failed]
     for row_plan in good:
         for finding in row_plan.conflicts:
-            conflict_id = conflicts.record(conn, finding, device_id=device_id, now=now)
+            conflict_id = tx.record_finding(finding, device_id=device_id, now=now)
             log.info(
                 "%s conflict %d on %s %r%s: %s",
                 finding.kind,
@@ -186,8 +180,7 @@ def integrate_entries(
         for open_conflict in open_by_row.get((row_plan.table, pk_key(row_plan.pk)), []):
             settled = settlement(open_conflict, row_plan)
             if settled is not None:
-                conflicts.close(
-                    conn,
+                tx.close_conflict(
                     settled.conflict_id,
                     decision="remote",
                     value=settled.value,
@@ -198,42 +191,39 @@ def integrate_entries(
                 )
                 result.decided.append(settled.conflict_id)
     saved = [(r, loaded.get((r.table, r.pk))) for r in good]
-    client.save_registers(conn, [(r.table, row.text, r.state, row.stored) for r, row in saved if row is not None])
+    tx.save_registers([(r.table, row.text, r.state, row.stored) for r, row in saved if row is not None])
     done = [e.log_id for r in good for e in r.entries if e.log_id is not None]
-    client.finish(conn, done, cleanup=options.cleanup)
+    tx.finish(done, cleanup=options.cleanup)
     result.applied += sum(len(r.entries) for r in good)
     if not options.cleanup:  # keep the integrated entries that never had a log row, as history
         kept = [e for r in good for e in r.entries if e.log_id is None]
         if kept and origin is not None:
-            client.add_received(conn, origin[0], origin[1], kept, origin[2], state=s.LogState.DONE)
+            tx.add_received(origin[0], origin[1], kept, origin[2], state=LogState.DONE)
     return result
 
 
-def retry_constraints(conn: sa.Connection, catalog: Mapping[str, SyncedTable], device_id: str) -> list[int]:
+def retry_constraints(tx: Tx, device_id: str, *, now: float) -> list[int]:
     """Apply held constraint conflicts whose constraint no longer fails; return the ids settled.
 
     A change elsewhere (a decision received from another device, a local edit) often
     frees the value a held entry needed; then the held change simply applies.
     """
     settled = []
-    now = time.time()
-    for row in conflicts.query(conn):
-        if row.kind != "constraint" or row.tbl not in catalog:
+    for conflict in tx.conflicts():
+        if conflict.kind != "constraint" or conflict.table not in tx.catalog:
             continue
-        held_rows = client.held(conn, int(row.id))
-        if not held_rows:
+        entries = tx.held(conflict.id)
+        if not entries:
             continue
-        entries = [client.entry_of(r) for r in held_rows]
-        loaded = client.load_states(conn, catalog, {e.key for e in entries})
+        loaded = tx.load_states({e.key for e in entries})
         plan = reconcile(entries, {k: v.state for k, v in loaded.items()})
-        if execute_plan(conn, catalog, plan.rows):
+        if tx.execute(plan.rows):
             continue  # still refused: it keeps waiting for a person
-        client.save_states(conn, [(r.table, r.pk, r.state, loaded[(r.table, r.pk)].stored) for r in plan.rows])
-        client.finish(conn, [r.id for r in held_rows], cleanup=False)
+        tx.save_states([(r.table, r.pk, r.state, loaded[(r.table, r.pk)].stored) for r in plan.rows])
+        tx.finish([e.log_id for e in entries if e.log_id is not None], cleanup=False)
         final = plan.rows[0].state if plan.rows else None
-        conflicts.close(
-            conn,
-            int(row.id),
+        tx.close_conflict(
+            conflict.id,
             decision="remote",
             value=dict(final.values) if final is not None and final.alive else None,
             by=device_id,
@@ -241,7 +231,7 @@ def retry_constraints(conn: sa.Connection, catalog: Mapping[str, SyncedTable], d
             version=max(e.version for e in entries),
             now=now,
         )
-        settled.append(int(row.id))
+        settled.append(conflict.id)
     return settled
 
 
@@ -270,8 +260,7 @@ def problem(entry: Entry, catalog: Mapping[str, SyncedTable]) -> str | None:
 
 
 def _insert_unknown(
-    conn: sa.Connection,
-    catalog: Mapping[str, SyncedTable],
+    tx: Tx,
     entries: list[Entry],
     open_by_row: Mapping[tuple[str, str], list[Any]],
     result: BatchResult,
@@ -303,31 +292,29 @@ def _insert_unknown(
     if not by_table:
         return entries
     # (On SQLite only: psycopg logs every refused statement of a pipeline as a warning.)
-    taken = _insert_new(conn, catalog, by_table) if conn.dialect.name == "sqlite" else None
+    taken = _insert_new(tx, by_table) if tx.conn.dialect.name == "sqlite" else None
     if taken is None:  # some of them exist here (or elsewhere than SQLite): write only those that do not
         fresh = {
             table: {
                 text: candidates[text]
-                for text in client.unknown(conn, catalog[table], {t: e.pk for t, e in candidates.items()})
+                for text in tx.unknown(table, {t: e.pk for t, e in candidates.items()})
             }
             for table, candidates in by_table.items()
         }
-        taken = _insert_new(conn, catalog, fresh)
+        taken = _insert_new(tx, fresh)
     if not taken:
         return entries
     result.applied += len(taken)
     return [e for e in entries if id(e) not in taken]
 
 
-def _insert_new(
-    conn: sa.Connection, catalog: Mapping[str, SyncedTable], by_table: Mapping[str, Mapping[str, Entry]]
-) -> set[int] | None:
+def _insert_new(tx: Tx, by_table: Mapping[str, Mapping[str, Entry]]) -> set[int] | None:
     """Insert these rows and their registers in a savepoint; return the ids of their entries, or None if refused."""
     inserts: dict[tuple[str, tuple[str, ...]], list[Mapping[str, Any]]] = {}
     registers: list[tuple[str, str, str]] = []
     taken: set[int] = set()
     for table, candidates in by_table.items():
-        synced = catalog[table]
+        synced = tx.catalog[table]
         for text, entry in candidates.items():
             data = synced.own(entry.data)
             inserts.setdefault((table, tuple(data)), []).append(data)
@@ -336,37 +323,31 @@ def _insert_new(
     if not taken:
         return taken
     try:
-        with conn.begin_nested():
+        with tx.savepoint():
             for (table, columns), rows in inserts.items():
-                insert_rows(conn, catalog[table], columns, rows)
-            client.insert_created(conn, registers)
+                tx.insert_rows(table, columns, rows)
+            tx.insert_created(registers)
     except sa.exc.DBAPIError:
         return None
     return taken
 
 
 def _hold(
-    conn: sa.Connection,
+    tx: Tx,
     entries: Sequence[Entry],
     conflict_id: int,
     origin: tuple[int, str, str | None] | None,
 ) -> None:
     """Keep entries in the log as held by a constraint conflict."""
-    ids = [e.log_id for e in entries if e.log_id is not None]
-    for start in range(0, len(ids), 500):
-        conn.execute(
-            s.log.update()
-            .where(s.log.c.id.in_(ids[start : start + 500]))
-            .values(state=s.LogState.HELD, conflict_id=conflict_id)
-        )
+    tx.hold([e.log_id for e in entries if e.log_id is not None], conflict_id)
     fresh = [e for e in entries if e.log_id is None]
     if fresh:
         seq, batch_id, extra = origin if origin is not None else (None, None, None)
-        client.add_received(conn, seq, batch_id, fresh, extra, state=s.LogState.HELD, conflict_id=conflict_id)
+        tx.add_received(seq, batch_id, fresh, extra, state=LogState.HELD, conflict_id=conflict_id)
 
 
 def _hold_behind_constraints(
-    conn: sa.Connection,
+    tx: Tx,
     entries: list[Entry],
     open_by_row: Mapping[tuple[str, str], list[Conflict]],
     now: float,
@@ -383,8 +364,7 @@ def _hold_behind_constraints(
             kept.append(entry)
             continue
         conflict = waiting[0]
-        conflicts.record_constraint(
-            conn,
+        tx.record_constraint(
             table=entry.table,
             pk=entry.pk,
             local=None,
@@ -393,7 +373,7 @@ def _hold_behind_constraints(
             reason=conflict.reason or "",
             now=now,
         )
-        _hold(conn, [entry], conflict.id, origin)
+        _hold(tx, [entry], conflict.id, origin)
         result.held += 1
     return kept
 

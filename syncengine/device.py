@@ -16,34 +16,28 @@ import logging
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
-from . import _decide, capture, core
+from . import _decide, core
 from ._db import create_engine, describe
 from ._integrate import review_policy
 from .errors import (
     ConfigurationError,
     ConflictError,
     DatabaseError,
-    NotInitializedError,
     QuarantineError,
     SchemaError,
 )
-from .events import ConflictDecided, ConflictEvent, ConflictFound, Stage, SyncEvent
+from .events import ConflictDecided, ConflictEvent, Stage
 from .model import Conflict, LogRecord, Op, QuarantinedEntry, Status, SyncRecord, SyncReport
+from .options import SyncOptions
 from .remote import SharedLog
-from .store import _client as client
-from .store import _conflicts as conflict_store
-from .store import _schema as s
-from .store import _views as views
-from .store._catalog import SyncedTable
-from .sync import SyncOptions, run
+from .store import DeviceStore, LogState, SyncedTable, Tx, install, reflect
+from .sync import Identity, run
 
 log = logging.getLogger("syncengine")
 
@@ -57,19 +51,10 @@ class Device:
         self._lock = threading.RLock()
         self._listeners: list[Callable[[ConflictEvent], None]] = []
         try:
-            with engine.connect() as conn:
-                present = set(sa.inspect(conn).get_table_names())
-                if "syncengine_state" not in present:
-                    raise NotInitializedError(
-                        f"{describe(engine)} has no sync installed; run 'syncengine init' on it first"
-                    )
-                missing = [t for t in s.metadata.sorted_tables if t.name not in present]
-                self.device_id: str = client.get_setting(conn, "device_id")
-                self.name: str = client.get_setting(conn, "name", "")
-                self.catalog = self._load_catalog(conn)
-            if missing:  # made by an older version: add the engine's newer tables
-                with engine.begin() as conn:
-                    s.metadata.create_all(conn, tables=missing, checkfirst=True)
+            self.store = DeviceStore(engine)
+            with self.store.read() as tx:
+                self.device_id: str = tx.setting("device_id")
+                self.name: str = tx.setting("name", "")
         except sa.exc.OperationalError as exc:
             raise DatabaseError(f"cannot open the database {describe(engine)}: {exc.orig}", retryable=True) from exc
 
@@ -134,51 +119,21 @@ class Device:
             raise ConfigurationError("name at least one table to sync")
         try:
             with engine.begin() as conn:
-                reflected = _reflect(conn, names)
-                for table in reflected:
-                    capture.check_syncable(table, conn.dialect)
-                s.metadata.create_all(conn, checkfirst=True)
-                if conn.execute(sa.select(s.control.c.id)).first() is None:
-                    conn.execute(s.control.insert().values(id=1, applying=0))
-                if client.get_setting(conn, "device_id") is None:
-                    client.set_setting(conn, "device_id", uuid.uuid4().hex)
-                    client.set_setting(conn, "schema_version", s.SCHEMA_VERSION)
-                    client.set_setting(conn, "created_at", time.time())
-                if name is not None or client.get_setting(conn, "name") is None:
-                    client.set_setting(conn, "name", name or socket.gethostname())
-                installed = {r.name for r in conn.execute(sa.select(s.tables.c.name))}
-                for table in reflected:
-                    capture.install(conn, table)
-                    if table.name in installed:
-                        continue
-                    conn.execute(
-                        s.tables.insert().values(
-                            name=table.name,
-                            pk_columns=orjson.dumps([c.name for c in table.primary_key.columns]).decode(),
-                            installed_at=time.time(),
-                        )
-                    )
-                    if snapshot:
-                        capture.snapshot(conn, table)
+                install(conn, reflect(conn, names), name=name, snapshot=snapshot, hostname=socket.gethostname())
         except sa.exc.OperationalError as exc:
             raise DatabaseError(f"cannot prepare {describe(engine)}: {exc.orig}", retryable=True) from exc
         except sa.exc.SQLAlchemyError as exc:
             raise DatabaseError(f"cannot prepare {describe(engine)}: {exc}") from exc
         return cls(engine)
 
-    def _load_catalog(self, conn: sa.Connection) -> dict[str, SyncedTable]:
-        names = [r.name for r in conn.execute(sa.select(s.tables.c.name).order_by(s.tables.c.name))]
-        return {
-            str(t.name): SyncedTable(t, conn.dialect, json_columns=capture.json_columns(conn, t))
-            for t in _reflect(conn, names)
-        }
+    @property
+    def catalog(self) -> Mapping[str, SyncedTable]:
+        """The synced tables as the engine knows them, by name."""
+        return self.store.catalog
 
     def refresh_schema(self) -> None:
         """Reflect the synced tables again (after a migration) and re-create their triggers."""
-        with self._begin() as conn:
-            self.catalog = self._load_catalog(conn)
-            for synced in self.catalog.values():
-                capture.install(conn, synced.table)
+        self.store.reload()
 
     def close(self) -> None:
         """Release the database connections."""
@@ -208,7 +163,7 @@ class Device:
         """
         opts = options if options is not None else SyncOptions(**kwargs)
         with self._lock:
-            return run(self, remote, opts)
+            return run(self.store, Identity(self.device_id, self.name), remote, opts, notify=self._notify)
 
     async def sync_async(
         self, remote: SharedLog | None, options: SyncOptions | None = None, **kwargs: Any
@@ -230,35 +185,30 @@ class Device:
 
     def status(self) -> Status:
         """Return this device's counts: unshared, pending, quarantined, conflicts."""
-        with self._connect() as conn:
-            counts = views.counts(conn)
+        with self.store.read() as tx:
+            counts = tx.counts()
             return Status(
                 device_id=self.device_id,
                 name=self.name,
                 tables=self.tables,
-                unshared=counts.get(s.LogState.CAPTURED, 0) + counts.get(s.LogState.UNSHARED, 0),
-                pending=counts.get(s.LogState.PENDING, 0),
-                quarantined=counts.get(s.LogState.QUARANTINED, 0),
-                conflicts=conflict_store.count_open(conn),
-                last_sync_at=client.get_setting(conn, "last_sync_at"),
-                cursor=int(client.get_setting(conn, "cursor", 0)),
-                clock_offset_ms=client.get_setting(conn, "clock_offset_ms"),
+                unshared=counts.get(LogState.CAPTURED, 0) + counts.get(LogState.UNSHARED, 0),
+                pending=counts.get(LogState.PENDING, 0),
+                quarantined=counts.get(LogState.QUARANTINED, 0),
+                conflicts=tx.count_open_conflicts(),
+                last_sync_at=tx.setting("last_sync_at"),
+                cursor=int(tx.setting("cursor", 0)),
+                clock_offset_ms=tx.setting("clock_offset_ms"),
             )
 
     def history(self, *, limit: int | None = 50, offset: int = 0) -> list[SyncRecord]:
         """Return this device's past syncs, newest first (the last thousand are kept)."""
-        query = sa.select(s.syncs).order_by(s.syncs.c.id.desc()).offset(offset)
-        if limit is not None:
-            query = query.limit(limit)
-        with self._connect() as conn:  # opening the device made the table if it was missing
-            rows = conn.execute(query).all()
-        return [SyncRecord(r.id, r.started_at, r.finished_at, r.remote, orjson.loads(r.report), r.error) for r in rows]
+        with self.store.read() as tx:  # opening the device made the table if it was missing
+            return tx.history(limit=limit, offset=offset)
 
     def has_local_changes(self) -> bool:
         """Return whether local writes are waiting to be shared."""
-        with self._connect() as conn:
-            query = sa.select(s.log.c.id).where(s.log.c.state.in_([s.LogState.CAPTURED, s.LogState.UNSHARED])).limit(1)
-            return conn.execute(query).first() is not None
+        with self.store.read() as tx:
+            return tx.has_local_changes()
 
     def log(
         self,
@@ -279,21 +229,19 @@ class Device:
         page with ``limit`` and ``before_id`` (the last id of the previous page), which
         stays fast deep in a long log, or ``offset``.
         """
-        states: list[s.LogState] = []
+        states: list[LogState] = []
         if unshared:
-            states += [s.LogState.CAPTURED, s.LogState.UNSHARED]
+            states += [LogState.CAPTURED, LogState.UNSHARED]
         if pending:
-            states.append(s.LogState.PENDING)
+            states.append(LogState.PENDING)
         if quarantined:
-            states.append(s.LogState.QUARANTINED)
+            states.append(LogState.QUARANTINED)
         if not states:
-            states = list(s.LogState)
+            states = list(LogState)
         if op is not None and op not in {o.value for o in Op}:
             raise ConfigurationError(f"unknown operation {op!r}: choose insert, update or delete")
-        with self._connect() as conn:
-            return views.records(
-                conn,
-                self.catalog,
+        with self.store.read() as tx:
+            return tx.records(
                 states,
                 limit=limit,
                 offset=offset,
@@ -305,28 +253,29 @@ class Device:
 
     def quarantined(self) -> list[QuarantinedEntry]:
         """Return the quarantined entries, oldest first."""
-        with self._connect() as conn:
-            return views.quarantined(conn)
+        with self.store.read() as tx:
+            return tx.quarantined()
 
     def retry_quarantined(self, ids: Sequence[int] | None = None, *, options: SyncOptions | None = None) -> SyncReport:
         """Try quarantined entries again (all, or ``ids``); those that fail again stay quarantined."""
         with self._lock:
             self.refresh_schema()
-            with self._begin() as conn:
-                chosen = self._quarantine_ids(conn, ids)
-                views.requeue(conn, chosen)
+            with self.store.begin() as tx:
+                chosen = self._quarantine_ids(tx, ids)
+                tx.requeue(chosen)
             only: tuple[Stage, ...] = ("reconcile",)
-            return run(self, None, dataclasses.replace(options or SyncOptions(), stages=only))
+            opts = dataclasses.replace(options or SyncOptions(), stages=only)
+            return run(self.store, Identity(self.device_id, self.name), None, opts, notify=self._notify)
 
     def skip_quarantined(self, ids: Sequence[int] | None = None) -> int:
         """Give up on quarantined entries (all, or ``ids``); return how many."""
-        with self._begin() as conn:
-            chosen = self._quarantine_ids(conn, ids)
-            views.skip(conn, chosen)
+        with self.store.begin() as tx:
+            chosen = self._quarantine_ids(tx, ids)
+            tx.skip(chosen)
             return len(chosen)
 
-    def _quarantine_ids(self, conn: sa.Connection, ids: Sequence[int] | None) -> list[int]:
-        found = [q.id for q in views.quarantined(conn, ids)]
+    def _quarantine_ids(self, tx: Tx, ids: Sequence[int] | None) -> list[int]:
+        found = [q.id for q in tx.quarantined(ids)]
         if ids is not None:
             missing = sorted(set(ids) - set(found))
             if missing:
@@ -337,10 +286,8 @@ class Device:
 
     def review_policy(self) -> Callable[[str], bool]:
         """Return table name → whether its conflicts wait for a person (the review policy)."""
-        with self._connect() as conn:
-            rows = conn.execute(sa.select(s.state.c.key, s.state.c.value).where(s.state.c.key.like("review%"))).all()
-        settings = {key: orjson.loads(value) for key, value in rows}
-        return review_policy(settings, self.tables)
+        with self.store.read() as tx:
+            return review_policy(tx.settings("review"), self.tables)
 
     def set_review(self, on: bool, table: str | None = None) -> None:
         """Hold conflicts for a person (``on``) or commit the automatic result, for all tables or one."""
@@ -369,9 +316,8 @@ class Device:
         """
         if status not in (None, "open", "decided"):
             raise ConfigurationError(f"unknown conflict status {status!r}: open or decided")
-        with self._connect() as conn:
-            rows = conflict_store.query(
-                conn,
+        with self.store.read() as tx:
+            found = tx.conflicts(
                 include_decided=include_decided,
                 table=table,
                 limit=limit,
@@ -379,9 +325,8 @@ class Device:
                 status=status,
                 newest_first=newest_first,
             )
-            found = [conflict_store.to_model(r) for r in rows]
             keys = {(c.table, c.pk) for c in found if c.is_open and c.table in self.catalog}
-            live = client.load_states(conn, self.catalog, keys) if keys else {}
+            live = tx.load_states(keys) if keys else {}
         out = []
         for conflict in found:
             loaded = live.get((conflict.table, conflict.pk))
@@ -398,11 +343,11 @@ class Device:
 
     def conflict(self, conflict_id: int) -> Conflict:
         """Return one conflict; raise :class:`ConflictError` when there is none with that id."""
-        with self._connect() as conn:
-            rows = conflict_store.query(conn, include_decided=True, ids=[conflict_id])
-        if not rows:
+        with self.store.read() as tx:
+            found = tx.conflicts(include_decided=True, ids=[conflict_id])
+        if not found:
             raise ConflictError(f"no conflict with id {conflict_id}")
-        return conflict_store.to_model(rows[0])
+        return found[0]
 
     def resolve(
         self, conflict_id: int, take: core.Take | None = None, *, value: Any = core.NO_VALUE
@@ -413,10 +358,8 @@ class Device:
         dict of column values. JSON-like values are converted to the column's type and
         checked. The decision is committed in one transaction and shared at the next sync.
         """
-        with self._lock, self._begin() as conn:
-            client.set_applying(conn, True)
-            _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take, value=value, now=time.time())
-            client.set_applying(conn, False)
+        with self._lock, self.store.begin() as tx, tx.applying():
+            _decide.decide(tx, self.device_id, conflict_id, take=take, value=value, now=time.time())
         decided = self.conflict(conflict_id)
         log.info("conflict %d decided here: %s", conflict_id, decided.decision)
         self._notify(ConflictDecided(decided))
@@ -433,22 +376,20 @@ class Device:
         open while the others are decided.
         """
         self._check_table(table)
-        with self._lock, self._begin() as conn:
-            ids = [int(r.id) for r in conflict_store.query(conn, table=table)]
-            client.set_applying(conn, True)
+        with self._lock, self.store.begin() as tx, tx.applying():
+            ids = [c.id for c in tx.conflicts(table=table)]
             done = []
             for conflict_id in ids:
                 if not skip_undecidable:
-                    _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take, now=time.time())
+                    _decide.decide(tx, self.device_id, conflict_id, take=take, now=time.time())
                     done.append(conflict_id)
                     continue
                 try:
-                    with conn.begin_nested():
-                        _decide.decide(conn, self.catalog, self.device_id, conflict_id, take=take, now=time.time())
+                    with tx.savepoint():
+                        _decide.decide(tx, self.device_id, conflict_id, take=take, now=time.time())
                     done.append(conflict_id)
                 except ConflictError:
                     continue
-            client.set_applying(conn, False)
         decided = [self.conflict(i) for i in done]
         for conflict in decided:
             self._notify(ConflictDecided(conflict))
@@ -466,20 +407,6 @@ class Device:
         for listener in list(self._listeners):
             listener(event)
 
-    def _conflicts_changed(
-        self, opened: Sequence[int], decided: Sequence[int], emit: Callable[[SyncEvent], None]
-    ) -> None:
-        if not (opened or decided):
-            return
-        with self._connect() as conn:
-            rows = {int(r.id): r for r in conflict_store.query(conn, include_decided=True, ids=[*opened, *decided])}
-        for ids, kind in ((opened, ConflictFound), (decided, ConflictDecided)):
-            for conflict_id in ids:
-                if conflict_id in rows:
-                    event = kind(conflict_store.to_model(rows[conflict_id]))
-                    emit(event)
-                    self._notify(event)
-
     # -- settings -----------------------------------------------------------------
 
     def setting(self, key: str, default: Any = None) -> Any:
@@ -495,43 +422,13 @@ class Device:
         self._set("name", name)
         self.name = name
 
-    # -- internals used by the sync module -----------------------------------------
-
-    @contextlib.contextmanager
-    def _begin(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sa.Connection]:
-        """A connection for reading: on SQLite its transactions take no write lock."""
-        try:
-            with self.engine.connect() as conn:
-                yield conn.execution_options(syncengine_read=True)
-        except sa.exc.OperationalError as exc:
-            raise DatabaseError(f"the database {describe(self.engine)} failed: {exc.orig}", retryable=True) from exc
-
     def _get(self, key: str, default: Any = None) -> Any:
-        with self._connect() as conn:
-            return client.get_setting(conn, key, default)
+        with self.store.read() as tx:
+            return tx.setting(key, default)
 
     def _set(self, key: str, value: Any) -> None:
-        with self._begin() as conn:
-            client.set_setting(conn, key, value)
-
-    def _cursor_key(self, remote: SharedLog) -> str:
-        return "cursor"
-
-
-def _reflect(conn: sa.Connection, names: Sequence[str]) -> list[sa.Table]:
-    metadata = sa.MetaData()
-    inspector = sa.inspect(conn)
-    out = []
-    for name in names:
-        if not inspector.has_table(name):
-            raise SchemaError(f"table {name!r} does not exist in this database", table=name)
-        out.append(sa.Table(name, metadata, autoload_with=conn))
-    return out
+        with self.store.begin() as tx:
+            tx.set_setting(key, value)
 
 
 __all__ = ["Device"]

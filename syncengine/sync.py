@@ -20,22 +20,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
 from . import _gc, values
-from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints
+from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints, review_policy
 from .clock import well_formed
 from .errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled, SyncEngineError
 from .events import (
-    EventListener,
+    ConflictDecided,
+    ConflictEvent,
+    ConflictFound,
     Progress,
     Received,
     Reconciled,
@@ -47,19 +48,14 @@ from .events import (
     SyncStarted,
 )
 from .model import Entry, Op, PullResult, ReceivedBatch, SyncReport
-from .reconcile import DoubleCreate, Plan, PlanProcessor, Reconciler, RowPlan
+from .options import STAGES, ExtraInfo, PostReceive, PreSend, SyncOptions
+from .reconcile import Plan, RowPlan
 from .remote import SharedLog
 from .serializer import JsonSerializer, Serializer
-from .store import _client as client
-from .store import _schema as s
-from .store._apply import Executor, execute_plan
-
-if TYPE_CHECKING:
-    from .device import Device
+from .store import DeviceStore, Outgoing, Tx, entry_of
 
 log = logging.getLogger("syncengine")
 
-STAGES: tuple[Stage, ...] = ("receive", "share", "reconcile")
 WIRE_FORMAT = 1
 # Captured writes stamped in one go when no stamped entry is left to send (after the
 # first batch of a sync, which is stamped alone so that it leaves at once). Stamping
@@ -68,78 +64,35 @@ WIRE_FORMAT = 1
 # of 5,000 at a time (and 1.03x all at once).
 _STAMP_AHEAD = 20000
 
-PreSend = Callable[[list[Entry]], Sequence[Entry]]
-PostReceive = Callable[[list[Entry], ReceivedBatch], Sequence[Entry]]
-ExtraInfo = Mapping[str, Any] | Callable[[Sequence[Entry]], Mapping[str, Any] | None] | None
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is syncing: the device's id and display name."""
+
+    device_id: str
+    name: str
 
 
-@dataclass
-class SyncOptions:
-    """Everything one sync can be told; every field has a sensible default.
-
-    * ``stages``: which of receive, share, reconcile to run (always in that order).
-    * ``upload_batch_size`` / ``download_batch_size``: entries per pushed batch /
-      per pull. A pull's entries are integrated in one transaction (when the sync
-      reconciles too; otherwise they are stored as pending in one): on a large
-      sync each commit writes every page the batch touched (random keys touch most
-      of the table and its registers), so 20,000 a transaction cost a receiving
-      device 0.86x the time of 5,000, and hold its write lock about 0.3 s;
-      ``reconcile_batch_size``: entries per reconcile transaction.
-    * ``upload_byte_limit``: a batch whose payload is larger is halved and tried
-      again; a single entry over the limit is an error.
-    * ``single_batch``: do at most one batch of each stage.
-    * ``should_continue``: called with the report between batches; False stops.
-    * ``pre_send`` / ``post_receive``: change or drop entries (return the list to keep).
-    * ``serializer``: how entry payloads are written (see :mod:`syncengine.serializer`).
-    * ``extra_info``: a mapping, or a function of the batch's entries, sent with each
-      batch and visible to receivers as ``ReceivedBatch.extra``.
-    * ``on_event``: a listener for :mod:`syncengine.events` payloads.
-    * ``reconciler``, ``double_create``, ``plan_processor``, ``executor``: the
-      reconciliation pipeline (see :mod:`syncengine.reconcile`).
-    * ``cleanup``: forget entries once shared or integrated (default); with False
-      they stay in the log, marked shared or done.
-    * ``cancel``: an event that, once set, stops the sync at the next batch boundary.
-    """
-
-    stages: Collection[Stage] = STAGES
-    upload_batch_size: int = 5000
-    download_batch_size: int = 20000
-    reconcile_batch_size: int = 2000
-    upload_byte_limit: int | None = 8 * 1024 * 1024
-    single_batch: bool = False
-    should_continue: Callable[[SyncReport], bool] | None = None
-    pre_send: PreSend | None = None
-    post_receive: PostReceive | None = None
-    serializer: Serializer = field(default_factory=JsonSerializer)
-    extra_info: ExtraInfo = None
-    on_event: EventListener | None = None
-    reconciler: Reconciler | None = None
-    double_create: DoubleCreate = "merge"
-    plan_processor: PlanProcessor | None = None
-    executor: Executor = execute_plan
-    cleanup: bool = True
-    cancel: threading.Event | None = None
-
-    def __post_init__(self) -> None:
-        unknown = set(self.stages) - set(STAGES)
-        if unknown:
-            raise ConfigurationError(f"unknown sync stage(s) {sorted(unknown)}; the stages are {list(STAGES)}")
-        for name in ("upload_batch_size", "download_batch_size", "reconcile_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"{name} must be at least 1")
-        if self.upload_byte_limit is not None and self.upload_byte_limit < 1024:
-            raise ConfigurationError("upload_byte_limit must be at least 1024 bytes")
-        if self.double_create not in ("merge", "error"):
-            raise ConfigurationError("double_create must be 'merge' or 'error'")
+ConflictListener = Callable[[ConflictEvent], None]
 
 
 class _Run:
     """The state of one sync in progress."""
 
-    def __init__(self, device: Device, remote: SharedLog | None, options: SyncOptions) -> None:
-        self.device = device
+    def __init__(
+        self,
+        store: DeviceStore,
+        identity: Identity,
+        remote: SharedLog | None,
+        options: SyncOptions,
+        notify: ConflictListener | None,
+    ) -> None:
+        self.store = store
+        self.device_id = identity.device_id
+        self.name = identity.name
         self.remote = remote
         self.options = options
+        self.notify = notify
         self.stages: tuple[Stage, ...] = tuple(s for s in STAGES if s in options.stages)
         self.report = SyncReport(stages=self.stages)
 
@@ -167,33 +120,51 @@ class _Run:
             return True
         return False
 
+    def review_policy(self) -> Callable[[str], bool]:
+        """Table → whether its conflicts wait for a person, from the device's settings."""
+        with self.store.read() as tx:
+            return review_policy(tx.settings("review"), tuple(self.store.catalog))
+
+    def conflicts_changed(self, opened: Sequence[int], decided: Sequence[int]) -> None:
+        """Tell the listeners of the sync and of the device about conflicts found and settled."""
+        if not (opened or decided):
+            return
+        with self.store.read() as tx:
+            found = {c.id: c for c in tx.conflicts(include_decided=True, ids=[*opened, *decided])}
+        for ids, kind in ((opened, ConflictFound), (decided, ConflictDecided)):
+            for conflict_id in ids:
+                if conflict_id in found:
+                    event = kind(found[conflict_id])
+                    self.emit(event)
+                    if self.notify is not None:
+                        self.notify(event)
+
     # -- the stages ------------------------------------------------------------
 
     def run(self) -> SyncReport:
         started = time.perf_counter()
         started_at = time.time()
-        log.info(
-            "sync of %s with %r: %s", self.device.name or self.device.device_id, self.remote, ", ".join(self.stages)
-        )
+        log.info("sync of %s with %r: %s", self.name or self.device_id, self.remote, ", ".join(self.stages))
         self.emit(SyncStarted(self.stages))
         error: BaseException | None = None
         try:
             if self.remote is not None and ("receive" in self.report.stages or "share" in self.report.stages):
-                self.remote.register_device(self.device.device_id, self.device.name)
+                self.remote.register_device(self.device_id, self.name)
             for stage in self.report.stages:
                 if self.report.cancelled:
                     break
                 t0 = time.perf_counter()
                 getattr(self, stage)()
                 self.report.timings[stage] = time.perf_counter() - t0
-            if not self.report.cancelled:
-                self.device._set("last_sync_at", time.time())
             offset = getattr(self.remote, "clock_offset_ms", None)
-            if offset is not None:  # a server told us its time: keep our clock's estimated offset
-                self.device._set("clock_offset_ms", round(float(offset), 1))
+            with self.store.begin() as tx:
+                if not self.report.cancelled:
+                    tx.set_setting("last_sync_at", time.time())
+                if offset is not None:  # a server told us its time: keep our clock's estimated offset
+                    tx.set_setting("clock_offset_ms", round(float(offset), 1))
         except BaseException as exc:
             error = exc
-            log.warning("sync of %s failed: %s", self.device.name or self.device.device_id, " ".join(str(exc).split()))
+            log.warning("sync of %s failed: %s", self.name or self.device_id, " ".join(str(exc).split()))
             raise
         finally:
             self.report.seconds = time.perf_counter() - started
@@ -215,19 +186,14 @@ class _Run:
 
     def _record(self, started_at: float, error: BaseException | None) -> None:
         """Keep this sync in the device's history (best effort: the database may be what failed)."""
-        with contextlib.suppress(Exception), self.device._begin() as conn:
-            conn.execute(
-                s.syncs.insert().values(
-                    started_at=started_at,
-                    finished_at=time.time(),
-                    remote=repr(self.remote) if self.remote is not None else None,
-                    report=orjson.dumps(self.report.as_json()).decode(),
-                    error=None if error is None else (" ".join(str(error).split()) or type(error).__name__),
-                )
+        with contextlib.suppress(Exception), self.store.begin() as tx:
+            tx.record_sync(
+                started_at,
+                time.time(),
+                repr(self.remote) if self.remote is not None else None,
+                self.report.as_json(),
+                None if error is None else (" ".join(str(error).split()) or type(error).__name__),
             )
-            keep = conn.execute(sa.select(s.syncs.c.id).order_by(s.syncs.c.id.desc()).offset(1000).limit(1)).scalar()
-            if keep is not None:  # a long-running device keeps its last thousand syncs
-                conn.execute(s.syncs.delete().where(s.syncs.c.id <= keep))
 
     def receive(self) -> None:
         """Pull batches after the cursor; store them as pending, or integrate them at once.
@@ -237,16 +203,17 @@ class _Run:
         entries down to read them back); otherwise they wait in the log as pending.
         """
         assert self.remote is not None
-        cursor_key = self.device._cursor_key(self.remote)
-        review = self.device.review_policy() if "reconcile" in self.stages else None
+        cursor_key = "cursor"
+        review = self.review_policy() if "reconcile" in self.stages else None
         while not self.cancelled():
-            cursor = int(self.device._get(cursor_key, 0))
-            result = self.remote.pull(self.device.device_id, cursor, self.options.download_batch_size)
+            with self.store.read() as tx:
+                cursor = int(tx.setting(cursor_key, 0))
+            result = self.remote.pull(self.device_id, cursor, self.options.download_batch_size)
             with _gc.paused():
                 found, settled = self._take(result, cursor_key, review)
-            self.device._conflicts_changed(found, settled, self.emit)
+            self.conflicts_changed(found, settled)
             with contextlib.suppress(RemoteError):  # only the registry's "behind" figure waits for the next sync
-                self.remote.mark_pulled(self.device.device_id, result.cursor)
+                self.remote.mark_pulled(self.device_id, result.cursor)
             self.emit(Progress("receive", self.report.received, None))
             if not result.more or not self.keep_going():
                 return
@@ -263,25 +230,23 @@ class _Run:
             log.debug("pulled %d batches; cursor now %d", len(decoded), result.cursor)
         found: list[int] = []
         settled: list[int] = []
-        with self.device._begin() as conn:
+        with self.store.begin() as tx, tx.applying() if review is not None and decoded else contextlib.nullcontext():
             if review is not None and decoded:
-                client.set_applying(conn, True)
-                client.stamp(conn, self.device.catalog, self.device.device_id)  # local writes first
-            clock = client.load_clock(conn, self.device.device_id)
+                tx.stamp(self.device_id)  # local writes first
+            clock = tx.clock(self.device_id)
             for batch, (entries, bad) in decoded:
                 extra = orjson.dumps(batch.extra).decode() if batch.extra else None
                 if entries:  # versions sort as text: the newest is all the clock needs
                     clock.observe(max(e.version for e in entries))
                 for reason, raw in bad:
-                    client.add_quarantined(conn, reason, raw=raw, batch_seq=batch.seq)
+                    tx.add_quarantined(reason, raw=raw, batch_seq=batch.seq)
                 if review is None:
-                    client.add_received(conn, batch.seq, batch.batch_id, entries, extra)
+                    tx.add_received(batch.seq, batch.batch_id, entries, extra)
                 else:
                     self.emit(Reconciling(len(entries)))
                     done = integrate_entries(
-                        conn,
-                        self.device.catalog,
-                        self.device.device_id,
+                        tx,
+                        self.device_id,
                         entries,
                         self.options,
                         review,
@@ -293,10 +258,8 @@ class _Run:
                 self.report.received += len(entries)
                 self.report.quarantined += len(bad)
                 self.report.received_batches += 1
-            client.save_clock(conn, clock)
-            client.set_setting(conn, cursor_key, result.cursor)
-            if review is not None and decoded:
-                client.set_applying(conn, False)
+            tx.save_clock(clock)
+            tx.set_setting(cursor_key, result.cursor)
         return found, settled
 
     def _count(self, result: BatchResult) -> None:
@@ -344,10 +307,10 @@ class _Run:
         try:
             while not self.cancelled():
                 if not ready:
-                    with _gc.paused(), self.device._begin() as conn:
+                    with _gc.paused(), self.store.begin() as tx:
                         for done, seq in pushed:
-                            self._mark_shared(conn, done, seq)
-                        ready = self._next_batches(conn)
+                            self._mark_shared(tx, done, seq)
+                        ready = self._next_batches(tx)
                     pushed = []
                     if not ready:
                         return
@@ -356,7 +319,7 @@ class _Run:
                     self.emit(Sending(batch.batch_id, tuple(batch.entries), batch.extra))
                 count = batch.count
                 seq = (
-                    self.remote.push(self.device.device_id, batch.batch_id, batch.payload, count, batch.extra).seq
+                    self.remote.push(self.device_id, batch.batch_id, batch.payload, count, batch.extra).seq
                     if count
                     else 0
                 )
@@ -370,17 +333,17 @@ class _Run:
                     return
         finally:
             if pushed:
-                with self.device._begin() as conn:
+                with self.store.begin() as tx:
                     for done, seq in pushed:
-                        self._mark_shared(conn, done, seq)
+                        self._mark_shared(tx, done, seq)
 
-    def _mark_shared(self, conn: sa.Connection, batch: _Batch, seq: int) -> None:
+    def _mark_shared(self, tx: Tx, batch: _Batch, seq: int) -> None:
         if batch.outboxed:
-            client.drop_outboxed(conn, batch.batch_id, min(batch.ids), max(batch.ids))
+            tx.drop_outboxed(batch.batch_id, min(batch.ids), max(batch.ids))
         else:
-            client.mark_shared(conn, batch.batch_id, batch.ids, seq, cleanup=self.options.cleanup)
+            tx.mark_shared(batch.batch_id, batch.ids, seq, cleanup=self.options.cleanup)
 
-    def _next_batches(self, conn: sa.Connection) -> list[_Batch]:
+    def _next_batches(self, tx: Tx) -> list[_Batch]:
         """Prepare the next batches to send, in the caller's transaction; none when nothing is left.
 
         First what waits in the outbox, then entries stamped earlier, then the next
@@ -392,38 +355,37 @@ class _Run:
         without being read back.
         """
         size = self.options.upload_batch_size
-        sqlite = conn.dialect.name == "sqlite"
+        sqlite = tx.conn.dialect.name == "sqlite"
         outbox = self.options.cleanup and sqlite
         # stamped and maybe sent: again exactly as they were (also by a sync that keeps its
         # entries, which keeps none of these: they were never written to the log)
-        waiting = client.outboxed(conn) if sqlite else []
+        waiting = tx.outboxed() if sqlite else []
         if waiting:
             return [self._unbox(row) for row in waiting]
-        batch_id, rows = client.outgoing(conn, size)
+        batch_id, rows = tx.outgoing(size)
         if rows:
             if batch_id is not None:  # assigned before and maybe sent: again exactly as it was
                 return [self._pack(rows, batch_id)]
             batch = self._cut(rows)
-            client.assign_batch(conn, batch.ids, batch.batch_id)
+            tx.assign_batch(batch.ids, batch.batch_id)
             return [batch]
         batches: list[_Batch] = []
 
-        def assign(stamped: list[client.Outgoing]) -> list[str]:
+        def assign(stamped: list[Outgoing]) -> list[str]:
             ids: list[str] = []
             while len(ids) < len(stamped):
                 batch = self._cut(stamped[len(ids) : len(ids) + size])
                 if outbox:
                     batch.outboxed = True
                     extra = orjson.dumps(batch.extra).decode() if batch.extra is not None else None
-                    client.add_outbox(conn, batch.batch_id, batch.ids, batch.payload, batch.count, batch.dropped, extra)
+                    tx.add_outbox(batch.batch_id, batch.ids, batch.payload, batch.count, batch.dropped, extra)
                 batches.append(batch)
                 ids += [batch.batch_id] * len(batch.ids)
             return ids
 
         # the first stamp of a sync takes one batch's worth, so that the first batch leaves at once
         ahead = max(size, _STAMP_AHEAD) if self.report.sent_batches else size
-        catalog, device_id = self.device.catalog, self.device.device_id
-        while not batches and client.stamp(conn, catalog, device_id, limit=ahead, assign=assign, keep=not outbox):
+        while not batches and tx.stamp(self.device_id, limit=ahead, assign=assign, keep=not outbox):
             pass
         return batches
 
@@ -432,7 +394,7 @@ class _Run:
         payload = bytes(row.payload)
         entries = None
         if self.options.on_event is not None:
-            entries, _ = decode_batch(payload, self.device.device_id, self.options.serializer)
+            entries, _ = decode_batch(payload, self.device_id, self.options.serializer)
         extra = orjson.loads(row.extra) if row.extra is not None else None
         ids = [row.first_id, row.last_id]
         return _Batch(row.batch_id, ids, entries, payload, row.count, extra, row.dropped, outboxed=True)
@@ -469,7 +431,7 @@ class _Run:
             and not callable(self.options.extra_info)
         ):
             return _Batch(batch_id, ids, None, _encode_rows(rows), len(rows), self._extra(()))
-        entries = [client.entry_of(r) for r in rows]
+        entries = [entry_of(r) for r in rows]
         dropped = 0
         if self.options.pre_send is not None:
             kept = list(self.options.pre_send(list(entries)))
@@ -498,25 +460,23 @@ class _Run:
         return orjson.dumps({"format": WIRE_FORMAT, "entries": items})
 
     def reconcile(self) -> None:
-        review = self.device.review_policy()
+        review = self.review_policy()
         after = 0
         while not self.cancelled():
-            with _gc.paused(), self.device._begin() as conn:
-                client.set_applying(conn, True)
-                client.stamp(conn, self.device.catalog, self.device.device_id)
-                rows = client.pending(conn, self.options.reconcile_batch_size, after_id=after)
+            with _gc.paused(), self.store.begin() as tx, tx.applying():
+                tx.stamp(self.device_id)
+                rows = tx.pending(self.options.reconcile_batch_size, after_id=after)
                 if rows:
                     self.emit(Reconciling(len(rows)))
-                    result = integrate(conn, self.device.catalog, self.device.device_id, rows, self.options, review)
+                    result = integrate(tx, self.device_id, rows, self.options, review)
                 else:  # everything integrated: held constraint conflicts may apply now
-                    settled = retry_constraints(conn, self.device.catalog, self.device.device_id)
-                client.set_applying(conn, False)
+                    settled = retry_constraints(tx, self.device_id, now=time.time())
             if not rows:
-                self.device._conflicts_changed([], settled, self.emit)
+                self.conflicts_changed([], settled)
                 return
             after = rows[-1].id
             self._count(result)
-            self.device._conflicts_changed(result.opened, result.decided, self.emit)
+            self.conflicts_changed(result.opened, result.decided)
             self.emit(Progress("reconcile", self.report.applied + self.report.quarantined, None))
             if not self.keep_going():
                 return
@@ -605,13 +565,23 @@ def _encode_rows(rows: Sequence[Any]) -> bytes:
     return orjson.dumps({"format": WIRE_FORMAT, "entries": items})
 
 
-def run(device: Device, remote: SharedLog | None, options: SyncOptions) -> SyncReport:
-    """Run one sync of ``device`` with ``remote``; see the module docstring."""
+def run(
+    store: DeviceStore,
+    identity: Identity,
+    remote: SharedLog | None,
+    options: SyncOptions,
+    *,
+    notify: ConflictListener | None = None,
+) -> SyncReport:
+    """Run one sync of the device in ``store`` with ``remote``; see the module docstring.
+
+    ``notify`` hears of every conflict the sync finds or settles.
+    """
     needs_remote = {"receive", "share"} & set(options.stages)
     if needs_remote and remote is None:
         raise ConfigurationError(f"stages {sorted(needs_remote)} need a remote shared log")
     try:
-        return _Run(device, remote, options).run()
+        return _Run(store, identity, remote, options, notify).run()
     except sa.exc.OperationalError as exc:
         raise DatabaseError(f"the device database failed: {exc.orig}", retryable=True) from exc
     except sa.exc.SQLAlchemyError as exc:

@@ -1,5 +1,33 @@
-"""Everything stored in SQL: the client log inside a device database, and the SQL shared log."""
+"""Everything stored in SQL: the device database behind one interface, and the SQL shared log.
 
+:class:`DeviceStore` opens transactions on a device database; each is a
+:class:`Tx` whose methods are the engine's operations on it (registers, the log,
+the outbox, conflicts, settings, history). No module outside this package
+touches the engine's tables. :class:`SqlSharedLog` is the shared log in a SQL
+database (an SQLite file, PostgreSQL or MariaDB).
+"""
+
+from ._apply import Executor, Failure, execute_plan
+from ._catalog import SyncedTable, pk_key
+from ._client import entry_of
+from ._device import Assign, DeviceStore, LoadedRow, LogState, Outgoing, Tx, install, load_catalog, reflect
 from ._shared import SqlSharedLog
 
-__all__ = ["SqlSharedLog"]
+__all__ = [
+    "Assign",
+    "DeviceStore",
+    "Executor",
+    "Failure",
+    "LoadedRow",
+    "LogState",
+    "Outgoing",
+    "SqlSharedLog",
+    "SyncedTable",
+    "Tx",
+    "entry_of",
+    "execute_plan",
+    "install",
+    "load_catalog",
+    "pk_key",
+    "reflect",
+]

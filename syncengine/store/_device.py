@@ -1,0 +1,400 @@
+"""The device database behind one interface: :class:`DeviceStore` opens transactions, :class:`Tx` names what they do.
+
+Everything the engine keeps in a device database (the client log, the row
+registers, the outbox, conflicts, settings, the history of syncs) is read and
+written through a :class:`Tx`: one transaction, with one method per operation.
+The sync, the device and decisions decide *what* commits together by choosing
+which operations share a transaction; only this package knows the tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from .. import capture
+from .._db import describe
+from ..clock import HybridClock
+from ..errors import DatabaseError, NotInitializedError, SchemaError
+from ..model import PK, Conflict, Entry, LogRecord, QuarantinedEntry, SyncRecord
+from ..reconcile import Finding, RowPlan, RowState
+from . import _client as client
+from . import _conflicts as conflicts
+from . import _schema as s
+from . import _views as views
+from ._apply import Executor, Failure, execute_plan, insert_rows
+from ._catalog import SyncedTable
+
+LogState = s.LogState
+Outgoing = client.Outgoing
+LoadedRow = client.LoadedRow
+Assign = client.Assign
+
+
+class Tx:
+    """One open transaction of a device database, and the engine's operations on it."""
+
+    def __init__(self, conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> None:
+        self.conn = conn
+        self.catalog = catalog
+
+    # -- settings, the clock, capture ------------------------------------------------
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A JSON setting of the device."""
+        return client.get_setting(self.conn, key, default)
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a JSON setting of the device."""
+        client.set_setting(self.conn, key, value)
+
+    def settings(self, prefix: str) -> dict[str, Any]:
+        """Every setting whose key starts with ``prefix``."""
+        query = sa.select(s.state.c.key, s.state.c.value).where(s.state.c.key.startswith(prefix, autoescape=True))
+        return {key: orjson.loads(value) for key, value in self.conn.execute(query)}
+
+    def clock(self, device_id: str) -> HybridClock:
+        """The device's hybrid clock as last saved."""
+        return client.load_clock(self.conn, device_id)
+
+    def save_clock(self, clock: HybridClock) -> None:
+        """Save the device's hybrid clock."""
+        client.save_clock(self.conn, clock)
+
+    @contextlib.contextmanager
+    def applying(self) -> Iterator[None]:
+        """Keep this transaction's writes to synced tables out of the log (the engine's own writes)."""
+        client.set_applying(self.conn, True)
+        yield
+        client.set_applying(self.conn, False)
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: what it wrote is undone if the block raises."""
+        with self.conn.begin_nested():
+            yield
+
+    # -- stamping and sharing local writes ---------------------------------------------
+
+    def stamp(self, device_id: str, *, limit: int | None = None, assign: Assign | None = None, keep: bool = True) -> int:
+        """Stamp captured local writes; see :func:`._client.stamp`."""
+        return client.stamp(self.conn, self.catalog, device_id, limit=limit, assign=assign, keep=keep)
+
+    def outboxed(self) -> list[Any]:
+        """The batches waiting in the outbox, oldest first."""
+        return client.outboxed(self.conn)
+
+    def add_outbox(
+        self, batch_id: str, ids: Sequence[int], payload: bytes, count: int, dropped: int, extra: str | None
+    ) -> None:
+        """Keep a batch just stamped from the captured rows ``ids`` until it is sent."""
+        client.add_outbox(self.conn, batch_id, ids, payload, count, dropped, extra)
+
+    def drop_outboxed(self, batch_id: str, first_id: int, last_id: int) -> None:
+        """Forget an outbox batch that reached the shared log, and the captured rows it was stamped from."""
+        client.drop_outboxed(self.conn, batch_id, first_id, last_id)
+
+    def outgoing(self, limit: int) -> tuple[str | None, list[Any]]:
+        """The next stamped entries to share; see :func:`._client.outgoing`."""
+        return client.outgoing(self.conn, limit)
+
+    def assign_batch(self, ids: Sequence[int], batch_id: str) -> None:
+        """Record which batch stamped entries are sent in, before sending it."""
+        client.assign_batch(self.conn, ids, batch_id)
+
+    def mark_shared(self, batch_id: str, ids: Sequence[int], remote_seq: int, *, cleanup: bool) -> None:
+        """Record that a batch reached the shared log (or forget its entries with ``cleanup``)."""
+        client.mark_shared(self.conn, batch_id, ids, remote_seq, cleanup=cleanup)
+
+    def add_local(self, entry: Entry) -> None:
+        """Store an entry the engine made itself (a decision), ready to share."""
+        client.add_local(self.conn, entry)
+
+    def has_local_changes(self) -> bool:
+        """Whether local writes wait to be shared."""
+        query = sa.select(s.log.c.id).where(s.log.c.state.in_([LogState.CAPTURED, LogState.UNSHARED])).limit(1)
+        return self.conn.execute(query).first() is not None
+
+    # -- received entries ---------------------------------------------------------------
+
+    def add_received(
+        self,
+        batch_seq: int | None,
+        batch_id: str | None,
+        entries: Sequence[Entry],
+        extra: str | None,
+        *,
+        state: s.LogState = LogState.PENDING,
+        conflict_id: int | None = None,
+    ) -> None:
+        """Store received entries: pending, done (kept as history) or held by a conflict."""
+        client.add_received(self.conn, batch_seq, batch_id, entries, extra, state=state, conflict_id=conflict_id)
+
+    def add_quarantined(
+        self,
+        reason: str,
+        *,
+        raw: Any,
+        entry: Entry | None = None,
+        batch_seq: int | None = None,
+        log_id: int | None = None,
+    ) -> None:
+        """Keep an entry that cannot be applied, with the reason."""
+        client.add_quarantined(self.conn, reason, raw=raw, entry=entry, batch_seq=batch_seq, log_id=log_id)
+
+    def pending(self, limit: int, *, after_id: int = 0) -> list[Any]:
+        """Up to ``limit`` pending log rows, oldest first."""
+        return client.pending(self.conn, limit, after_id=after_id)
+
+    def held(self, conflict_id: int) -> list[Entry]:
+        """The entries a constraint conflict holds, oldest first (each with its log id)."""
+        return [client.entry_of(row) for row in client.held(self.conn, conflict_id)]
+
+    def hold(self, log_ids: Sequence[int], conflict_id: int) -> None:
+        """Hold pending entries behind a constraint conflict."""
+        for start in range(0, len(log_ids), 500):
+            self.conn.execute(
+                s.log.update()
+                .where(s.log.c.id.in_(log_ids[start : start + 500]))
+                .values(state=LogState.HELD, conflict_id=conflict_id)
+            )
+
+    def finish(self, log_ids: Sequence[int], *, cleanup: bool) -> None:
+        """Mark integrated entries done, or delete them with ``cleanup``."""
+        client.finish(self.conn, log_ids, cleanup=cleanup)
+
+    # -- row registers and user tables ----------------------------------------------------
+
+    def load_states(self, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, PK], LoadedRow]:
+        """The registers and current values of rows."""
+        return client.load_states(self.conn, self.catalog, keys)
+
+    def unknown(self, table: str, keys: Mapping[str, PK]) -> set[str]:
+        """Of these rows (key text → key), the key texts of those this device knows nothing of."""
+        return client.unknown(self.conn, self.catalog[table], keys)
+
+    def save_registers(self, changes: Iterable[tuple[str, str, RowState, bool]]) -> None:
+        """Write row registers by (table, key text, state, stored already)."""
+        client.save_registers(self.conn, changes)
+
+    def save_states(self, changes: Iterable[tuple[str, PK, RowState, bool]]) -> None:
+        """Write row registers by (table, key, state, stored already)."""
+        client.save_states(self.conn, changes)
+
+    def insert_created(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Write the registers of rows created by one insert each: (table, key text, version)."""
+        client.insert_created(self.conn, rows)
+
+    def execute(self, rows: Sequence[RowPlan], executor: Executor = execute_plan) -> list[Failure]:
+        """Write planned rows to the user tables with ``executor``; the rows it could not write."""
+        return executor(self.conn, self.catalog, rows)
+
+    def insert_rows(self, table: str, columns: tuple[str, ...], rows: Sequence[Mapping[str, object]]) -> None:
+        """Insert rows that all have exactly ``columns`` into a synced table."""
+        insert_rows(self.conn, self.catalog[table], columns, rows)
+
+    # -- conflicts ------------------------------------------------------------------------
+
+    def conflicts(
+        self,
+        *,
+        include_decided: bool = False,
+        table: str | None = None,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        status: str | None = None,
+        newest_first: bool = False,
+    ) -> list[Conflict]:
+        """Conflicts: open ones (and decided ones with ``include_decided``), oldest first."""
+        rows = conflicts.query(
+            self.conn,
+            include_decided=include_decided,
+            table=table,
+            ids=ids,
+            limit=limit,
+            offset=offset,
+            status=status,
+            newest_first=newest_first,
+        )
+        return [conflicts.to_model(r) for r in rows]
+
+    def open_conflicts(self, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, str], list[Conflict]]:
+        """The open conflicts on these rows, by (table, key text); quick when none is open."""
+        return conflicts.open_rows(self.conn, keys)
+
+    def count_open_conflicts(self) -> int:
+        """How many conflicts are open."""
+        return conflicts.count_open(self.conn)
+
+    def record_finding(self, finding: Finding, *, device_id: str, now: float) -> int:
+        """Store a conflict found while merging: held ones open, others decided automatically; its id."""
+        return conflicts.record(self.conn, finding, device_id=device_id, now=now)
+
+    def record_constraint(
+        self,
+        *,
+        table: str,
+        pk: PK,
+        local: Any,
+        remote: Any,
+        remotes: Sequence[tuple[str, str]],
+        reason: str,
+        now: float,
+    ) -> int:
+        """Open (or extend) a constraint conflict on a row; its id."""
+        return conflicts.record_constraint(
+            self.conn, table=table, pk=pk, local=local, remote=remote, remotes=remotes, reason=reason, now=now
+        )
+
+    def close_conflict(
+        self, conflict_id: int, *, decision: str, value: Any, by: str, how: str, version: str | None, now: float
+    ) -> None:
+        """Mark a conflict decided."""
+        conflicts.close(
+            self.conn, conflict_id, decision=decision, value=value, by=by, how=how, version=version, now=now
+        )
+
+    # -- what the device shows --------------------------------------------------------------
+
+    def counts(self) -> dict[int, int]:
+        """How many log entries are in each state."""
+        return views.counts(self.conn)
+
+    def records(self, states: Sequence[s.LogState], **filters: Any) -> list[LogRecord]:
+        """Log entries in these states, newest first; see :func:`._views.records`."""
+        return views.records(self.conn, self.catalog, states, **filters)
+
+    def quarantined(self, ids: Sequence[int] | None = None) -> list[QuarantinedEntry]:
+        """The quarantined entries (all, or ``ids``), oldest first."""
+        return views.quarantined(self.conn, ids)
+
+    def requeue(self, ids: Sequence[int]) -> None:
+        """Make quarantined entries pending again."""
+        views.requeue(self.conn, ids)
+
+    def skip(self, ids: Sequence[int]) -> None:
+        """Give up on quarantined entries."""
+        views.skip(self.conn, ids)
+
+    def record_sync(self, started_at: float, finished_at: float, remote: str | None, report: Any, error: str | None) -> None:
+        """Keep one sync in the device's history (its last thousand are kept)."""
+        self.conn.execute(
+            s.syncs.insert().values(
+                started_at=started_at,
+                finished_at=finished_at,
+                remote=remote,
+                report=orjson.dumps(report).decode(),
+                error=error,
+            )
+        )
+        keep = self.conn.execute(sa.select(s.syncs.c.id).order_by(s.syncs.c.id.desc()).offset(1000).limit(1)).scalar()
+        if keep is not None:
+            self.conn.execute(s.syncs.delete().where(s.syncs.c.id <= keep))
+
+    def history(self, *, limit: int | None, offset: int) -> list[SyncRecord]:
+        """Past syncs, newest first."""
+        query = sa.select(s.syncs).order_by(s.syncs.c.id.desc()).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = self.conn.execute(query).all()
+        return [SyncRecord(r.id, r.started_at, r.finished_at, r.remote, orjson.loads(r.report), r.error) for r in rows]
+
+
+class DeviceStore:
+    """A device database: its engine, its synced tables, and transactions on it."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        """Open a database that sync was installed on; raise NotInitializedError when it was not."""
+        self.engine = engine
+        with engine.connect() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+            if "syncengine_state" not in present:
+                raise NotInitializedError(f"{describe(engine)} has no sync installed; run 'syncengine init' on it first")
+            missing = [t for t in s.metadata.sorted_tables if t.name not in present]
+            self.catalog = load_catalog(conn)
+        if missing:  # made by an older version: add the engine's newer tables
+            with engine.begin() as conn:
+                s.metadata.create_all(conn, tables=missing, checkfirst=True)
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Tx]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        with self.engine.begin() as conn:
+            yield Tx(conn, self.catalog)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A transaction for reading: on SQLite it takes no write lock."""
+        try:
+            with self.engine.connect() as conn:
+                yield Tx(conn.execution_options(syncengine_read=True), self.catalog)
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(f"the database {describe(self.engine)} failed: {exc.orig}", retryable=True) from exc
+
+    def reload(self) -> None:
+        """Reflect the synced tables again (after a migration) and re-create their triggers."""
+        with self.engine.begin() as conn:
+            self.catalog = load_catalog(conn)
+            for synced in self.catalog.values():
+                capture.install(conn, synced.table)
+
+
+def install(conn: sa.Connection, tables: Sequence[sa.Table], *, name: str | None, snapshot: bool, hostname: str) -> None:
+    """Install sync on ``tables`` (reflected on ``conn``): the engine's tables, a device id, triggers, a snapshot.
+
+    Running it again adds tables; the device keeps its id. ``name`` (or
+    ``hostname`` for a new device) is the device's display name.
+    """
+    for table in tables:
+        capture.check_syncable(table, conn.dialect)
+    s.metadata.create_all(conn, checkfirst=True)
+    if conn.execute(sa.select(s.control.c.id)).first() is None:
+        conn.execute(s.control.insert().values(id=1, applying=0))
+    if client.get_setting(conn, "device_id") is None:
+        client.set_setting(conn, "device_id", uuid.uuid4().hex)
+        client.set_setting(conn, "schema_version", s.SCHEMA_VERSION)
+        client.set_setting(conn, "created_at", time.time())
+    if name is not None or client.get_setting(conn, "name") is None:
+        client.set_setting(conn, "name", name or hostname)
+    installed = {r.name for r in conn.execute(sa.select(s.tables.c.name))}
+    for table in tables:
+        capture.install(conn, table)
+        if table.name in installed:
+            continue
+        conn.execute(
+            s.tables.insert().values(
+                name=table.name,
+                pk_columns=orjson.dumps([c.name for c in table.primary_key.columns]).decode(),
+                installed_at=time.time(),
+            )
+        )
+        if snapshot:
+            capture.snapshot(conn, table)
+
+
+def load_catalog(conn: sa.Connection) -> dict[str, SyncedTable]:
+    """The synced tables as the database has them now, by name."""
+    names = [r.name for r in conn.execute(sa.select(s.tables.c.name).order_by(s.tables.c.name))]
+    return {
+        str(t.name): SyncedTable(t, conn.dialect, json_columns=capture.json_columns(conn, t))
+        for t in reflect(conn, names)
+    }
+
+
+def reflect(conn: sa.Connection, names: Sequence[str]) -> list[sa.Table]:
+    """Reflect these tables; raise SchemaError naming the first one the database does not have."""
+    metadata = sa.MetaData()
+    inspector = sa.inspect(conn)
+    out = []
+    for name in names:
+        if not inspector.has_table(name):
+            raise SchemaError(f"table {name!r} does not exist in this database", table=name)
+        out.append(sa.Table(name, metadata, autoload_with=conn))
+    return out
