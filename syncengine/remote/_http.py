@@ -423,7 +423,7 @@ class HttpSharedLog(_Flows[httpx.BaseTransport]):
                 try:
                     response = self._send(request)
                 except _FAILURES as exc:
-                    request = flow.throw(exc)
+                    request = flow.throw(exc)  # the flow knows what it was doing: it says what failed
                 else:
                     request = flow.send(response)
         except StopIteration as done:
@@ -431,7 +431,7 @@ class HttpSharedLog(_Flows[httpx.BaseTransport]):
             return result
 
     def _send(self, request: httpx.Request) -> httpx.Response:
-        """Send one request, again while it fails in a way a later attempt may not."""
+        """Send one request, and again while it fails in a way a later attempt may not (see :func:`_retry_hook`)."""
         for attempt in self._retries():
             with attempt:
                 sent = time.time()
@@ -493,7 +493,7 @@ class AsyncHttpSharedLog(_Flows[httpx.AsyncBaseTransport]):
                 try:
                     response = await self._send(request)
                 except _FAILURES as exc:
-                    request = flow.throw(exc)
+                    request = flow.throw(exc)  # the flow knows what it was doing: it says what failed
                 else:
                     request = flow.send(response)
         except StopIteration as done:
@@ -501,7 +501,7 @@ class AsyncHttpSharedLog(_Flows[httpx.AsyncBaseTransport]):
             return result
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        """Send one request, again while it fails in a way a later attempt may not."""
+        """Send one request, and again while it fails in a way a later attempt may not (see :func:`_retry_hook`)."""
         async for attempt in self._retries():
             with attempt:
                 sent = time.time()
