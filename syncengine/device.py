@@ -153,6 +153,21 @@ class Device:
         """The names of the synced tables."""
         return tuple(self.catalog)
 
+    def table(self, name: str) -> sa.Table:
+        """The SQLAlchemy table of a synced table, as reflected (its columns' types, its primary key)."""
+        self._check_table(name)
+        return self.catalog[name].table
+
+    def rows(self, table: str, keys: Sequence[Any]) -> list[dict[str, Any]]:
+        """Read the rows of a synced table with these primary keys (tuples, or plain values for one key column).
+
+        Rows that do not exist are left out; the order is the database's.
+        """
+        self._check_table(table)
+        pks = [tuple(k) if isinstance(k, tuple | list) else (k,) for k in keys]
+        with self.store.read() as tx:
+            return tx.rows(table, pks)
+
     # -- syncing -----------------------------------------------------------------
 
     def sync(self, remote: SharedLog | None, options: SyncOptions | None = None, **kwargs: Any) -> SyncReport:

@@ -462,9 +462,8 @@ class DeviceService(QObject):
             return
 
         def reflect() -> tuple[dict[str, sa.types.TypeEngine[Any]], list[str]]:
-            inspector = sa.inspect(self.device.engine)
-            found = inspector.get_columns(table)
-            return {c["name"]: c["type"] for c in found}, list(inspector.get_pk_constraint(table)["constrained_columns"])
+            reflected = self.device.table(table)
+            return {c.name: c.type for c in reflected.columns}, [c.name for c in reflected.primary_key.columns]
 
         self._columns[table], self._pks[table] = await self.run(reflect)
 
@@ -483,10 +482,7 @@ class DeviceService(QObject):
                 continue
 
             def read(table: str = table, label: str = label, pk_col: str = pk_cols[0], pks: list[Any] = pks) -> dict[Any, str]:
-                t = sa.table(table, sa.column(pk_col), sa.column(label))
-                with self.device.engine.connect() as conn:
-                    rows = conn.execute(sa.select(t.c[pk_col], t.c[label]).where(t.c[pk_col].in_(pks[:500]))).all()
-                return {r[0]: str(r[1]) for r in rows}
+                return {r[pk_col]: str(r[label]) for r in self.device.rows(table, pks[:500])}
 
             for pk, name in (await self.run(read)).items():
                 out[(table, (pk,))] = name

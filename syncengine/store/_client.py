@@ -151,7 +151,7 @@ def load_states(
         synced = catalog[name]
         texts = {pk_key(pk): pk for pk in pks}
         stored = load_registers(conn, synced, texts)
-        present = _read_rows(conn, synced, list(texts.values()))
+        present = read_rows(conn, synced, list(texts.values()))
         for text, pk in texts.items():
             state = stored.get(text)
             live = present.get(text)
@@ -170,7 +170,7 @@ def unknown(conn: sa.Connection, synced: SyncedTable, keys: Mapping[str, PK]) ->
 
     No register, and no row in the table: an insert received for them meets nothing.
     """
-    known = load_registers(conn, synced, keys).keys() | _read_rows(conn, synced, list(keys.values())).keys()
+    known = load_registers(conn, synced, keys).keys() | read_rows(conn, synced, list(keys.values())).keys()
     return keys.keys() - known
 
 
@@ -179,7 +179,7 @@ def insert_created(conn: sa.Connection, rows: Sequence[tuple[str, str, str]]) ->
     executemany(conn, _INSERT_ROWS, [(version, 1, None, None, table, text) for table, text, version in rows])
 
 
-def _read_rows(conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> dict[str, dict[str, Any]]:
+def read_rows(conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> dict[str, dict[str, Any]]:
     table = synced.table
     cols = [table.c[c] for c in synced.pk_columns]
     found: dict[str, dict[str, Any]] = {}

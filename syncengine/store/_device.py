@@ -175,6 +175,10 @@ class Tx:
         """The registers and current values of rows."""
         return client.load_states(self.conn, self.catalog, keys)
 
+    def rows(self, table: str, pks: Sequence[PK]) -> list[dict[str, Any]]:
+        """The rows of a synced table with these keys, as the table holds them now (missing ones left out)."""
+        return list(client.read_rows(self.conn, self.catalog[table], pks).values())
+
     def unknown(self, table: str, keys: Mapping[str, PK]) -> set[str]:
         """Of these rows (key text → key), the key texts of those this device knows nothing of."""
         return client.unknown(self.conn, self.catalog[table], keys)
