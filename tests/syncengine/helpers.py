@@ -1,10 +1,11 @@
-"""Small helpers shared by the engine's tests: a catalogue schema and row readers."""
+"""Small helpers shared by the engine's tests: a catalogue schema, row readers and writers, ``every_dialect``."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from syncengine import Device
@@ -59,3 +60,37 @@ def pump(*devices: Device, remote: Any, rounds: int = 2, **options: Any) -> None
     for _ in range(rounds):
         for device in devices:
             device.sync(remote, **options)
+
+
+def set_price(device: Device, pk: str, price: int | None) -> None:
+    """Set the price of product ``pk``."""
+    write(device, products.update().where(products.c.id == pk).values(price=price))
+
+
+def set_name(device: Device, pk: str, name: str) -> None:
+    """Set the name of product ``pk``."""
+    write(device, products.update().where(products.c.id == pk).values(name=name))
+
+
+def price(device: Device, pk: str = "p1") -> Any:
+    """The price of product ``pk``, or "gone" if there is no such row."""
+    found = [r["price"] for r in rows(device) if r["id"] == pk]
+    return found[0] if found else "gone"
+
+
+def no_conflicts(*devices: Device) -> bool:
+    """Whether none of ``devices`` has ever had a conflict, decided or not."""
+    return all(d.conflicts(include_decided=True) == [] for d in devices)
+
+
+# Runs a test three times, its devices (the fixtures ``devices``, ``a``, ``b``, ``ab``)
+# on SQLite, PostgreSQL and MariaDB in turn: for engine behaviour every database must share.
+every_dialect = pytest.mark.parametrize(
+    "device_dialect",
+    [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+        pytest.param("mysql", id="mariadb", marks=pytest.mark.mysql),
+    ],
+    indirect=True,
+)
