@@ -1,8 +1,9 @@
 """The default reconciler: received entries plus local row states in, a plan out.
 
-Pure: no database, no network, no clock. The caller (``syncengine.sync``) loads
-the states of the rows a batch touches, calls :func:`reconcile`, and hands the
-plan to an executor that writes it in one transaction.
+Pure: no database, no network, no clock. The caller (``syncengine._integrate``)
+loads the states of the rows a batch touches through the store, calls
+:func:`reconcile`, and hands the plan to an executor that writes it in the
+batch's transaction.
 
 Policy: per-field last-writer-wins on the hybrid clock; a delete and an insert
 compete on the row's existence register, so a delete beats an older or concurrent

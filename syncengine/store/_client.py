@@ -1,8 +1,10 @@
 """The client log and the row registers, on one device database connection.
 
-Every function takes an open ``Connection`` inside the caller's transaction, so
-the sync module decides what commits together (for example: received entries and
-the pull cursor; a reconcile batch, its row states and the log rows it finished).
+Every function takes an open ``Connection`` inside the caller's transaction;
+:class:`._device.Tx` offers them as its operations, so the sync decides what
+commits together (for example: received entries and the pull cursor; a reconcile
+batch, its row states and the log rows it finished). What stamping decides is
+:func:`syncengine.core.stamp`'s; here are its reads and writes.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@
     (pull) ──▶ PENDING ──reconcile──▶ DONE | QUARANTINED ──▶ SKIPPED   (received)
                                     └──▶ HELD ──decision──▶ DONE       (constraint conflicts)
 
-Triggers insert CAPTURED rows with values in the database's own JSON; stamping
-gives them a hybrid-clock version, the portable JSON form and their base versions.
+Triggers insert CAPTURED rows: on SQLite with the row's values copied into the
+typeless columns ``n0…`` (new) and ``o0…`` (old), elsewhere in the database's own
+JSON in ``data``/``old``. Stamping gives them a hybrid-clock version, the portable
+JSON form and their base versions.
 On SQLite, when shared entries are not kept (cleanup), a batch is stamped straight
 into ``syncengine_outbox`` instead, and its CAPTURED rows are deleted with it once it
 is shared.
