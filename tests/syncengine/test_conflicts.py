@@ -1,7 +1,9 @@
-"""Conflicts on real SQLite devices: the truth table, review, decisions, history.
+"""Conflicts on real devices: the truth table, review, decisions, history.
 
-Each device is a real SQLite file; the shared log is a real SQL log. "Concurrent"
-means neither device had received the other's write when it made its own.
+Each device is a real database: an SQLite file, and for the tests marked
+``@every_dialect`` a PostgreSQL and a MariaDB database too. The shared log is a real
+SQL log. "Concurrent" means neither device had received the other's write when it
+made its own.
 """
 
 from __future__ import annotations
@@ -9,61 +11,38 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from syncengine import ConflictError, Device, events
 
-from .helpers import add, metadata, products, pump, rows, unique_meta, unique_products, write
-
-
-@pytest.fixture
-def devices(tmp_path):
-    made: dict[str, Device] = {}
-
-    def make(name: str, meta: sa.MetaData = metadata) -> Device:
-        made[name] = Device.init(str(tmp_path / f"{name}.db"), metadata=meta, name=name)
-        return made[name]
-
-    yield make
-    for device in made.values():
-        device.close()
-
-
-def set_price(device: Device, pk: str, price: int | None) -> None:
-    write(device, products.update().where(products.c.id == pk).values(price=price))
-
-
-def set_name(device: Device, pk: str, name: str) -> None:
-    write(device, products.update().where(products.c.id == pk).values(name=name))
-
-
-def price(device: Device, pk: str = "p1") -> Any:
-    found = [r["price"] for r in rows(device) if r["id"] == pk]
-    return found[0] if found else "gone"
-
-
-@pytest.fixture
-def ab(devices, shared):
-    a, b = devices("a"), devices("b")
-    add(a, ("p1", "kettle", 10))
-    pump(a, b, remote=shared)
-    return a, b
-
+from .helpers import (
+    add,
+    every_dialect,
+    no_conflicts,
+    price,
+    products,
+    pump,
+    rows,
+    set_name,
+    set_price,
+    unique_meta,
+    unique_products,
+    write,
+)
 
 # -- the truth table ----------------------------------------------------------------
 
 
 def later(device: Device, ms: int = 1000) -> None:
-    """Make the device's captured writes a second later than they were (both may share a millisecond)."""
+    """Make the device's captured writes a second later than they were."""
     with device.engine.begin() as conn:
         conn.exec_driver_sql(f"UPDATE syncengine_log SET wall = wall + {ms} WHERE state = 0")
 
 
+@every_dialect
 def test_concurrent_edits_of_one_field_are_an_edit_edit_conflict(ab, shared) -> None:
     a, b = ab
     set_price(a, "p1", 11)
-    set_price(b, "p1", 12)
-    later(b)
+    set_price(b, "p1", 12)  # 2 ms after a's: the database's clock must tell them apart
     a.sync(shared)
     report = b.sync(shared)
     assert report.conflicts == 1
@@ -79,33 +58,38 @@ def test_concurrent_edits_of_one_field_are_an_edit_edit_conflict(ab, shared) -> 
     assert a.status().conflicts == b.status().conflicts == 0
 
 
+@every_dialect
 def test_a_sequential_overwrite_is_not_a_conflict(ab, shared) -> None:
     a, b = ab
     set_price(a, "p1", 11)
     pump(a, b, remote=shared, rounds=1)
     set_price(b, "p1", 12)
     pump(a, b, remote=shared)
-    assert a.conflicts(include_decided=True) == b.conflicts(include_decided=True) == []
+    assert no_conflicts(a, b)
     assert price(a) == price(b) == 12
 
 
+@every_dialect
 def test_concurrent_edits_of_different_fields_merge_without_conflict(ab, shared) -> None:
     a, b = ab
     set_price(a, "p1", 11)
     set_name(b, "p1", "Kettle")
     pump(a, b, remote=shared)
-    assert a.conflicts(include_decided=True) == b.conflicts(include_decided=True) == []
+    assert no_conflicts(a, b)
     assert rows(a) == rows(b) == [{"id": "p1", "name": "Kettle", "price": 11, "note": None}]
 
 
+@every_dialect
 def test_concurrent_edits_to_the_same_value_are_not_a_conflict(ab, shared) -> None:
     a, b = ab
     set_price(a, "p1", 15)
     set_price(b, "p1", 15)
     pump(a, b, remote=shared)
-    assert a.conflicts(include_decided=True) == b.conflicts(include_decided=True) == []
+    assert no_conflicts(a, b)
+    assert price(a) == price(b) == 15
 
 
+@every_dialect
 def test_a_delete_concurrent_with_an_edit_is_a_delete_edit_conflict_on_both_sides(ab, shared) -> None:
     a, b = ab
     write(a, products.delete().where(products.c.id == "p1"))
@@ -113,33 +97,39 @@ def test_a_delete_concurrent_with_an_edit_is_a_delete_edit_conflict_on_both_side
     pump(a, b, remote=shared)
     for device in (a, b):
         [conflict] = device.conflicts(include_decided=True)
-        assert conflict.kind == "delete/edit" and conflict.field is None
+        assert conflict.kind == "delete/edit" and conflict.field is None and conflict.pk == ("p1",)
         assert conflict.auto is None  # the delete wins
     assert rows(a) == rows(b) == []
 
 
-def test_the_same_key_created_twice_with_different_values_is_create_create(devices, shared) -> None:
-    a, b = devices("a"), devices("b")
+@every_dialect
+def test_the_same_key_created_twice_with_different_values_is_create_create(a, b, shared) -> None:
     add(a, ("p9", "teapot", 30))
     add(b, ("p9", "tea pot", 30))
     pump(a, b, remote=shared)
     [conflict] = b.conflicts(include_decided=True)
     assert conflict.kind == "create/create" and conflict.field is None
     assert conflict.local["name"] == "tea pot" and conflict.remote["name"] == "teapot"
-    assert rows(a) == rows(b)
+    assert rows(a) == rows(b) and len(rows(a)) == 1
 
 
-def test_the_same_key_created_twice_with_equal_values_is_not_a_conflict(devices, shared) -> None:
-    a, b = devices("a"), devices("b")
+@every_dialect
+def test_the_same_key_created_twice_with_equal_values_is_not_a_conflict(a, b, shared) -> None:
     add(a, ("p9", "teapot", 30))
     add(b, ("p9", "teapot", 30))
     pump(a, b, remote=shared)
-    assert a.conflicts(include_decided=True) == b.conflicts(include_decided=True) == []
+    assert no_conflicts(a, b)
+    assert rows(a) == rows(b) == [{"id": "p9", "name": "teapot", "price": 30, "note": None}]
 
 
+# what each database says when a row breaks a unique constraint
+UNIQUE_CLASH = {"sqlite": "UNIQUE constraint failed", "postgresql": "unique constraint", "mysql": "Duplicate entry"}
 
 
-def test_a_broken_unique_constraint_is_held_and_the_rest_of_the_batch_lands(devices, shared) -> None:
+@every_dialect
+def test_a_broken_unique_constraint_is_held_the_rest_lands_and_a_custom_value_decides(
+    devices, shared, device_dialect
+) -> None:
     a, b = devices("a", unique_meta), devices("b", unique_meta)
     write(
         a,
@@ -152,29 +142,36 @@ def test_a_broken_unique_constraint_is_held_and_the_rest_of_the_batch_lands(devi
     assert report.held == 1 and report.applied == 1
     [conflict] = b.conflicts()
     assert conflict.kind == "constraint" and conflict.pk == ("x",) and conflict.auto is None
-    assert "UNIQUE" in conflict.reason.upper()
+    assert conflict.is_open and UNIQUE_CLASH[device_dialect] in conflict.reason
     assert {r["id"] for r in rows(b, unique_products)} == {"y", "z"}
+    assert b.status().conflicts == 1
     with pytest.raises(ConflictError, match="no automatic result"):
         b.resolve(conflict.id, "auto")
     with pytest.raises(ConflictError, match="still breaks a constraint"):
         b.resolve(conflict.id, "remote")
-    b.resolve(conflict.id, value={"sku": "K-1b"})
+    assert b.conflicts()[0].is_open and {r["id"] for r in rows(b, unique_products)} == {"y", "z"}
+    decided = b.resolve(conflict.id, value={"sku": "K-1b"})
+    assert (decided.status, decided.decision) == ("decided", "custom")
     assert b.status().conflicts == 0
     pump(a, b, remote=shared)
     assert rows(a, unique_products) == rows(b, unique_products)
     assert {(r["id"], r["sku"]) for r in rows(a, unique_products)} == {("x", "K-1b"), ("y", "M-1"), ("z", "K-1")}
+    assert a.status().conflicts == 0
 
 
+@every_dialect
 def test_taking_local_in_a_constraint_conflict_removes_the_remote_row_everywhere(devices, shared) -> None:
     a, b = devices("a", unique_meta), devices("b", unique_meta)
     write(a, unique_products.insert().values(id="x", sku="K-1", name="kettle"))
     write(b, unique_products.insert().values(id="z", sku="K-1", name="other kettle"))
     pump(a, b, remote=shared, rounds=1)
     [conflict] = b.conflicts()
+    assert conflict.kind == "constraint" and conflict.pk == ("x",)
     b.resolve(conflict.id, "local")
     pump(a, b, remote=shared)
     assert [r["id"] for r in rows(b, unique_products)] == ["z"]
     assert rows(a, unique_products) == rows(b, unique_products)
+    assert a.status().conflicts == b.status().conflicts == 0
 
 
 def test_a_device_an_hour_behind_that_edits_after_receiving_is_no_conflict_and_wins(ab, shared) -> None:
@@ -185,26 +182,29 @@ def test_a_device_an_hour_behind_that_edits_after_receiving_is_no_conflict_and_w
     with b.engine.begin() as conn:  # b's clock is an hour slow when it writes
         conn.exec_driver_sql("UPDATE syncengine_log SET wall = wall - 3600000 WHERE state = 0")
     pump(a, b, remote=shared)
-    assert a.conflicts(include_decided=True) == b.conflicts(include_decided=True) == []
+    assert no_conflicts(a, b)
     assert price(a) == price(b) == 12
 
 
 # -- review ---------------------------------------------------------------------------
 
 
+@every_dialect
 def test_under_review_the_local_value_stays_until_a_decision(ab, shared) -> None:
     a, b = ab
     b.set_review(True)
     set_price(a, "p1", 11)
     set_name(a, "p1", "big kettle")
     set_price(b, "p1", 12)
-    later(b)
     a.sync(shared)
     b.sync(shared)
     assert price(b) == 12 and rows(b)[0]["name"] == "big kettle"  # only the conflicting field waits
     [conflict] = b.conflicts()
     assert conflict.is_open and conflict.held and conflict.auto == 12
+    assert (conflict.local, conflict.remote) == (12, 11)
     assert b.status().conflicts == 1
+    b.sync(shared)  # another sync leaves it held
+    assert price(b) == 12 and b.status().conflicts == 1
     decided = b.resolve(conflict.id, "remote")
     assert (decided.status, decided.decision, decided.decided_how, decided.decided_by) == (
         "decided",
@@ -215,6 +215,7 @@ def test_under_review_the_local_value_stays_until_a_decision(ab, shared) -> None
     assert price(b) == 11
     pump(a, b, remote=shared)
     assert price(a) == price(b) == 11
+    assert rows(a) == rows(b)
     assert a.status().conflicts == b.status().conflicts == 0
 
 
@@ -228,37 +229,55 @@ def test_review_can_be_set_for_one_table(ab, shared) -> None:
         b.set_review(True, table="nope")
 
 
-def test_a_held_conflict_survives_a_restart(ab, shared, tmp_path) -> None:
+@every_dialect
+def test_a_held_conflict_survives_a_restart(ab, devices, shared) -> None:
     a, b = ab
     b.set_review(True)
     set_price(a, "p1", 11)
     set_price(b, "p1", 12)
     pump(a, b, remote=shared, rounds=1)
+    [before] = b.conflicts()
     b.close()
-    again = Device.open(str(tmp_path / "b.db"))
+    again = devices.reopen("b")
+    assert again.device_id == b.device_id
+    assert again.review_policy()("products") is True
     [conflict] = again.conflicts()
-    assert conflict.local == 12 and conflict.remote == 11
+    assert conflict.id == before.id and conflict.is_open and conflict.held
+    assert (conflict.local, conflict.remote) == (12, 11)
+    assert price(again) == 12
+    again.sync(shared)  # still held after a sync on the reopened device
+    assert price(again) == 12 and again.status().conflicts == 1
     again.resolve(conflict.id, value=13)
     pump(a, again, remote=shared)
     assert price(a) == price(again) == 13
-    again.close()
+    assert again.status().conflicts == 0
 
 
+@every_dialect
 def test_a_further_change_to_a_held_row_updates_the_conflict(ab, shared) -> None:
     a, b = ab
     b.set_review(True)
     set_price(a, "p1", 11)
+    set_name(a, "p1", "steel kettle")
     set_price(b, "p1", 12)
+    set_name(b, "p1", "copper kettle")
     pump(a, b, remote=shared, rounds=1)
     set_price(a, "p1", 14)
+    set_name(a, "p1", "iron kettle")
     pump(a, b, remote=shared, rounds=1)
-    [conflict] = b.conflicts()
-    assert conflict.remote == 14 and [r.value for r in conflict.remotes] == [11, 14]
-    b.resolve(conflict.id, "auto")
+    held = {c.field: c for c in b.conflicts()}
+    assert set(held) == {"price", "name"}
+    assert held["price"].remote == 14 and [r.value for r in held["price"].remotes] == [11, 14]
+    assert held["name"].remote == held["name"].auto == "iron kettle"  # a's second edit is now the last
+    assert price(b) == 12 and rows(b)[0]["name"] == "copper kettle"
+    b.resolve(held["price"].id, "remote")
+    b.resolve(held["name"].id, "auto")
     pump(a, b, remote=shared)
-    assert price(a) == price(b)
+    assert rows(a) == rows(b) == [{"id": "p1", "name": "iron kettle", "price": 14, "note": None}]
+    assert a.status().conflicts == b.status().conflicts == 0
 
 
+@every_dialect
 def test_keeping_my_edit_against_a_delete_brings_the_row_back_on_the_deleter(ab, shared) -> None:
     a, b = ab
     b.set_review(True)
@@ -271,7 +290,8 @@ def test_keeping_my_edit_against_a_delete_brings_the_row_back_on_the_deleter(ab,
     b.resolve(conflict.id, "local")
     pump(a, b, remote=shared)
     assert price(a) == price(b) == 12
-    assert a.status().conflicts == 0 and b.status().conflicts == 0
+    assert rows(a) == rows(b)
+    assert a.status().conflicts == b.status().conflicts == 0
 
 
 def test_a_custom_value_is_checked_against_the_column_type(ab, shared) -> None:
@@ -290,8 +310,8 @@ def test_a_custom_value_is_checked_against_the_column_type(ab, shared) -> None:
         b.resolve(999, "local")
 
 
-def test_resolve_many_decides_a_table_or_everything(devices, shared) -> None:
-    a, b = devices("a"), devices("b")
+@every_dialect
+def test_resolve_many_decides_a_table_or_everything(a, b, shared) -> None:
     add(a, *[(f"p{i}", "x", i) for i in range(4)])
     pump(a, b, remote=shared)
     b.set_review(True)
@@ -300,28 +320,47 @@ def test_resolve_many_decides_a_table_or_everything(devices, shared) -> None:
         set_price(b, f"p{i}", 200 + i)
     pump(a, b, remote=shared, rounds=1)
     assert b.status().conflicts == 4
-    decided = b.resolve_many("local", table="products")
+    assert [r["price"] for r in rows(b)] == [200, 201, 202, 203]  # held
+    decided = b.resolve_many("remote", table="products")
+    assert len(decided) == 4 and all(c.decision == "remote" for c in decided)
+    pump(a, b, remote=shared)
+    assert [r["price"] for r in rows(a)] == [100, 101, 102, 103] and rows(a) == rows(b)
+    assert a.status().conflicts == b.status().conflicts == 0
+    for i in range(4):
+        set_price(a, f"p{i}", 300 + i)
+        set_price(b, f"p{i}", 400 + i)
+    pump(a, b, remote=shared, rounds=1)
+    assert b.status().conflicts == 4
+    decided = b.resolve_many("local")  # no table: every open conflict
     assert len(decided) == 4 and all(c.decision == "local" for c in decided)
     pump(a, b, remote=shared)
-    assert [r["price"] for r in rows(a)] == [200, 201, 202, 203] and rows(a) == rows(b)
+    assert [r["price"] for r in rows(a)] == [400, 401, 402, 403] and rows(a) == rows(b)
+    assert a.status().conflicts == b.status().conflicts == 0
 
 
+@every_dialect
 def test_three_devices_one_decision_reaches_all_with_nothing_left_open(devices, shared) -> None:
     a, b, c = devices("a"), devices("b"), devices("c")
-    add(a, ("p1", "kettle", 10))
+    add(a, ("p1", "kettle", 10), ("p2", "mug", 5))
     pump(a, b, c, remote=shared)
     for device in (a, b, c):
         device.set_review(True)
-    set_price(a, "p1", 11)
-    set_price(b, "p1", 12)
-    pump(a, b, c, remote=shared, rounds=2)
-    assert [d.status().conflicts for d in (a, b, c)] == [1, 1, 1]
-    [conflict] = c.conflicts()
-    c.resolve(conflict.id, "remote")
+    for pk, (on_a, on_b) in {"p1": (11, 12), "p2": (6, 7)}.items():
+        set_price(a, pk, on_a)
+        set_price(b, pk, on_b)
+    pump(a, b, c, remote=shared)
+    assert [d.status().conflicts for d in (a, b, c)] == [2, 2, 2]
+    first, second = sorted(c.conflicts(), key=lambda conflict: conflict.pk)
+    c.resolve(first.id, "remote")
+    decided = c.resolve(second.id, value=15)
+    assert decided.decision == "custom" and decided.decided_value == 15
     pump(a, b, c, remote=shared)
     assert [d.status().conflicts for d in (a, b, c)] == [0, 0, 0]
-    assert price(a) == price(b) == price(c) == c.conflict(conflict.id).decided_value
-    assert a.conflicts(include_decided=True)[0].decided_how == "remote"
+    assert price(a) == price(b) == price(c) == c.conflict(first.id).decided_value in (11, 12)
+    assert price(a, "p2") == price(b, "p2") == price(c, "p2") == 15
+    assert rows(a) == rows(b) == rows(c)
+    for device in (a, b):
+        assert [x.decided_how for x in device.conflicts(include_decided=True)] == ["remote", "remote"]
 
 
 def test_conflict_events_reach_listeners(ab, shared) -> None:

@@ -1,4 +1,8 @@
-"""One sync and its options, on real SQLite files and a real SQL shared log."""
+"""One sync and its options, on real devices and a real SQL shared log.
+
+Devices are SQLite files; the tests marked ``@every_dialect`` run on PostgreSQL and
+MariaDB devices too.
+"""
 
 from __future__ import annotations
 
@@ -24,19 +28,30 @@ from syncengine import (
 from syncengine import sync as sync_module
 from syncengine.serializer import JsonSerializer
 
-from .helpers import add, metadata, products, pump, rows, write
+from .helpers import add, every_dialect, metadata, no_conflicts, products, pump, rows, set_price, write
 
 
+@every_dialect
 def test_two_devices_exchange_inserts_updates_and_deletes(a, b, shared) -> None:
     add(a, ("p1", "kettle", 20), ("p2", "mug", 5))
     add(b, ("p3", "teapot", 30))
     pump(a, b, remote=shared)
-    assert rows(a) == rows(b) and len(rows(a)) == 3
-    write(b, products.update().where(products.c.id == "p1").values(price=25))
+    assert rows(a) == rows(b) and [r["id"] for r in rows(a)] == ["p1", "p2", "p3"]
+    write(b, products.update().where(products.c.id == "p1").values(price=25, note="on sale"))
     write(a, products.delete().where(products.c.id == "p2"))
+    write(a, products.update().where(products.c.id == "p3").values(name="big teapot"))
     pump(a, b, remote=shared)
-    assert rows(a) == rows(b)
-    assert [(r["id"], r["price"]) for r in rows(a)] == [("p1", 25), ("p3", 30)]
+    assert (
+        rows(a)
+        == rows(b)
+        == [
+            {"id": "p1", "name": "kettle", "price": 25, "note": "on sale"},
+            {"id": "p3", "name": "big teapot", "price": 30, "note": None},
+        ]
+    )
+    assert no_conflicts(a, b)
+    assert a.status().unshared == b.status().unshared == 0
+    assert a.status().pending == b.status().pending == 0
 
 
 def test_report_counts_each_stage(a, b, shared) -> None:
@@ -380,22 +395,36 @@ def test_nothing_is_lost_while_the_remote_is_unreachable(a, b) -> None:
 class FailAfterWriting:
     """An executor that writes the plan, then fails: the whole batch must roll back."""
 
+    def __init__(self) -> None:
+        self.wrote = 0
+
     def __call__(self, conn, catalog, plan_rows):
         from syncengine.store._apply import execute_plan
 
         execute_plan(conn, catalog, plan_rows)
+        self.wrote += len(plan_rows)
         raise RuntimeError("disk on fire")
 
 
+@every_dialect
 def test_a_failed_reconcile_batch_leaves_the_database_as_it_was(a, b, shared) -> None:
+    add(b, ("keep", "already here", 1))
+    pump(a, b, remote=shared)
     add(a, *[(f"p{i}", "x", i) for i in range(5)])
+    set_price(a, "keep", 2)
     a.sync(shared)
+    before, cursor = rows(b), b.status().cursor
+    executor = FailAfterWriting()
     with pytest.raises(RuntimeError, match="disk on fire"):
-        b.sync(shared, executor=FailAfterWriting())
+        b.sync(shared, executor=executor)
+    assert executor.wrote == 6
+    assert rows(b) == before  # nothing of the batch stayed
     # received and integrated in one transaction: the rollback also kept the cursor
-    assert rows(b) == [] and b.status().cursor == 0 and b.status().pending == 0
-    assert b.sync(shared).applied == 5
-    assert rows(b) == rows(a)
+    assert b.status().cursor == cursor and b.status().pending == 0
+    assert b.status().quarantined == 0 and b.conflicts(include_decided=True) == []
+    assert b.sync(shared).applied == 6  # nothing was lost either
+    assert rows(b) == rows(a) and len(rows(b)) == 6
+    assert b.status().pending == 0
 
 
 def test_a_failed_reconcile_of_pending_entries_keeps_them_pending(a, b, shared) -> None:
@@ -474,7 +503,8 @@ def test_an_entry_for_a_table_this_device_does_not_sync_is_quarantined(tmp_path,
         metadata.remove(extra)
 
 
-def test_a_missing_column_is_quarantined_then_retried_after_a_migration(tmp_path, a, shared) -> None:
+@every_dialect
+def test_a_missing_column_is_quarantined_then_retried_after_a_migration(devices, a, shared) -> None:
     narrow = sa.MetaData()
     sa.Table(
         "products",
@@ -483,20 +513,25 @@ def test_a_missing_column_is_quarantined_then_retried_after_a_migration(tmp_path
         sa.Column("name", sa.Text),
         sa.Column("price", sa.Integer),
     )
-    b = Device.init(str(tmp_path / "narrow.db"), metadata=narrow, name="narrow")
+    b = devices("narrow", narrow)
     add(a, ("p1", "kettle", 20))
     write(a, products.insert().values(id="p2", name="mug", price=3, note="blue"))
     a.sync(shared)
     report = b.sync(shared)
     assert report.applied == 1 and report.quarantined == 1
     [q] = b.quarantined()
-    assert "unknown column 'note'" in q.reason
+    assert "unknown column 'note'" in q.reason and list(q.pk) == ["p2"]
     assert b.status().quarantined == 1
     with b.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE products ADD COLUMN note TEXT")
     retried = b.retry_quarantined()
     assert retried.applied == 1 and b.quarantined() == []
+    assert b.status().quarantined == 0
     assert rows(b) == rows(a)
+    # the migrated column is captured from now on
+    write(b, products.update().where(products.c.id == "p2").values(note="green"))
+    pump(a, b, remote=shared)
+    assert rows(a) == rows(b) and rows(a)[1]["note"] == "green"
 
 
 def _strict_device(tmp_path) -> Device:
