@@ -29,9 +29,10 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from . import _gc, values
+from . import _gc
+from ._codec import StoredEntry, codec_for
+from ._codec import stored as stored_form
 from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints, review_policy
-from .clock import well_formed
 from .errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled, SyncEngineError
 from .events import (
     ConflictDecided,
@@ -47,16 +48,14 @@ from .events import (
     SyncFinished,
     SyncStarted,
 )
-from .model import Entry, Op, PullResult, ReceivedBatch, SyncReport
+from .model import Entry, PullResult, ReceivedBatch, SyncReport
 from .options import STAGES, ExtraInfo, PostReceive, PreSend, SyncOptions
 from .reconcile import Plan, RowPlan
 from .remote import SharedLog
-from .serializer import JsonSerializer, Serializer
 from .store import DeviceStore, Outgoing, Tx, entry_of
 
 log = logging.getLogger("syncengine")
 
-WIRE_FORMAT = 1
 # Captured writes stamped in one go when no stamped entry is left to send (after the
 # first batch of a sync, which is stamped alone so that it leaves at once). Stamping
 # a batch's worth at a time, each transaction rewrote most pages of the row registers
@@ -95,6 +94,7 @@ class _Run:
         self.notify = notify
         self.stages: tuple[Stage, ...] = tuple(s for s in STAGES if s in options.stages)
         self.report = SyncReport(stages=self.stages)
+        self.codec = codec_for(options.serializer)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -272,7 +272,7 @@ class _Run:
     def _decode(self, batch: ReceivedBatch) -> tuple[list[Entry], list[tuple[str, Any]]]:
         """Decode a batch; malformed entries come back separately, with the reason."""
         try:
-            entries, bad = decode_batch(batch.payload, batch.device_id, self.options.serializer)
+            entries, bad = self.codec.decode(batch.payload, batch.device_id)
         except ValueError as exc:
             return [], [
                 (
@@ -394,7 +394,7 @@ class _Run:
         payload = bytes(row.payload)
         entries = None
         if self.options.on_event is not None:
-            entries, _ = decode_batch(payload, self.device_id, self.options.serializer)
+            entries, _ = self.codec.decode(payload, self.device_id)
         extra = orjson.loads(row.extra) if row.extra is not None else None
         ids = [row.first_id, row.last_id]
         return _Batch(row.batch_id, ids, entries, payload, row.count, extra, row.dropped, outboxed=True)
@@ -413,51 +413,35 @@ class _Run:
                 )
             rows = rows[: max(1, len(rows) // 2)]
 
-    def _pack(self, rows: Sequence[Any], batch_id: str | None) -> _Batch:
+    def _pack(self, rows: Sequence[Outgoing], batch_id: str | None) -> _Batch:
         """Encode these entries as one batch (a new one when ``batch_id`` is None), through ``pre_send``.
 
         A batch read back from the log to be sent again goes through ``pre_send``
         again: its log rows hold the entries as stamped, before it. (A batch kept in
-        the outbox keeps its payload as ``pre_send`` left it.) Entries are built as Python objects only when
-        a processor, listener or serializer needs them; otherwise the stored JSON
-        goes out as it is.
+        the outbox keeps its payload as ``pre_send`` left it.) The payload is written
+        from the entries' stored form; they are built as Python objects only when a
+        hook or a listener needs them.
         """
+        options = self.options
         ids = [r.id for r in rows]
         batch_id = batch_id or uuid.uuid4().hex
-        if (
-            type(self.options.serializer) is JsonSerializer
-            and self.options.pre_send is None
-            and self.options.on_event is None
-            and not callable(self.options.extra_info)
-        ):
-            return _Batch(batch_id, ids, None, _encode_rows(rows), len(rows), self._extra(()))
-        entries = [entry_of(r) for r in rows]
+        entries: list[Entry] | None = None
+        stored: Sequence[StoredEntry] = rows
         dropped = 0
-        if self.options.pre_send is not None:
-            kept = list(self.options.pre_send(list(entries)))
-            dropped, entries = len(entries) - len(kept), kept
-        return _Batch(batch_id, ids, entries, self._encode(entries), len(entries), self._extra(entries), dropped)
+        if options.pre_send is not None or options.on_event is not None or callable(options.extra_info):
+            entries = [entry_of(r) for r in rows]
+            if options.pre_send is not None:
+                kept = list(options.pre_send(list(entries)))
+                dropped, entries = len(entries) - len(kept), kept
+                stored = [stored_form(e) for e in kept]
+        payload = self.codec.encode(stored)
+        return _Batch(batch_id, ids, entries, payload, len(stored), self._extra(entries or ()), dropped)
 
     def _extra(self, entries: Sequence[Entry]) -> Mapping[str, Any] | None:
         extra = self.options.extra_info
         if callable(extra):
             return extra(entries)
         return extra
-
-    def _encode(self, entries: Sequence[Entry]) -> bytes:
-        dumps = self.options.serializer.dumps
-        items = [
-            [
-                e.version,
-                e.table,
-                values.encode(list(e.pk)),
-                e.op.value,
-                dict(e.base),
-                dumps({"data": dict(e.data), "old": e.old}),
-            ]
-            for e in entries
-        ]
-        return orjson.dumps({"format": WIRE_FORMAT, "entries": items})
 
     def reconcile(self) -> None:
         review = self.review_policy()
@@ -494,75 +478,6 @@ class _Batch:
     extra: Mapping[str, Any] | None
     dropped: int = 0  # entries pre_send dropped
     outboxed: bool = False  # kept in the outbox, not in the log (``ids`` are its captured rows)
-
-
-_OP_NAMES = {"I": "insert", "U": "update", "D": "delete"}
-_OPS = {op.value: op for op in Op}
-
-
-def decode_batch(payload: bytes, device_id: str, serializer: Serializer) -> tuple[list[Entry], list[tuple[str, Any]]]:
-    """Decode a batch's payload written by ``device_id``: its entries, and the malformed ones with the reason.
-
-    Raises ValueError when the payload as a whole is not a batch.
-    """
-    try:
-        document = orjson.loads(payload)
-        items = document["entries"]
-        if document.get("format") != WIRE_FORMAT or not isinstance(items, list):
-            raise ValueError(f"unknown batch format {document.get('format')!r}")
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ValueError(str(exc)) from exc
-    entries: list[Entry] = []
-    bad: list[tuple[str, Any]] = []
-    device_suffix = "-" + device_id
-    # No quote followed by "$" anywhere (a tag's key; escaped \"$ inside payloads too):
-    # no value is tagged, so decoding the values would change nothing.
-    untagged = type(serializer) is JsonSerializer and b'"$' not in payload
-    add, loads, ops = entries.append, orjson.loads, _OPS  # locals: these run once per entry
-    for item in items:
-        try:
-            version, table, pk, op, base, body_text = item
-            if type(version) is not str or not version.endswith(device_suffix):
-                raise ValueError("its version names another device than the batch")
-            if not well_formed(version):
-                raise ValueError(f"not a version: {version!r} (13 and 6 lower-case hex digits, then the device id)")
-            if untagged:
-                body = loads(body_text)
-                if type(body) is not dict:
-                    raise ValueError("payload is not a JSON object")
-                pk_values = pk
-            else:
-                body = serializer.loads(body_text)
-                pk_values = values.decode(pk)
-            if type(table) is not str or type(pk_values) is not list or type(base) is not dict:
-                raise ValueError("table, key or base has the wrong shape")
-            add(
-                Entry(
-                    version, device_id, table, tuple(pk_values), ops[op], body.get("data") or {}, body.get("old"), base
-                )
-            )
-        except (ValueError, TypeError, KeyError) as exc:
-            bad.append((f"malformed entry from device {device_id}: {exc}", item))
-    return entries, bad
-
-
-def _encode_rows(rows: Sequence[Any]) -> bytes:
-    """Encode stamped log rows for the wire without decoding them: their JSON is already portable.
-
-    Produces exactly what :meth:`_Run._encode` makes with the default serializer.
-    """
-    items = [
-        [
-            version,
-            table,
-            orjson.Fragment(pk),
-            _OP_NAMES[op],
-            orjson.Fragment(base or "{}"),
-            '{"data":' + (data or "{}") + ',"old":' + (old or "null") + "}",
-        ]
-        for _, version, _, table, pk, op, data, old, base in rows  # the columns client.outgoing reads
-    ]
-    return orjson.dumps({"format": WIRE_FORMAT, "entries": items})
 
 
 def run(

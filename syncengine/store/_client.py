@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 import orjson
 import sqlalchemy as sa
 
-from .. import values
+from .._codec import CODES as _CODES
+from .._codec import dumps, loads
 from ..clock import HybridClock
 from ..core import Write, writes_of
 from ..core import stamp as stamp_writes
@@ -26,13 +27,7 @@ from . import _schema as s
 from ._catalog import SyncedTable, pk_key
 
 _OPS = {"I": Op.INSERT, "U": Op.UPDATE, "D": Op.DELETE}
-_CODES = {Op.INSERT: "I", Op.UPDATE: "U", Op.DELETE: "D"}
 _CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
-
-
-def dumps(value: Any) -> str:
-    """Return the portable JSON text of a Python value (see :mod:`syncengine.values`)."""
-    return orjson.dumps(values.encode(value)).decode()
 
 
 _RAW = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -54,11 +49,6 @@ def dumps_cells(row: dict[str, Any]) -> str:
     if text.count(b"null") != list(row.values()).count(None):
         return dumps(row)
     return text.decode()
-
-
-def loads(text: str | None) -> Any:
-    """Invert :func:`dumps`."""
-    return None if text is None else values.decode(orjson.loads(text))
 
 
 # --- small settings -------------------------------------------------------------

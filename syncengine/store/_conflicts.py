@@ -13,12 +13,12 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from .._codec import dumps, loads
 from ..core import joined
 from ..model import PK, Conflict, RemoteValue
 from ..reconcile import Finding
 from . import _schema as s
 from ._catalog import pk_key
-from ._client import dumps, loads
 
 OPEN = "open"
 DECIDED = "decided"

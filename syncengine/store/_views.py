@@ -11,10 +11,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .._codec import CODES as _CODES
+from .._codec import loads
 from ..model import LogRecord, Op, QuarantinedEntry
 from . import _schema as s
 from ._catalog import SyncedTable
-from ._client import _CODES, _OPS, CapturedReader, _chunks, loads
+from ._client import _OPS, CapturedReader, _chunks
 
 
 def counts(conn: sa.Connection) -> dict[int, int]:
