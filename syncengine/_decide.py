@@ -20,6 +20,7 @@ from sqlalchemy.sql import sqltypes
 
 from . import core, values
 from .errors import ConflictError
+from .reconcile import Plan
 from .store import SyncedTable, Tx
 
 
@@ -57,7 +58,7 @@ def decide(
     decision = core.decide(conflict, row, choice, custom, version=version, device_id=device_id, held=held)
     if conflict.kind != "constraint" or choice == "custom":  # a value chosen here: the other sides were checked
         _check(synced, conflict.field, decision.value)
-    failures = tx.execute(decision.writes)
+    failures = tx.execute(Plan(decision.writes))
     if failures:
         if decision.entry is None:
             raise ConflictError(

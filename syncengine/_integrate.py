@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from .core import constraint_sides, held_behind, settlement
-from .model import Conflict, Entry, Op
-from .reconcile import reconcile
-from .store import LogState, SyncedTable, Tx, entry_of, execute_plan, pk_key
+from .model import PK, Conflict, Entry, Op
+from .reconcile import RowPlan, RowState, reconcile
+from .store import Failure, LoadedRow, LogState, SyncedTable, Tx, entry_of, pk_key
 
 if TYPE_CHECKING:
     from .sync import SyncOptions
@@ -92,9 +89,7 @@ def integrate_entries(
         if reason is None:
             entries.append(entry)
             continue
-        tx.add_quarantined(
-            reason, raw=None, entry=entry, log_id=entry.log_id, batch_seq=origin[0] if origin else None
-        )
+        tx.add_quarantined(reason, raw=None, entry=entry, log_id=entry.log_id, batch_seq=origin[0] if origin else None)
         log.warning(
             "quarantined %s %s %r from device %s: %s",
             entry.op.value,
@@ -107,60 +102,24 @@ def integrate_entries(
 
     open_by_row = tx.open_conflicts(e.key for e in entries)  # read only when a conflict is open
     entries = _hold_behind_constraints(tx, entries, open_by_row, now, result, origin)
-    if (
-        origin is not None
-        and options.cleanup
-        and options.reconciler is None
-        and options.plan_processor is None
-        and options.executor is execute_plan
-    ):
-        entries = _insert_unknown(tx, entries, open_by_row, result)
 
-    loaded = tx.load_states({e.key for e in entries})
+    texts: dict[tuple[str, PK], str] = {}
+    loaded = tx.load_states({e.key for e in entries}, unknown=False, texts=texts)
     states = {k: v.state for k, v in loaded.items()}
     if options.reconciler is not None:
         plan = options.reconciler(entries, states)
     else:
-        plan = reconcile(entries, states, double_create=options.double_create, review=review)
+        plan = reconcile(entries, states, double_create=options.double_create, review=review, bulk=True)
     if options.plan_processor is not None:
-        plan = options.plan_processor(plan)
+        plan = options.plan_processor(plan.expanded())
 
-    failures = tx.execute(plan.rows, options.executor)
-    failed = {id(f.row) for f in failures}
+    failures = tx.execute(plan, options.executor)
+    failed = {(f.row.table, f.row.pk) for f in failures}
     for failure in failures:
-        row_plan = failure.row
-        if failure.constraint:
-            before = loaded.get((row_plan.table, row_plan.pk))
-            sides = constraint_sides(
-                row_plan, before.state if before is not None else None, before is not None and before.present
-            )
-            conflict_id = tx.record_constraint(
-                table=row_plan.table,
-                pk=row_plan.pk,
-                local=sides.local,
-                remote=sides.remote,
-                remotes=sides.remotes,
-                reason=failure.reason,
-                now=now,
-            )
-            _hold(tx, row_plan.entries, conflict_id, origin)
-            log.warning(
-                "held %s %r: %s (constraint conflict %d)",
-                row_plan.table,
-                list(row_plan.pk),
-                failure.reason,
-                conflict_id,
-            )
-            result.held += len(row_plan.entries)
-            result.opened.append(conflict_id)
-            result.found += 1
-            continue
-        for entry in row_plan.entries:
-            tx.add_quarantined(failure.reason, raw=None, entry=entry, log_id=entry.log_id)
-            log.warning("quarantined %s %s %r: %s", entry.op.value, entry.table, list(entry.pk), failure.reason)
-            result.quarantined += 1
+        _refused(tx, failure, loaded.get((failure.row.table, failure.row.pk)), now, result, origin)
 
-    good = [r for r in plan.rows if id(r) not in failed]
+    good = [r for r in plan.rows if (r.table, r.pk) not in failed] if failed else plan.rows
+    created = [e for e in plan.new if (e.table, e.pk) not in failed] if failed else plan.new
     for row_plan in good:
         for finding in row_plan.conflicts:
             conflict_id = tx.record_finding(finding, device_id=device_id, now=now)
@@ -190,16 +149,60 @@ def integrate_entries(
                     now=now,
                 )
                 result.decided.append(settled.conflict_id)
-    saved = [(r, loaded.get((r.table, r.pk))) for r in good]
-    tx.save_registers([(r.table, row.text, r.state, row.stored) for r, row in saved if row is not None])
-    done = [e.log_id for r in good for e in r.entries if e.log_id is not None]
-    tx.finish(done, cleanup=options.cleanup)
-    result.applied += sum(len(r.entries) for r in good)
+    tx.insert_created([(e.table, texts[e.key], e.version) for e in created])
+    tx.save_registers([_register(r, loaded.get((r.table, r.pk))) for r in good])
+    integrated = [e for r in good for e in r.entries] + created
+    tx.finish([e.log_id for e in integrated if e.log_id is not None], cleanup=options.cleanup)
+    result.applied += len(integrated)
     if not options.cleanup:  # keep the integrated entries that never had a log row, as history
-        kept = [e for r in good for e in r.entries if e.log_id is None]
+        kept = [e for e in integrated if e.log_id is None]
         if kept and origin is not None:
             tx.add_received(origin[0], origin[1], kept, origin[2], state=LogState.DONE)
     return result
+
+
+def _register(row: RowPlan, loaded: LoadedRow | None) -> tuple[str, str, RowState, bool]:
+    """A planned row's registers to save: (table, key text, state, stored already)."""
+    if loaded is None:
+        return row.table, pk_key(row.pk), row.state, False
+    return row.table, loaded.text, row.state, loaded.stored
+
+
+def _refused(
+    tx: Tx,
+    failure: Failure,
+    before: LoadedRow | None,
+    now: float,
+    result: BatchResult,
+    origin: tuple[int, str, str | None] | None,
+) -> None:
+    """A row the database refused: a constraint conflict holding its entries, or its entries quarantined."""
+    row_plan = failure.row
+    if not failure.constraint:
+        for entry in row_plan.entries:
+            tx.add_quarantined(failure.reason, raw=None, entry=entry, log_id=entry.log_id)
+            log.warning("quarantined %s %s %r: %s", entry.op.value, entry.table, list(entry.pk), failure.reason)
+            result.quarantined += 1
+        return
+    sides = constraint_sides(
+        row_plan, before.state if before is not None else None, before is not None and before.present
+    )
+    conflict_id = tx.record_constraint(
+        table=row_plan.table,
+        pk=row_plan.pk,
+        local=sides.local,
+        remote=sides.remote,
+        remotes=sides.remotes,
+        reason=failure.reason,
+        now=now,
+    )
+    _hold(tx, row_plan.entries, conflict_id, origin)
+    log.warning(
+        "held %s %r: %s (constraint conflict %d)", row_plan.table, list(row_plan.pk), failure.reason, conflict_id
+    )
+    result.held += len(row_plan.entries)
+    result.opened.append(conflict_id)
+    result.found += 1
 
 
 def retry_constraints(tx: Tx, device_id: str, *, now: float) -> list[int]:
@@ -217,7 +220,7 @@ def retry_constraints(tx: Tx, device_id: str, *, now: float) -> list[int]:
             continue
         loaded = tx.load_states({e.key for e in entries})
         plan = reconcile(entries, {k: v.state for k, v in loaded.items()})
-        if tx.execute(plan.rows):
+        if tx.execute(plan):
             continue  # still refused: it keeps waiting for a person
         tx.save_states([(r.table, r.pk, r.state, loaded[(r.table, r.pk)].stored) for r in plan.rows])
         tx.finish([e.log_id for e in entries if e.log_id is not None], cleanup=False)
@@ -257,79 +260,6 @@ def problem(entry: Entry, catalog: Mapping[str, SyncedTable]) -> str | None:
             if name in data and data[name] != value:
                 return f"the row's key column {name!r} disagrees with the entry's key"
     return synced.problem(data, whole_row=op is Op.INSERT)
-
-
-def _insert_unknown(
-    tx: Tx,
-    entries: list[Entry],
-    open_by_row: Mapping[tuple[str, str], list[Any]],
-    result: BatchResult,
-) -> list[Entry]:
-    """Write the inserts that create rows this device knows nothing of; return the other entries.
-
-    The bulk of an initial sync: the only insert of its key in the batch, no
-    register, no row in the table, no open conflict. The default reconciler would
-    plan the row as the entry has it, every field at the entry's version
-    (:func:`syncengine.reconcile._plan.created`), and the default executor insert
-    it; here that takes no row state, plan or per-row object at all.
-
-    On SQLite every candidate is first written as if it were new: the keys of the
-    table and of the registers refuse a row or a register that exists already,
-    which is exactly the test for "knows nothing of". Only when that fails (and
-    on the other databases) are the candidates looked up and the unknown ones
-    written. Should the database refuse any of those too (a unique column, say),
-    none is written here and all take the general path, which finds and reports
-    the rows refused.
-    """
-    count = Counter([(e.table, e.pk) for e in entries])
-    by_table: dict[str, dict[str, Entry]] = {}
-    insert = Op.INSERT
-    for entry in entries:
-        if entry.op is insert and count[(entry.table, entry.pk)] == 1:
-            text = pk_key(entry.pk)
-            if not open_by_row or (entry.table, text) not in open_by_row:
-                by_table.setdefault(entry.table, {})[text] = entry
-    if not by_table:
-        return entries
-    # (On SQLite only: psycopg logs every refused statement of a pipeline as a warning.)
-    taken = _insert_new(tx, by_table) if tx.conn.dialect.name == "sqlite" else None
-    if taken is None:  # some of them exist here (or elsewhere than SQLite): write only those that do not
-        fresh = {
-            table: {
-                text: candidates[text]
-                for text in tx.unknown(table, {t: e.pk for t, e in candidates.items()})
-            }
-            for table, candidates in by_table.items()
-        }
-        taken = _insert_new(tx, fresh)
-    if not taken:
-        return entries
-    result.applied += len(taken)
-    return [e for e in entries if id(e) not in taken]
-
-
-def _insert_new(tx: Tx, by_table: Mapping[str, Mapping[str, Entry]]) -> set[int] | None:
-    """Insert these rows and their registers in a savepoint; return the ids of their entries, or None if refused."""
-    inserts: dict[tuple[str, tuple[str, ...]], list[Mapping[str, Any]]] = {}
-    registers: list[tuple[str, str, str]] = []
-    taken: set[int] = set()
-    for table, candidates in by_table.items():
-        synced = tx.catalog[table]
-        for text, entry in candidates.items():
-            data = synced.own(entry.data)
-            inserts.setdefault((table, tuple(data)), []).append(data)
-            registers.append((table, text, entry.version))
-            taken.add(id(entry))
-    if not taken:
-        return taken
-    try:
-        with tx.savepoint():
-            for (table, columns), rows in inserts.items():
-                tx.insert_rows(table, columns, rows)
-            tx.insert_created(registers)
-    except sa.exc.DBAPIError:
-        return None
-    return taken
 
 
 def _hold(

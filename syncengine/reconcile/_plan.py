@@ -51,18 +51,39 @@ class RowPlan:
 
 @dataclass(slots=True)
 class Plan:
-    """Every row write of one batch, in a stable order (table, then entry order)."""
+    """Every row write of one batch: ``rows`` in a stable order (table, then entry order), and ``new``.
+
+    ``new`` is the bulk part: inserts of rows this device knows nothing of, each
+    the only entry of its key. Each is written as it is and its row's registers are
+    all at its version (:func:`created_row` is the same row as a :class:`RowPlan`);
+    they need no state, no conflict check and no per-row object. Most of an
+    initial sync is this part.
+    """
 
     rows: list[RowPlan] = field(default_factory=list)
+    new: list[Entry] = field(default_factory=list)
 
     def writes(self) -> list[RowPlan]:
-        """Return the rows whose user-table row changes."""
-        return [r for r in self.rows if r.action is not Action.NONE]
+        """Return the rows whose user-table row changes (the bulk part included, as rows)."""
+        return [r for r in self.rows if r.action is not Action.NONE] + [created_row(e) for e in self.new]
 
     @property
     def conflicts(self) -> list[Finding]:
         """Every conflict found, in row order."""
         return [c for r in self.rows for c in r.conflicts]
+
+    def expanded(self) -> Plan:
+        """The same plan with its bulk part as rows (what a plan processor is given)."""
+        if not self.new:
+            return self
+        return Plan(self.rows + [created_row(e) for e in self.new])
+
+
+def created_row(entry: Entry) -> RowPlan:
+    """The row an insert of a row this device knows nothing of makes: the entry's values, every register at its version."""
+    data = dict(entry.data)
+    state = RowState(entry.version, True, dict.fromkeys(data, entry.version), dict(data))
+    return RowPlan(entry.table, entry.pk, Action.INSERT, dict(data), state, [entry])
 
 
 DoubleCreate = Literal["merge", "error"]
@@ -89,11 +110,13 @@ def reconcile(
     *,
     double_create: DoubleCreate = "merge",
     review: bool | Callable[[str], bool] = False,
+    bulk: bool = False,
 ) -> Plan:
     """Fold ``entries`` into copies of the local row states and plan the writes.
 
     ``local`` maps (table, pk) to the row's state; a missing row means nothing is
-    known of it. Conflicts are reported on each row (see :mod:`._conflicts`); with
+    known of it. With ``bulk``, an insert that is the only entry of a key nothing
+    is known of goes to the plan's bulk part (:attr:`Plan.new`) instead of ``rows``. Conflicts are reported on each row (see :mod:`._conflicts`); with
     ``review`` true (or true for the row's table) their conflicting part is held:
     not merged, so the local value stays. Without holds, the resulting rows do not
     depend on the order of ``entries``.
@@ -111,13 +134,27 @@ def reconcile(
         plan = Plan()
         review_of: dict[str, bool] = {}
         rows = plan.rows
+        new = plan.new
+        insert = Op.INSERT
         for key, row_entries in by_row.items():
+            before = local.get(key)
+            if len(row_entries) == 1 and row_entries[0].op is insert and (before is None or _blank(before)):
+                if bulk:  # a row this device never knew, created once
+                    new.append(row_entries[0])
+                else:
+                    rows.append(created_row(row_entries[0]))
+                continue
             table = key[0]
             held = review_of.get(table)
             if held is None:
                 held = review_of[table] = in_review(table)
-            rows.append(_plan_row(key, row_entries, local.get(key), double_create, held))
+            rows.append(_plan_row(key, row_entries, before, double_create, held))
         return plan
+
+
+def _blank(state: RowState) -> bool:
+    """Whether a row's state records no version at all (sync never saw it)."""
+    return not (state.exists or state.fields)
 
 
 def _plan_row(
@@ -127,11 +164,6 @@ def _plan_row(
     double_create: DoubleCreate,
     review: bool,
 ) -> RowPlan:
-    if len(entries) == 1 and entries[0].op is Op.INSERT and (before is None or not (before.exists or before.fields)):
-        # a row this device never knew, created once: the bulk of an initial sync
-        entry = entries[0]
-        fresh = RowState(entry.version, True, dict.fromkeys(entry.data, entry.version), dict(entry.data))
-        return RowPlan(key[0], key[1], Action.INSERT, dict(entry.data), fresh, entries)
     if len(entries) == 1 and entries[0].op is Op.UPDATE and before is not None and before.alive:
         quick = _sequential_update(key, entries[0], before)
         if quick is not None:

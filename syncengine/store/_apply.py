@@ -14,7 +14,8 @@ from typing import NamedTuple, Protocol
 
 import sqlalchemy as sa
 
-from ..reconcile import Action, RowPlan
+from ..model import Entry
+from ..reconcile import Action, Plan, RowPlan, created_row
 from ._catalog import SyncedTable
 from ._client import param_marker
 
@@ -28,31 +29,37 @@ class Failure(NamedTuple):
 
 
 class Executor(Protocol):
-    """Writes planned rows in the caller's transaction; returns the rows it could not write."""
+    """Writes a plan in the caller's transaction; returns the rows it could not write."""
 
-    def __call__(
-        self, conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequence[RowPlan]
-    ) -> list[Failure]:
-        """Write ``rows``; a row it returns as failed must have left no trace."""
+    def __call__(self, conn: sa.Connection, catalog: Mapping[str, SyncedTable], plan: Plan) -> list[Failure]:
+        """Write ``plan.rows`` and its bulk part ``plan.new``; a row it returns as failed must have left no trace.
+
+        A failure names a :class:`RowPlan`; for an entry of the bulk part, its
+        :func:`~syncengine.reconcile.created_row`.
+        """
         ...
 
 
-def execute_plan(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequence[RowPlan]) -> list[Failure]:
-    """Write ``rows``; return the rows the database refused, with its reason."""
-    writes = [r for r in rows if r.action is not Action.NONE]
-    if not writes:
+def execute_plan(conn: sa.Connection, catalog: Mapping[str, SyncedTable], plan: Plan) -> list[Failure]:
+    """Write ``plan``; return the rows the database refused, with its reason.
+
+    Everything is written in one savepoint, grouped; only when the database refuses
+    some of it is each row written in a savepoint of its own, to find the rows refused.
+    """
+    writes = [r for r in plan.rows if r.action is not Action.NONE]
+    if not writes and not plan.new:
         return []
     try:
         with conn.begin_nested():
-            _write(conn, catalog, writes)
+            _write(conn, catalog, writes, plan.new)
         return []
     except sa.exc.DBAPIError:
         pass
     failures: list[Failure] = []
-    for row in writes:
+    for row in writes + [created_row(e) for e in plan.new]:
         try:
             with conn.begin_nested():
-                _write(conn, catalog, [row])
+                _write(conn, catalog, [row], ())
         except sa.exc.DBAPIError as exc:
             failures.append(Failure(row, _reason(exc), isinstance(exc, sa.exc.IntegrityError)))
     return failures
@@ -63,8 +70,13 @@ def _reason(exc: sa.exc.DBAPIError) -> str:
     return f"the database refused the write: {text}"
 
 
-def _write(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequence[RowPlan]) -> None:
+def _write(
+    conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: Sequence[RowPlan], new: Sequence[Entry]
+) -> None:
     inserts: dict[tuple[str, tuple[str, ...]], list[Mapping[str, object]]] = {}
+    for entry in new:
+        values = catalog[entry.table].own(entry.data)
+        inserts.setdefault((entry.table, tuple(values)), []).append(values)
     updates: dict[tuple[str, tuple[str, ...]], list[dict[str, object]]] = {}
     deletes: dict[str, list[dict[str, object]]] = {}
     for row in rows:

@@ -133,20 +133,31 @@ def load_states(
     conn: sa.Connection,
     catalog: Mapping[str, SyncedTable],
     keys: Iterable[tuple[str, PK]],
+    *,
+    unknown: bool = True,
+    texts: dict[tuple[str, PK], str] | None = None,
 ) -> dict[tuple[str, PK], LoadedRow]:
-    """Load the registers and the current values of rows."""
+    """Load the registers and the current values of rows.
+
+    Without ``unknown``, rows with neither registers nor a row in the table are left
+    out. ``texts``, when given, is filled with every row's key text.
+    """
     by_table: dict[str, list[PK]] = {}
     for table, pk in keys:
         by_table.setdefault(table, []).append(pk)
     out: dict[tuple[str, PK], LoadedRow] = {}
     for name, pks in by_table.items():
         synced = catalog[name]
-        texts = {pk_key(pk): pk for pk in pks}
-        stored = load_registers(conn, synced, texts)
-        present = read_rows(conn, synced, list(texts.values()))
-        for text, pk in texts.items():
+        by_text = {pk_key(pk): pk for pk in pks}
+        if texts is not None:
+            texts.update(((name, pk), text) for text, pk in by_text.items())
+        stored = load_registers(conn, synced, by_text)
+        present = read_rows(conn, synced, list(by_text.values()))
+        for text, pk in by_text.items():
             state = stored.get(text)
             live = present.get(text)
+            if state is None and live is None and not unknown:
+                continue
             if state is None:
                 state = RowState(alive=live is not None, values=dict(live) if live else {})
             elif live is not None:

@@ -23,7 +23,7 @@ from .._db import describe
 from ..clock import HybridClock
 from ..errors import DatabaseError, NotInitializedError, SchemaError
 from ..model import PK, Conflict, Entry, LogRecord, QuarantinedEntry, SyncRecord
-from ..reconcile import Finding, RowPlan, RowState
+from ..reconcile import Finding, Plan, RowState
 from . import _client as client
 from . import _conflicts as conflicts
 from . import _schema as s
@@ -171,9 +171,15 @@ class Tx:
 
     # -- row registers and user tables ----------------------------------------------------
 
-    def load_states(self, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, PK], LoadedRow]:
-        """The registers and current values of rows."""
-        return client.load_states(self.conn, self.catalog, keys)
+    def load_states(
+        self,
+        keys: Iterable[tuple[str, PK]],
+        *,
+        unknown: bool = True,
+        texts: dict[tuple[str, PK], str] | None = None,
+    ) -> dict[tuple[str, PK], LoadedRow]:
+        """The registers and current values of rows; see :func:`._client.load_states`."""
+        return client.load_states(self.conn, self.catalog, keys, unknown=unknown, texts=texts)
 
     def rows(self, table: str, pks: Sequence[PK]) -> list[dict[str, Any]]:
         """The rows of a synced table with these keys, as the table holds them now (missing ones left out)."""
@@ -195,9 +201,9 @@ class Tx:
         """Write the registers of rows created by one insert each: (table, key text, version)."""
         client.insert_created(self.conn, rows)
 
-    def execute(self, rows: Sequence[RowPlan], executor: Executor = execute_plan) -> list[Failure]:
-        """Write planned rows to the user tables with ``executor``; the rows it could not write."""
-        return executor(self.conn, self.catalog, rows)
+    def execute(self, plan: Plan, executor: Executor = execute_plan) -> list[Failure]:
+        """Write a plan to the user tables with ``executor``; the rows it could not write."""
+        return executor(self.conn, self.catalog, plan)
 
     def insert_rows(self, table: str, columns: tuple[str, ...], rows: Sequence[Mapping[str, object]]) -> None:
         """Insert rows that all have exactly ``columns`` into a synced table."""

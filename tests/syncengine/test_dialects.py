@@ -21,7 +21,7 @@ from sqlalchemy.dialects import mysql
 
 from syncengine import Device, SqlSharedLog
 from syncengine._db import create_engine
-from syncengine.store._apply import execute_plan
+from syncengine.store import execute_plan
 
 from .helpers import (
     add,
@@ -249,9 +249,9 @@ class FailOnSecondBatch:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, conn, catalog, plan_rows):
+    def __call__(self, conn, catalog, plan):
         self.calls += 1
-        failures = execute_plan(conn, catalog, plan_rows)
+        failures = execute_plan(conn, catalog, plan)
         if self.calls == 2:
             raise RuntimeError("disk on fire")
         return failures

@@ -101,7 +101,7 @@ def test_every_sync_is_kept_in_the_history(a, b, shared, tmp_path) -> None:
     assert [r["error"] for r in json.loads(out)] == [None, "disk on fire"]
 
 
-def _failing(conn, catalog, rows):
+def _failing(conn, catalog, plan):
     raise RuntimeError("disk on fire")
 
 

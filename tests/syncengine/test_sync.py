@@ -398,11 +398,11 @@ class FailAfterWriting:
     def __init__(self) -> None:
         self.wrote = 0
 
-    def __call__(self, conn, catalog, plan_rows):
-        from syncengine.store._apply import execute_plan
+    def __call__(self, conn, catalog, plan):
+        from syncengine.store import execute_plan
 
-        execute_plan(conn, catalog, plan_rows)
-        self.wrote += len(plan_rows)
+        execute_plan(conn, catalog, plan)
+        self.wrote += len(plan.writes())
         raise RuntimeError("disk on fire")
 
 
