@@ -355,11 +355,10 @@ class _Run:
         without being read back.
         """
         size = self.options.upload_batch_size
-        sqlite = tx.conn.dialect.name == "sqlite"
-        outbox = self.options.cleanup and sqlite
+        outbox = self.options.cleanup and tx.keeps_outbox
         # stamped and maybe sent: again exactly as they were (also by a sync that keeps its
         # entries, which keeps none of these: they were never written to the log)
-        waiting = tx.outboxed() if sqlite else []
+        waiting = tx.outboxed() if tx.keeps_outbox else []
         if waiting:
             return [self._unbox(row) for row in waiting]
         batch_id, rows = tx.outgoing(size)

@@ -100,13 +100,13 @@ def _finding(state: RowState, entry: Entry, kind: ConflictKind, field: str | Non
 
 
 def _edit_edit(state: RowState, entry: Entry, review: bool) -> tuple[list[Finding], Entry | None]:
-    findings = []
+    findings: list[Finding] = []
     held: set[str] = set()
-    base = entry.base
+    base, versions = entry.base, state.fields
     for field, value in entry.data.items():
-        local_version = state.fields.get(field, ZERO)
+        local_version = versions.get(field, ZERO)
         if not local_version or base.get(field) == local_version or local_version in base_versions(base, field):
-            continue
+            continue  # the writer had seen the local value: an overwrite, the usual case
         if field not in state.values or same(state.values[field], value):
             continue
         local = state.values[field]

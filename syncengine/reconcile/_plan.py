@@ -164,10 +164,6 @@ def _plan_row(
     double_create: DoubleCreate,
     review: bool,
 ) -> RowPlan:
-    if len(entries) == 1 and entries[0].op is Op.UPDATE and before is not None and before.alive:
-        quick = _sequential_update(key, entries[0], before)
-        if quick is not None:
-            return quick
     state = before.copy() if before is not None else RowState()
     was_alive = state.alive
     if len(entries) > 1:
@@ -176,7 +172,8 @@ def _plan_row(
     conflicts: list[Finding] = []
     for entry in entries:
         found, to_merge = detect(state, entry, review=review)
-        conflicts += found
+        if found:
+            conflicts += found
         if to_merge is None:
             continue
         if double_create == "error":
@@ -189,33 +186,6 @@ def _plan_row(
     row = _row_plan(table, pk, state, was_alive, changed, entries)
     row.conflicts = conflicts
     return row
-
-
-_MISSING = object()
-
-
-def _sequential_update(key: tuple[str, PK], entry: Entry, before: RowState) -> RowPlan | None:
-    """Plan one update of a live row written after seeing its current versions; None otherwise.
-
-    The common case after the initial sync, done in one pass. Anything else (a field
-    whose local version the writer had not seen) takes the general path.
-    """
-    version, base = entry.version, entry.base
-    known, current = before.fields, before.values
-    fields, values = known.copy(), current.copy()
-    changed: dict[str, Any] = {}
-    for column, value in entry.data.items():
-        local_version = known.get(column, "")
-        if local_version and base.get(column) != local_version:
-            return None  # maybe concurrent: let detect() decide
-        if version > local_version:
-            fields[column] = version
-            old = current.get(column, _MISSING)
-            if old is _MISSING or old != value or type(old) is not type(value):
-                values[column] = value
-                changed[column] = value
-    state = RowState(before.exists, True, fields, values)
-    return RowPlan(key[0], key[1], Action.UPDATE if changed else Action.NONE, changed, state, [entry])
 
 
 def _row_plan(table: str, pk: PK, state: RowState, was_alive: bool, changed: set[str], entries: list[Entry]) -> RowPlan:

@@ -38,7 +38,7 @@ class RowState:
 
     def copy(self) -> RowState:
         """Return an independent copy."""
-        return RowState(self.exists, self.alive, dict(self.fields), dict(self.values))
+        return RowState(self.exists, self.alive, self.fields.copy(), self.values.copy())
 
     def version_of(self, column: str) -> str:
         """Return the version of one column (the row's own when none is recorded)."""

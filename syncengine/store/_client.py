@@ -25,9 +25,9 @@ from ..model import PK, Entry, Op
 from ..reconcile import RowState
 from . import _schema as s
 from ._catalog import SyncedTable, pk_key
+from ._dialects import chunks, strategy
 
 _OPS = {"I": Op.INSERT, "U": Op.UPDATE, "D": Op.DELETE}
-_CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
 
 
 _RAW = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -97,29 +97,13 @@ class LoadedRow:
     text: str = ""  # the key's text in syncengine_rows
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def load_registers(conn: sa.Connection, synced: SyncedTable, texts: Iterable[str]) -> dict[str, RowState]:
     """Load the stored registers of rows of one table, by key text; rows sync knows nothing of are left out.
 
     The states' ``values`` hold what a deleted row last held (its ``alive`` is what
     sync last recorded, not whether the table holds the row now).
     """
-    name = synced.name
-    columns = "pk, exists_v, alive, fields, dead"
-    if conn.dialect.name == "sqlite":  # every key in one JSON parameter: no statement of 500 markers to build
-        found = conn.exec_driver_sql(
-            f"SELECT {columns} FROM syncengine_rows WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))",
-            (name, orjson.dumps(list(texts)).decode()),
-        ).all()
-    else:
-        found = []
-        for part in _chunks(list(texts)):
-            query = sa.select(s.rows.c.pk, s.rows.c.exists_v, s.rows.c.alive, s.rows.c.fields, s.rows.c.dead)
-            found += conn.execute(query.where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))).all()
+    found = strategy(conn).registers(conn, synced.name, list(texts))
     out: dict[str, RowState] = {}
     for text, exists, alive, explicit, dead in found:
         fields = dict.fromkeys(synced.columns, exists) if exists else {}
@@ -183,34 +167,8 @@ def insert_created(conn: sa.Connection, rows: Sequence[tuple[str, str, str]]) ->
 
 
 def read_rows(conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> dict[str, dict[str, Any]]:
-    table = synced.table
-    cols = [table.c[c] for c in synced.pk_columns]
-    found: dict[str, dict[str, Any]] = {}
-    if (
-        conn.dialect.name == "sqlite"
-        and len(cols) == 1
-        and synced.plain_key
-        and all(type(pk[0]) is str or type(pk[0]) is int for pk in pks)
-    ):
-        # one JSON parameter holding every key; the cells come back as the trigger copies them
-        quote = conn.dialect.identifier_preparer.quote
-        sql = (
-            f"SELECT {', '.join(quote(c) for c in synced.columns)} FROM {quote(synced.name)} "
-            f"WHERE {quote(synced.pk_columns[0])} IN (SELECT value FROM json_each(?))"
-        )
-        for cells in conn.exec_driver_sql(sql, (orjson.dumps([pk[0] for pk in pks]).decode(),)):
-            record = synced.decoder.cells(cells)
-            found[pk_key(synced.pk_of(record))] = record
-        return found
-    for part in _chunks(pks):
-        if len(cols) == 1:
-            where = cols[0].in_([pk[0] for pk in part])
-        else:
-            where = sa.tuple_(*cols).in_([tuple(pk) for pk in part])
-        for row in conn.execute(sa.select(table).where(where)).mappings():
-            record = {str(k): v for k, v in row.items()}
-            found[pk_key(synced.pk_of(record))] = record
-    return found
+    """The rows of a synced table with these keys, by key text."""
+    return {pk_key(synced.pk_of(record)): record for record in strategy(conn).rows(conn, synced, pks)}
 
 
 def param_marker(conn: sa.Connection) -> str:
@@ -325,19 +283,15 @@ class CapturedReader:
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self.width = 0
-        if conn.dialect.name == "sqlite":
-            names = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(syncengine_log)")}
-            while f"n{self.width}" in names and f"o{self.width}" in names:
-                self.width += 1
+        dialect = strategy(conn)
+        self.width = dialect.value_columns(conn)
         cells = "".join(f", n{i}" for i in range(self.width)) + "".join(f", o{i}" for i in range(self.width))
         self.select = (
             f"SELECT id, tbl, op, wall, pk, data, old{', width' if self.width else ''}{cells} FROM syncengine_log"
         )
         # captured rows up to the highest one a batch waiting in the outbox covers are stamped
         # already (see _schema.outbox)
-        sqlite = conn.dialect.name == "sqlite"
-        outboxed = conn.execute(sa.select(sa.func.max(s.outbox.c.last_id))).scalar() if sqlite else None
+        outboxed = conn.execute(sa.select(sa.func.max(s.outbox.c.last_id))).scalar() if dialect.outbox else None
         self.sql = (
             f"{self.select} WHERE state = 0{f' AND id > {int(outboxed)}' if outboxed is not None else ''} "
             f"ORDER BY id LIMIT {param_marker(conn)}"
@@ -356,7 +310,7 @@ class CapturedReader:
         """The captured rows with these ids."""
         found: list[Any] = []
         marker = param_marker(self.conn)
-        for part in _chunks(ids):
+        for part in chunks(ids):
             sql = f"{self.select} WHERE state = 0 AND id IN ({', '.join([marker] * len(part))})"
             found += self.conn.exec_driver_sql(sql, tuple(part)).all()
         return found
@@ -429,7 +383,7 @@ def _stamp_rows(
     elif assign is not None:  # the entries live on in the outbox; their captured rows stay as they are
         assign(stamped)
     if orphans:
-        for part in _chunks(orphans):
+        for part in chunks(orphans):
             conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
     save_clock(conn, clock)
 
@@ -701,7 +655,7 @@ def pending(conn: sa.Connection, limit: int, *, after_id: int = 0) -> list[Any]:
 
 def finish(conn: sa.Connection, ids: Sequence[int], *, cleanup: bool) -> None:
     """Mark integrated entries done, or delete them with ``cleanup``."""
-    for part in _chunks(ids):
+    for part in chunks(ids):
         where = s.log.c.id.in_(part)
         if cleanup:
             conn.execute(s.log.delete().where(where))

@@ -30,6 +30,7 @@ from . import _schema as s
 from . import _views as views
 from ._apply import Executor, Failure, execute_plan, insert_rows
 from ._catalog import SyncedTable
+from ._dialects import strategy
 
 LogState = s.LogState
 Outgoing = client.Outgoing
@@ -43,6 +44,8 @@ class Tx:
     def __init__(self, conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> None:
         self.conn = conn
         self.catalog = catalog
+        self.keeps_outbox = strategy(conn).outbox
+        """Whether this database keeps stamped batches whole in the outbox until they are shared (SQLite)."""
 
     # -- settings, the clock, capture ------------------------------------------------
 

@@ -16,7 +16,8 @@ from .._codec import loads
 from ..model import LogRecord, Op, QuarantinedEntry
 from . import _schema as s
 from ._catalog import SyncedTable
-from ._client import _OPS, CapturedReader, _chunks
+from ._client import _OPS, CapturedReader
+from ._dialects import chunks as _chunks
 
 
 def counts(conn: sa.Connection) -> dict[int, int]:

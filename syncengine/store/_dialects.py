@@ -1,0 +1,102 @@
+"""How the device store differs per database: one strategy per dialect, as :mod:`syncengine.capture` has.
+
+The rest of the store asks :func:`strategy` and never tests the dialect's name.
+
+* **SQLite** looks rows up with every key in one JSON parameter (``json_each``), so
+  no statement of hundreds of markers is built; its triggers copy captured values
+  into the log's typeless value columns ``n0…``/``o0…``; and, with cleanup, a
+  stamped batch waits whole in ``syncengine_outbox`` (see ``_schema.outbox``).
+* **PostgreSQL and MariaDB** look rows up in chunks of ``IN (...)`` lists, capture
+  values as JSON, and keep a stamped batch's id beside its log entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from ..model import PK
+from . import _schema as s
+from ._catalog import SyncedTable
+
+CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
+_REGISTERS = "pk, exists_v, alive, fields, dead"
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    """``items`` in slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Dialect:
+    """The way of PostgreSQL and MariaDB; :class:`Sqlite` changes what differs."""
+
+    outbox = False
+    """Whether stamped batches wait whole in the outbox until they are shared (with cleanup)."""
+
+    def registers(self, conn: sa.Connection, table: str, texts: Sequence[str]) -> list[Any]:
+        """The stored register rows (pk, exists_v, alive, fields, dead) of these keys of one table."""
+        found: list[Any] = []
+        columns = [s.rows.c[c.strip()] for c in _REGISTERS.split(",")]
+        for part in chunks(texts):
+            found += conn.execute(sa.select(*columns).where(s.rows.c.tbl == table, s.rows.c.pk.in_(part))).all()
+        return found
+
+    def rows(self, conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> list[dict[str, Any]]:
+        """The rows of a synced table with these keys, as dicts of Python values."""
+        cols = [synced.table.c[c] for c in synced.pk_columns]
+        found: list[dict[str, Any]] = []
+        for part in chunks(pks):
+            if len(cols) == 1:
+                where = cols[0].in_([pk[0] for pk in part])
+            else:
+                where = sa.tuple_(*cols).in_([tuple(pk) for pk in part])
+            result = conn.execute(sa.select(synced.table).where(where)).mappings()
+            found += ({str(k): v for k, v in row.items()} for row in result)
+        return found
+
+    def value_columns(self, conn: sa.Connection) -> int:
+        """How many typeless value columns (``n0…`` and ``o0…``) the log has: none here."""
+        return 0
+
+
+class Sqlite(Dialect):
+    """SQLite: JSON-parameter lookups, value columns in the log, the outbox."""
+
+    outbox = True
+
+    def registers(self, conn: sa.Connection, table: str, texts: Sequence[str]) -> list[Any]:
+        sql = f"SELECT {_REGISTERS} FROM syncengine_rows WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))"
+        return list(conn.exec_driver_sql(sql, (table, orjson.dumps(list(texts)).decode())))
+
+    def rows(self, conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> list[dict[str, Any]]:
+        if not (synced.plain_key and all(type(pk[0]) is str or type(pk[0]) is int for pk in pks)):
+            return super().rows(conn, synced, pks)
+        # one JSON parameter holding every key; the cells come back as the trigger copies them
+        quote = conn.dialect.identifier_preparer.quote
+        sql = (
+            f"SELECT {', '.join(quote(c) for c in synced.columns)} FROM {quote(synced.name)} "
+            f"WHERE {quote(synced.pk_columns[0])} IN (SELECT value FROM json_each(?))"
+        )
+        cells = synced.decoder.cells
+        return [cells(row) for row in conn.exec_driver_sql(sql, (orjson.dumps([pk[0] for pk in pks]).decode(),))]
+
+    def value_columns(self, conn: sa.Connection) -> int:
+        names = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(syncengine_log)")}
+        width = 0
+        while f"n{width}" in names and f"o{width}" in names:
+            width += 1
+        return width
+
+
+_SQLITE = Sqlite()
+_OTHERS = Dialect()
+
+
+def strategy(conn: sa.Connection) -> Dialect:
+    """The store's strategy for the database ``conn`` talks to."""
+    return _SQLITE if conn.dialect.name == "sqlite" else _OTHERS
