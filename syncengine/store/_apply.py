@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from ..model import Entry
 from ..reconcile import Action, Plan, RowPlan, created_row
 from ._catalog import SyncedTable
-from ._client import param_marker
+from ._dialects import param_marker
 
 
 class Failure(NamedTuple):

@@ -26,16 +26,18 @@ from ..model import PK, Conflict, Entry, LogRecord, QuarantinedEntry, SyncRecord
 from ..reconcile import Finding, Plan, RowState
 from . import _client as client
 from . import _conflicts as conflicts
+from . import _registers as registers
 from . import _schema as s
+from . import _stamping as stamping
 from . import _views as views
 from ._apply import Executor, Failure, execute_plan, insert_rows
 from ._catalog import SyncedTable
 from ._dialects import strategy
 
 LogState = s.LogState
-Outgoing = client.Outgoing
-LoadedRow = client.LoadedRow
-Assign = client.Assign
+Outgoing = stamping.Outgoing
+LoadedRow = registers.LoadedRow
+Assign = stamping.Assign
 
 
 class Tx:
@@ -85,9 +87,11 @@ class Tx:
 
     # -- stamping and sharing local writes ---------------------------------------------
 
-    def stamp(self, device_id: str, *, limit: int | None = None, assign: Assign | None = None, keep: bool = True) -> int:
-        """Stamp captured local writes; see :func:`._client.stamp`."""
-        return client.stamp(self.conn, self.catalog, device_id, limit=limit, assign=assign, keep=keep)
+    def stamp(
+        self, device_id: str, *, limit: int | None = None, assign: Assign | None = None, keep: bool = True
+    ) -> int:
+        """Stamp captured local writes; see :func:`._stamping.stamp`."""
+        return stamping.stamp(self.conn, self.catalog, device_id, limit=limit, assign=assign, keep=keep)
 
     def outboxed(self) -> list[Any]:
         """The batches waiting in the outbox, oldest first."""
@@ -181,28 +185,28 @@ class Tx:
         unknown: bool = True,
         texts: dict[tuple[str, PK], str] | None = None,
     ) -> dict[tuple[str, PK], LoadedRow]:
-        """The registers and current values of rows; see :func:`._client.load_states`."""
-        return client.load_states(self.conn, self.catalog, keys, unknown=unknown, texts=texts)
+        """The registers and current values of rows; see :func:`._registers.load_states`."""
+        return registers.load_states(self.conn, self.catalog, keys, unknown=unknown, texts=texts)
 
     def rows(self, table: str, pks: Sequence[PK]) -> list[dict[str, Any]]:
         """The rows of a synced table with these keys, as the table holds them now (missing ones left out)."""
-        return list(client.read_rows(self.conn, self.catalog[table], pks).values())
+        return list(registers.read_rows(self.conn, self.catalog[table], pks).values())
 
     def unknown(self, table: str, keys: Mapping[str, PK]) -> set[str]:
         """Of these rows (key text → key), the key texts of those this device knows nothing of."""
-        return client.unknown(self.conn, self.catalog[table], keys)
+        return registers.unknown(self.conn, self.catalog[table], keys)
 
     def save_registers(self, changes: Iterable[tuple[str, str, RowState, bool]]) -> None:
         """Write row registers by (table, key text, state, stored already)."""
-        client.save_registers(self.conn, changes)
+        registers.save_registers(self.conn, changes)
 
     def save_states(self, changes: Iterable[tuple[str, PK, RowState, bool]]) -> None:
         """Write row registers by (table, key, state, stored already)."""
-        client.save_states(self.conn, changes)
+        registers.save_states(self.conn, changes)
 
     def insert_created(self, rows: Sequence[tuple[str, str, str]]) -> None:
         """Write the registers of rows created by one insert each: (table, key text, version)."""
-        client.insert_created(self.conn, rows)
+        registers.insert_created(self.conn, rows)
 
     def execute(self, plan: Plan, executor: Executor = execute_plan) -> list[Failure]:
         """Write a plan to the user tables with ``executor``; the rows it could not write."""
@@ -296,7 +300,9 @@ class Tx:
         """Give up on quarantined entries."""
         views.skip(self.conn, ids)
 
-    def record_sync(self, started_at: float, finished_at: float, remote: str | None, report: Any, error: str | None) -> None:
+    def record_sync(
+        self, started_at: float, finished_at: float, remote: str | None, report: Any, error: str | None
+    ) -> None:
         """Keep one sync in the device's history (its last thousand are kept)."""
         self.conn.execute(
             s.syncs.insert().values(
@@ -329,7 +335,9 @@ class DeviceStore:
         with engine.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
             if "syncengine_state" not in present:
-                raise NotInitializedError(f"{describe(engine)} has no sync installed; run 'syncengine init' on it first")
+                raise NotInitializedError(
+                    f"{describe(engine)} has no sync installed; run 'syncengine init' on it first"
+                )
             missing = [t for t in s.metadata.sorted_tables if t.name not in present]
             self.catalog = load_catalog(conn)
         if missing:  # made by an older version: add the engine's newer tables
@@ -359,7 +367,9 @@ class DeviceStore:
                 capture.install(conn, synced.table)
 
 
-def install(conn: sa.Connection, tables: Sequence[sa.Table], *, name: str | None, snapshot: bool, hostname: str) -> None:
+def install(
+    conn: sa.Connection, tables: Sequence[sa.Table], *, name: str | None, snapshot: bool, hostname: str
+) -> None:
     """Install sync on ``tables`` (reflected on ``conn``): the engine's tables, a device id, triggers, a snapshot.
 
     Running it again adds tables; the device keeps its id. ``name`` (or

@@ -100,3 +100,19 @@ _OTHERS = Dialect()
 def strategy(conn: sa.Connection) -> Dialect:
     """The store's strategy for the database ``conn`` talks to."""
     return _SQLITE if conn.dialect.name == "sqlite" else _OTHERS
+
+
+def param_marker(conn: sa.Connection) -> str:
+    """Return the driver's positional parameter marker: ``?`` (sqlite3) or ``%s`` (psycopg, PyMySQL)."""
+    return "?" if conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+
+
+def executemany(conn: sa.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run ``sql`` (with ``?`` markers) once per row, straight through the driver.
+
+    For the engine's own tables in hot paths: SQLAlchemy's per-row parameter
+    processing would cost more than the database work, and these columns need none.
+    """
+    if rows:
+        marker = param_marker(conn)
+        conn.exec_driver_sql(sql if marker == "?" else sql.replace("?", marker), list(rows))

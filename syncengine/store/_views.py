@@ -16,8 +16,9 @@ from .._codec import loads
 from ..model import LogRecord, Op, QuarantinedEntry
 from . import _schema as s
 from ._catalog import SyncedTable
-from ._client import _OPS, CapturedReader
+from ._client import _OPS
 from ._dialects import chunks as _chunks
+from ._stamping import CapturedReader
 
 
 def counts(conn: sa.Connection) -> dict[int, int]:

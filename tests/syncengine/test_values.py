@@ -318,6 +318,6 @@ def test_values_travel_sqlite_to_postgresql_to_mariadb(new_db, remote, json):
 )
 def test_the_quick_json_of_raw_sqlite_rows_is_the_tagged_json(row) -> None:
     from syncengine._codec import dumps
-    from syncengine.store._client import dumps_cells
+    from syncengine.store._stamping import dumps_cells
 
     assert dumps_cells(row) == dumps(row)
