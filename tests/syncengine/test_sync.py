@@ -599,8 +599,8 @@ def _registers(device: Device) -> list[Any]:
 
 
 def test_rows_new_to_a_device_land_exactly_as_the_reconciler_plans_them(tmp_path, a, shared) -> None:
-    # Inserts of rows a device knows nothing of skip the reconciler; a plan processor turns
-    # that shortcut off, so b_plain and b_planned must end alike, registers included.
+    # Inserts of rows a device knows nothing of go to the plan's bulk part; a plan processor
+    # is given them as row plans, so b_plain and b_planned must end alike, registers included.
     b_plain, b_planned = (Device.init(str(tmp_path / f"{n}.db"), metadata=metadata, name=n) for n in ("b1", "b2"))
     add(a, *[(f"c{i}", "common", i) for i in range(5)])
     a.sync(shared)
@@ -624,9 +624,9 @@ def test_rows_new_to_a_device_land_exactly_as_the_reconciler_plans_them(tmp_path
 
 
 def test_new_rows_beside_rows_a_device_already_holds_land_as_the_reconciler_plans_them(tmp_path, a, shared) -> None:
-    # New rows are first written as if none existed; when one does (a row the device holds
-    # without sync knowing it, or one whose register outlived a delete), the batch must
-    # still end exactly as the reconciler plans it, registers and conflicts included.
+    # Rows the device holds without sync knowing them, or whose register outlived a delete,
+    # are not new: beside the bulk part of new rows, the batch must end exactly as the
+    # reconciler plans it row by row, registers and conflicts included.
     c = Device.init(str(tmp_path / "c.db"), metadata=metadata, name="c")
     b_plain, b_planned = (Device.init(str(tmp_path / f"{n}.db"), metadata=metadata, name=n) for n in ("b1", "b2"))
     add(a, ("gone", "deleted on b", 1))
