@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..clock import HybridClock
 from ..model import PK, ROW, Entry, Op
@@ -28,8 +28,7 @@ RowKey = tuple[str, str]
 """A row's identity: its table, and a text form of its key that the caller chooses (one text per key)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
+class Write(NamedTuple):
     """One captured write to share, as an entry-to-be: a key change is two of these."""
 
     log_id: int
@@ -53,13 +52,21 @@ class Register:
 
 @dataclass(slots=True)
 class Stamped:
-    """What stamping decided: the entries, in write order, and the registers to write."""
+    """What stamping decided: each write's version and base, in write order, and the registers to write."""
 
-    entries: list[Entry] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    bases: list[dict[str, Any]] = field(default_factory=list)
     created: dict[RowKey, str] = field(default_factory=dict)
     """Rows created by one insert and untouched since: every register at that insert's version."""
     registers: dict[RowKey, Register] = field(default_factory=dict)
     """Every other row written: its registers after the writes."""
+
+    def entries(self, writes: Sequence[Write], device_id: str) -> list[Entry]:
+        """The stamped writes as entries (each with its log id)."""
+        return [
+            Entry(version, device_id, w.table, w.pk, w.op, w.data, w.old, base, log_id=w.log_id)
+            for w, version, base in zip(writes, self.versions, self.bases, strict=True)
+        ]
 
 
 def writes_of(
@@ -132,35 +139,38 @@ def stamp(
     writes). ``clock`` ticks once per write at the write's wall time. The states
     in ``registers`` are not changed in place.
 
-    A row created by an insert here and not written again comes back in
-    ``created`` (all its registers at the insert's version: the bulk of most logs,
-    no state object needed); every other row in ``registers`` with its new state.
+    Each write gets a version and a base (``versions``, ``bases``; :meth:`Stamped.entries`
+    makes the entries). A row created by an insert here and not written again
+    comes back in ``created`` (all its registers at the insert's version: the bulk
+    of most logs, no state object needed); every other row in ``registers`` with
+    its new state.
     """
     out = Stamped()
-    entries, changed = out.entries, out.registers
+    versions, bases, changed = out.versions, out.bases, out.registers
     fresh: dict[RowKey, tuple[str, Mapping[str, Any]]] = {}  # rows created here: the insert's version, values
     device_id = clock.device_id
+    insert = Op.INSERT
     for write in writes:
         version = clock.tick(write.wall_ms)
+        versions.append(version)
         key = (write.table, write.key)
         op, data = write.op, write.data
-        if op is Op.INSERT and key not in changed and key not in fresh and key not in registers:
-            fresh[key] = (version, data)
-            entries.append(Entry(version, device_id, write.table, write.pk, op, data, None, {}, log_id=write.log_id))
+        if op is insert and key not in changed and key not in fresh and key not in registers:
+            fresh[key] = (version, data)  # a brand-new row, the bulk of most logs: no state object
+            bases.append({})
             continue
         register = changed.get(key)
         if register is None:
             register = changed[key] = _start(key, registers, fresh)
         state, stored = register.state, register.stored
         base = base_of(state, stored, op, data)
-        entry = Entry(version, device_id, write.table, write.pk, op, data, write.old, base, log_id=write.log_id)
-        entries.append(entry)
-        if base or op is not Op.INSERT:
+        bases.append(base)
+        if base or op is not insert:
             if not stored and not state.exists:
-                state.alive = op is not Op.INSERT  # the row existed before sync knew of it
+                state.alive = op is not insert  # the row existed before sync knew of it
             if op is Op.DELETE and write.old:
                 state.values = dict(write.old)
-            merge(state, entry)
+            merge(state, Entry(version, device_id, write.table, write.pk, op, data, write.old, base))
         elif not state.exists and not stored:  # an insert after its row's delete among these writes
             register.state = created(version, data)
     out.created = {key: version for key, (version, _) in fresh.items()}

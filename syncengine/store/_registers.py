@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from .._codec import dumps, loads
 from ..model import PK
 from ..reconcile import RowState
+from . import _schema as s
 from ._catalog import SyncedTable, pk_key
 from ._dialects import executemany, strategy
 
@@ -35,7 +36,10 @@ def load_registers(conn: sa.Connection, synced: SyncedTable, texts: Iterable[str
     The states' ``values`` hold what a deleted row last held (its ``alive`` is what
     sync last recorded, not whether the table holds the row now).
     """
-    found = strategy(conn).registers(conn, synced.name, list(texts))
+    keys = list(texts)
+    if len(keys) > _PROBE_FIRST and not _any(conn, sa.select(s.rows.c.pk).where(s.rows.c.tbl == synced.name)):
+        return {}  # the table has no register at all: a lookup of each key would find nothing
+    found = strategy(conn).registers(conn, synced.name, keys)
     out: dict[str, RowState] = {}
     for text, exists, alive, explicit, dead in found:
         fields = dict.fromkeys(synced.columns, exists) if exists else {}
@@ -100,7 +104,18 @@ def insert_created(conn: sa.Connection, rows: Sequence[tuple[str, str, str]]) ->
 
 def read_rows(conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> dict[str, dict[str, Any]]:
     """The rows of a synced table with these keys, by key text."""
+    if len(pks) > _PROBE_FIRST and not _any(conn, sa.select(*synced.table.primary_key.columns)):
+        return {}  # the table is empty: a lookup of each key would find nothing
     return {pk_key(synced.pk_of(record)): record for record in strategy(conn).rows(conn, synced, pks)}
+
+
+# Above this many keys, one probe first asks whether the table holds anything at all: a
+# device's first sync looks up every key of tables that are still empty.
+_PROBE_FIRST = 100
+
+
+def _any(conn: sa.Connection, query: sa.Select[Any]) -> bool:
+    return conn.execute(query.limit(1)).first() is not None
 
 
 _INSERT_ROWS = "INSERT INTO syncengine_rows (exists_v, alive, fields, dead, tbl, pk) VALUES (?, ?, ?, ?, ?, ?)"

@@ -191,16 +191,16 @@ def _stamp_rows(
     stamped = [
         Outgoing(
             w.log_id,
-            e.version,
+            version,
             device_id,
-            e.table,
+            w.table,
             w.key,
-            _CODES[e.op],
-            row_json[e.table](w.data),
-            row_json[e.table](w.old) if w.old is not None else None,
-            orjson.dumps(e.base).decode() if e.base else "{}",
+            _CODES[w.op],
+            row_json[w.table](w.data),
+            row_json[w.table](w.old) if w.old is not None else None,
+            orjson.dumps(base).decode() if base else "{}",
         )
-        for e, w in zip(done.entries, writes, strict=True)
+        for w, version, base in zip(writes, done.versions, done.bases, strict=True)
     ]
     if keep:
         _write_stamped(conn, reader, stamped, writes, assign)
