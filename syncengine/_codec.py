@@ -156,11 +156,8 @@ class Codec:
 class JsonCodec(Codec):
     """The default serializer's codec: a body is the stored JSON, copied; read back without a walk when untagged."""
 
-    def body(self, data: str, old: str | None) -> str:
-        return '{"data":' + data + ',"old":' + (old or "null") + "}"
-
     def encode(self, entries: Sequence[StoredEntry]) -> bytes:
-        # Codec.encode with body() written in place: this runs once per entry sent
+        # Codec.encode with the body (the stored JSON, copied) written in place: this runs once per entry sent
         fragment, names = orjson.Fragment, _NAMES
         items = [
             [

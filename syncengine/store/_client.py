@@ -15,12 +15,10 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from .._codec import CODES as _CODES
-from .._codec import dumps, loads
+from .._codec import loads, stored
 from ..clock import HybridClock
 from ..model import Entry, Op
 from . import _schema as s
-from ._catalog import pk_key
 from ._dialects import chunks, param_marker
 
 _OPS = {"I": Op.INSERT, "U": Op.UPDATE, "D": Op.DELETE}
@@ -198,14 +196,7 @@ def add_received(
             {
                 "state": state,
                 "conflict_id": conflict_id,
-                "tbl": e.table,
-                "pk": dumps(list(e.pk)),
-                "op": _CODES[e.op],
-                "data": dumps(e.data),
-                "old": dumps(e.old) if e.old is not None else None,
-                "version": e.version,
-                "device_id": e.device_id,
-                "base": orjson.dumps(dict(e.base)).decode(),
+                **_columns(e),
                 "batch_id": batch_id,
                 "remote_seq": batch_seq,
                 "extra": extra,
@@ -227,16 +218,7 @@ def add_quarantined(
     """Keep an entry that cannot be applied, with the reason."""
     record: dict[str, Any] = {"state": s.LogState.QUARANTINED, "reason": reason, "remote_seq": batch_seq}
     if entry is not None:
-        record.update(
-            tbl=entry.table,
-            pk=dumps(list(entry.pk)),
-            op=_CODES[entry.op],
-            data=dumps(entry.data),
-            old=dumps(entry.old) if entry.old is not None else None,
-            version=entry.version,
-            device_id=entry.device_id,
-            base=orjson.dumps(dict(entry.base)).decode(),
-        )
+        record.update(_columns(entry))
     else:
         record["data"] = orjson.dumps(raw, default=repr).decode()
     if log_id is None:
@@ -247,19 +229,12 @@ def add_quarantined(
 
 def add_local(conn: sa.Connection, entry: Entry) -> None:
     """Store an entry the engine made itself (a decision) as a stamped local change, ready to share."""
-    conn.execute(
-        s.log.insert().values(
-            state=s.LogState.UNSHARED,
-            tbl=entry.table,
-            pk=pk_key(entry.pk),
-            op=_CODES[entry.op],
-            data=dumps(dict(entry.data)),
-            old=dumps(dict(entry.old)) if entry.old is not None else None,
-            version=entry.version,
-            device_id=entry.device_id,
-            base=orjson.dumps(dict(entry.base)).decode(),
-        )
-    )
+    conn.execute(s.log.insert().values(state=s.LogState.UNSHARED, **_columns(entry)))
+
+
+def _columns(entry: Entry) -> dict[str, Any]:
+    """An entry's log columns: its stored form (see :func:`syncengine._codec.stored`) and its device."""
+    return {**stored(entry)._asdict(), "device_id": entry.device_id}
 
 
 def held(conn: sa.Connection, conflict_id: int) -> list[Any]:

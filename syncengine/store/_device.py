@@ -30,7 +30,7 @@ from . import _registers as registers
 from . import _schema as s
 from . import _stamping as stamping
 from . import _views as views
-from ._apply import Executor, Failure, execute_plan, insert_rows
+from ._apply import Executor, Failure, execute_plan
 from ._catalog import SyncedTable
 from ._dialects import strategy
 
@@ -192,10 +192,6 @@ class Tx:
         """The rows of a synced table with these keys, as the table holds them now (missing ones left out)."""
         return list(registers.read_rows(self.conn, self.catalog[table], pks).values())
 
-    def unknown(self, table: str, keys: Mapping[str, PK]) -> set[str]:
-        """Of these rows (key text → key), the key texts of those this device knows nothing of."""
-        return registers.unknown(self.conn, self.catalog[table], keys)
-
     def save_registers(self, changes: Iterable[tuple[str, str, RowState, bool]]) -> None:
         """Write row registers by (table, key text, state, stored already)."""
         registers.save_registers(self.conn, changes)
@@ -211,10 +207,6 @@ class Tx:
     def execute(self, plan: Plan, executor: Executor = execute_plan) -> list[Failure]:
         """Write a plan to the user tables with ``executor``; the rows it could not write."""
         return executor(self.conn, self.catalog, plan)
-
-    def insert_rows(self, table: str, columns: tuple[str, ...], rows: Sequence[Mapping[str, object]]) -> None:
-        """Insert rows that all have exactly ``columns`` into a synced table."""
-        insert_rows(self.conn, self.catalog[table], columns, rows)
 
     # -- conflicts ------------------------------------------------------------------------
 

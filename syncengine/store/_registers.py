@@ -88,15 +88,6 @@ def load_states(
     return out
 
 
-def unknown(conn: sa.Connection, synced: SyncedTable, keys: Mapping[str, PK]) -> set[str]:
-    """Of these rows of one table (key text → key), the key texts of those this device knows nothing of.
-
-    No register, and no row in the table: an insert received for them meets nothing.
-    """
-    known = load_registers(conn, synced, keys).keys() | read_rows(conn, synced, list(keys.values())).keys()
-    return keys.keys() - known
-
-
 def insert_created(conn: sa.Connection, rows: Sequence[tuple[str, str, str]]) -> None:
     """Write the registers of rows just created by one insert each: (table, key text, version)."""
     executemany(conn, _INSERT_ROWS, [(version, 1, None, None, table, text) for table, text, version in rows])
