@@ -16,7 +16,7 @@ carried the same values.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -71,6 +71,13 @@ class Plan:
     def conflicts(self) -> list[Finding]:
         """Every conflict found, in row order."""
         return [c for r in self.rows for c in r.conflicts]
+
+    def __iter__(self) -> Iterator[RowPlan]:
+        """The plan as rows, its bulk part included: executors written for ``(conn, catalog, rows)`` keep working."""
+        return iter(self.expanded().rows)
+
+    def __len__(self) -> int:
+        return len(self.rows) + len(self.new)
 
     def expanded(self) -> Plan:
         """The same plan with its bulk part as rows (what a plan processor is given)."""

@@ -9,7 +9,7 @@ constraint apart from other refusals), and the rest of the batch still lands.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 import sqlalchemy as sa
@@ -40,12 +40,18 @@ class Executor(Protocol):
         ...
 
 
-def execute_plan(conn: sa.Connection, catalog: Mapping[str, SyncedTable], plan: Plan) -> list[Failure]:
+def execute_plan(
+    conn: sa.Connection, catalog: Mapping[str, SyncedTable], plan: Plan | Iterable[RowPlan]
+) -> list[Failure]:
     """Write ``plan``; return the rows the database refused, with its reason.
 
     Everything is written in one savepoint, grouped; only when the database refuses
     some of it is each row written in a savepoint of its own, to find the rows refused.
+    ``plan`` may also be rows, as executors written before the plan had a bulk part
+    pass them on.
     """
+    if not isinstance(plan, Plan):
+        plan = Plan(list(plan))
     writes = [r for r in plan.rows if r.action is not Action.NONE]
     if not writes and not plan.new:
         return []

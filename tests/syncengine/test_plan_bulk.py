@@ -61,3 +61,22 @@ def test_a_custom_executor_writes_the_bulk_part_and_a_refused_new_row_is_quarant
     assert b.sync(shared).conflicts == 0
     assert {r["id"]: r["price"] for r in rows(b)}["p1"] == 21
     shared.close()
+
+
+def test_an_executor_written_for_a_sequence_of_rows_still_writes_every_row(tmp_path, a: Device, b: Device) -> None:
+    """Executors written before the plan had a bulk part took ``(conn, catalog, rows)`` and iterated the rows."""
+    shared = SqlSharedLog(str(tmp_path / "log.db"))
+    add(a, ("p1", "kettle", 20), ("p2", "mug", 5))
+    a.sync(shared)
+    seen: list[tuple[str, str]] = []
+
+    def old_style(conn, catalog, rows):
+        assert len(rows) == 2
+        seen.extend((r.action.value, r.pk[0]) for r in rows)
+        return execute_plan(conn, catalog, list(rows))
+
+    report = b.sync(shared, executor=old_style)
+    assert report.applied == 2 and report.quarantined == 0
+    assert sorted(seen) == [("insert", "p1"), ("insert", "p2")]
+    assert [r["id"] for r in rows(b)] == ["p1", "p2"]
+    shared.close()
