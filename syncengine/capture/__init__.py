@@ -16,13 +16,30 @@ when entries are stamped.
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import Any
+
 import sqlalchemy as sa
 
 from ..errors import SchemaError
 from . import _mysql, _postgresql, _sqlite
 from ._decode import NativeDecoder, decoder_for
 
-__all__ = ["NativeDecoder", "check_syncable", "decoder_for", "install", "json_columns", "snapshot", "uninstall"]
+__all__ = [
+    "NativeDecoder",
+    "capture_added",
+    "check_syncable",
+    "computed_default",
+    "decoder_for",
+    "follows_new_columns",
+    "install",
+    "json_columns",
+    "shapes",
+    "snapshot",
+    "uninstall",
+]
 
 _DIALECTS = {"sqlite": _sqlite, "postgresql": _postgresql, "mysql": _mysql, "mariadb": _mysql}
 
@@ -94,3 +111,74 @@ def json_columns(conn: sa.Connection, table: sa.Table) -> list[str]:
         if any(check.replace(" ", "").lower() == f"json_valid({quoted})".lower() for _, check in rows):
             found.append(str(column.name))
     return found
+
+
+def shapes(conn: sa.Connection, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """What capture depends on in each table, read from the catalog: its columns and its triggers.
+
+    A table's shape is ``{"columns": [[name, type, not null, default, key], …],
+    "triggers": digest}`` in JSON types, so it can be stored and compared; the
+    digest is of the engine's trigger definitions on the table ("" when it has none).
+    A table the database lacks has no columns. One catalog query, whatever the
+    number of tables: cheap enough for every sync.
+    """
+    names = [str(n) for n in names]  # reflected names are quoted_name, which orjson refuses as keys
+    if not names:
+        return {}
+    columns: dict[str, list[list[Any]]] = {}
+    triggers: dict[str, list[str]] = {}
+    for kind, table, _, name, detail, notnull, default, key in conn.execute(
+        _module(conn.dialect).SHAPE_QUERY, {"names": names}
+    ):
+        if kind == 0:
+            columns.setdefault(table, []).append([name, detail, bool(notnull), default, bool(key)])
+        else:
+            triggers.setdefault(table, []).append(f"{name}\n{detail}")
+    out = {}
+    for name in names:
+        found = sorted(triggers.get(name, []))
+        digest = hashlib.sha1("\0".join(found).encode()).hexdigest() if found else ""
+        out[name] = {"columns": columns.get(name, []), "triggers": digest}
+    return out
+
+
+def capture_added(conn: sa.Connection, table: sa.Table, added: Sequence[str]) -> int:
+    """Record the values written to columns added since ``table``'s triggers were made; return how many rows.
+
+    Until the triggers are made again, writes to a new column go unrecorded. Every
+    value such a column holds that is not its default was written since it was
+    added, so each row holding one is recorded as a captured update of those
+    columns from their defaults. A column whose default is computed (``now()``, a
+    sequence) is left out: its values differ from row to row and device to device
+    without anyone having written them.
+    """
+    defaults: dict[str, str | None] = {}
+    for name in added:
+        default = table.c[name].server_default
+        text = None if default is None else str(getattr(default, "arg", default))
+        if text is not None and _computed(text):
+            continue
+        defaults[name] = text
+    if not defaults:
+        return 0
+    result = conn.exec_driver_sql(_module(conn.dialect).added_statement(table, conn.dialect, defaults))
+    return int(result.rowcount or 0)
+
+
+def follows_new_columns(dialect: sa.Dialect) -> bool:
+    """Whether the triggers capture columns added after they were made (PostgreSQL's render the whole row)."""
+    return bool(getattr(_module(dialect), "FOLLOWS_NEW_COLUMNS", False))
+
+
+def computed_default(table: sa.Table, name: str) -> bool:
+    """Whether column ``name`` of ``table`` has a default computed when a row is made (not one constant)."""
+    default = table.c[name].server_default
+    return default is not None and _computed(str(getattr(default, "arg", default)))
+
+
+def _computed(sql: str) -> bool:
+    """Whether a default's SQL computes its value (``now()``, ``CURRENT_TIMESTAMP``) instead of naming a constant."""
+    rest = re.sub(r"'(?:[^']|'')*'", "", sql)  # string literals
+    rest = re.sub(r"::\s*[\w ]+(\[\])?", "", rest)  # PostgreSQL casts: 'x'::character varying
+    rest = re.sub(r"[\s()+\-0-9.]", "", rest).lower()
+    return rest not in ("", "e", "null", "true", "false")

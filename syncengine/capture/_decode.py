@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -129,10 +129,18 @@ def _server_converter(column_type: sa.types.TypeEngine[Any]) -> Convert | None:
 class NativeDecoder:
     """Decodes one table's trigger JSON into dicts and key tuples of Python values."""
 
-    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
+    def __init__(self, table: sa.Table, dialect: sa.Dialect, *, captured: Sequence[str] | None = None) -> None:
+        """Decode what ``table``'s triggers write; ``captured`` names the columns they copy, when not the table's.
+
+        With ``captured`` (the columns of triggers made before the table changed, in
+        their order), rows decode by that layout and keep only the columns the table
+        has now.
+        """
         self.table = table
         self.pk_columns = [str(c.name) for c in table.primary_key.columns]
-        self.columns = [str(c.name) for c in table.columns]
+        self.columns = [str(c.name) for c in table.columns] if captured is None else list(captured)
+        gone = set(self.columns) - {str(c.name) for c in table.columns} if captured is not None else set()
+        self._gone = frozenset(gone)
         self._sqlite = dialect.name == "sqlite"
         self._converters: dict[str, Convert] = {}
         for column in table.columns:
@@ -160,6 +168,9 @@ class NativeDecoder:
             value = raw.get(name)
             if value is not None:
                 raw[name] = convert(value)
+        if self._gone:
+            for name in self._gone:
+                raw.pop(name, None)
         return raw
 
     def cells(self, cells: Any) -> dict[str, Any]:
@@ -173,6 +184,9 @@ class NativeDecoder:
             value = row.get(name)
             if value is not None:
                 row[name] = convert(value)
+        if self._gone:
+            for name in self._gone:
+                row.pop(name, None)
         return row
 
     def pk(self, text: str) -> tuple[Any, ...]:
@@ -187,6 +201,6 @@ class NativeDecoder:
         return tuple(out)
 
 
-def decoder_for(table: sa.Table, dialect: sa.Dialect) -> NativeDecoder:
-    """Return the decoder for ``table``'s trigger output on ``dialect``."""
-    return NativeDecoder(table, dialect)
+def decoder_for(table: sa.Table, dialect: sa.Dialect, *, captured: Sequence[str] | None = None) -> NativeDecoder:
+    """Return the decoder for ``table``'s trigger output on ``dialect`` (see :class:`NativeDecoder`)."""
+    return NativeDecoder(table, dialect, captured=captured)

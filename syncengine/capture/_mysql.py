@@ -29,14 +29,25 @@ def _lit(text: str) -> str:
 
 
 def _value(column: sa.Column, dialect: sa.Dialect, row: str) -> str:  # type: ignore[type-arg]
-    ref = f"{row}.{_q(dialect, column.name)}"
+    return _cell(column, f"{row}.{_q(dialect, column.name)}")
+
+
+def _cell(column: sa.Column, ref: str) -> str:  # type: ignore[type-arg]
     if isinstance(column.type, sqltypes._Binary):
         return f"IF({ref} IS NULL, NULL, JSON_ARRAY('b', HEX({ref})))"
     return ref
 
 
-def _object(table: sa.Table, dialect: sa.Dialect, row: str) -> str:
-    parts = ", ".join(f"{_lit(c.name)}, {_value(c, dialect, row)}" for c in table.columns)
+def _object(table: sa.Table, dialect: sa.Dialect, row: str, replaced: dict[str, str | None] | None = None) -> str:
+    """``JSON_OBJECT`` of a row; ``replaced`` gives SQL for some columns instead of the row's values (None: NULL)."""
+    swap = replaced or {}
+
+    def value(column: sa.Column) -> str:  # type: ignore[type-arg]
+        if column.name in swap:
+            return _cell(column, f"({swap[column.name] or 'NULL'})")
+        return _value(column, dialect, row)
+
+    parts = ", ".join(f"{_lit(c.name)}, {value(c)}" for c in table.columns)
     return f"JSON_OBJECT({parts})"
 
 
@@ -108,3 +119,38 @@ def snapshot_statement(table: sa.Table, dialect: sa.Dialect) -> str:
         f"SELECT {_lit(table.name)}, {_pk(table, dialect, 'r')}, 'I', {_object(table, dialect, 'r')}, NULL, {_WALL} "
         f"FROM {_q(dialect, table.name)} AS r"
     )
+
+
+def added_statement(table: sa.Table, dialect: sa.Dialect, defaults: dict[str, str | None]) -> str:
+    """Return the statement that records rows holding a value in columns added since the triggers were made.
+
+    ``defaults`` maps each added column to its default's SQL (None: NULL). A row
+    whose added columns hold anything else is recorded as a captured update from
+    the defaults to what it holds, as the update trigger would have recorded it.
+    """
+    # compared as bytes, as the update trigger compares
+    differs = " OR ".join(
+        f"NOT (CAST(r.{_q(dialect, name)} AS BINARY) <=> CAST(({default or 'NULL'}) AS BINARY))"
+        for name, default in defaults.items()
+    )
+    return (
+        "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) "
+        f"SELECT {_lit(table.name)}, {_pk(table, dialect, 'r')}, 'U', {_object(table, dialect, 'r')}, "
+        f"{_object(table, dialect, 'r', defaults)}, {_WALL} "
+        f"FROM {_q(dialect, table.name)} AS r WHERE {differs}"
+    )
+
+
+SHAPE_QUERY = sa.text(
+    "SELECT 0, TABLE_NAME, ORDINAL_POSITION, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE = 'NO', COLUMN_DEFAULT, "
+    "COLUMN_KEY = 'PRI' FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN :names "
+    "UNION ALL SELECT 1, EVENT_OBJECT_TABLE, 0, TRIGGER_NAME, "
+    "CONCAT(ACTION_TIMING, ' ', EVENT_MANIPULATION, '\\n', ACTION_STATEMENT), NULL, NULL, NULL "
+    "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE IN :names "
+    "AND TRIGGER_NAME LIKE 'syncengine\\_%' ORDER BY 1, 2, 3"
+).bindparams(sa.bindparam("names", expanding=True))
+"""What capture depends on in the tables ``names``, one row per column (0) and per trigger of the engine (1).
+
+Rows are (0 or 1, table, position, name, then for a column its type, NOT NULL,
+default and whether it is in the key; for a trigger when it fires and what it does).
+"""

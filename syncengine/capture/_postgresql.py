@@ -12,6 +12,9 @@ from ._names import bounded
 
 _WALL = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
+FOLLOWS_NEW_COLUMNS = True
+"""``row_to_json`` renders every column the row has now: a column added later is captured too."""
+
 
 def is_autoincrement(column: sa.Column) -> bool:  # type: ignore[type-arg]
     """A serial or identity column numbers rows by itself."""
@@ -111,3 +114,55 @@ def snapshot_statement(table: sa.Table, dialect: sa.Dialect) -> str:
         f"SELECT {_lit(table.name)}, {_pk(table, dialect, 'r')}, 'I', row_to_json(r)::text, NULL, {_WALL} "
         f"FROM {_q(dialect, table.name)} AS r"
     )
+
+
+def added_statement(table: sa.Table, dialect: sa.Dialect, defaults: dict[str, str | None]) -> str:
+    """Return the statement that records rows holding a value in columns added since the trigger was made.
+
+    ``defaults`` maps each added column to its default's SQL (None: NULL). A row
+    whose added columns hold anything else is recorded as a captured update from
+    the defaults to what it holds: its old form is the row with those columns set
+    to their defaults, rendered by ``row_to_json`` as the trigger renders rows.
+    """
+    names = list(defaults)
+    # jsonb_build_object takes at most 100 arguments: 50 columns a call
+    parts = [
+        "jsonb_build_object("
+        + ", ".join(f"{_lit(n)}, ({defaults[n] or 'NULL'})" for n in names[start : start + 50])
+        + ")"
+        for start in range(0, len(names), 50)
+    ]
+    old = f"row_to_json(jsonb_populate_record(r, {' || '.join(parts)}))::text"
+    # compared as text: json columns have no equality operator
+    differs = " OR ".join(
+        f"r.{_q(dialect, n)} IS NOT NULL"
+        if defaults[n] is None
+        else f"CAST(r.{_q(dialect, n)} AS text) IS DISTINCT FROM CAST(({defaults[n]}) AS text)"
+        for n in names
+    )
+    return (
+        "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) "
+        f"SELECT {_lit(table.name)}, {_pk(table, dialect, 'r')}, 'U', row_to_json(r)::text, {old}, {_WALL} "
+        f"FROM {_q(dialect, table.name)} AS r WHERE {differs}"
+    )
+
+
+SHAPE_QUERY = sa.text(
+    "SELECT 0, c.relname::text, a.attnum::int, a.attname::text, format_type(a.atttypid, a.atttypmod), "
+    "a.attnotnull, pg_get_expr(d.adbin, d.adrelid), COALESCE(a.attnum = ANY(i.indkey), false) "
+    "FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+    "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
+    "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+    "WHERE c.relnamespace = to_regnamespace(current_schema()) AND c.relkind IN ('r', 'p') AND c.relname IN :names "
+    "UNION ALL SELECT 1, c.relname::text, 0, t.tgname::text, "
+    "pg_get_triggerdef(t.oid) || chr(10) || t.tgenabled::text || chr(10) || p.prosrc, NULL, NULL, NULL "
+    "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
+    "WHERE c.relnamespace = to_regnamespace(current_schema()) AND c.relname IN :names "
+    "AND t.tgname LIKE 'syncengine\\_%' AND NOT t.tgisinternal ORDER BY 1, 2, 3"
+).bindparams(sa.bindparam("names", expanding=True))
+"""What capture depends on in the tables ``names``, one row per column (0) and per trigger of the engine (1).
+
+Rows are (0 or 1, table, position, name, then for a column its type, NOT NULL,
+default and whether it is in the key; for a trigger its definition, whether it is
+enabled and its function's body).
+"""

@@ -105,3 +105,36 @@ def snapshot_statement(table: sa.Table, dialect: sa.Dialect) -> str:
         f"SELECT {_lit(table.name)}, 'I', {_WALL}, {width}, {_values(table, dialect, 'r')} "
         f"FROM {_q(dialect, table.name)} AS r"
     )
+
+
+def added_statement(table: sa.Table, dialect: sa.Dialect, defaults: dict[str, str | None]) -> str:
+    """Return the statement that records rows holding a value in columns added since the triggers were made.
+
+    ``defaults`` maps each added column to its default's SQL (None: NULL). A row
+    whose added columns hold anything else is recorded as a captured update from
+    the defaults to what it holds, as the update trigger would have recorded it.
+    """
+    width = len(table.columns)
+    olds = ", ".join(
+        f"({defaults[c.name] or 'NULL'})" if c.name in defaults else f"r.{_q(dialect, c.name)}" for c in table.columns
+    )
+    differs = " OR ".join(f"r.{_q(dialect, name)} IS NOT ({default or 'NULL'})" for name, default in defaults.items())
+    return (
+        f"INSERT INTO syncengine_log (tbl, op, wall, width, {', '.join(new_columns(width))}, "
+        f"{', '.join(old_columns(width))}) "
+        f"SELECT {_lit(table.name)}, 'U', {_WALL}, {width}, {_values(table, dialect, 'r')}, {olds} "
+        f"FROM {_q(dialect, table.name)} AS r WHERE {differs}"
+    )
+
+
+SHAPE_QUERY = sa.text(
+    'SELECT 0, m.name, p.cid, p.name, p.type, p."notnull", p.dflt_value, p.pk '
+    "FROM sqlite_master AS m, pragma_table_info(m.name) AS p WHERE m.type = 'table' AND m.name IN :names "
+    "UNION ALL SELECT 1, tbl_name, 0, name, sql, NULL, NULL, NULL FROM sqlite_master WHERE type = 'trigger' "
+    "AND name LIKE 'syncengine\\_%' ESCAPE '\\' AND tbl_name IN :names ORDER BY 1, 2, 3"
+).bindparams(sa.bindparam("names", expanding=True))
+"""What capture depends on in the tables ``names``, one row per column (0) and per trigger of the engine (1).
+
+Rows are (0 or 1, table, position, name, then for a column its declared type,
+NOT NULL, default and whether it is in the key; for a trigger its definition).
+"""
