@@ -81,6 +81,7 @@ class DeviceService(QObject):
     logChanged = Signal()
     activityChanged = Signal()
     autoSyncChanged = Signal(bool, float)  # enabled, interval
+    identityChanged = Signal(str)  # the new device id (reset here, or taken by a sync of a copied database)
 
     def __init__(
         self,
@@ -108,6 +109,8 @@ class DeviceService(QObject):
         self._loop = asyncio.get_event_loop()
         self._closed = False
         self._tasks: set[asyncio.Future[None]] = set()  # the loop holds only weak references to tasks
+        self._calls: set[asyncio.Future[Any]] = set()  # engine calls running in worker threads
+        self._known_id = device.device_id
         device.add_listener(self._from_engine)
 
     # -- opening and closing ---------------------------------------------------------
@@ -141,8 +144,18 @@ class DeviceService(QObject):
     def device_id(self) -> str:
         return self.device.device_id
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`shutdown` has begun: no engine call should start any more."""
+        return self._closed
+
     async def shutdown(self) -> None:
-        """Cancel a running sync (at its next batch boundary), stop automatic sync, release connections."""
+        """Cancel a running sync (at its next batch boundary), stop automatic sync, release connections.
+
+        Engine calls still running in worker threads (a check, a repair) are waited
+        for before the connections go: a thread cannot be stopped, and one that went
+        on with a closed device would open new connections behind it.
+        """
         if self._closed:
             return
         self._closed = True
@@ -151,6 +164,8 @@ class DeviceService(QObject):
         await self._idle.wait()
         with contextlib.suppress(ValueError):
             self.device.remove_listener(self._from_engine)
+        if self._calls:
+            await asyncio.wait(set(self._calls))
         await asyncio.to_thread(self._close_all)
 
     def _close_all(self) -> None:
@@ -161,8 +176,15 @@ class DeviceService(QObject):
     # -- status and remote ---------------------------------------------------------------
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking engine call in a worker thread."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        """Run a blocking engine call in a worker thread.
+
+        Cancelling the caller does not stop the thread; :meth:`shutdown` waits for it.
+        """
+        call = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+        call.add_done_callback(_settle)
+        return await asyncio.shield(call)
 
     async def refresh_status(self) -> Status:
         """Read the device's counts and broadcast them."""
@@ -206,6 +228,24 @@ class DeviceService(QObject):
     def _set_reachability(self, state: Reachability, detail: str) -> None:
         self.reachability, self.reachability_detail = state, detail
         self.reachabilityChanged.emit(state.value, detail)
+
+    def check_identity(self) -> None:
+        """Emit ``identityChanged`` when the device id is not the one last seen (a reset, or a copied database's sync)."""
+        if self.device.device_id != self._known_id:
+            self._known_id = self.device.device_id
+            self.identityChanged.emit(self._known_id)
+
+    async def after_change(self) -> None:
+        """Read everything again after an action that may have changed any of it (a repair, a new identity)."""
+        self.check_identity()
+        self.logChanged.emit()
+        self.conflictsChanged.emit()
+        self.activityChanged.emit()
+        with contextlib.suppress(SyncEngineError):
+            await self.refresh_status()
+        if self.remote is not None:
+            with contextlib.suppress(SyncEngineError):
+                await self.check_remote()
 
     # -- syncing ------------------------------------------------------------------------
 
@@ -259,6 +299,7 @@ class DeviceService(QObject):
         elif error is None and self.remote is not None:
             self._set_reachability(Reachability.REACHABLE, "")
         self._idle.set()
+        self.check_identity()
         self.busyChanged.emit(False)
         self.syncFinished.emit(report, error)
         self.activityChanged.emit()
@@ -498,3 +539,9 @@ class DeviceService(QObject):
         if isinstance(event, events.ConflictFound) and event.conflict.is_open:
             self.conflictsArrived.emit(1)
         self.conflictsChanged.emit()
+
+
+def _settle(call: asyncio.Future[Any]) -> None:
+    """Mark a finished engine call's exception seen: its caller may have been cancelled and never read it."""
+    if not call.cancelled():
+        call.exception()
