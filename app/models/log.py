@@ -22,8 +22,22 @@ STATE_LABELS = {
     "skipped": "Skipped",
     "held": "Held",
 }
-OP_LABELS = {"insert": "Insert", "update": "Update", "delete": "Delete"}
-_OP_COLOURS = {"insert": QColor(46, 160, 67), "update": QColor(47, 111, 222), "delete": QColor(214, 69, 65)}
+OP_LABELS = {
+    "insert": "Insert",
+    "update": "Update",
+    "delete": "Delete",
+    # a row's registers shared again with the versions it has (a new shared log, a repair): not a new write
+    "state": "Restated",
+    "tombstone": "Restated (deleted)",
+}
+_RESTATED = QColor(128, 128, 128)
+_OP_COLOURS = {
+    "insert": QColor(46, 160, 67),
+    "update": QColor(47, 111, 222),
+    "delete": QColor(214, 69, 65),
+    "state": _RESTATED,
+    "tombstone": _RESTATED,
+}
 
 
 class LogModel(PagedTableModel[LogRecord]):

@@ -43,6 +43,7 @@ class DevicesPage(QWidget):
         service.devicesChanged.connect(self.show_devices)
 
     def show_devices(self, devices: list[DeviceInfo]) -> None:
+        self.model.this_device = self.service.device_id  # it changes when the database takes a new identity
         self.model.set_items(devices)
         behind = sum(1 for d in devices if d.behind)
         self.summary.setText(

@@ -37,6 +37,8 @@ from ..models.log import OP_LABELS, STATE_LABELS, LogModel
 from ..ops import Ops
 from ..services.device import DeviceService
 
+RESTATED = ("state", "tombstone")
+RESTATED_NOTE = "A row shared again with the versions it already has (by a repair, or for a new shared log): not a new write."
 KINDS = [("unshared", "Not sent yet"), ("pending", "Received, not applied"), ("quarantined", "Quarantined"), ("all", "Everything kept")]
 
 
@@ -140,6 +142,7 @@ class PendingPage(QWidget):
         self.skip_button.clicked.connect(self.skip)
         service.logChanged.connect(self.reload)
         service.devicesChanged.connect(self._devices)
+        service.identityChanged.connect(lambda new: self.device.setItemData(1, new))  # "This device"
 
     # -- loading -------------------------------------------------------------------------
 
@@ -203,6 +206,8 @@ class PendingPage(QWidget):
         ]
         if record.reason:
             rows.append(("Reason", record.reason))
+        if record.op in RESTATED:
+            rows.append(("Note", RESTATED_NOTE))
         for label, text in rows:
             value = QLabel(text)
             value.setWordWrap(True)
@@ -210,11 +215,13 @@ class PendingPage(QWidget):
             self.detail_form.addRow(label, value)
         new = record.data if isinstance(record.data, dict) else {}
         old = record.old if isinstance(record.old, dict) else {}
+        if record.op == "tombstone":  # the values a deleted row last held: before, and deleted after
+            new, old = {}, new
         columns = list(dict.fromkeys([*new.keys(), *old.keys()]))
         self.values.setRowCount(len(columns))
         for i, column in enumerate(columns):
-            before = fmt.value(old.get(column)) if column in old else ("" if record.op == "insert" else "?")
-            after = fmt.value(new.get(column)) if column in new else ("deleted" if record.op == "delete" else "unchanged")
+            before = fmt.value(old.get(column)) if column in old else ("" if record.op in ("insert", "state") else "?")
+            after = fmt.value(new.get(column)) if column in new else ("deleted" if record.op in ("delete", "tombstone") else "unchanged")
             for j, text in enumerate((column, before, after)):
                 item = QTableWidgetItem(text)
                 if j == 2 and column in old and column in new and old.get(column) != new.get(column):
