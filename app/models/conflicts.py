@@ -18,7 +18,19 @@ KIND_LABELS = {
     "delete/edit": "Deleted here or there, edited elsewhere",
     "create/create": "Created twice",
     "constraint": "Breaks a constraint",
+    "diverged": "Diverged",
 }
+KIND_EXPLANATIONS = {
+    "diverged": "both devices hold this version with different values: a write one of them never recorded "
+    "(made while the table had no triggers, say). No order can tell which is right, so it waits for you; "
+    "until then this device keeps its value",
+}
+"""A sentence for kinds whose label alone does not say what happened."""
+
+
+def kind_label(kind: str) -> str:
+    """Return a conflict kind for people (a kind this app does not know reads as itself)."""
+    return KIND_LABELS.get(kind, kind)
 DECISION_LABELS = {"auto": "Automatic", "local": "Kept local", "remote": "Took remote", "custom": "Custom value"}
 HOW_LABELS = {"automatic": "automatically", "person": "by a person", "remote": "on another device"}
 
@@ -34,7 +46,11 @@ class Group:
 
 
 class ConflictGroupsModel(ListTableModel[Group]):
-    """One row per database row with open conflicts; the conflicts themselves are cached by id."""
+    """One row per database row with open conflicts; the conflicts themselves are cached by id.
+
+    ``kind`` (None: every kind) shows only the rows with a conflict of that kind;
+    ``open_count`` still counts every open conflict.
+    """
 
     headers = ("Table", "Row", "Conflict", "Fields")
     GroupRole = Qt.ItemDataRole.UserRole + 1
@@ -43,21 +59,32 @@ class ConflictGroupsModel(ListTableModel[Group]):
         super().__init__()
         self.cache: dict[int, Conflict] = {}
         self.label_for: Callable[[Conflict], str] = _label
+        self.kind: str | None = None
+        self._open: list[Conflict] = []
+        self._labels: dict[tuple[str, tuple[Any, ...]], str] = {}
 
     def set_conflicts(self, conflicts: Sequence[Conflict], labels: dict[tuple[str, tuple[Any, ...]], str] | None = None) -> None:
         """Replace the open conflicts (grouped by table and key, in the order they came)."""
+        self._open = [c for c in conflicts if c.is_open]
+        self._labels = dict(labels or {})
+        self.cache = {c.id: c for c in self._open}
+        self._group()
+
+    def set_kind(self, kind: str | None) -> None:
+        """Show only the rows with a conflict of ``kind`` (None: all)."""
+        self.kind = kind
+        self._group()
+
+    def _group(self) -> None:
         groups: dict[tuple[str, tuple[Any, ...]], Group] = {}
-        self.cache = {}
-        for conflict in conflicts:
-            if not conflict.is_open:
-                continue
-            self.cache[conflict.id] = conflict
+        for conflict in self._open:
             key = (conflict.table, tuple(conflict.pk))
             group = groups.setdefault(key, Group(conflict.table, tuple(conflict.pk)))
             group.ids.append(conflict.id)
             if not group.label:
-                group.label = (labels or {}).get(key) or self.label_for(conflict)
-        self.set_items(list(groups.values()))
+                group.label = self._labels.get(key) or self.label_for(conflict)
+        shown = [g for g in groups.values() if self.kind is None or any(self.cache[i].kind == self.kind for i in g.ids)]
+        self.set_items(shown)
 
     def conflicts_of(self, row: int) -> list[Conflict]:
         return [self.cache[i] for i in self.row_item(row).ids]
@@ -65,6 +92,15 @@ class ConflictGroupsModel(ListTableModel[Group]):
     @property
     def open_count(self) -> int:
         return len(self.cache)
+
+    @property
+    def shown_count(self) -> int:
+        """The open conflicts in the rows shown."""
+        return sum(len(g.ids) for g in self._rows)
+
+    def kinds(self) -> list[str]:
+        """The kinds of the open conflicts."""
+        return sorted({c.kind for c in self._open})
 
     def tables(self) -> list[str]:
         return sorted({g.table for g in self._rows})
@@ -86,7 +122,7 @@ class ConflictGroupsModel(ListTableModel[Group]):
                 return ", ".join(fields) if fields else "whole row"
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 2:
-                return "; ".join(KIND_LABELS.get(c.kind, c.kind) for c in conflicts)
+                return "; ".join(dict.fromkeys(kind_label(c.kind) + (f": {KIND_EXPLANATIONS[c.kind]}" if c.kind in KIND_EXPLANATIONS else "") for c in conflicts))
             if column == 1:
                 return f"key {fmt.key(item.pk)}"
         return None

@@ -3,12 +3,15 @@
 For the selected row there is one line per conflicting field with its base, the
 value here, the other device's value and the automatic result; cells that differ
 are tinted (this device blue, the other orange) and the automatic winner is bold.
-Whole-row conflicts (delete/edit, create/create, constraint) get one decision for
-the row and one line per column. Each decision is a choice — automatic, keep
+Whole-row conflicts (delete/edit, create/create, constraint, and a diverged row
+that one device deleted) get one decision for the row and one line per column. A
+``diverged`` conflict (both devices hold the same version with different values:
+a write one of them never captured) has no base and no later writer; its
+automatic result keeps this device's value, and it is decided like the others. Each decision is a choice — automatic, keep
 this device's, take the other's, or a custom value in an editor that fits the
 column — applied with **Apply my choices** (Ctrl+Return), or **Accept automatic**
 (Alt+A) for the whole row. Bulk actions decide every open conflict of a table, or
-all of them.
+all of them. The list can show one kind of conflict only.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from syncengine import Conflict
 
 from .. import format as fmt
 from .. import resources
-from ..models.conflicts import KIND_LABELS, ConflictGroupsModel, Group, HistoryModel
+from ..models.conflicts import KIND_EXPLANATIONS, KIND_LABELS, ConflictGroupsModel, Group, HistoryModel, kind_label
 from ..ops import Ops
 from ..services.device import DeviceService
 from .editors import ValueEditor, make_editor
@@ -84,6 +87,12 @@ def _cell(text: str, diff: str = "same", winner: bool = False, tooltip: str = ""
     label.setToolTip(tooltip or text)
     label.setMinimumWidth(70)
     return label
+
+
+def _why(conflict: Conflict) -> str:
+    """Return the conflict's kind for people, with the reason it carries or what the kind means."""
+    said = conflict.reason or KIND_EXPLANATIONS.get(conflict.kind)
+    return kind_label(conflict.kind) + (f": {said}" if said else "")
 
 
 def _header(text: str) -> QLabel:
@@ -168,8 +177,7 @@ class DecisionPanel(QWidget):
         self._clear()
         self.title.setText(f"{group.label or fmt.key(group.pk)}  ·  {group.table}")
         self.subtitle.setText(
-            "; ".join(dict.fromkeys(KIND_LABELS.get(c.kind, c.kind) + (f": {c.reason}" if c.reason else "") for c in conflicts))
-            + f".  Key {fmt.key(group.pk)}."
+            "; ".join(dict.fromkeys(_why(c) for c in conflicts)) + f".  Key {fmt.key(group.pk)}."
         )
         remote_devices = {r.device_id for c in conflicts for r in c.remotes}
         theirs = ", ".join(sorted(device_name(d) for d in remote_devices)) or "other device"
@@ -195,6 +203,8 @@ class DecisionPanel(QWidget):
             model.item(0).setEnabled(False)  # type: ignore[attr-defined]
             combo.setItemData(0, "A constraint conflict has no automatic result", Qt.ItemDataRole.ToolTipRole)
             combo.setCurrentIndex(3)
+        elif conflict.kind == "diverged":
+            combo.setItemData(0, "Both sides hold the same version: the automatic result keeps this device's value", Qt.ItemDataRole.ToolTipRole)
         combo.setAccessibleName(f"Decision for {conflict.field or 'the row'}")
         return combo
 
@@ -202,7 +212,10 @@ class DecisionPanel(QWidget):
         local, remote, auto = conflict.local, conflict.remote, conflict.auto
         differ = local != remote
         self.grid.addWidget(QLabel(f"<b>{conflict.field}</b>"), row, 0)
-        self.grid.addWidget(_cell(fmt.value(conflict.base)), row, 1)
+        if conflict.kind == "diverged":  # no base: both sides hold one version
+            self.grid.addWidget(_cell("same version", tooltip="Both devices hold this field under the same version"), row, 1)
+        else:
+            self.grid.addWidget(_cell(fmt.value(conflict.base)), row, 1)
         self.grid.addWidget(_cell(fmt.value(local), "local" if differ else "same", differ and auto == local), row, 2)
         self.grid.addWidget(_cell(fmt.value(remote), "remote" if differ else "same", differ and auto == remote), row, 3)
         self.grid.addWidget(_cell(fmt.value(auto), winner=True), row, 4)
@@ -218,7 +231,7 @@ class DecisionPanel(QWidget):
         local, remote, auto = conflict.local, conflict.remote, conflict.auto
         base = conflict.base if isinstance(conflict.base, dict) else None
         self.grid.addWidget(QLabel(f"<b>whole row</b> ({conflict.kind})"), row, 0)
-        self.grid.addWidget(_cell("exists" if base else fmt.DASH), row, 1)
+        self.grid.addWidget(_cell("same version" if conflict.kind == "diverged" else ("exists" if base else fmt.DASH)), row, 1)
         missing = "held" if conflict.kind == "constraint" else _DELETED
         self.grid.addWidget(_cell("exists" if local is not None else missing, "local"), row, 2)
         self.grid.addWidget(_cell("exists" if remote is not None else _DELETED, "remote"), row, 3)
@@ -297,12 +310,23 @@ class ConflictsPage(QWidget):
             action.triggered.connect(lambda _=False, t=take: self.decide_all(t))
             self.bulk_actions[take] = action
         self.bulk_button.setMenu(menu)
+        self.kind = QComboBox()
+        self.kind.addItem("All kinds", None)
+        for kind, label in KIND_LABELS.items():
+            self.kind.addItem(kind, kind)
+            self.kind.setItemData(self.kind.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
+        self.kind.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.kind.setToolTip("Show only the rows with a conflict of this kind")
+        kind_caption = QLabel("&Kind")
+        kind_caption.setBuddy(self.kind)
         scope_label = QLabel("Sc&ope")
         scope_label.setBuddy(self.scope)
         self.count_label = QLabel()
         self.count_label.setObjectName("muted")
         bar.addWidget(self.count_label)
         bar.addStretch(1)
+        bar.addWidget(kind_caption)
+        bar.addWidget(self.kind)
         bar.addWidget(scope_label)
         bar.addWidget(self.scope)
         bar.addWidget(self.bulk_button)
@@ -350,6 +374,7 @@ class ConflictsPage(QWidget):
         self.panel.apply.connect(self.apply_choices)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self).activated.connect(self.panel.apply_button.click)
+        self.kind.currentIndexChanged.connect(self.filter_kind)
         service.conflictsChanged.connect(self.schedule_reload)
         self._reloading = False
         self._again = False
@@ -383,11 +408,33 @@ class ConflictsPage(QWidget):
         self.history.set_source(self._history_page)
         await self.history.load_more()
         n = self.model.open_count
-        self.count_label.setText(f"{n} open conflict{'s' if n != 1 else ''} in {self.model.rowCount()} row{'s' if self.model.rowCount() != 1 else ''}" if n else "No open conflicts")
+        self._show_count()
         self.bulk_button.setEnabled(n > 0)
         self.tabs.setTabText(0, f"Open ({n})")
         self.tabs.setTabText(1, f"History ({self.history.rowCount()}{'' if self.history.exhausted else '+'})")
         self.countChanged.emit(n)
+        await self._reselect(keep, keep_row)
+
+    def _show_count(self) -> None:
+        n, rows = self.model.open_count, self.model.rowCount()
+        in_rows = f"in {rows} row{'s' if rows != 1 else ''}"
+        if not n:
+            self.count_label.setText("No open conflicts")
+        elif self.model.kind is None:
+            self.count_label.setText(f"{n} open conflict{'s' if n != 1 else ''} {in_rows}")
+        else:
+            self.count_label.setText(f"{self.model.shown_count} of {n} open conflicts ({kind_label(self.model.kind)}) {in_rows}")
+
+    @asyncSlot(int)
+    async def filter_kind(self, _index: int) -> None:
+        """Show only the rows with a conflict of the chosen kind."""
+        keep, keep_row = self.selected_group(), self.view.currentIndex().row()
+        self.model.set_kind(self.kind.currentData())
+        self._show_count()
+        await self._reselect(keep, keep_row)
+
+    async def _reselect(self, keep: Group | None, keep_row: int) -> None:
+        """Select ``keep`` again if it is shown, else the row at its place, and show its conflicts."""
         target = 0
         if keep is not None:
             for row, group in enumerate(self.model.items()):
@@ -402,6 +449,8 @@ class ConflictsPage(QWidget):
                 QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
             )
             await self._show_selected()
+        elif self.model.open_count:
+            self.panel.set_empty("No open conflict of this kind. Choose All kinds to see the others.")
         else:
             self.panel.set_empty("Nothing to decide. Conflicts held for review appear here after a sync.")
 
