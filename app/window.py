@@ -25,6 +25,7 @@ from syncengine import Status, SyncEngineError
 from . import config, resources
 from .ops import Ops
 from .services.device import DeviceService, Reachability, is_offline
+from .services.health import HealthService
 from .widgets.activity import ActivityPage
 from .widgets.banner import Banner
 from .widgets.conflicts import ConflictsPage
@@ -71,7 +72,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setObjectName("views")
         self.tabs.setDocumentMode(True)
-        self.overview = OverviewPage(service, self.ops)
+        self.health = HealthService(service, self)
+        self.overview = OverviewPage(service, self.ops, self.health)
         self.conflicts = ConflictsPage(service, self.ops)
         self.pending = PendingPage(service, self.ops)
         self.devices = DevicesPage(service, self.ops)
@@ -98,6 +100,7 @@ class MainWindow(QMainWindow):
         self.ops.failed.connect(self.show_failure)
         self.banner.retry.connect(self.overview.sync_button.click)
         self.overview.openView.connect(self.show_view)
+        self.overview.notice.connect(self.banner.show_info)
         service.statusChanged.connect(self._status)
         service.reachabilityChanged.connect(self._reachability)
         service.conflictsArrived.connect(self.tray.conflicts_arrived)
@@ -209,6 +212,8 @@ class MainWindow(QMainWindow):
         await self.conflicts.reload()
         await self.activity.reload()
         self.pending.reload()
+        with contextlib.suppress(SyncEngineError):  # shown in the Overview as a check that could not run
+            await self.health.load()
         enabled, _interval = await self.service.auto_sync_settings()
         self.service.start_auto_sync_if_enabled(enabled)
 

@@ -1,17 +1,21 @@
-"""Overview: this device, its remote, the counts, Sync now, automatic sync and the review policy."""
+"""Overview: this device, its remote, the counts, Sync now, automatic sync, the review policy,
+whether the devices are in step, and what needs attention (each finding with its fix)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QCheckBox,
     QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -20,13 +24,15 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from syncengine import Status, SyncReport
+from syncengine import RepairReport, Status, SyncReport
 
 from .. import format as fmt
 from .. import resources
 from ..models.activity import result_text
 from ..ops import Ops
 from ..services.device import DeviceService, Reachability
+from ..services.health import HealthService
+from .health import ACTIONS, SYNC, AttentionPanel, CheckPanel
 
 STAGES = {"receive": "Receiving", "share": "Sending", "reconcile": "Applying"}
 REACHABILITY = {
@@ -74,10 +80,12 @@ class OverviewPage(QWidget):
     """The first view: what this device is and how it stands."""
 
     openView = Signal(str)  # "pending", "conflicts"
+    notice = Signal(str)  # what an action did, for the window's banner
 
-    def __init__(self, service: DeviceService, ops: Ops, parent: QWidget | None = None) -> None:
+    def __init__(self, service: DeviceService, ops: Ops, health: HealthService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.service, self.ops = service, ops
+        self.service, self.ops, self.health = service, ops, health
+        self.confirm_box: QMessageBox | None = None
         outer = QVBoxLayout(self)
         outer.setContentsMargins(18, 16, 18, 16)
         outer.setSpacing(14)
@@ -197,10 +205,15 @@ class OverviewPage(QWidget):
         review_form.addWidget(self.review_check)
         review_form.addWidget(review_note)
 
+        self.check_panel = CheckPanel(health)
+        self.attention = AttentionPanel(health)
+
         grid.addWidget(remote_box, 0, 0)
         grid.addWidget(last_box, 0, 1)
-        grid.addWidget(auto_box, 1, 0)
-        grid.addWidget(review_box, 1, 1)
+        grid.addWidget(self.check_panel, 1, 0)
+        grid.addWidget(self.attention, 1, 1)
+        grid.addWidget(auto_box, 2, 0)
+        grid.addWidget(review_box, 2, 1)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         outer.addLayout(grid)
@@ -218,6 +231,10 @@ class OverviewPage(QWidget):
         service.syncProgress.connect(self.sync_progress)
         service.syncFinished.connect(self.sync_finished)
         service.autoSyncChanged.connect(self.show_auto)
+        service.syncFinished.connect(self.check_after_sync)
+        service.identityChanged.connect(self.show_identity)
+        self.check_panel.check_button.clicked.connect(self.check_now)
+        self.attention.act.connect(self.act)
         self.show_reachability(service.reachability.value, service.reachability_detail)
         if service.remote is None:
             self.sync_button.setToolTip("No remote: a sync applies received entries only")
@@ -255,6 +272,9 @@ class OverviewPage(QWidget):
         resources.themed(self.reach_icon, icon_name, 16)
         self.reach_label.setText(text if not detail or state == Reachability.OFFLINE.value else f"{text}: {detail}")
         self.reach_label.setToolTip(detail)
+
+    def show_identity(self, device_id: str) -> None:
+        self.id_label.setText(f"Device id {device_id}")
 
     def show_auto(self, enabled: bool, interval: float) -> None:
         self._loading = True
@@ -330,3 +350,83 @@ class OverviewPage(QWidget):
         if self._loading:
             return
         await self.ops.run("Review policy", lambda: self.service.set_review(on), [self.review_check])
+
+    # -- the state check and the findings ---------------------------------------------------
+
+    def check_after_sync(self, report: SyncReport | None, error: BaseException | None) -> None:
+        if error is None and report is not None:
+            self.ops.start("Checking the devices", lambda: self.health.after_sync(report), [self.check_panel.check_button])
+
+    @asyncSlot()
+    async def check_now(self) -> None:
+        await self.ops.run("Checking the devices", self.health.check_now, [self.check_panel.check_button])
+
+    def act(self, code: str) -> None:
+        """Run the fix of the finding ``code`` (its button was pressed)."""
+        button = self.attention.buttons().get(code)
+        label = ACTIONS.get(code, SYNC)[0]
+        if code == "open_conflicts":
+            self.openView.emit("conflicts")
+        elif code == "copied":
+            self.confirm_reset()
+        elif code == "quarantined":
+            self.ops.start("Retrying quarantined entries", lambda: self._tell(self.health.retry_quarantined()), [button])
+        elif code == "schema_changed":
+            self.ops.start("Re-installing triggers", lambda: self._tell(self.health.refresh_schema()), [button])
+        elif code == "differs":
+            self.ops.start("Repairing", lambda: self._tell(self._repair()), [button, self.sync_button])
+        elif label == SYNC[0] or code == "remote_unreachable":
+            self.sync_now()
+
+    async def _tell(self, work: Awaitable[str]) -> None:
+        self.notice.emit(await work)
+
+    async def _repair(self) -> str:
+        report: RepairReport = await self.health.repair()
+        if not report.captured and not report.restated:
+            return "Repair: nothing to share again — this device holds no row that differs."
+        parts = []
+        if report.restated:
+            parts.append(f"{report.restated:,} row{'s' if report.restated != 1 else ''} shared again with their versions")
+        if report.captured:
+            parts.append(f"{report.captured:,} row{'s' if report.captured != 1 else ''} that sync never saw shared")
+        return (
+            "Repair: " + " and ".join(parts) + ". The other devices take them at their next sync; a row they hold "
+            "under the same version with another value becomes a diverged conflict there, for a person to decide."
+        )
+
+    def confirm_reset(self) -> None:
+        """Ask before giving the database a new device id (a window-modal box; the UI never waits on it)."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Reset identity",
+            "Give this database a new device id?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText(
+            "Do this when this database is a copy of another device's database (copied to set up this machine, "
+            "or restored from a backup): two databases under one id skip each other's changes. "
+            "The next sync registers the new id and shares this database's whole state; nothing is lost. "
+            "Changes waiting to be sent under the current id must be synced first."
+        )
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        yes.setText("Reset identity")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.buttonClicked.connect(lambda clicked: self._confirmed(box, clicked))
+        self.confirm_box = box
+        box.open()
+
+    def _confirmed(self, box: QMessageBox, clicked: QAbstractButton) -> None:
+        self.confirm_box = None
+        box.deleteLater()
+        if box.standardButton(clicked) != QMessageBox.StandardButton.Yes:
+            return
+        button = self.attention.buttons().get("copied")
+
+        async def reset() -> str:
+            new = await self.health.reset_identity()
+            return f"This database is now device {new}. Its next sync shares its whole state with the shared log."
+
+        self.ops.start("Resetting the identity", lambda: self._tell(reset()), [button])
