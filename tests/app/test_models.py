@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import time
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTableView
 
 from app.models import ActivityModel, ConflictGroupsModel, DevicesModel, HistoryModel, LogModel
 from app.models._paged import PagedTableModel
-from syncengine import Conflict, DeviceInfo, LogRecord, RemoteValue
+from app.models.conflicts import kind_label
+from app.services.health import LastCheck, keys_text, summary
+from syncengine import Conflict, DeviceComparison, DeviceInfo, Difference, LogRecord, RemoteValue, Verification
 from syncengine.model import SyncRecord
 
 
@@ -161,3 +166,71 @@ def test_activity_model(qtbot, qtmodeltester, loop, n) -> None:
         assert model.data(model.index(n - 1, 7)) == "Failed: remote unreachable"
         assert model.data(model.index(0, 7)) == "OK" and model.data(model.index(0, 1)) == f"{3 * n:,}"
         assert model.data(model.index(0, 6)) == "1.50 s"
+
+
+def test_conflict_groups_model_filters_by_kind_and_labels_diverged(qtmodeltester) -> None:
+    diverged = dataclasses.replace(conflict(5, "d", "name"), kind="diverged", base=None)
+    model = ConflictGroupsModel()
+    model.set_conflicts([conflict(1, "a", "price"), conflict(2, "b", None), diverged])
+    qtmodeltester.check(model)
+    model.set_kind("diverged")
+    assert model.rowCount() == 1 and model.open_count == 3 and model.shown_count == 1
+    assert model.data(model.index(0, 2)) == "diverged"
+    assert model.data(model.index(0, 2), Qt.ItemDataRole.ToolTipRole).startswith("Diverged: both devices hold this version with different values")
+    qtmodeltester.check(model)
+    model.set_kind("constraint")
+    assert model.rowCount() == 0 and model.open_count == 3
+    model.set_kind(None)
+    assert model.rowCount() == 3
+    assert kind_label("diverged") == "Diverged" and kind_label("some/new") == "some/new"
+
+
+def test_log_model_shows_restated_rows_by_name(qtbot, qtmodeltester, loop) -> None:
+    restated = [
+        LogRecord(2, "pending", "products", ["p1"], "state", "v1", "dev-b", {"id": "p1", "name": "Kettle"}, None),
+        LogRecord(1, "pending", "products", ["p2"], "tombstone", "v2", "dev-b", {}, None),
+    ]
+
+    async def fetch(offset: int, last: LogRecord | None, limit: int) -> list[LogRecord]:
+        return restated[offset : offset + limit]
+
+    model = LogModel(fetch)
+    with qtbot.waitSignal(model.pageLoaded, timeout=5000):
+        model.fetchMore()
+    assert [model.data(model.index(r, 4)) for r in range(2)] == ["Restated", "Restated (deleted)"]
+    assert model.data(model.index(0, 4), Qt.ItemDataRole.ForegroundRole) is not None
+    qtmodeltester.check(model)
+
+
+def _verification(*devices: DeviceComparison, differences: tuple[Difference, ...] = (), reason: str | None = None) -> Verification:
+    return Verification(not differences, 7, tuple(devices), differences, reason)
+
+
+def test_the_check_reads_in_one_line() -> None:
+    south, east = DeviceComparison("s", "shop-south", 7, "same"), DeviceComparison("e", "shop-east", 5, "not comparable")
+    assert summary(None) == ("unknown", "Not checked yet")
+    assert summary(LastCheck(0, _verification(south))) == ("same", "In step with 1 device")
+    assert summary(LastCheck(0, _verification(south, east))) == ("same", "In step with 1 device; 1 not comparable")
+    assert summary(LastCheck(0, _verification(east))) == ("unknown", "1 device not comparable (they synced before or after this one)")
+    assert summary(LastCheck(0, _verification())) == ("unknown", "No other device to compare with")
+    assert summary(LastCheck(0, _verification(reason="sync it, then verify"))) == ("unknown", "Not comparable: sync it, then verify")
+    differs = DeviceComparison("s", "shop-south", 7, "differs")
+    found = (Difference("s", "products", (("p1",), ("p2",)), more=1), Difference("s", "notes", (("n1",),)))
+    assert summary(LastCheck(0, _verification(differs, differences=found))) == (
+        "differs",
+        "Differs from shop-south in notes, products (4 keys)",
+    )
+    assert keys_text(LastCheck(0, _verification(differs, differences=found)), limit=1) == "products: p1 and 2 more\nnotes: n1"
+
+
+def test_the_last_check_survives_its_json_form() -> None:
+    check = LastCheck(
+        1234.5,
+        _verification(
+            DeviceComparison("s", "shop-south", 7, "differs"),
+            differences=(Difference("s", "lines", (("o1", 2),), more=3),),
+        ),
+    )
+    again = LastCheck.from_json(json.loads(json.dumps(check.as_json())))
+    assert again == check
+    assert LastCheck.from_json({"at": 1}) is None and LastCheck.from_json("nonsense") is None

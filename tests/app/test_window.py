@@ -247,8 +247,10 @@ def test_an_unreachable_server_is_shown_as_offline_and_keeps_local_changes(qtbot
         assert window.service.reachability.value == "offline"
         assert window.banner.isVisible() and window.banner.level == "offline"
         assert window.state_label.text() == "Offline"
+        retry = window.overview.attention.buttons()["remote_unreachable"]  # a finding too, whose fix is a sync
+        assert retry.text() == "Retry sync"
         with qtbot.waitSignal(window.service.syncFinished, timeout=20000) as finished:
-            qtbot.mouseClick(window.overview.sync_button, Qt.MouseButton.LeftButton)
+            qtbot.mouseClick(retry, Qt.MouseButton.LeftButton)
         assert finished.args[0] is None and finished.args[1] is not None
         assert window.banner.level == "offline" and window.overview.sync_button.isEnabled()
         assert window.service.status.unshared == 3
