@@ -83,7 +83,7 @@ def _summary(report: SyncReport) -> str:
         parts.append("cancelled")
     elif report.stopped_early:
         parts.append("stopped early")
-    return ", ".join(parts) + f" in {report.seconds:.2f}s"
+    return "; ".join([", ".join(parts) + f" in {report.seconds:.2f}s", *report.schema_changes])
 
 
 @main.command()

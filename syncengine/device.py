@@ -31,6 +31,7 @@ from .errors import (
     DatabaseError,
     QuarantineError,
     SchemaError,
+    SyncEngineError,
 )
 from .events import ConflictDecided, ConflictEvent, Stage
 from .model import Conflict, LogRecord, Op, QuarantinedEntry, Status, SyncRecord, SyncReport
@@ -57,6 +58,10 @@ class Device:
                 self.name: str = tx.setting("name", "")
         except sa.exc.OperationalError as exc:
             raise DatabaseError(f"cannot open the database {describe(engine)}: {exc.orig}", retryable=True) from exc
+        try:  # a migration may have changed a synced table: re-install its triggers (the next sync reports it)
+            self.store.check_schema()
+        except (sa.exc.SQLAlchemyError, SyncEngineError) as exc:  # a read-only database still opens
+            log.warning("cannot check the synced tables of %s: %s", describe(engine), " ".join(str(exc).split()))
 
     # -- opening -------------------------------------------------------------------
 
@@ -131,9 +136,14 @@ class Device:
         """The synced tables as the engine knows them, by name."""
         return self.store.catalog
 
-    def refresh_schema(self) -> None:
-        """Reflect the synced tables again (after a migration) and re-create their triggers."""
-        self.store.reload()
+    def refresh_schema(self) -> list[str]:
+        """Reflect the synced tables again (after a migration) and re-create their triggers; return what changed.
+
+        Every sync (and opening the device) does this by itself when a synced table's
+        columns or triggers changed, and values written to an added column before are
+        captured to share; the next sync's ``schema_changes`` reports it.
+        """
+        return self.store.reload()
 
     def close(self) -> None:
         """Release the database connections."""

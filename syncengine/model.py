@@ -246,6 +246,8 @@ class SyncReport:
     stopped_early: bool = False
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    schema_changes: list[str] = field(default_factory=list)
+    """Synced tables whose columns or triggers had changed, one sentence each; their triggers were re-installed."""
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form the command line prints."""
@@ -265,6 +267,7 @@ class SyncReport:
             "stopped_early": self.stopped_early,
             "seconds": round(self.seconds, 4),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "schema_changes": list(self.schema_changes),
         }
 
 

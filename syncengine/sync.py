@@ -148,6 +148,7 @@ class _Run:
         self.emit(SyncStarted(self.stages))
         error: BaseException | None = None
         try:
+            self.report.schema_changes = self.store.check_schema(report=True)
             if self.remote is not None and ("receive" in self.report.stages or "share" in self.report.stages):
                 self.remote.register_device(self.device_id, self.name)
             for stage in self.report.stages:

@@ -10,6 +10,7 @@ which operations share a transaction; only this package knows the tables.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ from ..model import PK, Conflict, Entry, LogRecord, QuarantinedEntry, SyncRecord
 from ..reconcile import Finding, Plan, RowState
 from . import _client as client
 from . import _conflicts as conflicts
+from . import _drift as drift
 from . import _registers as registers
 from . import _schema as s
 from . import _stamping as stamping
@@ -33,6 +35,8 @@ from . import _views as views
 from ._apply import Executor, Failure, execute_plan
 from ._catalog import SyncedTable
 from ._dialects import strategy
+
+log = logging.getLogger("syncengine")
 
 LogState = s.LogState
 Outgoing = stamping.Outgoing
@@ -351,12 +355,59 @@ class DeviceStore:
         except sa.exc.OperationalError as exc:
             raise DatabaseError(f"the database {describe(self.engine)} failed: {exc.orig}", retryable=True) from exc
 
-    def reload(self) -> None:
-        """Reflect the synced tables again (after a migration) and re-create their triggers."""
+    def reload(self) -> list[str]:
+        """Reflect the synced tables again (after a migration) and re-create their triggers; return what changed.
+
+        What changed is noticed and repaired as :meth:`check_schema` does (values
+        written to added columns are captured), and kept for the next sync's report.
+        """
         with self.engine.begin() as conn:
-            self.catalog = load_catalog(conn)
-            for synced in self.catalog.values():
-                capture.install(conn, synced.table)
+            catalog = load_catalog(conn)
+            said = drift.repair(conn, catalog, force=True)
+            drift.note(conn, said)
+        self.catalog = catalog
+        for sentence in said:
+            log.warning("schema change: %s", sentence)
+        return said
+
+    def check_schema(self, *, report: bool = False) -> list[str]:
+        """Notice synced tables whose columns or triggers changed since sync was installed; repair them.
+
+        Returns one sentence per changed table (see :mod:`._drift`). What is found is
+        kept until a sync reports it: with ``report`` (a sync starting) it is returned
+        with what earlier checks found, and forgotten, and entries quarantined for a
+        column that exists now are made pending again. Costs two queries when nothing
+        changed.
+        """
+        with self.read() as tx:
+            changed, waiting = drift.look(tx.conn, list(self.catalog))
+        if not changed and not (report and waiting):
+            return []
+        catalog = None
+        found: list[str] = []
+        with self.engine.begin() as conn:
+            if changed:
+                catalog = load_catalog(conn)
+                found = drift.repair(conn, catalog)
+            if report:
+                said = [*drift.noted(conn), *found]
+                drift.forget_noted(conn)
+                # a column may have appeared: entries quarantined for lacking it apply in this sync
+                for table, n in drift.retry_unknown_columns(conn, catalog or self.catalog).items():
+                    retried = f"{n} quarantined {'entry' if n == 1 else 'entries'} retried"
+                    at = next((i for i, x in enumerate(said) if x.startswith(f"{table}: ")), None)
+                    if at is None:
+                        said.append(f"{table}: {retried} (the columns they need exist now)")
+                    else:
+                        said[at] += f"; {retried}"
+            else:
+                said = found
+                drift.note(conn, found)
+        if catalog is not None:
+            self.catalog = catalog
+        for sentence in found:
+            log.warning("schema change: %s", sentence)
+        return said
 
 
 def install(
@@ -379,10 +430,15 @@ def install(
     if name is not None or client.get_setting(conn, "name") is None:
         client.set_setting(conn, "name", name or hostname)
     installed = {r.name for r in conn.execute(sa.select(s.tables.c.name))}
+    if installed:  # notice what changed in the tables synced already (and capture it) before re-installing
+        said = drift.repair(conn, load_catalog(conn), force=True)
+        drift.note(conn, said)
+        for sentence in said:
+            log.warning("schema change: %s", sentence)
     for table in tables:
-        capture.install(conn, table)
         if table.name in installed:
             continue
+        capture.install(conn, table)
         conn.execute(
             s.tables.insert().values(
                 name=table.name,
@@ -392,6 +448,7 @@ def install(
         )
         if snapshot:
             capture.snapshot(conn, table)
+    drift.record(conn, sorted({*installed, *(t.name for t in tables)}))
 
 
 def load_catalog(conn: sa.Connection) -> dict[str, SyncedTable]:

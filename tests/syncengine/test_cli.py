@@ -147,13 +147,17 @@ def test_quarantine_list_retry_and_skip(tmp_path) -> None:
     assert len(listed) == 2 and all("unknown column 'price'" in q["reason"] for q in listed)
     assert json.loads(se("status", str(b), "--json").stdout)["quarantined"] == 2
     assert "name the entry ids" in se("quarantine", str(b), "--retry", check=False).stderr
+    retried = json.loads(se("quarantine", str(b), "--retry", str(listed[0]["id"]), "--json").stdout)
+    assert retried == {"applied": 0, "quarantined": 2}  # the column is still missing
+    skipped = json.loads(se("quarantine", str(b), "--skip", str(listed[1]["id"]), "--json").stdout)
+    assert skipped == {"skipped": 1}
     con = sqlite3.connect(b)
     con.execute("ALTER TABLE products ADD COLUMN price REAL")
     con.close()
     retried = json.loads(se("quarantine", str(b), "--retry", str(listed[0]["id"]), "--json").stdout)
-    assert retried == {"applied": 1, "quarantined": 1}
-    assert json.loads(se("quarantine", str(b), "--skip", "--all", "--json").stdout) == {"skipped": 1}
+    assert retried == {"applied": 1, "quarantined": 0}  # the skipped entry stays skipped
     assert json.loads(se("quarantine", str(b), "--json").stdout) == []
+    assert json.loads(se("quarantine", str(b), "--skip", "--all", "--json").stdout) == {"skipped": 0}
 
 
 def test_config_stores_the_continuous_sync_settings(tmp_path) -> None:

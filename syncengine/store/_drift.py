@@ -1,0 +1,219 @@
+"""Noticing that a synced table changed under its triggers, and making capture whole again.
+
+Capture depends on a table's columns. The triggers name them (SQLite and MariaDB
+copy each one; PostgreSQL's ``row_to_json`` follows the table by itself) and the
+decoders read captured rows back by that layout. A migration can undo this without
+a word: ``ALTER TABLE … ADD COLUMN`` leaves the new column out of the triggers, so
+values written to it are never captured; rebuilding a table (create a new one,
+copy the rows, drop the old one, rename: Alembic's batch mode and many SQLite
+tools) drops the triggers with the old table, so no write is captured at all.
+
+So when sync is installed on a table, its *shape* is stored: its columns and a
+digest of its triggers, as the catalog holds them (:func:`syncengine.capture.shapes`).
+:func:`look` compares the stored shapes with the catalog (one query of the
+settings and one of the catalog: cheap enough for every sync and every open), and
+:func:`repair`, in one transaction of the device database:
+
+1. stamps the writes the old triggers captured, decoding them by the layout they
+   were captured in and keeping only the columns the table still has (only when a
+   column was removed or moved: otherwise they decode as they are);
+2. re-installs the triggers of each changed table;
+3. captures what was written to added columns before that: every value of an
+   added column other than its default was written since the column appeared, so
+   each row holding one becomes a captured update of it (a normal local write:
+   stamped, shared, merged — two devices that both added the column and wrote the
+   same values make no conflict). PostgreSQL's trigger renders the whole row, so
+   there it captured those writes already, unless it was missing;
+4. stores the new shapes, and says what it did in one sentence per table.
+
+The sync that reports a repair also puts entries quarantined for an unknown column
+back to pending when their table has that column now
+(:func:`retry_unknown_columns`), so its reconcile stage applies them.
+
+Writes made while a table had no triggers cannot be recovered here: nothing saw
+them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from .. import capture
+from . import _client as client
+from . import _schema as s
+from . import _stamping as stamping
+from . import _views as views
+from ._catalog import SyncedTable
+
+SHAPES = "capture_shapes"
+"""The setting that holds each synced table's shape as its triggers were installed for."""
+
+NOTED = "schema_changes"
+"""The setting that holds what :func:`repair` did that no sync has reported yet."""
+
+
+def look(conn: sa.Connection, names: Sequence[str]) -> tuple[bool, list[str]]:
+    """Whether any of these synced tables (or the set of them) differs from the shapes stored; what is noted.
+
+    Two queries: the two settings, and the catalog.
+    """
+    query = sa.select(s.state.c.key, s.state.c.value).where(s.state.c.key.in_([SHAPES, NOTED]))
+    found = {key: orjson.loads(value) for key, value in conn.execute(query) if value is not None}
+    stored: dict[str, Any] = found.get(SHAPES) or {}
+    said: list[str] = found.get(NOTED) or []
+    if set(stored) != set(names):
+        return True, said
+    now = capture.shapes(conn, names)
+    return any(stored[name] != now[name] for name in names), said
+
+
+def record(conn: sa.Connection, names: Sequence[str]) -> None:
+    """Store the shapes of these tables as they are now (the synced tables, all of them)."""
+    client.set_setting(conn, SHAPES, capture.shapes(conn, names))
+
+
+def repair(conn: sa.Connection, catalog: Mapping[str, SyncedTable], *, force: bool = False) -> list[str]:
+    """Re-install capture on the tables of ``catalog`` (just reflected) that changed; return what changed.
+
+    See the module docstring for the steps. ``force`` re-installs the triggers of
+    every table, changed or not. A table whose shape was never stored (sync was
+    installed by an earlier version) has its triggers re-installed and its shape
+    stored, and nothing is said of it. Runs in the caller's transaction.
+    """
+    # one repair at a time: a second one waits, then finds nothing left to do (SQLite's
+    # BEGIN IMMEDIATE serializes already; this is for PostgreSQL and MariaDB)
+    conn.execute(sa.select(s.control.c.id).where(s.control.c.id == 1).with_for_update())
+    names = sorted(catalog)
+    stored: dict[str, Any] = client.get_setting(conn, SHAPES, {})
+    now = capture.shapes(conn, names)
+    changed = [name for name in names if force or stored.get(name) != now[name]]
+    _stamp_old_layouts(conn, catalog, {name: stored[name] for name in changed if name in stored})
+    said = []
+    for name in changed:
+        synced = catalog[name]
+        capture.install(conn, synced.table)
+        if name not in stored or stored[name] == now[name]:
+            continue
+        parts, added = _differences(stored[name], now[name])
+        parts.append("triggers re-installed")
+        # triggers that render the whole row (PostgreSQL's) captured writes to added columns already
+        missed = added and not (now[name]["triggers"] and capture.follows_new_columns(conn.dialect))
+        captured = capture.capture_added(conn, synced.table, added) if missed else 0
+        if captured:
+            parts.append(f"values of {_count(captured, 'row')} captured")
+        computed = [c for c in added if missed and capture.computed_default(synced.table, c)]
+        if computed:
+            parts.append(
+                f"values of {', '.join(computed)} not captured (a computed default cannot be told from a written value)"
+            )
+        said.append(f"{name}: {'; '.join(parts)}")
+    if changed or set(stored) != set(names):
+        record(conn, names)
+    return said
+
+
+def note(conn: sa.Connection, said: Sequence[str]) -> None:
+    """Keep what a repair did until a sync reports it."""
+    if said:
+        client.set_setting(conn, NOTED, [*client.get_setting(conn, NOTED, []), *said])
+
+
+def noted(conn: sa.Connection) -> list[str]:
+    """What repairs did that no sync has reported yet."""
+    found: list[str] = client.get_setting(conn, NOTED, [])
+    return found
+
+
+def forget_noted(conn: sa.Connection) -> None:
+    """Forget what repairs did, once a sync has reported it."""
+    client.set_setting(conn, NOTED, [])
+
+
+def _stamp_old_layouts(conn: sa.Connection, catalog: Mapping[str, SyncedTable], before: Mapping[str, Any]) -> None:
+    """Stamp the captured writes now, decoding each changed table's by the columns its old triggers copied.
+
+    Only needed when a column was removed or moved: SQLite's triggers copied values
+    by position, and PostgreSQL's and MariaDB's wrote removed columns by name; a
+    column added at the end decodes as it is.
+    """
+    layouts = {}
+    for name, shape in before.items():
+        synced = catalog[name]
+        old = [str(column[0]) for column in shape["columns"]]
+        if old != list(synced.columns[: len(old)]) and set(synced.pk_columns) <= set(old):
+            layouts[name] = old
+    if not layouts:
+        return
+    as_captured = dict(catalog)
+    for name, old in layouts.items():
+        view = copy.copy(catalog[name])
+        view.decoder = capture.decoder_for(view.table, conn.dialect, captured=old)
+        as_captured[name] = view
+    device_id = client.get_setting(conn, "device_id")
+    stamping.stamp(conn, as_captured, device_id)
+
+
+def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """What changed between two shapes of a table, in words; and the names of the added columns."""
+    old = {str(c[0]): c for c in before["columns"]}
+    new = {str(c[0]): c for c in now["columns"]}
+    added = [name for name in new if name not in old]
+    removed = [name for name in old if name not in new]
+    parts = []
+    if added:
+        parts.append(f"{_plural(len(added), 'column')} {', '.join(added)} added")
+    if removed:
+        parts.append(f"{_plural(len(removed), 'column')} {', '.join(removed)} removed")
+    for name, column in new.items():
+        if name not in old or old[name] == column:
+            continue
+        if old[name][1] != column[1]:
+            parts.append(f"column {name} retyped ({old[name][1]} → {column[1]})")
+        else:
+            parts.append(f"column {name} changed")
+    kept = [name for name in old if name in new]
+    if kept != [name for name in new if name in old]:
+        parts.append("columns reordered")
+    if not now["triggers"]:
+        parts.append("triggers missing (dropped, or the table was rebuilt)")
+    elif now["triggers"] != before["triggers"] and not parts:
+        parts.append("triggers out of date")
+    return parts, added
+
+
+def retry_unknown_columns(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> dict[str, int]:
+    """Put entries quarantined for an unknown column that the table has now back to pending; how many, by table.
+
+    The next reconcile applies them (or quarantines them again, for another reason).
+    """
+    query = sa.select(s.log.c.id, s.log.c.tbl, s.log.c.data).where(
+        s.log.c.state == s.LogState.QUARANTINED, s.log.c.reason.startswith("unknown column ", autoescape=True)
+    )
+    ids: list[int] = []
+    found: dict[str, int] = {}
+    for log_id, table, data in conn.execute(query):
+        synced = catalog.get(table)
+        try:
+            values = orjson.loads(data) if data else {}
+        except orjson.JSONDecodeError:
+            continue
+        if synced is None or not isinstance(values, dict):
+            continue
+        if all(name in synced.column_set or value is None for name, value in values.items()):
+            ids.append(int(log_id))
+            found[table] = found.get(table, 0) + 1
+    views.requeue(conn, ids)
+    return found
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else f"{word}s"
+
+
+def _count(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (words or word + 's')}"
