@@ -9,7 +9,9 @@ converge. See the README for a tour.
 import logging
 
 from . import events, values
+from ._doctor import Diagnosis
 from ._ids import new_id, uuid_pk
+from ._verify import DeviceComparison, Difference, RepairReport, Verification
 from .clock import HybridClock, Timestamp
 from .device import Device
 from .errors import (
@@ -31,6 +33,7 @@ from .model import (
     Entry,
     LogRecord,
     Op,
+    PublishedState,
     PullResult,
     PushResult,
     QuarantinedEntry,
@@ -41,9 +44,9 @@ from .model import (
     SyncReport,
 )
 from .reconcile import Action, Finding, Plan, RowPlan, RowState, reconcile
-from .remote import MemorySharedLog, SharedLog, open_shared_log
+from .remote import MemorySharedLog, SharedLog, StateBoard, open_shared_log
 from .serializer import JsonSerializer, Serializer
-from .store import SqlSharedLog
+from .store import SqlSharedLog, copy_log
 from .sync import SyncOptions
 
 __version__ = "0.1.0"
@@ -59,7 +62,10 @@ __all__ = [
     "ConflictError",
     "DatabaseError",
     "Device",
+    "DeviceComparison",
     "DeviceInfo",
+    "Diagnosis",
+    "Difference",
     "Entry",
     "Finding",
     "HybridClock",
@@ -69,6 +75,7 @@ __all__ = [
     "NotInitializedError",
     "Op",
     "Plan",
+    "PublishedState",
     "PullResult",
     "PushResult",
     "QuarantineError",
@@ -78,12 +85,14 @@ __all__ = [
     "RemoteError",
     "RemoteUnavailable",
     "RemoteValue",
+    "RepairReport",
     "RowPlan",
     "RowState",
     "SchemaError",
     "Serializer",
     "SharedLog",
     "SqlSharedLog",
+    "StateBoard",
     "Status",
     "SyncCancelled",
     "SyncEngineError",
@@ -91,6 +100,8 @@ __all__ = [
     "SyncRecord",
     "SyncReport",
     "Timestamp",
+    "Verification",
+    "copy_log",
     "events",
     "new_id",
     "open_shared_log",

@@ -21,12 +21,12 @@ import orjson
 
 from . import values
 from .clock import well_formed
-from .model import Entry, Op
+from .model import ROW, Entry, Op
 from .serializer import JsonSerializer, Serializer
 
 FORMAT = 1
-CODES = {Op.INSERT: "I", Op.UPDATE: "U", Op.DELETE: "D"}
-_NAMES = {"I": "insert", "U": "update", "D": "delete"}
+CODES = {Op.INSERT: "I", Op.UPDATE: "U", Op.DELETE: "D", Op.STATE: "S", Op.TOMBSTONE: "T"}
+_NAMES = {code: op.value for op, code in CODES.items()}
 _OPS = {op.value: op for op in Op}
 
 Bad = tuple[str, Any]
@@ -58,7 +58,7 @@ class Stored(NamedTuple):
     version: str
     tbl: str
     pk: str
-    op: str  # "I", "U" or "D"
+    op: str  # "I", "U", "D", "S" or "T" (see CODES)
     data: str
     old: str | None
     base: str
@@ -137,7 +137,8 @@ class Codec:
         for item in items:
             try:
                 version, table, pk, op, base, text = item
-                if type(version) is not str or not version.endswith(suffix):
+                restated = op == "state" or op == "tombstone"  # registers shared again: any device's versions
+                if type(version) is not str or not (restated or version.endswith(suffix)):
                     raise ValueError("its version names another device than the batch")
                 if not well_formed(version):
                     raise ValueError(f"not a version: {version!r} (13 and 6 lower-case hex digits, then the device id)")
@@ -147,10 +148,25 @@ class Codec:
                     raise ValueError("payload is not a JSON object")
                 if type(table) is not str or type(key) is not list or type(base) is not dict:
                     raise ValueError("table, key or base has the wrong shape")
-                add(Entry(version, device_id, table, tuple(key), ops[op], body.get("data") or {}, body.get("old"), base))
+                if restated:
+                    _check_registers(version, base, body.get("data") or {})
+                add(
+                    Entry(version, device_id, table, tuple(key), ops[op], body.get("data") or {}, body.get("old"), base)
+                )
             except (ValueError, TypeError, KeyError) as exc:
                 bad.append((f"malformed entry from device {device_id}: {exc}", item))
         return entries, bad
+
+
+def _check_registers(version: str, base: Any, data: Any) -> None:
+    """Refuse a state or tombstone entry whose registers are not versions, or whose version is not their newest."""
+    versions = (
+        [*([base[ROW]] if ROW in base else []), *(base.get(column) for column in data)] if type(data) is dict else []
+    )
+    if not versions or not all(type(v) is str and well_formed(v) for v in versions):
+        raise ValueError("a state entry needs a version for each of its columns")
+    if max(versions) != version:
+        raise ValueError("a state entry's version must be the newest of its registers")
 
 
 class JsonCodec(Codec):

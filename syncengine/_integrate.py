@@ -255,11 +255,12 @@ def problem(entry: Entry, catalog: Mapping[str, SyncedTable]) -> str | None:
     if op is Op.DELETE:
         return None
     data = entry.data
-    if op is Op.INSERT:
+    whole_row = op is Op.INSERT or op is Op.STATE
+    if whole_row:
         for name, value in zip(columns, pk, strict=True):
             if name in data and data[name] != value:
                 return f"the row's key column {name!r} disagrees with the entry's key"
-    return synced.problem(data, whole_row=op is Op.INSERT)
+    return synced.problem(data, whole_row=whole_row)
 
 
 def _hold(

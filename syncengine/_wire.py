@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from .model import DeviceInfo, PullResult, PushResult, ReceivedBatch
+from .model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch
 
 API = "/v1"
 TIME_HEADER = "x-server-time"
@@ -192,12 +192,57 @@ def parse_cursor_request(body: bytes) -> int:
     return _int(doc, "seq", 0, INT64_MAX)
 
 
+def state_request(position: int, digest: Mapping[str, Any]) -> bytes:
+    """Encode the body of ``PUT /v1/devices/{device_id}/state``."""
+    return orjson.dumps({"position": position, "digest": dict(digest)})
+
+
+def parse_state_request(body: bytes) -> tuple[int, dict[str, Any]]:
+    """Decode a state body; return the position and the digest."""
+    doc = _object(loads(body), "the body")
+    _no_extra_keys(doc, {"position", "digest"}, "the body")
+    return _int(doc, "position", 0, INT64_MAX), _object(doc.get("digest"), "'digest'")
+
+
+def states_json(found: list[PublishedState]) -> dict[str, Any]:
+    """Return the answer of ``GET /v1/states``."""
+    return {
+        "states": [
+            {"device_id": p.device_id, "position": p.position, "digest": dict(p.digest), "published_at": p.published_at}
+            for p in found
+        ]
+    }
+
+
+def parse_states(body: bytes) -> list[PublishedState]:
+    """Decode the answer of ``GET /v1/states``."""
+    doc = _object(loads(body), "the answer")
+    items = doc.get("states")
+    if not isinstance(items, list):
+        raise WireError("'states' must be a list")
+    out = []
+    for item in items:
+        one = _object(item, "a state")
+        try:
+            out.append(
+                PublishedState(
+                    check_id(str(one["device_id"]), "a device id"),
+                    _int(one, "position", 0, INT64_MAX),
+                    _object(one.get("digest"), "'digest'"),
+                    float(one["published_at"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"a state is malformed: {exc!r}") from exc
+    return out
+
+
 # -- responses ------------------------------------------------------------------
 
 
 def device_json(device: DeviceInfo) -> dict[str, Any]:
     """Return a device record as the server sends it."""
-    return device.as_json()
+    return {**device.as_json(), "last_batch_id": device.last_batch_id}
 
 
 def parse_device(value: Any) -> DeviceInfo:
@@ -213,9 +258,19 @@ def parse_device(value: Any) -> DeviceInfo:
             last_pull_at=None if doc.get("last_pull_at") is None else float(doc["last_pull_at"]),
             last_pull_seq=int(doc.get("last_pull_seq") or 0),
             behind=None if doc.get("behind") is None else int(doc["behind"]),
+            log_id=_optional_text(doc, "log_id"),
+            last_push_seq=None if doc.get("last_push_seq") is None else int(doc["last_push_seq"]),
+            last_batch_id=_optional_text(doc, "last_batch_id"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"a device record is malformed: {exc!r}") from exc
+
+
+def _optional_text(doc: Mapping[str, Any], key: str) -> str | None:
+    value = doc.get(key)
+    if value is not None and not isinstance(value, str):
+        raise WireError(f"{key!r} must be a string")
+    return value
 
 
 def parse_devices(body: bytes) -> list[DeviceInfo]:
@@ -253,6 +308,8 @@ def _pull_tail(result: PullResult) -> dict[str, Any]:
     tail: dict[str, Any] = {"cursor": result.cursor, "more": result.more}
     if result.next_count is not None:
         tail["next_count"] = result.next_count
+    if result.log_id is not None:
+        tail["log_id"] = result.log_id
     return tail
 
 
@@ -294,7 +351,8 @@ def _pull_header(doc: dict[str, Any]) -> tuple[list[Any], PullResult]:
     if not isinstance(items, list) or not isinstance(more, bool):
         raise WireError("'batches' must be a list and 'more' a boolean")
     next_count = _int(doc, "next_count", 0, INT32_MAX) if doc.get("next_count") is not None else None
-    return items, PullResult([], _int(doc, "cursor", 0, INT64_MAX), more, next_count)
+    cursor = _int(doc, "cursor", 0, INT64_MAX)
+    return items, PullResult([], cursor, more, next_count, _optional_text(doc, "log_id"))
 
 
 def parse_pull(body: bytes) -> PullResult:

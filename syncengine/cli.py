@@ -67,11 +67,21 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
         engine_log.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
-def _remote(url: str, user: str, token: str | None = None) -> SharedLog:
-    return open_shared_log(url, user=user, token=token)
+def _remote(url: str, user: str, token: str | None = None, *, create: bool = True) -> SharedLog:
+    return open_shared_log(url, user=user, token=token, create=create)
 
 
 def _summary(report: SyncReport) -> str:
+    said = []
+    if report.log_created:
+        said.append(f"created a new shared log ({report.log_id})")
+    if report.identity_changed:
+        said.append(f"{report.identity_changed}; this database is now device {report.device_id}")
+    if report.new_log:
+        said.append(
+            f"this device had not shared with this log before: it shared the state of {report.state_shared} rows "
+            "and read the log from its start"
+        )
     parts = [
         f"received {report.received}",
         f"sent {report.sent}",
@@ -83,7 +93,7 @@ def _summary(report: SyncReport) -> str:
         parts.append("cancelled")
     elif report.stopped_early:
         parts.append("stopped early")
-    return "; ".join([", ".join(parts) + f" in {report.seconds:.2f}s", *report.schema_changes])
+    return "\n".join([*said, "; ".join([", ".join(parts) + f" in {report.seconds:.2f}s", *report.schema_changes])])
 
 
 @main.command()
@@ -157,6 +167,153 @@ def sync(
         _print_json(report.as_json())
     else:
         click.echo(_summary(report))
+
+
+@main.command()
+@click.argument("db")
+@click.option("--remote", required=True, help="The shared log: an SQLAlchemy URL, a path, or a server URL.")
+@click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
+@click.option(
+    "--token",
+    envvar="SYNCENGINE_TOKEN",
+    default=None,
+    help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).",
+)
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Keys listed per table.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def verify(ctx: click.Context, db: str, remote: str, user: str, token: str | None, limit: int, as_json: bool) -> None:
+    """Prove DB is in step with the other devices: exit 0 in step, 3 when a device at the same position differs."""
+    device = Device.open(db)
+    shared = _remote(remote, user, token, create=False)
+    try:
+        result = device.verify(shared, limit=limit)
+    finally:
+        shared.close()
+    if as_json:
+        _print_json(result.as_json())
+    else:
+        click.echo(_verification(result))
+    if not result.in_step:
+        ctx.exit(3)
+
+
+@main.command()
+@click.argument("db")
+@click.option("--remote", required=True, help="The shared log: an SQLAlchemy URL, a path, or a server URL.")
+@click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
+@click.option(
+    "--token",
+    envvar="SYNCENGINE_TOKEN",
+    default=None,
+    help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).",
+)
+@click.option("--all", "everything", is_flag=True, help="Share every row again, not only the parts that differ.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def repair(db: str, remote: str, user: str, token: str | None, everything: bool, as_json: bool) -> None:
+    """Make devices that differ converge again: share again what differs, with its versions; lose no write."""
+    device = Device.open(db)
+    shared = _remote(remote, user, token, create=False)
+    try:
+        done = device.repair(shared, everything=everything)
+    finally:
+        shared.close()
+    if as_json:
+        _print_json(done.as_json())
+        return
+    click.echo(
+        f"shared {done.restated} rows again with their versions and {done.captured} rows sync had never seen; "
+        + _summary(done.report)
+    )
+    if done.report.conflicts:
+        click.echo(f"{done.report.conflicts} conflicts to decide: syncengine conflicts {db}")
+
+
+@main.command()
+@click.argument("db")
+@click.option("--remote", default=None, help="The shared log to check too (URL, path or server URL).")
+@click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
+@click.option(
+    "--token",
+    envvar="SYNCENGINE_TOKEN",
+    default=None,
+    help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_context
+def doctor(ctx: click.Context, db: str, remote: str | None, user: str, token: str | None, as_json: bool) -> None:
+    """List what is wrong with DB and its shared log, and the command that fixes each; exit 3 if anything is."""
+    device = Device.open(db)
+    shared = None
+    if remote is not None:
+        try:
+            shared = _remote(remote, user, token, create=False)
+        except SyncEngineError as exc:
+            found = [{"code": "remote_unusable", "severity": "error", "message": str(exc), "fix": None}]
+            _print_json(found) if as_json else click.echo(f"error: {exc}")
+            ctx.exit(3)
+    try:
+        findings = device.doctor(shared, db=db, remote_arg=remote)
+    finally:
+        if shared is not None:
+            shared.close()
+    if as_json:
+        _print_json([f.as_json() for f in findings])
+    elif not findings:
+        click.echo("nothing wrong" + ("" if remote else " (pass --remote to check the shared log too)"))
+    for f in [] if as_json else findings:
+        click.echo(f"{f.severity}: {f.message}" + (f"\n    fix: {f.fix}" if f.fix else ""))
+    if any(f.severity != "info" for f in findings):
+        ctx.exit(3)
+
+
+def _verification(result: Any) -> str:
+    lines = []
+    if result.reason:
+        lines.append(result.reason)
+    for d in result.devices:
+        where = "no state published yet" if d.position is None else f"at position {d.position}"
+        lines.append(f"  {d.name:<20} {d.device_id}  {d.state} ({where})")
+    for diff in result.differences:
+        keys = ", ".join(json.dumps(k) for k in diff.as_json()["keys"]) or "(rows only the other device holds)"
+        more = f" and {diff.more} more" if diff.more else ""
+        lines.append(f"  differs from {diff.device_id} in {diff.table}: {keys}{more}")
+    same = sum(1 for d in result.devices if d.state == "same")
+    if result.position is not None:
+        verdict = "in step" if result.in_step else "NOT in step"
+        lines.insert(
+            0, f"{verdict} at position {result.position}: same as {same} of {len(result.devices)} other devices"
+        )
+    return "\n".join(lines)
+
+
+@main.command("reset-identity")
+@click.argument("db")
+@click.option("--json", "as_json", is_flag=True, help="Print the old and new device ids as JSON.")
+def reset_identity(db: str, as_json: bool) -> None:
+    """Give DB a new device id, after copying a device's database on purpose to set up another device."""
+    device = Device.open(db)
+    old = device.device_id
+    new = device.reset_identity()
+    if as_json:
+        _print_json({"previous_device_id": old, "device_id": new})
+    else:
+        click.echo(f"this database is now device {new} (it was {old}); its next sync shares its whole state")
+
+
+@main.command("copy-log")
+@click.argument("source")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the log id and the number of batches as JSON.")
+def copy_log_command(source: str, target: str, as_json: bool) -> None:
+    """Copy the shared log SOURCE whole into TARGET (new or empty), keeping its id: no device sends anything again."""
+    from .store import copy_log
+
+    log_id, copied = copy_log(source, target)
+    if as_json:
+        _print_json({"log_id": log_id, "batches": copied})
+    else:
+        click.echo(f"copied shared log {log_id}: {copied} batches; point every device's --remote at {target}")
 
 
 @main.command()
@@ -255,7 +412,7 @@ def history(db: str, limit: int, as_json: bool) -> None:
 def devices(db: str, remote: str, user: str, token: str | None, as_json: bool) -> None:
     """List the devices registered in the shared log."""
     device = Device.open(db)
-    shared = _remote(remote, user, token)
+    shared = _remote(remote, user, token, create=False)
     try:
         found = shared.devices()
     finally:

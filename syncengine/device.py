@@ -16,6 +16,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ import sqlalchemy as sa
 
 from . import _decide, core
 from ._db import create_engine, describe
+from ._doctor import Diagnosis, diagnose
 from ._integrate import review_policy
+from ._verify import RepairReport, Verification, compare
 from .errors import (
     ConfigurationError,
     ConflictError,
@@ -188,7 +191,15 @@ class Device:
         """
         opts = options if options is not None else SyncOptions(**kwargs)
         with self._lock:
-            return run(self.store, Identity(self.device_id, self.name), remote, opts, notify=self._notify)
+            try:
+                return run(self.store, Identity(self.device_id, self.name), remote, opts, notify=self._notify)
+            finally:
+                self._reread_identity()
+
+    def _reread_identity(self) -> None:
+        """Take up the device id again: a sync gives a copied database a new one."""
+        with contextlib.suppress(Exception), self.store.read() as tx:
+            self.device_id = tx.setting("device_id")
 
     async def sync_async(
         self, remote: SharedLog | None, options: SyncOptions | None = None, **kwargs: Any
@@ -205,6 +216,83 @@ class Device:
             with contextlib.suppress(Exception):
                 await task
             raise
+
+    def verify(self, remote: SharedLog, *, limit: int = 20, sync: bool = True) -> Verification:
+        """Compare this device's synced state with every other device's at the same shared-log position.
+
+        First syncs (unless ``sync`` is false) and receives once more, so this device's
+        state reflects a position; then publishes its digest and compares it with the
+        digests the other devices published last. ``limit`` caps the keys listed per
+        table. See :class:`Verification`.
+        """
+        if sync:
+            self.sync(remote)
+            self.sync(remote, stages=("receive", "reconcile"))
+        with self._lock:
+            return compare(self.store, self.device_id, remote, limit=limit)
+
+    def repair(self, remote: SharedLog, *, everything: bool = False) -> RepairReport:
+        """Make devices that differ converge again without losing a captured write; see the README.
+
+        Verifies first; then shares as inserts the rows its tables hold that sync never
+        saw (written while capture was off), and shares again, with the versions they
+        have, the rows in the parts that differ from another device (every row with
+        ``everything``, or when nothing could be compared). A device that missed a row
+        takes it; nothing newer is overwritten; where two devices hold different values
+        under the same version, the row becomes a ``diverged`` conflict for a person.
+        """
+        found = self.verify(remote, limit=2**31)
+        keys: dict[str, list[Any]] | None = None
+        if not everything and found.position is not None:
+            keys = {}
+            for difference in found.differences:
+                keys.setdefault(difference.table, []).extend(difference.keys)
+        with self._lock, self.store.begin() as tx:
+            captured = tx.capture_missing()
+            tx.stamp(self.device_id)
+            restated = tx.restate(self.device_id, keys) if keys is None or keys else 0
+        log.info("repair: %d rows captured, %d restated", captured, restated)
+        report = self.sync(remote)
+        return RepairReport(captured, restated, found.differences, report)
+
+    def doctor(
+        self, remote: SharedLog | None = None, *, db: str | None = None, remote_arg: str | None = None
+    ) -> list[Diagnosis]:
+        """List what is wrong with this device (and its shared log, given ``remote``), each with its fix.
+
+        ``db`` and ``remote_arg`` are how the fixes name the database and the remote
+        (default: this device's URL and the remote's repr). Changes nothing but this
+        device's published digest.
+        """
+        with self._lock:
+            return diagnose(
+                self.store,
+                self.device_id,
+                db or describe(self.engine),
+                remote,
+                remote_arg or (repr(remote) if remote is not None else ""),
+            )
+
+    def reset_identity(self) -> str:
+        """Give this database a new device id (after copying it on purpose to set up another device); return it.
+
+        The next sync registers the new id and shares the whole state with the shared
+        log, as a device that joins. Entries stamped under the old id and not yet
+        sent are refused with a :class:`ConfigurationError` (sync first): they must
+        leave under the id that wrote them.
+        """
+        with self._lock, self.store.begin() as tx:
+            waiting = tx.waiting_under_current_id()
+            if waiting:
+                raise ConfigurationError(
+                    f"{waiting} entries were stamped under the current device id and wait to be sent: "
+                    "sync first, then reset the identity"
+                )
+            new = uuid.uuid4().hex
+            old = tx.reset_identity(new)
+        log.info("device %s is now device %s", old, new)
+        self.device_id = new
+        return new
 
     # -- looking ------------------------------------------------------------------
 
@@ -374,9 +462,7 @@ class Device:
             raise ConflictError(f"no conflict with id {conflict_id}")
         return found[0]
 
-    def resolve(
-        self, conflict_id: int, take: core.Take | None = None, *, value: Any = core.NO_VALUE
-    ) -> Conflict:
+    def resolve(self, conflict_id: int, take: core.Take | None = None, *, value: Any = core.NO_VALUE) -> Conflict:
         """Decide an open conflict: ``take`` "auto", "local" or "remote", or a custom ``value``.
 
         For a field conflict ``value`` is the field's value; for a whole-row conflict a

@@ -24,6 +24,17 @@ class Op(enum.StrEnum):
     INSERT = "insert"
     UPDATE = "update"
     DELETE = "delete"
+    STATE = "state"
+    """A live row's registers as one device holds them, shared again (to a new shared log, or to repair)."""
+    TOMBSTONE = "tombstone"
+    """A deleted row's registers as one device holds them, shared again."""
+
+
+STATES = frozenset({Op.STATE, Op.TOMBSTONE})
+"""Ops that carry a row's registers rather than one write: ``base`` maps ``"_row"`` to the
+existence version and every column in ``data`` to its version; ``version`` is the
+newest of them (it may be another device's). They merge register by register and are
+never a conflict: they only restate writes that were made before."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,7 @@ class PullResult:
     cursor: int
     more: bool
     next_count: int | None = None
+    log_id: str | None = None
 
 
 def page_of(batches: Iterator[ReceivedBatch], limit: int) -> tuple[list[ReceivedBatch], ReceivedBatch | None]:
@@ -97,6 +109,16 @@ def page_of(batches: Iterator[ReceivedBatch], limit: int) -> tuple[list[Received
         page.append(batch)
         total += batch.count
     return page, None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedState:
+    """A device's digest of its synced state as published in the shared log, with the log position it reflects."""
+
+    device_id: str
+    position: int
+    digest: Mapping[str, Any]
+    published_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +141,12 @@ class DeviceInfo:
     last_pull_at: float | None = None
     last_pull_seq: int = 0
     behind: int | None = None
+    log_id: str | None = None
+    """The id of the shared log this record is in (None: a log that has none)."""
+    last_push_seq: int | None = None
+    """The sequence number of the device's newest batch in the log (None: none, or not known)."""
+    last_batch_id: str | None = None
+    """The id of that batch."""
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form the command line prints."""
@@ -131,6 +159,8 @@ class DeviceInfo:
             "last_pull_at": self.last_pull_at,
             "last_pull_seq": self.last_pull_seq,
             "behind": self.behind,
+            "log_id": self.log_id,
+            "last_push_seq": self.last_push_seq,
         }
 
 
@@ -248,10 +278,28 @@ class SyncReport:
     timings: dict[str, float] = field(default_factory=dict)
     schema_changes: list[str] = field(default_factory=list)
     """Synced tables whose columns or triggers had changed, one sentence each; their triggers were re-installed."""
+    log_id: str | None = None
+    """The id of the shared log this sync used (None: it has none, or no remote was used)."""
+    log_created: bool = False
+    """The shared log did not exist: this sync created it."""
+    new_log: bool = False
+    """This device had not shared with this log before: it shared its whole state there and read the log from its start."""
+    state_shared: int = 0
+    """Rows whose registers this sync shared again (see ``new_log``)."""
+    device_id: str | None = None
+    """The device id the sync ran as (it changes when ``identity_changed``)."""
+    identity_changed: str | None = None
+    """Why this database took a new device id during the sync (copied or restored from a backup), or None."""
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form the command line prints."""
         return {
+            "log_id": self.log_id,
+            "log_created": self.log_created,
+            "new_log": self.new_log,
+            "state_shared": self.state_shared,
+            "device_id": self.device_id,
+            "identity_changed": self.identity_changed,
             "received": self.received,
             "received_batches": self.received_batches,
             "sent": self.sent,

@@ -83,5 +83,3 @@ class SyncOptions:
             raise ConfigurationError("upload_byte_limit must be at least 1024 bytes")
         if self.double_create not in ("merge", "error"):
             raise ConfigurationError("double_create must be 'merge' or 'error'")
-
-

@@ -33,6 +33,8 @@ from . import _gc
 from ._codec import StoredEntry, codec_for
 from ._codec import stored as stored_form
 from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints, review_policy
+from ._verify import AUTO_PUBLISH_ROWS, publish
+from .core import LogPlace, meet
 from .errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled, SyncEngineError
 from .events import (
     ConflictDecided,
@@ -95,6 +97,7 @@ class _Run:
         self.stages: tuple[Stage, ...] = tuple(s for s in STAGES if s in options.stages)
         self.report = SyncReport(stages=self.stages)
         self.codec = codec_for(options.serializer)
+        self.stamping = True  # whether the share stage stamps captured writes (or only sends what is prepared)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -147,16 +150,20 @@ class _Run:
         log.info("sync of %s with %r: %s", self.name or self.device_id, self.remote, ", ".join(self.stages))
         self.emit(SyncStarted(self.stages))
         error: BaseException | None = None
+        self.report.device_id = self.device_id
         try:
             self.report.schema_changes = self.store.check_schema(report=True)
             if self.remote is not None and ("receive" in self.report.stages or "share" in self.report.stages):
-                self.remote.register_device(self.device_id, self.name)
+                self.meet()
             for stage in self.report.stages:
                 if self.report.cancelled:
                     break
                 t0 = time.perf_counter()
                 getattr(self, stage)()
                 self.report.timings[stage] = time.perf_counter() - t0
+            if self.remote is not None and set(STAGES) <= set(self.stages) and not self.report.cancelled:
+                with contextlib.suppress(RemoteError):  # a digest is a courtesy to verify; never fails a sync
+                    publish(self.store, self.device_id, self.remote, most_rows=AUTO_PUBLISH_ROWS)
             offset = getattr(self.remote, "clock_offset_ms", None)
             with self.store.begin() as tx:
                 if not self.report.cancelled:
@@ -196,6 +203,71 @@ class _Run:
                 None if error is None else (" ".join(str(error).split()) or type(error).__name__),
             )
 
+    def meet(self) -> None:
+        """Register with the shared log; make sure this device stands right in it (see :mod:`syncengine.core._meet`).
+
+        A log the device has not shared with gets the device's whole state; a
+        database that is not the only one with its device id sends what it prepared
+        under that id, then takes a new one and reads the log from its start. The
+        decision to take a new id is recorded first, so a sync that stops half way
+        finishes it next time.
+        """
+        assert self.remote is not None
+        info = self.remote.register_device(self.device_id, self.name)
+        self.report.log_created = bool(getattr(self.remote, "created", False))
+        self.report.log_id = log_id = info.log_id
+        if log_id is None:
+            return  # a shared log without an id: nothing to compare
+        with self.store.begin() as tx:
+            current, places = tx.log_places()
+            meeting = meet(
+                info,
+                current,
+                places,
+                legacy_cursor=None if current is not None else tx.setting("cursor"),
+                prepared=tx.prepared_batches(),
+            )
+            copied = tx.setting("identity_pending") or meeting.copied
+            if copied is None:
+                tx.enter_log(log_id, meeting.place)
+            elif meeting.copied:
+                tx.set_setting("identity_pending", copied)
+        if copied is not None:
+            log.warning("%s; this database takes a new device id", copied)
+            self._send_prepared()
+            self._take_new_identity(log_id, copied)
+        if meeting.new_log:
+            with self.store.begin() as tx:
+                tx.stamp(self.device_id)  # every captured write first: then the registers hold every value
+                self.report.state_shared = tx.restate(self.device_id)
+            self.report.new_log = True
+            log.warning(
+                "this device had not shared with the shared log %s (or shared elsewhere since): sharing the state of %d rows there",
+                log_id,
+                self.report.state_shared,
+            )
+
+    def _send_prepared(self) -> None:
+        """Send what was prepared under the current device id, stamping nothing new."""
+        self.stamping = False
+        try:
+            self.share()
+        finally:
+            self.stamping = True
+
+    def _take_new_identity(self, log_id: str, why: str) -> None:
+        """Give this database a new device id; it reads the log from its start, as a device that shared nothing."""
+        assert self.remote is not None
+        old, new = self.device_id, uuid.uuid4().hex
+        with self.store.begin() as tx:
+            tx.set_setting("device_id", new)
+            tx.set_setting("previous_device_ids", [*tx.setting("previous_device_ids", []), old])
+            tx.set_setting("identity_pending", None)
+            tx.enter_log(log_id, LogPlace(), forget_others=True)
+        self.device_id = self.report.device_id = new
+        self.report.identity_changed = why
+        self.remote.register_device(new, self.name)
+
     def receive(self) -> None:
         """Pull batches after the cursor; store them as pending, or integrate them at once.
 
@@ -210,6 +282,11 @@ class _Run:
             with self.store.read() as tx:
                 cursor = int(tx.setting(cursor_key, 0))
             result = self.remote.pull(self.device_id, cursor, self.options.download_batch_size)
+            if result.log_id is not None and self.report.log_id is not None and result.log_id != self.report.log_id:
+                raise RemoteError(
+                    f"the shared log was replaced during the sync (its id was {self.report.log_id}, "
+                    f"now {result.log_id}); sync again"
+                )
             with _gc.paused():
                 found, settled = self._take(result, cursor_key, review)
             self.conflicts_changed(found, settled)
@@ -311,6 +388,7 @@ class _Run:
                     with _gc.paused(), self.store.begin() as tx:
                         for done, seq in pushed:
                             self._mark_shared(tx, done, seq)
+                        tx.advance_over_own([seq for _, seq in pushed])
                         ready = self._next_batches(tx)
                     pushed = []
                     if not ready:
@@ -337,8 +415,11 @@ class _Run:
                 with self.store.begin() as tx:
                     for done, seq in pushed:
                         self._mark_shared(tx, done, seq)
+                    tx.advance_over_own([seq for _, seq in pushed])
 
     def _mark_shared(self, tx: Tx, batch: _Batch, seq: int) -> None:
+        if seq:
+            tx.record_pushed(seq)
         if batch.outboxed:
             tx.drop_outboxed(batch.batch_id, min(batch.ids), max(batch.ids))
         else:
@@ -370,6 +451,8 @@ class _Run:
             tx.assign_batch(batch.ids, batch.batch_id)
             return [batch]
         batches: list[_Batch] = []
+        if not self.stamping:
+            return batches
 
         def assign(stamped: list[Outgoing]) -> list[str]:
             ids: list[str] = []

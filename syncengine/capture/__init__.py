@@ -38,6 +38,7 @@ __all__ = [
     "json_columns",
     "shapes",
     "snapshot",
+    "snapshot_statement",
     "uninstall",
 ]
 
@@ -77,6 +78,11 @@ def install(conn: sa.Connection, table: sa.Table) -> None:
     module.drop(conn, table)
     for statement in module.create_statements(table, conn.dialect):
         conn.exec_driver_sql(statement)
+
+
+def snapshot_statement(conn: sa.Connection, table: sa.Table) -> str:
+    """The statement that records every row of ``table`` as a captured insert (the rows are ``r``; add a WHERE)."""
+    return str(_module(conn.dialect).snapshot_statement(table, conn.dialect))
 
 
 def snapshot(conn: sa.Connection, table: sa.Table) -> int:

@@ -13,9 +13,16 @@ what they need and writes what they return; ``syncengine.sync`` and
   :func:`held_behind`: what received entries do to open conflicts.
 * :func:`decide`: a conflict, its row and a person's choice → the change that
   shares the decision, and the row's writes and registers.
+* :class:`TableDigest`, :func:`differing`: digests of the synced state, and
+  where two devices' states differ.
+* :func:`meet`: what the shared log says of this device, and where the device
+  stands in the logs it knows → whether the log is new to it, and whether another
+  database holds its device id.
 """
 
 from ._decide import NO_VALUE, Choice, Decision, Row, Take, choose, decide
+from ._digest import BUCKETS, TableDigest, bucket_of, differing, row_hash
+from ._meet import LogPlace, Meeting, meet
 from ._settle import (
     ConstraintSides,
     Settlement,
@@ -30,26 +37,34 @@ from ._settle import (
 from ._stamp import Register, RowKey, Stamped, Write, base_of, created, stamp, writes_of
 
 __all__ = [
+    "BUCKETS",
     "NO_VALUE",
     "Choice",
     "ConstraintSides",
     "Decision",
+    "LogPlace",
+    "Meeting",
     "Register",
     "Row",
     "RowKey",
     "Settlement",
     "Stamped",
+    "TableDigest",
     "Take",
     "Write",
     "base_of",
+    "bucket_of",
     "choose",
     "constraint_sides",
     "created",
     "decide",
+    "differing",
     "held_behind",
     "joined",
     "last_writer",
+    "meet",
     "settlement",
+    "row_hash",
     "stamp",
     "value_after",
     "versions_of",

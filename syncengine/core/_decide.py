@@ -120,6 +120,8 @@ def _field(
         final = state.values.get(name)
     elif choice == "remote":
         final = conflict.remote
+    elif conflict.kind == "diverged":
+        final = conflict.auto  # the same version on both sides: no writer is later; the local value stays
     else:
         final = last_writer(state, name, conflict.remotes)
     base = {name: sorted(_involved(conflict, state))}

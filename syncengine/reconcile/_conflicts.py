@@ -15,6 +15,10 @@ Kinds, for one row:
 ``delete/edit``    a delete meets edits the deleter had not seen, or an update
                    arrives for a row deleted here (the editor had not seen the delete)
 ``create/create``  an insert meets a live row created by another insert, values differing
+``diverged``       a restated row (see :mod:`._state`) holds another value than this device
+                   under the *same* version: a write one of them never captured (say while
+                   a rebuilt table had no triggers). No order can pick the right one, so
+                   it is held for a person under every policy; the local value stays.
 
 Constraint conflicts are found when the plan is written (see ``syncengine.store``).
 A finding carries the automatic result — what last-writer-wins commits — and
@@ -29,10 +33,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ..clock import ZERO
-from ..model import PK, ROW, Entry, Op
+from ..model import PK, ROW, STATES, Entry, Op
 from ._state import RowState, merge
 
-ConflictKind = Literal["edit/edit", "delete/edit", "create/create", "constraint"]
+ConflictKind = Literal["edit/edit", "delete/edit", "create/create", "constraint", "diverged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,8 @@ def detect(state: RowState, entry: Entry, *, review: bool) -> tuple[list[Finding
     The entry to merge is ``entry`` itself, or (under review) the entry without its
     held part, or None when all of it is held.
     """
+    if entry.op in STATES:
+        return _diverged(state, entry)
     if entry.op is Op.UPDATE:
         if not state.alive and state.exists:
             return _update_of_deleted(state, entry, review)
@@ -85,6 +91,54 @@ def detect(state: RowState, entry: Entry, *, review: bool) -> tuple[list[Finding
     if entry.op is Op.DELETE:
         return _delete_of_edited(state, entry, review)
     return _create_create(state, entry, review)
+
+
+def _diverged(state: RowState, entry: Entry) -> tuple[list[Finding], Entry | None]:
+    """A restated row: conflicts only where both hold the same version with different values (held, always)."""
+    base, versions = entry.base, state.fields
+    exists = base.get(ROW)
+    if exists and exists == state.exists and (entry.op is Op.STATE) != state.alive:
+        local = dict(state.values) if state.alive else None
+        remote = dict(entry.data) if entry.op is Op.STATE else None
+        found = _finding(
+            state,
+            entry,
+            "diverged",
+            None,
+            base=None,
+            local=local,
+            local_version=exists,
+            remote=remote,
+            auto=local,
+            held=True,
+        )
+        return [found], None
+    findings: list[Finding] = []
+    for field, value in entry.data.items():
+        version = base.get(field)
+        if not version or version != versions.get(field) or field not in state.values:
+            continue
+        local = state.values[field]
+        if same(local, value):
+            continue
+        findings.append(
+            _finding(
+                state,
+                entry,
+                "diverged",
+                field,
+                base=None,
+                local=local,
+                local_version=str(version),
+                remote=value,
+                auto=local,
+                held=True,
+            )
+        )
+    if not findings:
+        return [], entry
+    held = {f.field for f in findings}
+    return findings, replace(entry, data={c: v for c, v in entry.data.items() if c not in held})
 
 
 def _finding(state: RowState, entry: Entry, kind: ConflictKind, field: str | None, **values: Any) -> Finding:

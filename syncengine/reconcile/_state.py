@@ -16,6 +16,10 @@ reconciler is bookkeeping around it.
 A delete keeps the row's values in the state (the *tombstone*), so a later
 recreate or a late concurrent update merges against real values, not against
 nothing.
+
+A *state* or *tombstone* entry restates a row's registers as one device holds
+them (shared again to a new shared log, or by a repair): it raises each register
+it carries to the newer version, the same max, so it can never undo a newer write.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import ZERO
-from ..model import Entry, Op
+from ..model import ROW, STATES, Entry, Op
 
 
 @dataclass(slots=True)
@@ -79,6 +83,8 @@ def merge_into(state: RowState, entry: Entry, changed: set[str]) -> int:
     version = entry.version
     flags = 0
     op = entry.op
+    if op in STATES:
+        return _merge_registers(state, entry, changed)
     if op is Op.DELETE:
         if version > state.exists:
             if state.alive:
@@ -95,6 +101,27 @@ def merge_into(state: RowState, entry: Entry, changed: set[str]) -> int:
     fields, values = state.fields, state.values
     for column, value in entry.data.items():
         if version > fields.get(column, ZERO):
+            fields[column] = version
+            if column not in values or values[column] != value or type(values[column]) is not type(value):
+                values[column] = value
+                changed.add(column)
+    return flags
+
+
+def _merge_registers(state: RowState, entry: Entry, changed: set[str]) -> int:
+    """Merge a state or tombstone entry: each register it carries is raised to the newer version."""
+    base = entry.base
+    exists = base.get(ROW)
+    flags = 0
+    if isinstance(exists, str) and exists > state.exists:
+        alive = entry.op is Op.STATE
+        if alive != state.alive:
+            flags = EXISTENCE_CHANGED
+        state.exists, state.alive = exists, alive
+    fields, values = state.fields, state.values
+    for column, value in entry.data.items():
+        version = base.get(column)
+        if isinstance(version, str) and version > fields.get(column, ZERO):
             fields[column] = version
             if column not in values or values[column] != value or type(values[column]) is not type(value):
                 values[column] = value

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ._memory import MemorySharedLog
-from ._protocol import SharedLog
+from ._protocol import SharedLog, StateBoard
 
 if TYPE_CHECKING:
     from ._http import AsyncHttpSharedLog, HttpSharedLog
@@ -14,12 +14,14 @@ if TYPE_CHECKING:
 TOKEN_ENV = "SYNCENGINE_TOKEN"
 
 
-def open_shared_log(url: str, *, user: str = "default", token: str | None = None) -> SharedLog:
+def open_shared_log(url: str, *, user: str = "default", token: str | None = None, create: bool = True) -> SharedLog:
     """Open the shared log at ``url``: an http(s) server, an SQLAlchemy URL, or a plain path (an SQLite file).
 
     A server needs a device token, from ``token`` or the ``SYNCENGINE_TOKEN``
     environment variable (ConfigurationError without one); the token decides the
-    user there, so ``user`` only applies to shared-log databases.
+    user there, so ``user`` only applies to shared-log databases. A shared-log
+    database that does not exist yet is created (its ``created`` is then true)
+    unless ``create`` is false, when opening it fails with RemoteError.
     """
     from ..store import SqlSharedLog
 
@@ -29,7 +31,7 @@ def open_shared_log(url: str, *, user: str = "default", token: str | None = None
         return HttpSharedLog(url, token or os.environ.get(TOKEN_ENV))
     if url == "memory:":
         return MemorySharedLog(user=user)
-    return SqlSharedLog(url, user=user)
+    return SqlSharedLog(url, user=user, create=create)
 
 
 def __getattr__(name: str) -> Any:
@@ -41,4 +43,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["AsyncHttpSharedLog", "HttpSharedLog", "MemorySharedLog", "SharedLog", "TOKEN_ENV", "open_shared_log"]
+__all__ = [
+    "AsyncHttpSharedLog",
+    "HttpSharedLog",
+    "MemorySharedLog",
+    "SharedLog",
+    "StateBoard",
+    "TOKEN_ENV",
+    "open_shared_log",
+]

@@ -51,7 +51,7 @@ import stamina
 
 from .. import _wire as wire
 from ..errors import ConfigurationError, RemoteError, RemoteUnavailable
-from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch, page_of
+from ..model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch, page_of
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -135,10 +135,10 @@ def _pages(answer: PullResult, after: int, limit: int) -> list[tuple[int, PullRe
     rest = iter(answer.batches)
     page, left = page_of(rest, limit)
     while left is not None:
-        pages.append((after, PullResult(page, page[-1].seq, True, left.count)))
+        pages.append((after, PullResult(page, page[-1].seq, True, left.count, answer.log_id)))
         after = page[-1].seq
         page, left = page_of(itertools.chain([left], rest), limit)
-    last = PullResult(page, answer.cursor, answer.more, answer.next_count)
+    last = PullResult(page, answer.cursor, answer.more, answer.next_count, answer.log_id)
     if pages and answer.more and not _ends_page(page, answer.next_count, limit):
         return pages
     pages.append((after, last))
@@ -269,6 +269,16 @@ class _Flows(Generic[_Transport]):
         """Record how far the device has pulled."""
         request = self._request("PUT", self._device_path(device_id, "cursor"), body=wire.cursor_request(seq))
         yield from self._exchange("record the pull cursor", request)
+
+    def _publish_state(self, device_id: str, position: int, digest: Mapping[str, Any]) -> Flow[None]:
+        """Keep the device's digest of its synced state."""
+        request = self._request("PUT", self._device_path(device_id, "state"), body=wire.state_request(position, digest))
+        yield from self._exchange("publish the device's state", request)
+
+    def _states(self) -> Flow[list[PublishedState]]:
+        """Every device's latest digest."""
+        response = yield from self._exchange("read the devices' states", self._request("GET", f"{wire.API}/states"))
+        return self._parse(wire.parse_states, response, "read the devices' states")
 
     # -- one request and its answer ---------------------------------------------------
 
@@ -463,6 +473,14 @@ class HttpSharedLog(_Flows[httpx.BaseTransport]):
         """Record how far the device has pulled."""
         self._run(self._mark_pulled(device_id, seq))
 
+    def publish_state(self, device_id: str, position: int, digest: Mapping[str, Any]) -> None:
+        """Keep the device's digest of its synced state."""
+        self._run(self._publish_state(device_id, position, digest))
+
+    def states(self) -> list[PublishedState]:
+        """Every device's latest digest."""
+        return self._run(self._states())
+
     def close(self) -> None:
         """Close the connections."""
         self._client.close()
@@ -532,6 +550,14 @@ class AsyncHttpSharedLog(_Flows[httpx.AsyncBaseTransport]):
     async def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record how far the device has pulled."""
         await self._run(self._mark_pulled(device_id, seq))
+
+    async def publish_state(self, device_id: str, position: int, digest: Mapping[str, Any]) -> None:
+        """Keep the device's digest of its synced state."""
+        await self._run(self._publish_state(device_id, position, digest))
+
+    async def states(self) -> list[PublishedState]:
+        """Every device's latest digest."""
+        return await self._run(self._states())
 
     async def close(self) -> None:
         """Close the connections."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from ..errors import RemoteError, RemoteUnavailable
-from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch
+from ..model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch
 
 
 class MemorySharedLog:
@@ -26,6 +27,8 @@ class MemorySharedLog:
         self._batches: list[ReceivedBatch] = []
         self._ids: dict[tuple[str, str], int] = {}
         self._devices: dict[str, DeviceInfo] = {}
+        self.log_id = uuid.uuid4().hex
+        self._states: dict[str, PublishedState] = {}
 
     def __repr__(self) -> str:
         return f"MemorySharedLog(user={self.user!r})"
@@ -41,7 +44,17 @@ class MemorySharedLog:
             info = self._devices.get(device_id)
             info = DeviceInfo(device_id, name, self.user, time.time()) if info is None else replace(info, name=name)
             self._devices[device_id] = info
-            return info
+            return self._described(info)
+
+    def _described(self, info: DeviceInfo) -> DeviceInfo:
+        own = [b for b in self._batches if b.device_id == info.device_id]
+        last = own[-1] if own else None
+        return replace(
+            info,
+            log_id=self.log_id,
+            last_push_seq=last.seq if last else None,
+            last_batch_id=last.batch_id if last else None,
+        )
 
     def devices(self) -> list[DeviceInfo]:
         """Return the devices with how many entries each has yet to pull."""
@@ -52,7 +65,7 @@ class MemorySharedLog:
                 behind = sum(
                     b.count for b in self._batches if b.seq > info.last_pull_seq and b.device_id != info.device_id
                 )
-                out.append(replace(info, behind=behind))
+                out.append(replace(self._described(info), behind=behind))
             return out
 
     def push(
@@ -85,10 +98,22 @@ class MemorySharedLog:
                 if batch.device_id == device_id:
                     continue
                 if out and total + batch.count > limit:
-                    return PullResult(out, out[-1].seq, True)
+                    return PullResult(out, out[-1].seq, True, log_id=self.log_id)
                 out.append(batch)
                 total += batch.count
-            return PullResult(out, max(after, len(self._batches)), False)
+            return PullResult(out, max(after, len(self._batches)), False, log_id=self.log_id)
+
+    def publish_state(self, device_id: str, position: int, digest: Mapping[str, Any]) -> None:
+        """Keep the device's digest."""
+        self._check()
+        with self._lock:
+            self._states[device_id] = PublishedState(device_id, position, dict(digest), time.time())
+
+    def states(self) -> list[PublishedState]:
+        """Every device's latest digest."""
+        self._check()
+        with self._lock:
+            return list(self._states.values())
 
     def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record the device's cursor."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from ..model import DeviceInfo, PullResult, PushResult
+from ..model import DeviceInfo, PublishedState, PullResult, PushResult
 
 
 @runtime_checkable
@@ -51,4 +51,21 @@ class SharedLog(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class StateBoard(Protocol):
+    """A shared log that also keeps each device's latest digest of its synced state (for ``verify``).
+
+    Optional: a shared log without these methods still syncs; ``verify`` then says
+    it cannot compare.
+    """
+
+    def publish_state(self, device_id: str, position: int, digest: Mapping[str, Any]) -> None:
+        """Keep ``digest`` as the device's state at log position ``position`` (replacing its previous one)."""
+        ...
+
+    def states(self) -> list[PublishedState]:
+        """Every device's latest published state (this log's user's devices)."""
         ...

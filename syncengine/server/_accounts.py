@@ -62,8 +62,16 @@ def hash_token(token: str) -> str:
 
 
 def install(engine: sa.Engine) -> None:
-    """Create the account tables if they are missing."""
+    """Create the account tables if they are missing; a device database is refused."""
     with _translated(engine, "prepare the accounts of"):
+        with engine.connect() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+        if "syncengine_state" in present:
+            where = engine.url.render_as_string(hide_password=True)
+            raise ConfigurationError(
+                f"{where} is a device database, not the server's database: "
+                "give the database the server keeps its shared log in (--db of 'syncengine-server')"
+            )
         metadata.create_all(engine, checkfirst=True)
 
 

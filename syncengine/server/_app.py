@@ -237,19 +237,20 @@ class _Server:
     # -- endpoints ------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
-        def ping() -> None:
+        def ping() -> str | None:
             with self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+                found = conn.execute(sa.text("SELECT value FROM sharedlog_meta WHERE key = 'log_id'")).scalar()
+                return None if found is None else str(found)
 
         try:
-            await run_in_threadpool(ping)
+            log_id = await run_in_threadpool(ping)
         except sa.exc.SQLAlchemyError:
             return _Json(
                 {"status": "unavailable", "max_body_bytes": self.max_body},
                 status_code=503,
                 headers={"Retry-After": _UNAVAILABLE_RETRY_AFTER},
             )
-        return _Json({"status": "ok", "max_body_bytes": self.max_body})
+        return _Json({"status": "ok", "max_body_bytes": self.max_body, "log_id": log_id})
 
     async def openapi(self, request: Request) -> Response:
         return _Json(openapi(self.max_body))
@@ -353,6 +354,20 @@ class _Server:
 
         return _StreamedPull(wire.pull_frames_head(head, sizes), sum(sizes), pieces())
 
+    async def publish_state(self, request: Request) -> Response:
+        user = await self.user(request)
+        device_id = self.path_id(request, "device_id", "the device id")
+        position, digest = await self.body(request, wire.parse_state_request)
+        try:
+            await self.call(user, "publish_state", device_id, position, digest)
+        except RemoteError as exc:
+            raise Problem(404, f"device {device_id} is not registered for this user") from exc
+        return Response(status_code=204)
+
+    async def states(self, request: Request) -> Response:
+        found = await self.read(request, "states")
+        return _Json(wire.states_json(found))
+
     async def mark_pulled(self, request: Request) -> Response:
         user = await self.user(request)
         device_id = self.path_id(request, "device_id", "the device id")
@@ -446,6 +461,8 @@ def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MA
         Route(f"{wire.API}/devices/{{device_id}}/batches", server.pull, methods=["GET"]),
         Route(f"{wire.API}/devices/{{device_id}}/batches/{{batch_id}}", server.push, methods=["PUT"]),
         Route(f"{wire.API}/devices/{{device_id}}/cursor", server.mark_pulled, methods=["PUT"]),
+        Route(f"{wire.API}/devices/{{device_id}}/state", server.publish_state, methods=["PUT"]),
+        Route(f"{wire.API}/states", server.states, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -92,6 +92,11 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "status": {"type": "string", "enum": ["ok", "unavailable"]},
             "max_body_bytes": {"type": "integer", "description": "Request bodies over this size get 413."},
+            "log_id": {
+                "type": "string",
+                "description": "The id of the server's log database, made when it was created and kept when it is "
+                "copied. The default user's log has this id; another user's is `<log_id>/<user>`.",
+            },
         },
     },
     "Device": {
@@ -106,6 +111,13 @@ _SCHEMAS: dict[str, Any] = {
             "last_pull_at": {"type": "number", "nullable": True},
             "last_pull_seq": {"type": "integer"},
             "behind": {"type": "integer", "nullable": True, "description": "Entries of other devices not yet pulled."},
+            "log_id": {"type": "string", "nullable": True, "description": "The id of the user's log."},
+            "last_push_seq": {
+                "type": "integer",
+                "nullable": True,
+                "description": "The sequence number of the device's newest batch (null: none).",
+            },
+            "last_batch_id": {"type": "string", "nullable": True, "description": "That batch's id."},
         },
     },
     "DeviceList": {
@@ -177,6 +189,11 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "With `more`: the entry count of the first batch left out, so a client can cut "
                 "the answer into smaller pages exactly.",
             },
+            "log_id": {
+                "type": "string",
+                "description": "The id of the user's log: a device that finds another id than it had synced with "
+                "knows the log was replaced or moved.",
+            },
         },
     },
     "Cursor": {
@@ -184,6 +201,33 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["seq"],
         "additionalProperties": False,
         "properties": {"seq": {"type": "integer", "minimum": 0, "maximum": wire.INT64_MAX}},
+    },
+    "StateRequest": {
+        "type": "object",
+        "required": ["position", "digest"],
+        "additionalProperties": False,
+        "properties": {
+            "position": {"type": "integer", "minimum": 0, "maximum": wire.INT64_MAX},
+            "digest": {
+                "type": "object",
+                "description": "Per table `{rows, buckets, sums}`: the row count and the bucket sums (base64).",
+            },
+        },
+    },
+    "State": {
+        "type": "object",
+        "required": ["device_id", "position", "digest", "published_at"],
+        "properties": {
+            "device_id": {"type": "string"},
+            "position": {"type": "integer"},
+            "digest": {"type": "object"},
+            "published_at": {"type": "number"},
+        },
+    },
+    "StateList": {
+        "type": "object",
+        "required": ["states"],
+        "properties": {"states": {"type": "array", "items": _ref("State")}},
     },
 }
 
@@ -311,6 +355,32 @@ def openapi(max_body: int) -> dict[str, Any]:
                         **_BODY_ANSWERS,
                         **_NOT_FOUND,
                     },
+                }
+            },
+            f"{wire.API}/devices/{{device_id}}/state": {
+                "put": {
+                    "operationId": "publishState",
+                    "summary": "Keep the device's digest of its synced state at a log position (for `verify`).",
+                    "security": bearer,
+                    "parameters": [_device_id()],
+                    "requestBody": _body("StateRequest"),
+                    "responses": {
+                        "204": {
+                            "description": "Kept, replacing the device's previous one.",
+                            "headers": {"X-Server-Time": {"$ref": "#/components/headers/ServerTime"}},
+                        },
+                        **_ERROR_ANSWERS,
+                        **_BODY_ANSWERS,
+                        **_NOT_FOUND,
+                    },
+                }
+            },
+            f"{wire.API}/states": {
+                "get": {
+                    "operationId": "listStates",
+                    "summary": "Every device's latest digest of its synced state.",
+                    "security": bearer,
+                    "responses": {"200": _json(_ref("StateList"), "The digests."), **_ERROR_ANSWERS},
                 }
             },
         },

@@ -11,7 +11,7 @@ from ._apply import Executor, Failure, execute_plan
 from ._catalog import SyncedTable, pk_key
 from ._client import entry_of
 from ._device import Assign, DeviceStore, LoadedRow, LogState, Outgoing, Tx, install, load_catalog, reflect
-from ._shared import SqlSharedLog
+from ._shared import SqlSharedLog, copy_log
 
 __all__ = [
     "Assign",
@@ -24,6 +24,7 @@ __all__ = [
     "SqlSharedLog",
     "SyncedTable",
     "Tx",
+    "copy_log",
     "entry_of",
     "execute_plan",
     "install",

@@ -21,7 +21,7 @@ from ..model import Entry, Op
 from . import _schema as s
 from ._dialects import chunks, param_marker
 
-_OPS = {"I": Op.INSERT, "U": Op.UPDATE, "D": Op.DELETE}
+_OPS = {"I": Op.INSERT, "U": Op.UPDATE, "D": Op.DELETE, "S": Op.STATE, "T": Op.TOMBSTONE}
 
 
 # --- small settings -------------------------------------------------------------
@@ -229,7 +229,13 @@ def add_quarantined(
 
 def add_local(conn: sa.Connection, entry: Entry) -> None:
     """Store an entry the engine made itself (a decision) as a stamped local change, ready to share."""
-    conn.execute(s.log.insert().values(state=s.LogState.UNSHARED, **_columns(entry)))
+    add_locals(conn, [entry])
+
+
+def add_locals(conn: sa.Connection, entries: Sequence[Entry]) -> None:
+    """Store entries the engine made itself (decisions, restated rows) as stamped local changes, ready to share."""
+    if entries:
+        conn.execute(s.log.insert(), [{"state": s.LogState.UNSHARED, **_columns(e)} for e in entries])
 
 
 def _columns(entry: Entry) -> dict[str, Any]:

@@ -22,13 +22,16 @@ import sqlalchemy as sa
 from .. import capture
 from .._db import describe
 from ..clock import HybridClock
-from ..errors import DatabaseError, NotInitializedError, SchemaError
+from ..core import LogPlace, TableDigest
+from ..errors import ConfigurationError, DatabaseError, NotInitializedError, SchemaError
 from ..model import PK, Conflict, Entry, LogRecord, QuarantinedEntry, SyncRecord
 from ..reconcile import Finding, Plan, RowState
 from . import _client as client
 from . import _conflicts as conflicts
+from . import _digest as digests
 from . import _drift as drift
 from . import _registers as registers
+from . import _restate as restate
 from . import _schema as s
 from . import _stamping as stamping
 from . import _views as views
@@ -126,6 +129,110 @@ class Tx:
     def add_local(self, entry: Entry) -> None:
         """Store an entry the engine made itself (a decision), ready to share."""
         client.add_local(self.conn, entry)
+
+    def restate(self, device_id: str, keys: Mapping[str, Sequence[PK]] | None = None) -> int:
+        """Add every synced row's registers (or those of ``keys``, by table) as state or tombstone entries; how many.
+
+        Stamp first (see :mod:`._restate`).
+        """
+        return restate.restate(self.conn, self.catalog, device_id, keys)
+
+    def capture_missing(self) -> int:
+        """Record rows the synced tables hold but sync never saw as captured inserts; return how many."""
+        return restate.capture_missing(self.conn, self.catalog)
+
+    def prepared_batches(self) -> set[str]:
+        """The ids of batches prepared to be sent and not yet known to have arrived."""
+        found = {str(row.batch_id) for row in client.outboxed(self.conn)}
+        query = sa.select(s.log.c.batch_id).where(s.log.c.state == LogState.UNSHARED, s.log.c.batch_id.is_not(None))
+        found.update(str(b) for b in self.conn.execute(query.distinct()).scalars())
+        return found
+
+    # -- shared logs -------------------------------------------------------------------
+
+    def log_places(self) -> tuple[str | None, dict[str, LogPlace]]:
+        """The id of the log this device last synced with, and where it stands in each log it knows."""
+        current = client.get_setting(self.conn, "log")
+        places = {
+            k: LogPlace(int(v["cursor"]), v.get("pushed")) for k, v in client.get_setting(self.conn, "logs", {}).items()
+        }
+        if current is not None:
+            pushed = client.get_setting(self.conn, "pushed")
+            places[current] = LogPlace(int(client.get_setting(self.conn, "cursor", 0)), pushed)
+        return current, places
+
+    def enter_log(self, log_id: str, place: LogPlace, *, forget_others: bool = False) -> None:
+        """Make ``log_id`` the log this device syncs with, standing at ``place`` (the others' places kept).
+
+        The current log's cursor stays in the ``cursor`` setting, which the receive
+        stage moves; ``forget_others`` drops every other log's place (a new device id
+        has shared nothing anywhere).
+        """
+        _, places = self.log_places()
+        others = {} if forget_others else {k: {"cursor": p.cursor, "pushed": p.pushed} for k, p in places.items()}
+        others.pop(log_id, None)
+        client.set_setting(self.conn, "logs", others)
+        client.set_setting(self.conn, "log", log_id)
+        client.set_setting(self.conn, "cursor", place.cursor)
+        client.set_setting(self.conn, "pushed", place.pushed)
+
+    def reset_identity(self, new_id: str) -> str:
+        """Give the database the device id ``new_id``; return the old one.
+
+        Its place in every log is kept but the current log is forgotten, so the next
+        sync, as a new device, shares the whole state there. Entries prepared under
+        the old id must have been sent (see :meth:`waiting_under_current_id`).
+        """
+        old = str(client.get_setting(self.conn, "device_id"))
+        _, places = self.log_places()
+        client.set_setting(self.conn, "logs", {k: {"cursor": p.cursor, "pushed": None} for k, p in places.items()})
+        client.set_setting(self.conn, "log", None)
+        client.set_setting(self.conn, "pushed", None)
+        client.set_setting(self.conn, "device_id", new_id)
+        client.set_setting(
+            self.conn, "previous_device_ids", [*client.get_setting(self.conn, "previous_device_ids", []), old]
+        )
+        return old
+
+    def waiting_under_current_id(self) -> int:
+        """How many entries are stamped under the current device id and wait to be sent (outbox included)."""
+        unshared = self.conn.execute(
+            sa.select(sa.func.count()).select_from(s.log).where(s.log.c.state == LogState.UNSHARED)
+        ).scalar_one()
+        boxed = sum(int(row.count) for row in client.outboxed(self.conn))
+        return int(unshared) + boxed
+
+    def digest(self) -> dict[str, TableDigest]:
+        """The digest of every synced table as it holds its rows now (see :mod:`syncengine.core._digest`)."""
+        return digests.digest(self.conn, self.catalog)
+
+    def keys_in(self, table: str, buckets: set[int]) -> list[PK]:
+        """The keys of a synced table's rows that fall in these digest buckets."""
+        return digests.keys_in(self.conn, self.catalog[table], buckets)
+
+    def synced_rows(self) -> int:
+        """How many rows the synced tables hold together."""
+        return sum(
+            int(self.conn.execute(sa.select(sa.func.count()).select_from(t.table)).scalar_one())
+            for t in self.catalog.values()
+        )
+
+    def advance_over_own(self, seqs: Sequence[int]) -> None:
+        """Move the cursor over batches this device just pushed when they follow it with no other batch between.
+
+        The device's state then reflects every batch up to its cursor (see ``verify``),
+        and the next pull starts after them (it would skip its own batches anyway).
+        """
+        cursor = int(client.get_setting(self.conn, "cursor", 0))
+        after = sorted(seq for seq in seqs if seq > cursor)
+        if after and after == list(range(cursor + 1, cursor + 1 + len(after))):
+            client.set_setting(self.conn, "cursor", after[-1])
+
+    def record_pushed(self, seq: int) -> None:
+        """Record that this database pushed a batch that the current log numbered ``seq``."""
+        pushed = client.get_setting(self.conn, "pushed")
+        if pushed is None or seq > pushed:
+            client.set_setting(self.conn, "pushed", seq)
 
     def has_local_changes(self) -> bool:
         """Whether local writes wait to be shared."""
@@ -330,6 +437,7 @@ class DeviceStore:
         self.engine = engine
         with engine.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
+            _refuse_shared_log(engine, present)
             if "syncengine_state" not in present:
                 raise NotInitializedError(
                     f"{describe(engine)} has no sync installed; run 'syncengine init' on it first"
@@ -410,6 +518,15 @@ class DeviceStore:
         return said
 
 
+def _refuse_shared_log(engine: sa.Engine, tables: set[str]) -> None:
+    """Refuse a shared log (or a server's database) given where a device database belongs."""
+    if "sharedlog_counter" in tables and "syncengine_state" not in tables:
+        raise ConfigurationError(
+            f"{describe(engine)} is a shared log, not a device database: give your own database as DB "
+            "and the shared log as --remote"
+        )
+
+
 def install(
     conn: sa.Connection, tables: Sequence[sa.Table], *, name: str | None, snapshot: bool, hostname: str
 ) -> None:
@@ -418,6 +535,7 @@ def install(
     Running it again adds tables; the device keeps its id. ``name`` (or
     ``hostname`` for a new device) is the device's display name.
     """
+    _refuse_shared_log(conn.engine, set(sa.inspect(conn).get_table_names()))
     for table in tables:
         capture.check_syncable(table, conn.dialect)
     s.metadata.create_all(conn, checkfirst=True)
@@ -464,6 +582,7 @@ def reflect(conn: sa.Connection, names: Sequence[str]) -> list[sa.Table]:
     """Reflect these tables; raise SchemaError naming the first one the database does not have."""
     metadata = sa.MetaData()
     inspector = sa.inspect(conn)
+    _refuse_shared_log(conn.engine, set(inspector.get_table_names()))
     out = []
     for name in names:
         if not inspector.has_table(name):

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from ..errors import RemoteError, RemoteUnavailable
-from ..model import DeviceInfo, PullResult, PushResult, ReceivedBatch, page_of
+from ..model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch, page_of
 
 metadata = sa.MetaData()
 
@@ -46,6 +48,26 @@ devices = sa.Table(
     sa.Column("last_pull_seq", sa.BigInteger, nullable=False, server_default="0"),
 )
 
+# One row per shared log: its id (made when the log is created, kept when the log is
+# copied with ``copy_log``). A device keeps its cursor and what it has shared per log id.
+meta = sa.Table(
+    "sharedlog_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# Each device's latest digest of its synced state, and the log position it reflects (see ``verify``).
+states = sa.Table(
+    "sharedlog_states",
+    metadata,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(128), nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
+    sa.Column("published_at", sa.Float, nullable=False),
+)
+
 batches = sa.Table(
     "sharedlog_batches",
     metadata,
@@ -60,11 +82,15 @@ batches = sa.Table(
     sa.UniqueConstraint("device_id", "batch_id", name="uq_sharedlog_batch"),
     sa.Index("ix_sharedlog_user_seq", "user_id", "seq"),
 )
+_DEVICE_SEQ = sa.Index("ix_sharedlog_device_seq", batches.c.device_id, batches.c.seq)
 
 
 # Statements built once: building them per call cost more than running them.
 _OWNER = sa.select(devices.c.user_id).where(devices.c.device_id == sa.bindparam("device"))
 _TOP = sa.select(counter.c.seq).where(counter.c.id == 1)  # the last sequence number handed out
+_LOG_ID = sa.select(meta.c.value).where(meta.c.key == "log_id")
+# the tables that make a database a device database (see syncengine.store._schema)
+_DEVICE_TABLES = ("syncengine_state", "syncengine_log")
 
 # batches a device may pull: its user's, after its cursor, up to the counter, not its own
 _MAY_PULL = (
@@ -105,6 +131,16 @@ def _payloads(conn: sa.Connection, bounds: dict[str, Any]) -> list[tuple[int, by
     return [(int(seq), bytes(payload)) for seq, payload in conn.execute(_PULL_PAYLOADS, bounds)]
 
 
+def _insert_once(engine: sa.Engine, probe: sa.Select[Any], insert: sa.Insert) -> None:
+    """Run ``insert`` unless ``probe`` finds a row; another process doing it first is fine."""
+    try:
+        with engine.begin() as conn:
+            if conn.execute(probe).first() is None:
+                conn.execute(insert)
+    except sa.exc.IntegrityError:
+        pass
+
+
 def _engine(url: str | sa.URL) -> sa.Engine:
     from .._db import create_engine
 
@@ -118,21 +154,61 @@ class SqlSharedLog:
     another's.
     """
 
-    def __init__(self, url: str | sa.URL | sa.Engine, *, user: str = "default", clock: Any = time.time) -> None:
+    def __init__(
+        self,
+        url: str | sa.URL | sa.Engine,
+        *,
+        user: str = "default",
+        clock: Any = time.time,
+        create: bool = True,
+    ) -> None:
         self.engine = url if isinstance(url, sa.Engine) else _engine(url)
         self.user = user
         self._clock = clock
+        self.created = False
+        """Whether opening created the log (it did not exist)."""
+        where = self.engine.url.render_as_string(hide_password=True)
+        path = self.engine.url.database if self.engine.url.get_backend_name() == "sqlite" else None
+        if not create and path not in (None, "", ":memory:") and not os.path.exists(str(path)):
+            raise RemoteError(f"there is no shared log at {path} (a sync creates one)", kind="no_log")
         try:
+            with self.engine.connect() as conn:
+                names = set(sa.inspect(conn).get_table_names())
+            if names & set(_DEVICE_TABLES) and counter.name not in names:
+                raise RemoteError(
+                    f"{where} is a device database, not a shared log: "
+                    "give the shared log's path or URL as the remote (a file of its own, or a server)",
+                    kind="not_a_log",
+                )
+            if counter.name not in names:
+                if not create:
+                    raise RemoteError(f"there is no shared log at {where} (a sync creates one)", kind="no_log")
+                self.created = True
             metadata.create_all(self.engine, checkfirst=True)
             with self.engine.begin() as conn:
-                if conn.execute(_TOP).first() is None:
-                    conn.execute(counter.insert().values(id=1, seq=0))
-        except sa.exc.IntegrityError:
-            pass  # another process created the counter row first
+                _DEVICE_SEQ.create(conn, checkfirst=True)  # a log made before the index existed
+            _insert_once(self.engine, _TOP, counter.insert().values(id=1, seq=0))
+            _insert_once(self.engine, _LOG_ID, meta.insert().values(key="log_id", value=uuid.uuid4().hex))
         except sa.exc.OperationalError as exc:
-            raise RemoteUnavailable(f"cannot reach the shared log at {self.engine.url!r}: {exc.orig}") from exc
+            raise RemoteUnavailable(f"cannot reach the shared log at {where!r}: {exc.orig}") from exc
         except sa.exc.SQLAlchemyError as exc:
-            raise RemoteError(f"cannot open the shared log at {self.engine.url!r}: {exc}") from exc
+            raise RemoteError(f"cannot open the shared log at {where!r}: {exc}") from exc
+
+    @property
+    def log_id(self) -> str:
+        """This log's id: the database's, with the user's name unless it is the default user.
+
+        Each user's batches are a log of their own, so a device that syncs as another
+        user of the same database meets a log it has not shared with.
+        """
+        with self._begin() as conn:
+            return self._log_id_in(conn)
+
+    def _log_id_in(self, conn: sa.Connection) -> str:
+        found = conn.execute(_LOG_ID).scalar()
+        if found is None:
+            raise RemoteError("the shared log has lost its id: it was emptied or replaced while in use", kind="no_log")
+        return str(found) if self.user == "default" else f"{found}/{self.user}"
 
     def __repr__(self) -> str:
         return f"SqlSharedLog({self.engine.url.render_as_string(hide_password=True)!r}, user={self.user!r})"
@@ -175,6 +251,12 @@ class SqlSharedLog:
                         batches.c.device_id != row["device_id"],
                     )
                 ).scalar_one()
+                last = conn.execute(
+                    sa.select(batches.c.seq, batches.c.batch_id)
+                    .where(batches.c.device_id == row["device_id"], batches.c.user_id == self.user)
+                    .order_by(batches.c.seq.desc())
+                    .limit(1)
+                ).first()
                 out.append(
                     DeviceInfo(
                         device_id=row["device_id"],
@@ -185,6 +267,9 @@ class SqlSharedLog:
                         last_pull_at=row["last_pull_at"],
                         last_pull_seq=int(row["last_pull_seq"]),
                         behind=int(behind),
+                        log_id=self._log_id_in(conn),
+                        last_push_seq=int(last.seq) if last is not None else None,
+                        last_batch_id=last.batch_id if last is not None else None,
                     )
                 )
             return out
@@ -307,8 +392,32 @@ class SqlSharedLog:
         page, left = page_of(found(), limit)
         if left is not None or len(page) > limit:  # (every row fitted when they are empty batches)
             left_count = None if left is None else left.count
-            return PullResult(page, page[-1].seq, True, left_count), sizes[: len(page)]
-        return PullResult(page, max(top, after), False), sizes[: len(page)]
+            return PullResult(page, page[-1].seq, True, left_count, self._log_id_in(conn)), sizes[: len(page)]
+        return PullResult(page, max(top, after), False, log_id=self._log_id_in(conn)), sizes[: len(page)]
+
+    def publish_state(self, device_id: str, position: int, digest: Mapping[str, Any]) -> None:
+        """Keep the device's digest at ``position``, replacing its previous one."""
+        with self._begin() as conn:
+            self._check_device(conn, device_id)
+            conn.execute(states.delete().where(states.c.device_id == device_id))
+            conn.execute(
+                states.insert().values(
+                    device_id=device_id,
+                    user_id=self.user,
+                    position=position,
+                    digest=orjson.dumps(dict(digest)).decode(),
+                    published_at=self._clock(),
+                )
+            )
+
+    def states(self) -> list[PublishedState]:
+        """Every device's latest published digest (of this user's devices)."""
+        with self._begin() as conn:
+            rows = conn.execute(sa.select(states).where(states.c.user_id == self.user).order_by(states.c.device_id))
+            return [
+                PublishedState(r.device_id, int(r.position), orjson.loads(r.digest), float(r.published_at))
+                for r in rows
+            ]
 
     def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record the device's pull cursor in the registry."""
@@ -357,3 +466,55 @@ class _translated:
         if isinstance(exc, sa.exc.SQLAlchemyError):
             raise RemoteError(f"the shared log failed: {exc}") from exc
         return False
+
+
+def copy_log(source: str | sa.URL, target: str | sa.URL) -> tuple[str, int]:
+    """Copy the shared log at ``source`` into ``target`` whole: its id, devices, batches and sequence numbers.
+
+    For moving a team from one shared log to another (a file to PostgreSQL or to a
+    server's database) without anyone sending anything again: devices that meet the
+    copy see the log they know. ``target`` may be new or hold an empty shared log;
+    one that holds batches is refused. Returns the log's id and how many batches
+    were copied. One transaction: a copy that fails leaves the target as it was.
+    """
+    src = SqlSharedLog(source, create=False)
+    dst = _engine(target)
+    where = dst.url.render_as_string(hide_password=True)
+    try:
+        with dst.connect() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+        if set(_DEVICE_TABLES) & present:
+            raise RemoteError(f"{where} is a device database, not a place for a shared log", kind="not_a_log")
+        with src.engine.connect() as read, dst.begin() as write:
+            metadata.create_all(write, checkfirst=True)
+            held = write.execute(sa.select(sa.func.count()).select_from(batches)).scalar_one()
+            if held:
+                raise RemoteError(f"{where} already holds a shared log with {held} batches; copy into an empty one")
+            for table in (meta, counter, devices, states):
+                write.execute(table.delete())
+                rows = [dict(r) for r in read.execute(sa.select(table)).mappings()]
+                if rows:
+                    write.execute(table.insert(), rows)
+            copied = 0
+            after = -1
+            while True:
+                page = [
+                    dict(r)
+                    for r in read.execute(
+                        sa.select(batches).where(batches.c.seq > after).order_by(batches.c.seq).limit(500)
+                    ).mappings()
+                ]
+                if not page:
+                    break
+                write.execute(batches.insert(), page)
+                copied += len(page)
+                after = page[-1]["seq"]
+            log_id = str(write.execute(_LOG_ID).scalar_one())
+        return log_id, copied
+    except sa.exc.OperationalError as exc:
+        raise RemoteUnavailable(f"cannot copy the shared log to {where}: {exc.orig}") from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise RemoteError(f"cannot copy the shared log to {where}: {exc}") from exc
+    finally:
+        src.close()
+        dst.dispose()

@@ -1,0 +1,186 @@
+"""``doctor``: what is wrong with a device and its shared log, each with the command that fixes it.
+
+It looks and says; it changes nothing on the device (opening the device already
+re-installs triggers a schema change broke, which it reports). With a remote it
+asks the shared log what it knows of this device and the others, and compares
+digests as ``verify`` does (publishing this device's own).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._verify import compare
+from .core import LogPlace, meet
+from .errors import RemoteError, RemoteUnavailable
+from .remote import SharedLog
+from .store import DeviceStore, LogState
+
+Severity = Literal["error", "warning", "info"]
+
+FAR_BEHIND = 100_000
+"""Entries another device has yet to pull before it counts as far behind."""
+SILENT_DAYS = 14
+"""Days without a push or a pull before a device counts as silent."""
+CLOCK_OFF_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """One thing wrong, and the command that fixes it (None when a person must look)."""
+
+    code: str
+    severity: Severity
+    message: str
+    fix: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        return {"code": self.code, "severity": self.severity, "message": self.message, "fix": self.fix}
+
+
+def diagnose(store: DeviceStore, device_id: str, db: str, remote: SharedLog | None, remote_arg: str) -> list[Diagnosis]:
+    """Everything wrong with the device in ``store`` (``db`` is how commands name it) and its ``remote``."""
+    found = _local(store, db)
+    if remote is not None:
+        found += _remote(store, device_id, db, remote, remote_arg)
+    return found
+
+
+def _local(store: DeviceStore, db: str) -> list[Diagnosis]:
+    found: list[Diagnosis] = []
+    with store.read() as tx:
+        offset = tx.setting("clock_offset_ms")
+        quarantined = tx.quarantined()
+        conflicts = tx.conflicts()
+        said = tx.setting("schema_changes", []) or []
+    if offset is not None and abs(offset) > CLOCK_OFF_MS:
+        found.append(
+            Diagnosis(
+                "clock_offset",
+                "warning",
+                f"this device's clock is {offset / 1000:+.0f} s off the server's; versions still order "
+                "correctly, but times shown are off",
+                "set the clock from the network (NTP)",
+            )
+        )
+    if quarantined:
+        reasons = Counter(q.reason for q in quarantined).most_common(3)
+        listed = "; ".join(f"{n} × {reason}" for reason, n in reasons)
+        found.append(
+            Diagnosis(
+                "quarantined",
+                "warning",
+                f"{len(quarantined)} received entries could not be applied: {listed}",
+                f"syncengine quarantine {db} --retry --all   (after fixing the cause; or --skip --all)",
+            )
+        )
+    held = [c for c in conflicts if c.held]
+    if held:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in Counter(c.kind for c in held).most_common())
+        found.append(
+            Diagnosis(
+                "open_conflicts",
+                "warning",
+                f"{len(held)} conflicts wait for a person ({kinds})",
+                f"syncengine conflicts {db}   then   syncengine resolve {db} ID --take local|remote",
+            )
+        )
+    for sentence in said:
+        found.append(Diagnosis("schema_changed", "info", f"schema change handled: {sentence}", None))
+    return found
+
+
+def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remote_arg: str) -> list[Diagnosis]:
+    sync = f"syncengine sync {db} --remote {remote_arg}"
+    try:
+        devices = remote.devices()
+    except RemoteUnavailable as exc:
+        return [
+            Diagnosis(
+                "remote_unreachable", "error", f"the shared log cannot be reached: {exc}", f"{sync}   (when it is back)"
+            )
+        ]
+    except RemoteError as exc:
+        if exc.kind == "auth":
+            return [Diagnosis("token_refused", "error", str(exc), "ask for a new token: syncengine token create")]
+        return [Diagnosis("remote_error", "error", f"the shared log refused: {exc}", None)]
+    found: list[Diagnosis] = []
+    mine = next((d for d in devices if d.device_id == device_id), None)
+    now = time.time()
+    for d in devices:
+        if d.device_id == device_id:
+            continue
+        if d.behind is not None and d.behind > FAR_BEHIND:
+            found.append(
+                Diagnosis(
+                    "device_behind",
+                    "warning",
+                    f"device {d.name} ({d.device_id}) has {d.behind} entries yet to pull",
+                    f"sync {d.name}",
+                )
+            )
+        last = max((t for t in (d.last_push_at, d.last_pull_at, d.created_at) if t is not None), default=None)
+        if last is not None and now - last > SILENT_DAYS * 86400:
+            found.append(
+                Diagnosis(
+                    "device_silent",
+                    "info",
+                    f"device {d.name} ({d.device_id}) has not synced for {int((now - last) // 86400)} days",
+                    f"sync {d.name}, or forget it if it is gone",
+                )
+            )
+    if mine is None:
+        found.append(Diagnosis("not_registered", "info", "this device has not synced with this shared log yet", sync))
+        return found
+    if mine.log_id is not None:
+        with store.read() as tx:
+            current, places = tx.log_places()
+            met = meet(
+                mine,
+                current,
+                places,
+                legacy_cursor=None if current is not None else tx.setting("cursor"),
+                prepared=tx.prepared_batches(),
+            )
+            waiting = tx.counts().get(LogState.UNSHARED, 0) + tx.counts().get(LogState.CAPTURED, 0)
+        if met.copied:
+            found.append(Diagnosis("copied", "error", met.copied, f"{sync}   (it takes a new device id by itself)"))
+        elif met.new_log and met.place == LogPlace():
+            found.append(
+                Diagnosis(
+                    "new_log",
+                    "warning",
+                    f"this device has not shared with this shared log ({mine.log_id}) yet, or shared elsewhere since",
+                    f"{sync}   (it shares its whole state there)",
+                )
+            )
+        elif met.new_log:
+            found.append(
+                Diagnosis(
+                    "shared_elsewhere",
+                    "warning",
+                    "this device synced with another shared log since it last synced with this one",
+                    f"{sync}   (it shares its whole state there)",
+                )
+            )
+        if waiting:
+            found.append(Diagnosis("unshared", "info", f"{waiting} local writes wait to be shared", sync))
+    result = compare(store, device_id, remote)
+    differing = {d.device_id for d in result.differences}
+    for other in result.devices:
+        if other.device_id in differing:
+            tables = sorted({x.table for x in result.differences if x.device_id == other.device_id})
+            found.append(
+                Diagnosis(
+                    "differs",
+                    "error",
+                    f"device {other.name} ({other.device_id}) holds other rows than this one at the same position, "
+                    f"in {', '.join(tables)}",
+                    f"syncengine repair {db} --remote {remote_arg}",
+                )
+            )
+    return found

@@ -1,0 +1,188 @@
+"""Proving that devices are in step: publish this device's digest, compare it with the others' at the same position.
+
+A device's *position* is the shared-log sequence number its state reflects: every
+batch up to it is integrated and none after it, which holds when nothing is
+unshared or pending here and nothing this device pushed lies beyond its cursor.
+Two devices at the same position have merged the same entries, so their synced
+tables must hold the same rows (see the convergence argument in
+:mod:`syncengine.reconcile._state`); a digest (:mod:`syncengine.core._digest`)
+that differs names the tables, and the buckets name the keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import values
+from .core import TableDigest, differing
+from .model import PK, PublishedState, SyncReport
+from .remote import SharedLog, StateBoard
+from .store import DeviceStore, LogState, Tx
+
+log = logging.getLogger("syncengine")
+
+AUTO_PUBLISH_ROWS = 50_000
+"""A sync publishes the device's digest by itself when its synced tables hold at most this many rows."""
+
+Comparison = Literal["same", "differs", "not comparable"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceComparison:
+    """How another device's last published state compares with this one's."""
+
+    device_id: str
+    name: str
+    position: int | None
+    state: Comparison
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        return {"device_id": self.device_id, "name": self.name, "position": self.position, "state": self.state}
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """Where this device and another differ: a table, and this device's keys in the differing buckets (up to a limit)."""
+
+    device_id: str
+    table: str
+    keys: tuple[PK, ...]
+    more: int = 0
+    """Keys in those buckets left out by the limit."""
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints (a one-column key as its value)."""
+        keys = [values.encode(k[0] if len(k) == 1 else list(k)) for k in self.keys]
+        return {"device_id": self.device_id, "table": self.table, "keys": keys, "more": self.more}
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The result of :meth:`syncengine.Device.verify`."""
+
+    in_step: bool
+    position: int | None
+    devices: tuple[DeviceComparison, ...]
+    differences: tuple[Difference, ...]
+    reason: str | None = None
+    """Why nothing could be compared (None when something was)."""
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        return {
+            "in_step": self.in_step,
+            "position": self.position,
+            "devices": [d.as_json() for d in self.devices],
+            "differences": [d.as_json() for d in self.differences],
+            "reason": self.reason,
+        }
+
+
+def position_of(tx: Tx) -> int | None:
+    """The log position this device's state reflects, or None when it reflects none exactly (see the module)."""
+    counts = tx.counts()
+    if any(counts.get(state, 0) for state in (LogState.CAPTURED, LogState.UNSHARED, LogState.PENDING)):
+        return None
+    if tx.setting("log") is None:
+        return None
+    cursor = int(tx.setting("cursor", 0))
+    pushed = tx.setting("pushed")
+    if pushed is not None and pushed > cursor:
+        return None
+    return cursor
+
+
+def publish(store: DeviceStore, device_id: str, remote: SharedLog, *, most_rows: int | None = None) -> int | None:
+    """Publish this device's digest at its position; return the position (None: nothing published).
+
+    With ``most_rows``, only when the synced tables hold at most that many rows.
+    """
+    if not isinstance(remote, StateBoard):
+        return None
+    with store.read() as tx:
+        position = position_of(tx)
+        if position is None or (most_rows is not None and tx.synced_rows() > most_rows):
+            return None
+        digest = tx.digest()
+    remote.publish_state(device_id, position, {t: d.as_json() for t, d in digest.items()})
+    log.debug("published the state at position %d", position)
+    return position
+
+
+def compare(
+    store: DeviceStore,
+    device_id: str,
+    remote: SharedLog,
+    *,
+    limit: int = 20,
+) -> Verification:
+    """Publish this device's digest and compare it with every other device's at the same position."""
+    if not isinstance(remote, StateBoard):
+        return Verification(True, None, (), (), reason="this shared log keeps no digests, so nothing can be compared")
+    with store.read() as tx:
+        position = position_of(tx)
+        mine = tx.digest()
+    if position is None:
+        reason = "this device has writes not yet shared or entries not yet applied: sync it, then verify"
+        return Verification(False, None, (), (), reason=reason)
+    remote.publish_state(device_id, position, {t: d.as_json() for t, d in mine.items()})
+    names = {d.device_id: d.name for d in remote.devices()}
+    published = {p.device_id: p for p in remote.states()}
+    devices: list[DeviceComparison] = []
+    differences: list[Difference] = []
+    for other, name in names.items():
+        if other == device_id:
+            continue
+        state = published.get(other)
+        if state is None or state.position != position:
+            devices.append(DeviceComparison(other, name, state.position if state else None, "not comparable"))
+            continue
+        found = _differences(store, other, mine, state, limit)
+        devices.append(DeviceComparison(other, name, position, "differs" if found else "same"))
+        differences += found
+    in_step = not differences
+    return Verification(in_step, position, tuple(devices), tuple(differences))
+
+
+def _differences(
+    store: DeviceStore, other: str, mine: Mapping[str, TableDigest], state: PublishedState, limit: int
+) -> list[Difference]:
+    try:
+        theirs = {t: TableDigest.from_json(d) for t, d in state.digest.items()}
+    except (ValueError, AttributeError):
+        return [Difference(other, table, ()) for table in mine]
+    out = []
+    for table, buckets in differing(mine, theirs).items():
+        keys: Sequence[PK] = ()
+        if table in store.catalog and buckets:
+            with store.read() as tx:
+                keys = tx.keys_in(table, set(buckets))
+        out.append(Difference(other, table, tuple(keys[:limit]), max(0, len(keys) - limit)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RepairReport:
+    """What :meth:`syncengine.Device.repair` did."""
+
+    captured: int
+    """Rows the tables held that sync had never seen (written while capture was off), now shared as inserts."""
+    restated: int
+    """Rows shared again with the versions they have, so a device that missed them takes them."""
+    differences: tuple[Difference, ...]
+    """What ``verify`` found before the repair (empty when it repaired everything without comparing)."""
+    report: SyncReport
+    """The sync that shared the repair."""
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        return {
+            "captured": self.captured,
+            "restated": self.restated,
+            "differences": [d.as_json() for d in self.differences],
+            "sync": self.report.as_json(),
+        }

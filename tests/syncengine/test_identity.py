@@ -1,0 +1,190 @@
+"""Devices never drift apart silently: what people do with database files and remotes, through the CLI.
+
+Each test is one of the everyday mistakes that used to leave devices out of step for
+good while every sync exited 0 (issue 12): a copied or restored database, a moved,
+deleted or mistyped shared log, devices that first synced with different logs.
+Writes are made with plain ``sqlite3``, as another program would.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+from .test_cli import make_shop, names, se
+
+
+def _write(path: str, sql: str, *params: object) -> None:
+    con = sqlite3.connect(path)
+    con.execute(sql, params)
+    con.commit()
+    con.close()
+
+
+def _sync(db: str, remote: str) -> dict:
+    return json.loads(se("sync", db, "--remote", remote, "--json").stdout)
+
+
+def _shop(tmp_path: Path, name: str, *rows: tuple[str, str]) -> str:
+    path = make_shop(tmp_path / f"{name}.db", *rows)
+    se("init", path, "--table", "products", "--name", name)
+    return path
+
+
+def _device_id(db: str) -> str:
+    return str(json.loads(se("status", db, "--json").stdout)["device_id"])
+
+
+def test_a_copied_database_takes_a_new_id_and_every_write_reaches_both(tmp_path) -> None:
+    log = str(tmp_path / "log.db")
+    laptop = _shop(tmp_path, "laptop", ("p1", "kettle"))
+    _sync(laptop, log)
+    desktop = str(tmp_path / "desktop.db")
+    shutil.copy(laptop, desktop)  # setting up a second machine by copying the file
+    _write(laptop, "INSERT INTO products (id, name) VALUES ('p2', 'from laptop')")
+    _sync(laptop, log)
+    _write(desktop, "INSERT INTO products (id, name) VALUES ('p3', 'from desktop')")
+    report = _sync(desktop, log)
+    assert report["identity_changed"] and "copied" in report["identity_changed"]
+    assert report["device_id"] != _device_id(laptop) and report["device_id"] == _device_id(desktop)
+    _sync(laptop, log)
+    assert names(laptop) == names(desktop) == ["kettle", "from laptop", "from desktop"]
+    devices = json.loads(se("devices", desktop, "--remote", log, "--json").stdout)
+    assert _device_id(desktop) in {d["device_id"] for d in devices}
+    assert _device_id(laptop) in {d["device_id"] for d in devices}
+    # and from now on they are two devices: nothing is detected again
+    _write(laptop, "UPDATE products SET name = 'kettle 2' WHERE id = 'p1'")
+    assert _sync(laptop, log)["identity_changed"] is None
+    assert _sync(desktop, log)["identity_changed"] is None
+    assert names(desktop)[0] == "kettle 2"
+
+
+def test_the_summary_line_says_the_database_took_a_new_id(tmp_path) -> None:
+    log = str(tmp_path / "log.db")
+    a = _shop(tmp_path, "a", ("p1", "kettle"))
+    _sync(a, log)
+    b = str(tmp_path / "b.db")
+    shutil.copy(a, b)
+    _write(a, "INSERT INTO products (id, name) VALUES ('p2', 'mug')")
+    _sync(a, log)
+    out = se("sync", b, "--remote", log).stdout
+    assert "restored from a backup" in out and "now device" in out
+    assert names(b) == ["kettle", "mug"]
+
+
+def test_a_database_restored_from_a_backup_gets_back_the_writes_it_shared_after_the_backup(tmp_path) -> None:
+    log = str(tmp_path / "log.db")
+    shop = _shop(tmp_path, "shop", ("p1", "kettle"))
+    other = _shop(tmp_path, "other")
+    _sync(shop, log)
+    backup = str(tmp_path / "backup.db")
+    shutil.copy(shop, backup)
+    _write(shop, "INSERT INTO products (id, name) VALUES ('p2', 'after the backup')")
+    _sync(shop, log)
+    shutil.copy(backup, shop)  # the disk died; the backup comes back
+    _write(shop, "INSERT INTO products (id, name) VALUES ('p3', 'after the restore')")
+    report = _sync(shop, log)
+    assert report["identity_changed"]
+    assert names(shop) == ["kettle", "after the backup", "after the restore"]
+    _sync(other, log)
+    assert names(other) == names(shop)
+
+
+def test_a_log_recreated_or_deleted_is_said_and_every_device_shares_its_state_there(tmp_path) -> None:
+    log = tmp_path / "log.db"
+    a = _shop(tmp_path, "a", ("p1", "kettle"))
+    b = _shop(tmp_path, "b")
+    _sync(a, str(log))
+    _sync(b, str(log))
+    old_id = _sync(b, str(log))["log_id"]
+    log.unlink()
+    _write(a, "INSERT INTO products (id, name) VALUES ('p2', 'mug')")
+    out = se("sync", a, "--remote", str(log)).stdout
+    assert "created a new shared log" in out
+    report = _sync(b, str(log))
+    assert report["log_id"] != old_id and report["new_log"] is True
+    assert names(b) == ["kettle", "mug"]
+    # a device that only ever knew the new log gets every row, though p1 was shared to the old one
+    c = _shop(tmp_path, "c")
+    _sync(c, str(log))
+    assert names(c) == ["kettle", "mug"]
+
+
+def test_devices_that_first_synced_with_different_logs_converge_on_one(tmp_path) -> None:
+    log_a, log_b = str(tmp_path / "logA.db"), str(tmp_path / "logB.db")
+    x = _shop(tmp_path, "x", ("p1", "from x"))
+    y = _shop(tmp_path, "y", ("p2", "from y"))
+    _sync(x, log_a)
+    _sync(y, log_b)
+    _write(y, "UPDATE products SET name = 'from y, edited' WHERE id = 'p2'")
+    _sync(y, log_b)
+    report = _sync(y, log_a)
+    assert report["new_log"] is True and report["state_shared"] == 1
+    assert report["conflicts"] == 0
+    _sync(x, log_a)
+    assert names(x) == names(y) == ["from x", "from y, edited"]
+
+
+def test_moving_to_another_log_and_back_loses_nothing_written_in_between(tmp_path) -> None:
+    real, typo = str(tmp_path / "shared.db"), str(tmp_path / "shraed.db")
+    a = _shop(tmp_path, "a", ("p1", "kettle"))
+    b = _shop(tmp_path, "b")
+    _sync(a, real)
+    _sync(b, real)
+    _write(a, "INSERT INTO products (id, name) VALUES ('p2', 'mug')")
+    out = se("sync", a, "--remote", typo).stdout  # a typo: a log that did not exist
+    assert "created a new shared log" in out
+    report = _sync(a, real)  # the typo noticed
+    assert report["new_log"] is True
+    _sync(b, real)
+    assert names(b) == ["kettle", "mug"]
+
+
+def test_a_newer_write_is_never_overwritten_by_a_restated_row(tmp_path) -> None:
+    log_a, log_b = str(tmp_path / "logA.db"), str(tmp_path / "logB.db")
+    x = _shop(tmp_path, "x", ("p1", "old"))
+    y = _shop(tmp_path, "y")
+    _sync(x, log_a)
+    _sync(y, log_a)
+    _sync(x, log_b)  # x moves on alone
+    _write(y, "UPDATE products SET name = 'newer on y' WHERE id = 'p1'")
+    _sync(y, log_a)
+    report = _sync(x, log_a)  # back: x restates p1 at its older version, and receives y's edit
+    assert report["new_log"] is True and report["conflicts"] == 0
+    _sync(y, log_a)
+    assert names(x) == names(y) == ["newer on y"]
+
+
+def test_a_device_database_is_refused_as_a_remote_and_a_log_as_a_device(tmp_path) -> None:
+    a = _shop(tmp_path, "a", ("p1", "kettle"))
+    b = _shop(tmp_path, "b")
+    log = str(tmp_path / "log.db")
+    _sync(a, log)
+    refused = se("sync", a, "--remote", b, check=False)
+    assert refused.returncode == 1 and "is a device database, not a shared log" in refused.stderr
+    refused = se("status", log, check=False)
+    assert refused.returncode == 1 and "is a shared log, not a device database" in refused.stderr
+    refused = se("init", log, "--table", "products", check=False)
+    assert refused.returncode == 1 and "is a shared log" in refused.stderr
+    assert _sync(a, log)["sent"] == 0  # nothing was half-written to either
+
+
+def test_devices_never_creates_a_log(tmp_path) -> None:
+    a = _shop(tmp_path, "a")
+    missing = tmp_path / "nothere.db"
+    refused = se("devices", a, "--remote", str(missing), check=False)
+    assert refused.returncode == 1 and "there is no shared log" in refused.stderr
+    assert not missing.exists()
+
+
+def test_token_create_refuses_a_device_database(tmp_path) -> None:
+    a = _shop(tmp_path, "a")
+    result = se("token", "create", "--db", a, "--user", "ann", check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "is a device database" in result.stderr
+    con = sqlite3.connect(a)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    con.close()
+    assert not any(t.startswith(("sharedlog_", "server_")) for t in tables), tables
