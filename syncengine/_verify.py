@@ -12,6 +12,7 @@ that differs names the tables, and the buckets name the keys.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,6 +27,10 @@ log = logging.getLogger("syncengine")
 
 AUTO_PUBLISH_ROWS = 50_000
 """A sync publishes the device's digest by itself when its synced tables hold at most this many rows."""
+AUTO_PUBLISH_SHARE = 0.02
+"""... and spends at most this share of the time on it: a digest that took d seconds is published
+again only d / AUTO_PUBLISH_SHARE seconds later (every sync for a small table, every few seconds at
+50,000 rows), so a device syncing in a loop does not spend its time hashing its tables."""
 
 Comparison = Literal["same", "differs", "not comparable"]
 
@@ -96,19 +101,34 @@ def position_of(tx: Tx) -> int | None:
     return cursor
 
 
-def publish(store: DeviceStore, device_id: str, remote: SharedLog, *, most_rows: int | None = None) -> int | None:
+def publish(
+    store: DeviceStore, device_id: str, remote: SharedLog, *, most_rows: int | None = None, now: float | None = None
+) -> int | None:
     """Publish this device's digest at its position; return the position (None: nothing published).
 
-    With ``most_rows``, only when the synced tables hold at most that many rows.
+    With ``most_rows`` (a sync publishing by itself), only when the synced tables hold
+    at most that many rows, and within the time budget of :data:`AUTO_PUBLISH_SHARE`
+    (``now`` is the wall clock, read by the caller).
     """
     if not isinstance(remote, StateBoard):
         return None
     with store.read() as tx:
         position = position_of(tx)
-        if position is None or (most_rows is not None and tx.synced_rows() > most_rows):
+        if position is None:
             return None
+        if most_rows is not None:
+            last = tx.setting("digest_published", None)
+            if last is not None and now is not None and now - last["at"] < last["seconds"] / AUTO_PUBLISH_SHARE:
+                return None
+            if tx.synced_rows() > most_rows:
+                return None
+        started = time.perf_counter()
         digest = tx.digest()
+        seconds = time.perf_counter() - started
     remote.publish_state(device_id, position, {t: d.as_json() for t, d in digest.items()})
+    if now is not None:
+        with store.begin() as tx:
+            tx.set_setting("digest_published", {"at": now, "seconds": round(seconds, 6), "position": position})
     log.debug("published the state at position %d", position)
     return position
 

@@ -163,7 +163,7 @@ class _Run:
                 self.report.timings[stage] = time.perf_counter() - t0
             if self.remote is not None and set(STAGES) <= set(self.stages) and not self.report.cancelled:
                 with contextlib.suppress(RemoteError):  # a digest is a courtesy to verify; never fails a sync
-                    publish(self.store, self.device_id, self.remote, most_rows=AUTO_PUBLISH_ROWS)
+                    publish(self.store, self.device_id, self.remote, most_rows=AUTO_PUBLISH_ROWS, now=time.time())
             offset = getattr(self.remote, "clock_offset_ms", None)
             with self.store.begin() as tx:
                 if not self.report.cancelled:
