@@ -273,6 +273,11 @@ class Device:
                 remote_arg or (repr(remote) if remote is not None else ""),
             )
 
+    def synced_rows(self) -> int:
+        """How many rows the synced tables hold together (one count per table, without a write lock)."""
+        with self.store.read() as tx:
+            return tx.synced_rows()
+
     def reset_identity(self) -> str:
         """Give this database a new device id (after copying it on purpose to set up another device); return it.
 

@@ -214,7 +214,9 @@ class _Run:
         """
         assert self.remote is not None
         info = self.remote.register_device(self.device_id, self.name)
-        self.report.log_created = bool(getattr(self.remote, "created", False))
+        if getattr(self.remote, "created", False):  # said once: by the first sync through this object
+            self.report.log_created = True
+            self.remote.created = False  # type: ignore[attr-defined]
         self.report.log_id = log_id = info.log_id
         if log_id is None:
             return  # a shared log without an id: nothing to compare

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from PySide6.QtCore import QObject, Signal
 
 from syncengine import (
@@ -323,8 +322,7 @@ class HealthService(QObject):
 
 def _synced_rows(device: Device) -> int:
     """Count the rows of the synced tables (worker thread; one ``count(*)`` a table, far cheaper than a digest)."""
-    with device.engine.connect() as conn:
-        return sum(int(conn.execute(sa.select(sa.func.count()).select_from(device.table(t))).scalar_one()) for t in device.tables)
+    return device.synced_rows()
 
 
 def _sorted(found: Sequence[Diagnosis]) -> list[Diagnosis]:

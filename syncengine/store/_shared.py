@@ -166,7 +166,7 @@ class SqlSharedLog:
         self.user = user
         self._clock = clock
         self.created = False
-        """Whether opening created the log (it did not exist)."""
+        """Whether opening created the log (it did not exist); a sync that reports it sets it back to False."""
         where = self.engine.url.render_as_string(hide_password=True)
         path = self.engine.url.database if self.engine.url.get_backend_name() == "sqlite" else None
         if not create and path not in (None, "", ":memory:") and not os.path.exists(str(path)):

@@ -188,3 +188,17 @@ def test_token_create_refuses_a_device_database(tmp_path) -> None:
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
     assert not any(t.startswith(("sharedlog_", "server_")) for t in tables), tables
+
+
+def test_log_created_is_said_by_the_first_sync_only(tmp_path) -> None:
+    from syncengine import Device, SqlSharedLog
+
+    a = Device.open(_shop(tmp_path, "a", ("p1", "kettle")))
+    shared = SqlSharedLog(str(tmp_path / "new-log.db"))
+    assert shared.created
+    assert a.sync(shared).log_created is True
+    assert a.sync(shared).log_created is False
+    assert SqlSharedLog(str(tmp_path / "new-log.db")).created is False
+    assert a.synced_rows() == 1
+    shared.close()
+    a.close()
