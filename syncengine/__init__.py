@@ -43,6 +43,7 @@ from .model import (
     SyncRecord,
     SyncReport,
 )
+from .pairing import Pairing, PairingCode, PairProgress, PairReport, join
 from .reconcile import Action, Finding, Plan, RowPlan, RowState, reconcile
 from .remote import MemorySharedLog, SharedLog, StateBoard, open_shared_log
 from .serializer import JsonSerializer, Serializer
@@ -74,6 +75,10 @@ __all__ = [
     "MemorySharedLog",
     "NotInitializedError",
     "Op",
+    "PairProgress",
+    "PairReport",
+    "Pairing",
+    "PairingCode",
     "Plan",
     "PublishedState",
     "PullResult",
@@ -103,6 +108,7 @@ __all__ = [
     "Verification",
     "copy_log",
     "events",
+    "join",
     "new_id",
     "open_shared_log",
     "reconcile",

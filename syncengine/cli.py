@@ -287,6 +287,88 @@ def _verification(result: Any) -> str:
     return "\n".join(lines)
 
 
+@main.command()
+@click.argument("db")
+@click.option(
+    "--host", default=None, help="Address to listen on and to put in the code [default: this machine's LAN address]."
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port to listen on [default: any free one].")
+@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds the code works.")
+@click.option("--json", "as_json", is_flag=True, help='First line {"code": …}, last line the report as JSON.')
+def pair(db: str, host: str | None, port: int, timeout: float, as_json: bool) -> None:
+    """Let a new device join DB: print a pairing code (first line), serve the device that uses it, then exit."""
+    device = Device.open(db)
+    pairing = device.pair(host=host, port=port, timeout=timeout)
+    click.echo(json.dumps({"code": str(pairing.code)}) if as_json else str(pairing.code))
+    sys.stdout.flush()
+    if not as_json:
+        click.echo(f"waiting up to {timeout:g} s for a device to join: syncengine join NEW.db CODE", err=True)
+    report = pairing.serve(on_progress=_progress_printer())
+    _end_progress()
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+    else:
+        click.echo(
+            f"{report.name or report.device_id} joined: sent {report.sent} rows, received {report.received}"
+            f"{_conflict_note(report.conflicts, db)} in {report.seconds:.1f}s"
+        )
+
+
+@main.command("join")
+@click.argument("db")
+@click.argument("code")
+@click.option("--name", default=None, help="This device's display name (default: the host name).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=60,
+    show_default=True,
+    help="Seconds to wait for the other device.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def join_command(db: str, code: str, name: str | None, timeout: float, as_json: bool) -> None:
+    """Make DB a full device from another device's pairing CODE (DB is created if absent)."""
+    from .pairing import join
+
+    report = join(db, code, name=name, timeout=timeout, on_progress=_progress_printer())
+    _end_progress()
+    if as_json:
+        _print_json(report.as_json())
+        return
+    resumed = " (resumed)" if report.resumed else ""
+    click.echo(
+        f"joined{resumed} as device {report.device_id}: received {report.received} rows, sent {report.sent}"
+        f"{_conflict_note(report.conflicts, db)} in {report.seconds:.1f}s; sync it with the shared log from now on"
+    )
+
+
+def _conflict_note(n: int, db: str) -> str:
+    return f"; {n} conflict{'s' if n != 1 else ''} (see: syncengine conflicts {db})" if n else ""
+
+
+_PROGRESS_SHOWN = [False]
+
+
+def _progress_printer() -> Callable[[Any], None] | None:
+    """A progress line on stderr when it is a terminal (rows, megabytes, rate, time left); nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(p: Any) -> None:
+        left = f", {p.left:.0f} s left" if p.left is not None else ""
+        line = f"{p.direction} {p.rows:,}/{p.total:,} rows, {p.bytes / 1e6:.1f} MB, {p.rate:,.0f} rows/s{left}"
+        click.echo(f"\r{line:<78}", nl=False, err=True)
+        _PROGRESS_SHOWN[0] = True
+
+    return show
+
+
+def _end_progress() -> None:
+    if _PROGRESS_SHOWN[0]:
+        click.echo("", err=True)
+        _PROGRESS_SHOWN[0] = False
+
+
 @main.command("reset-identity")
 @click.argument("db")
 @click.option("--json", "as_json", is_flag=True, help="Print the old and new device ids as JSON.")

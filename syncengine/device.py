@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -42,6 +42,9 @@ from .options import SyncOptions
 from .remote import SharedLog
 from .store import DeviceStore, LogState, SyncedTable, Tx, install, reflect
 from .sync import Identity, run
+
+if TYPE_CHECKING:
+    from .pairing import Pairing
 
 log = logging.getLogger("syncengine")
 
@@ -272,6 +275,19 @@ class Device:
                 remote,
                 remote_arg or (repr(remote) if remote is not None else ""),
             )
+
+    def pair(self, *, host: str | None = None, port: int = 0, timeout: float = 600.0, idle: float = 60.0) -> Pairing:
+        """Start pairing: listen for one new device and return the :class:`~syncengine.pairing.Pairing`.
+
+        Show its ``code`` to the person at the new device, then call its ``serve()``
+        (blocking; it takes ``on_progress`` and a ``cancel`` event). ``host`` is the
+        address to listen on and to put in the code (default: every interface, and
+        this machine's LAN address in the code); ``timeout`` how long the code works;
+        ``idle`` how long a silent joiner is waited for.
+        """
+        from .pairing import Pairing
+
+        return Pairing(self, host=host, port=port, timeout=timeout, idle=idle)
 
     def synced_rows(self) -> int:
         """How many rows the synced tables hold together (one count per table, without a write lock)."""

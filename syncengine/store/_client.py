@@ -98,6 +98,15 @@ def outgoing(conn: sa.Connection, limit: int) -> tuple[str | None, list[Any]]:
     return None, list(conn.exec_driver_sql(sql, (limit,)).all())
 
 
+def unshared(conn: sa.Connection, after_id: int, limit: int) -> list[Any]:
+    """Stamped local entries waiting to be shared, oldest first, after log id ``after_id`` (the columns of :func:`outgoing`)."""
+    sql = (
+        "SELECT id, version, device_id, tbl, pk, op, data, old, base FROM syncengine_log "
+        f"WHERE state = {int(s.LogState.UNSHARED)} AND id > {param_marker(conn)} ORDER BY id LIMIT {param_marker(conn)}"
+    )
+    return list(conn.exec_driver_sql(sql, (after_id, limit)).all())
+
+
 def assign_batch(conn: sa.Connection, ids: Sequence[int], batch_id: str) -> None:
     """Record which batch the entries ``ids`` are sent in, before sending it.
 

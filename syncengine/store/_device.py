@@ -137,6 +137,18 @@ class Tx:
         """
         return restate.restate(self.conn, self.catalog, device_id, keys)
 
+    def state_page(self, table: str, device_id: str, after: str, limit: int) -> tuple[list[Entry], str | None]:
+        """A page of a table's rows as state or tombstone entries, after key text ``after``; see :mod:`._restate`."""
+        return restate.state_page(self.conn, self.catalog[table], device_id, after, limit)
+
+    def registers_count(self, table: str) -> int:
+        """How many rows of a table sync knows, live or deleted."""
+        return restate.registers_count(self.conn, table)
+
+    def unshared(self, after_id: int, limit: int) -> list[Outgoing]:
+        """Stamped local entries waiting to be shared, oldest first, after log id ``after_id``."""
+        return [Outgoing(*row) for row in client.unshared(self.conn, after_id, limit)]
+
     def capture_missing(self) -> int:
         """Record rows the synced tables hold but sync never saw as captured inserts; return how many."""
         return restate.capture_missing(self.conn, self.catalog)

@@ -47,33 +47,59 @@ def restate(
     for name, synced in catalog.items():
         if keys is not None and name not in keys:
             continue
-        wanted = sorted({pk_key(pk) for pk in keys[name]}) if keys is not None else None
+        if keys is not None:
+            wanted = sorted({pk_key(pk) for pk in keys[name]})
+            for start in range(0, len(wanted), _PAGE):
+                part = wanted[start : start + _PAGE]
+                select = _REGISTERS.where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))
+                entries = _entries(conn, synced, device_id, conn.execute(select).all())
+                add_locals(conn, entries)
+                total += len(entries)
+            continue
         after = ""
         while True:
-            select = sa.select(s.rows.c.pk, s.rows.c.exists_v, s.rows.c.alive, s.rows.c.fields, s.rows.c.dead)
-            if wanted is not None:
-                part, wanted = wanted[:_PAGE], wanted[_PAGE:]
-                if not part:
-                    break
-                page = conn.execute(select.where(s.rows.c.tbl == name, s.rows.c.pk.in_(part))).all()
-            else:
-                page = conn.execute(
-                    select.where(s.rows.c.tbl == name, s.rows.c.pk > after).order_by(s.rows.c.pk).limit(_PAGE)
-                ).all()
-                if not page:
-                    break
-                after = page[-1].pk
-            by_text: dict[str, PK] = {row.pk: tuple(loads(row.pk)) for row in page}
-            live = read_rows(conn, synced, [by_text[row.pk] for row in page if row.alive])
-            entries = []
-            for row in page:
-                values = live.get(row.pk) if row.alive else (loads(row.dead) or {})
-                if values is None:
-                    continue
-                entries.append(_entry(device_id, synced, by_text[row.pk], row, values))
+            entries, last = state_page(conn, synced, device_id, after, _PAGE)
+            if last is None:
+                break
             add_locals(conn, entries)
             total += len(entries)
+            after = last
     return total
+
+
+_REGISTERS = sa.select(s.rows.c.pk, s.rows.c.exists_v, s.rows.c.alive, s.rows.c.fields, s.rows.c.dead)
+
+
+def state_page(
+    conn: sa.Connection, synced: SyncedTable, device_id: str, after: str, limit: int
+) -> tuple[list[Entry], str | None]:
+    """The state or tombstone entries of up to ``limit`` rows of a table whose key text sorts after ``after``.
+
+    Returns them and the last key text read (None when no row is left), from which
+    the next page starts: a transfer can stop and resume between pages.
+    """
+    select = _REGISTERS.where(s.rows.c.tbl == synced.name, s.rows.c.pk > after).order_by(s.rows.c.pk).limit(limit)
+    page = conn.execute(select).all()
+    if not page:
+        return [], None
+    return _entries(conn, synced, device_id, page), str(page[-1].pk)
+
+
+def registers_count(conn: sa.Connection, table: str) -> int:
+    """How many rows of a table sync knows (live or deleted): the entries a full state of it takes."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(s.rows).where(s.rows.c.tbl == table)).scalar_one())
+
+
+def _entries(conn: sa.Connection, synced: SyncedTable, device_id: str, page: Sequence[Any]) -> list[Entry]:
+    by_text: dict[str, PK] = {row.pk: tuple(loads(row.pk)) for row in page}
+    live = read_rows(conn, synced, [by_text[row.pk] for row in page if row.alive])
+    entries = []
+    for row in page:
+        values = live.get(row.pk) if row.alive else (loads(row.dead) or {})
+        if values is None:
+            continue
+        entries.append(_entry(device_id, synced, by_text[row.pk], row, values))
+    return entries
 
 
 def capture_missing(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> int:

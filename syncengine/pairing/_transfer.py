@@ -1,0 +1,496 @@
+"""Pairing: one device sends a new device every row with its versions, over a channel the code pins.
+
+The conversation, after the joiner checked the sender's certificate (``_channel``)::
+
+    joiner → hello    {secret, resume: {table, after} | null}
+    sender → welcome  {tables, rows, device_id, name, log: {log_id, cursor} | null, remote}  (or {error})
+    joiner → ready    {device_id, name, entries}      (its rows, stamped as its own inserts)
+    sender → order    {first: "sender" | "joiner"}    (the smaller side sends first)
+    each side in turn → batch {table?, after?, count} + payload … end
+                 the other ← ack after each batch (written and committed)
+    joiner → done;  sender → bye
+
+The sender's rows travel as state and tombstone entries (their registers, see
+``store/_restate``), read a page per transaction (no long lock on the sender's
+database); the joiner's own rows travel as the inserts it stamped. Each side merges
+what it receives by the usual rules, in one transaction a batch (conflicts are
+recorded where real: the sender meets the joiner's inserts as inserts). The joiner
+records in the same transaction how far it got, so joining again with the same code
+resumes there. Only when everything arrived does it take the sender's place in the
+shared log (its cursor at the position the sender's state reflects, so its first
+sync fetches only what came after) and the sender's remote settings (never a token).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy as sa
+
+from .._codec import codec_for, stored
+from .._db import create_engine
+from .._integrate import integrate_entries, review_policy
+from ..core import LogPlace
+from ..errors import ConfigurationError, RemoteError, RemoteUnavailable, SyncCancelled, SyncEngineError
+from ..model import Entry
+from ..options import SyncOptions
+from ..serializer import JsonSerializer
+from ..store import LogState, reflect
+from . import _tables as tables
+from ._channel import Channel, connect, server_context
+from ._code import PairingCode
+
+if TYPE_CHECKING:
+    from ..device import Device
+
+log = logging.getLogger("syncengine")
+
+PAGE = 5000
+"""Rows a batch carries."""
+VERSION = 1
+MAX_WRONG = 5
+"""Wrong secrets a pairing takes before it stops listening."""
+
+Direction = Literal["sending", "receiving"]
+
+
+@dataclass(frozen=True, slots=True)
+class PairProgress:
+    """How a transfer stands: sent to :attr:`Pairing.serve`'s and :func:`join`'s ``on_progress``."""
+
+    direction: Direction
+    rows: int
+    total: int
+    bytes: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Rows per second so far."""
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def left(self) -> float | None:
+        """Seconds left at the current rate (None until known)."""
+        rate = self.rate
+        return (self.total - self.rows) / rate if rate > 0 and self.total >= self.rows else None
+
+
+@dataclass(slots=True)
+class PairReport:
+    """What a pairing did, on either side."""
+
+    device_id: str
+    """The joiner's device id."""
+    name: str
+    sent: int = 0
+    """Rows this side sent."""
+    received: int = 0
+    """Rows this side received."""
+    conflicts: int = 0
+    seconds: float = 0.0
+    bytes: int = 0
+    resumed: bool = False
+    tables_created: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form the command line prints."""
+        return {
+            "device_id": self.device_id,
+            "name": self.name,
+            "sent": self.sent,
+            "received": self.received,
+            "conflicts": self.conflicts,
+            "seconds": round(self.seconds, 3),
+            "bytes": self.bytes,
+            "resumed": self.resumed,
+            "tables_created": list(self.tables_created),
+        }
+
+
+Progress = Callable[[PairProgress], None]
+_CODEC = codec_for(JsonSerializer())
+
+
+class _Meter:
+    def __init__(self, direction: Direction, total: int, channel: Channel, on_progress: Progress | None) -> None:
+        self.direction, self.total, self.channel, self.on_progress = direction, total, channel, on_progress
+        self.rows = 0
+        self.started = time.monotonic()
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
+        if self.on_progress is not None:
+            moved = self.channel.sent_bytes if self.direction == "sending" else self.channel.received_bytes
+            self.on_progress(
+                PairProgress(self.direction, self.rows, self.total, moved, time.monotonic() - self.started)
+            )
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise SyncCancelled("the transfer was cancelled; what arrived is kept (join again with the same code to go on)")
+
+
+def _integrate(device: Device, entries: list[Entry], extra: Callable[[Any], None] | None = None) -> int:
+    """Merge received entries into ``device`` in one transaction; return the conflicts found."""
+    if not entries:
+        return 0
+    with device.store.begin() as tx, tx.applying():
+        tx.stamp(device.device_id)  # local writes first, as a sync does
+        clock = tx.clock(device.device_id)
+        clock.observe(max(e.version for e in entries))
+        review = review_policy(tx.settings("review"), tuple(device.store.catalog))
+        result = integrate_entries(tx, device.device_id, entries, SyncOptions(), review)
+        tx.save_clock(clock)
+        if extra is not None:
+            extra(tx)
+    return result.found
+
+
+def _receive_batches(
+    channel: Channel,
+    device: Device,
+    sender_id: str,
+    meter: _Meter,
+    report: PairReport,
+    cancel: threading.Event | None,
+    note: Callable[[dict[str, Any]], Callable[[Any], None] | None] | None = None,
+) -> None:
+    """Take batches until the peer says end; each is merged and committed before it is acknowledged."""
+    while True:
+        _check_cancel(cancel)
+        header, payload = channel.receive()
+        if header.get("kind") == "end":
+            return
+        if header.get("kind") != "batch":
+            raise RemoteError(f"the other device broke off: {header.get('error') or header}")
+        entries, bad = _CODEC.decode(payload, sender_id)
+        if bad:
+            raise RemoteError(f"the other device sent a malformed batch: {bad[0][0]}")
+        report.conflicts += _integrate(device, entries, note(header) if note is not None else None)
+        report.received += len(entries)
+        meter.add(len(entries))
+        channel.send({"kind": "ack"})
+
+
+def _ack(channel: Channel) -> None:
+    header, _ = channel.receive()
+    if header.get("kind") != "ack":
+        raise RemoteError(f"the other device broke off: {header.get('error') or header}")
+
+
+# -- the sender -----------------------------------------------------------------------
+
+
+class Pairing:
+    """A device waiting for one new device to join it: show :attr:`code`, then :meth:`serve`.
+
+    The code works once (until a transfer succeeds), for ``timeout`` seconds, and
+    stops working after :data:`MAX_WRONG` wrong secrets. A joiner that drops out may
+    join again with the same code while it works; it resumes where it stopped.
+    """
+
+    def __init__(
+        self, device: Device, *, host: str | None = None, port: int = 0, timeout: float = 600.0, idle: float = 60.0
+    ) -> None:
+        self.device = device
+        self.idle = idle
+        self.context, fingerprint = server_context()
+        bind = host or "0.0.0.0"
+        try:
+            self.listener = socket.create_server((bind, port))
+        except OSError as exc:
+            raise ConfigurationError(f"cannot listen on {bind}:{port} ({exc.strerror or exc})") from exc
+        self.listener.settimeout(0.2)
+        shown = host if host not in (None, "0.0.0.0", "") else _lan_address()
+        self.code = PairingCode.new(shown or "127.0.0.1", self.listener.getsockname()[1], fingerprint)
+        self.deadline = time.monotonic() + timeout
+        self.used = False
+        self.wrong = 0
+
+    def close(self) -> None:
+        """Stop listening: the code no longer works."""
+        self.listener.close()
+
+    def serve(self, *, on_progress: Progress | None = None, cancel: threading.Event | None = None) -> PairReport:
+        """Wait for the joiner and send it everything; return when a transfer succeeded.
+
+        Raises RemoteUnavailable when the code expires (or takes too many wrong
+        secrets) first, SyncCancelled when ``cancel`` is set.
+        """
+        try:
+            while True:
+                _check_cancel(cancel)
+                if time.monotonic() > self.deadline:
+                    raise RemoteUnavailable("the pairing code expired before a device joined; make a new one")
+                try:
+                    raw, peer = self.listener.accept()
+                except TimeoutError:
+                    continue
+                try:
+                    channel = Channel(self.context.wrap_socket(raw, server_side=True), self.idle)
+                except (OSError, ssl.SSLError) as exc:
+                    raw.close()
+                    log.info("pairing: a connection from %s failed: %s", peer[0], exc)
+                    continue
+                try:
+                    report = self._session(channel, on_progress, cancel)
+                except _Refused:
+                    if self.wrong >= MAX_WRONG:
+                        raise RemoteError(
+                            f"{self.wrong} tries with a wrong code: the pairing stopped; make a new one"
+                        ) from None
+                    continue
+                except (RemoteError, OSError) as exc:
+                    log.warning("pairing: the transfer to %s stopped: %s; the code still works", peer[0], exc)
+                    continue
+                finally:
+                    channel.close()
+                self.used = True
+                return report
+        finally:
+            self.close()
+
+    def _session(self, channel: Channel, on_progress: Progress | None, cancel: threading.Event | None) -> PairReport:
+        device = self.device
+        hello, _ = channel.receive()
+        secret = bytes.fromhex(str(hello.get("secret", ""))) if _is_hex(hello.get("secret")) else b""
+        if not hmac.compare_digest(secret, self.code.secret):
+            self.wrong += 1
+            channel.send({"error": "wrong pairing code: ask for a new one with 'syncengine pair'"})
+            raise _Refused
+        if hello.get("v") != VERSION:
+            channel.send({"error": "this device speaks another version of pairing; update syncengine on both"})
+            raise _Refused
+        started = time.monotonic()
+        resume = hello.get("resume") or None
+        with device.store.begin() as tx:
+            tx.stamp(device.device_id)  # the state sent must hold every captured write
+        with device.store.read() as tx:
+            totals = {t: tx.registers_count(t) for t in device.tables}
+            log_id, cursor = tx.setting("log"), int(tx.setting("cursor", 0))
+            remote = tx.setting("remote")
+        with device.engine.connect() as conn:
+            shapes = {
+                t: tables.describe(table)
+                for t, table in zip(device.tables, reflect(conn, list(device.tables)), strict=True)
+            }
+        channel.send(
+            {
+                "v": VERSION,
+                "tables": shapes,
+                "rows": sum(totals.values()),
+                "device_id": device.device_id,
+                "name": device.name,
+                "log": {"log_id": log_id, "cursor": cursor} if log_id is not None else None,
+                "remote": {"url": remote.get("url"), "user": remote.get("user")} if isinstance(remote, dict) else None,
+            }
+        )
+        ready, _ = channel.receive()
+        if ready.get("kind") != "ready":
+            raise RemoteError(f"the joiner broke off: {ready.get('error') or ready}")
+        joiner_id, name = str(ready["device_id"]), str(ready.get("name") or "")
+        report = PairReport(joiner_id, name, resumed=resume is not None)
+        theirs = int(ready.get("entries") or 0)
+        first = "joiner" if theirs < sum(totals.values()) else "sender"
+        channel.send({"kind": "order", "first": first})
+        for turn in (first, "sender" if first == "joiner" else "joiner"):
+            if turn == "sender":
+                self._send_state(channel, totals, resume, report, on_progress, cancel)
+            else:
+                meter = _Meter("receiving", theirs, channel, on_progress)
+                _receive_batches(channel, device, joiner_id, meter, report, cancel)
+        done, _ = channel.receive()
+        if done.get("kind") != "done":
+            raise RemoteError(f"the joiner broke off: {done.get('error') or done}")
+        channel.send({"kind": "bye"})
+        report.seconds = time.monotonic() - started
+        report.bytes = channel.sent_bytes + channel.received_bytes
+        log.info("pairing: %s (%s) joined: %d rows sent, %d received", name, joiner_id, report.sent, report.received)
+        return report
+
+    def _send_state(
+        self,
+        channel: Channel,
+        totals: dict[str, int],
+        resume: dict[str, Any] | None,
+        report: PairReport,
+        on_progress: Progress | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        device = self.device
+        names = list(device.tables)
+        start = names.index(resume["table"]) if resume and resume.get("table") in names else 0
+        meter = _Meter("sending", sum(totals.values()), channel, on_progress)
+        for index, name in enumerate(names[start:], start):
+            after = str(resume.get("after") or "") if resume and index == start else ""
+            while True:
+                _check_cancel(cancel)
+                with device.store.begin() as tx:  # a page a transaction: the sender keeps working meanwhile
+                    tx.stamp(device.device_id)
+                    entries, last = tx.state_page(name, device.device_id, after, PAGE)
+                if last is None:
+                    break
+                payload = _CODEC.encode([stored(e) for e in entries])
+                channel.send({"kind": "batch", "table": name, "after": last, "count": len(entries)}, payload)
+                _ack(channel)
+                report.sent += len(entries)
+                meter.add(len(entries))
+                after = last
+        channel.send({"kind": "end"})
+
+
+class _Refused(Exception):
+    """A joiner with a wrong code (answered and dropped)."""
+
+
+def _is_hex(value: Any) -> bool:
+    return isinstance(value, str) and len(value) % 2 == 0 and all(c in "0123456789abcdef" for c in value)
+
+
+def _lan_address() -> str | None:
+    """This machine's address on the network it would use to reach others (no packet is sent)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed; connect() only picks the interface
+            return str(probe.getsockname()[0])
+    except OSError:
+        return None
+
+
+# -- the joiner -----------------------------------------------------------------------
+
+
+def join(
+    db: str,
+    code: str,
+    *,
+    name: str | None = None,
+    timeout: float = 60.0,
+    on_progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> PairReport:
+    """Join the device that showed ``code``: make ``db`` a full device with every row it holds, with versions.
+
+    ``db`` is created when absent, with the sender's synced tables; an existing
+    database's tables must fit (SchemaError names the difference otherwise), and
+    rows it already holds are sent the other way. See the module docstring.
+    """
+    from ..device import Device
+
+    parsed = PairingCode.parse(code)
+    started = time.monotonic()
+    channel = connect(parsed.host, parsed.port, parsed.pin, timeout)
+    try:
+        resume = _resume_point(db, parsed)
+        channel.send({"v": VERSION, "secret": parsed.secret.hex(), "resume": resume})
+        welcome, _ = channel.receive()
+        if "error" in welcome:
+            raise RemoteError(f"the other device refused: {welcome['error']}")
+        engine = create_engine(db)
+        try:
+            made = tables.check_or_create(engine, welcome["tables"])
+            device = Device.init(engine, list(welcome["tables"]), name=name)
+        except BaseException:
+            engine.dispose()
+            raise
+        try:
+            with device.store.begin() as tx:
+                tx.stamp(device.device_id)
+                mine = tx.counts().get(LogState.UNSHARED, 0)  # this database's rows, as its own inserts
+            channel.send({"kind": "ready", "device_id": device.device_id, "name": device.name, "entries": mine})
+            order, _ = channel.receive()
+            if order.get("kind") != "order":
+                raise RemoteError(f"the other device broke off: {order.get('error') or order}")
+            report = PairReport(device.device_id, device.name, resumed=resume is not None, tables_created=made)
+            sender_id = str(welcome["device_id"])
+            pin = parsed.pin.hex()
+
+            def note(header: dict[str, Any]) -> Callable[[Any], None]:
+                point = {"pin": pin, "table": header.get("table"), "after": header.get("after")}
+                return lambda tx: tx.set_setting("joining", point)
+
+            first = order["first"]
+            for turn in (first, "sender" if first == "joiner" else "joiner"):
+                if turn == "sender":
+                    meter = _Meter("receiving", int(welcome.get("rows") or 0), channel, on_progress)
+                    _receive_batches(channel, device, sender_id, meter, report, cancel, note)
+                else:
+                    _send_own(channel, device, mine, report, on_progress, cancel)
+            channel.send({"kind": "done"})
+            bye, _ = channel.receive()
+            if bye.get("kind") != "bye":
+                raise RemoteError(f"the other device broke off: {bye.get('error') or bye}")
+            with device.store.begin() as tx:
+                if welcome.get("log"):
+                    tx.enter_log(str(welcome["log"]["log_id"]), LogPlace(int(welcome["log"]["cursor"]), None))
+                if welcome.get("remote"):
+                    tx.set_setting("remote", welcome["remote"])
+                tx.set_setting("joining", None)
+            report.seconds = time.monotonic() - started
+            report.bytes = channel.sent_bytes + channel.received_bytes
+            return report
+        finally:
+            device.close()
+    finally:
+        channel.close()
+
+
+def _send_own(
+    channel: Channel,
+    device: Device,
+    total: int,
+    report: PairReport,
+    on_progress: Progress | None,
+    cancel: threading.Event | None,
+) -> None:
+    """Send this database's stamped, unshared entries (its rows, as its own inserts); they stay unshared here."""
+    meter = _Meter("sending", total, channel, on_progress)
+    after = 0
+    while True:
+        _check_cancel(cancel)
+        with device.store.read() as tx:
+            rows = tx.unshared(after, PAGE)
+        if not rows:
+            break
+        channel.send({"kind": "batch", "count": len(rows)}, _CODEC.encode(rows))
+        _ack(channel)
+        report.sent += len(rows)
+        meter.add(len(rows))
+        after = rows[-1].id
+    channel.send({"kind": "end"})
+
+
+def _resume_point(db: str, code: PairingCode) -> dict[str, Any] | None:
+    """Where an earlier join of ``db`` with this code stopped, if it did."""
+    from ..device import Device
+
+    url = sa.engine.make_url(db) if "://" in db else None
+    path = (
+        Path(db)
+        if url is None
+        else (Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None)
+    )
+    if path is not None and not path.exists():
+        return None
+    try:
+        device = Device.open(db)
+    except SyncEngineError:
+        return None
+    try:
+        point = device.setting("joining")
+    finally:
+        device.close()
+    if isinstance(point, dict) and point.get("pin") == code.pin.hex() and point.get("table"):
+        return {"table": point["table"], "after": point.get("after")}
+    return None
