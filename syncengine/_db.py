@@ -1,7 +1,21 @@
-"""Opening databases: URLs, plain paths, and the SQLite settings the engine relies on."""
+"""Opening databases: URLs, plain paths, and the SQLite settings the engine relies on.
+
+Also where driver errors become sentences (:func:`explain`): what a person reads
+when a database is not a database, is damaged, read-only, busy or unreachable. And
+how SQLite waits for a lock another program holds: it says so at once (a notice on
+the ``syncengine`` logger, which the command line prints), waits in short steps so
+that Ctrl-C is heard, and gives up after the busy timeout. A front end that wants a
+thread's statements stopped at once (Ctrl-C) calls :func:`interrupt_others`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +24,27 @@ from sqlalchemy import event
 
 from .errors import ConfigurationError
 
+log = logging.getLogger("syncengine")
+
+NOTICE = {"syncengine_notice": True}
+"""``extra`` of log records a person should see even without ``-v`` (the command line prints them)."""
+
 _DRIVERS = {
     "postgresql": "postgresql+psycopg",
     "postgres": "postgresql+psycopg",
     "mysql": "mysql+pymysql",
     "mariadb": "mariadb+pymysql",
 }
+
+_wait_ms = 30000  # how long a write waits for a lock another program holds (set_lock_wait)
+_FIRST_TRY_MS = 500  # a lock held longer than this is another program's business: say so, then wait
+_STEP_MS = 100  # waiting in steps this long keeps Ctrl-C heard
+
+
+def set_lock_wait(seconds: float) -> None:
+    """Set how long SQLite databases opened from now on wait for a write lock another program holds."""
+    global _wait_ms
+    _wait_ms = max(0, int(seconds * 1000))
 
 
 def to_url(target: str | sa.URL) -> sa.URL:
@@ -33,12 +62,12 @@ def to_url(target: str | sa.URL) -> sa.URL:
     return url
 
 
-def create_engine(target: str | sa.URL, *, busy_timeout_ms: int = 30000, **kwargs: Any) -> sa.Engine:
+def create_engine(target: str | sa.URL, *, busy_timeout_ms: int | None = None, **kwargs: Any) -> sa.Engine:
     """Create an engine; SQLite gets a busy timeout and ``BEGIN IMMEDIATE`` transactions.
 
     ``BEGIN IMMEDIATE`` takes SQLite's write lock when a transaction starts, so two
-    processes wait for each other (up to the timeout) instead of failing with
-    "database is locked" when a read turns into a write.
+    processes wait for each other (up to the timeout, default :func:`set_lock_wait`'s)
+    instead of failing with "database is locked" when a read turns into a write.
     """
     url = to_url(target)
     try:
@@ -53,6 +82,7 @@ def create_engine(target: str | sa.URL, *, busy_timeout_ms: int = 30000, **kwarg
             "install syncengine[postgres] or syncengine[mysql]"
         ) from exc
     if url.get_backend_name() == "sqlite":
+        wait_ms = _wait_ms if busy_timeout_ms is None else int(busy_timeout_ms)
         if url.database and url.database != ":memory:":
             parent = Path(url.database).expanduser().parent
             if not parent.is_dir():
@@ -61,20 +91,199 @@ def create_engine(target: str | sa.URL, *, busy_timeout_ms: int = 30000, **kwarg
         @event.listens_for(engine, "connect")
         def _connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            dbapi_conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")  # first: the next may wait
+            dbapi_conn.execute(f"PRAGMA busy_timeout = {wait_ms}")  # first: the next may wait
             # A sync touches the log, the row registers and the tables at random keys: with
             # SQLite's default 2 MiB page cache each batch rereads them from the file.
             dbapi_conn.execute("PRAGMA cache_size = -65536")
+            dbapi_conn.set_progress_handler(_stop_asked, 1000)
 
         @event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
             # reads (connections marked "syncengine_read") need no write lock: they never wait for a sync
-            deferred = conn.get_execution_options().get("syncengine_read", False)
-            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get("syncengine_read", False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            try:
+                _begin_immediate(raw, where(engine.url), 0 if _nowait.depth else wait_ms)
+            except sqlite3.Error as exc:  # as SQLAlchemy would have raised it
+                raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
 
     return engine
+
+
+def _begin_immediate(raw: Any, name: str, wait_ms: int) -> None:
+    """``BEGIN IMMEDIATE``; a lock held by another program is said at once and waited for in steps."""
+    first = min(wait_ms, _FIRST_TRY_MS)
+    raw.execute(f"PRAGMA busy_timeout = {first}")
+    try:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc) or wait_ms <= first:
+                raise
+        log.warning(
+            "%s is busy: another program is writing to it; waiting for it (up to %g s)",
+            name,
+            wait_ms / 1000,
+            extra=NOTICE,
+        )
+        deadline = time.monotonic() + (wait_ms - first) / 1000
+        raw.execute(f"PRAGMA busy_timeout = {_STEP_MS}")
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                log.info("%s is free again", name)
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc) or time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError(f"database is locked (waited {wait_ms / 1000:g} s)") from exc
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {wait_ms}")
+
+
+def _is_locked(exc: BaseException) -> bool:
+    text = str(exc)
+    return "database is locked" in text or "database is busy" in text
+
+
+def where(url: sa.URL) -> str:
+    """How messages name a database: an SQLite file by its path, anything else by its URL without a password."""
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
 
 
 def describe(engine: sa.Engine) -> str:
     """Return the engine's URL without its password, for messages."""
     return engine.url.render_as_string(hide_password=True)
+
+
+# -- stopping work at once (Ctrl-C) ------------------------------------------------------
+
+_stop = threading.Event()
+_stop_keeper: list[int] = [0]  # the thread whose statements go on (the one that asked)
+
+
+class _Depth(threading.local):
+    depth = 0
+
+
+_shielded = _Depth()
+_nowait = _Depth()
+
+
+def _stop_asked() -> int:
+    """SQLite's progress handler: non-zero aborts the running statement ("interrupted")."""
+    if _stop.is_set() and threading.get_ident() != _stop_keeper[0] and not _shielded.depth:
+        return 1
+    return 0
+
+
+def interrupt_others() -> None:
+    """Abort, from now on, every SQLite statement of this process run by another thread than the caller.
+
+    For a front end stopping work at once (Ctrl-C): the statement fails with
+    "interrupted", its transaction rolls back, nothing is half-written. Statements
+    inside :func:`uninterruptible` go on.
+    """
+    _stop_keeper[0] = threading.get_ident()
+    _stop.set()
+
+
+@contextlib.contextmanager
+def uninterruptible() -> Iterator[None]:
+    """Keep this thread's statements going through :func:`interrupt_others` (short bookkeeping that must land)."""
+    _shielded.depth += 1
+    try:
+        yield
+    finally:
+        _shielded.depth -= 1
+
+
+@contextlib.contextmanager
+def nowait() -> Iterator[None]:
+    """Write transactions begun by this thread inside the block fail at once when another holds the lock."""
+    _nowait.depth += 1
+    try:
+        yield
+    finally:
+        _nowait.depth -= 1
+
+
+def is_interrupt(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is a statement stopped by :func:`interrupt_others`, or Ctrl-C."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        if isinstance(exc, sqlite3.OperationalError) and str(exc) == "interrupted":
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+# -- driver errors in our words ----------------------------------------------------------
+
+
+def driver_message(exc: BaseException) -> str:
+    """The driver's own message, on one line, without SQLAlchemy's SQL, parameters and link."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    if first.startswith("(") and ") " in first:  # "(sqlite3.OperationalError) database is locked"
+        first = first.split(") ", 1)[1]
+    return first.rstrip(".")
+
+
+def explain(exc: BaseException, name: str, *, role: str = "database") -> str:
+    """One sentence saying what is wrong with the database ``name`` and what to do, from a driver error.
+
+    ``role`` is what the database is to the engine: ``"device database"``,
+    ``"shared log"`` or plain ``"database"``; it chooses the advice.
+    """
+    message = driver_message(exc)
+    low = message.lower()
+    the = f"the {role} {name}" if role != "database" else name
+    if "file is not a database" in low or "not a database" in low:
+        if role == "shared log":
+            return (
+                f"the shared log {name} is not an SQLite database, or it is damaged (truncated or overwritten): "
+                "restore it from a backup; if it is lost, point every device at a new shared log "
+                "(each shares its whole state there)"
+            )
+        if role == "device database":
+            return (
+                f"{name} is not an SQLite database, or it is damaged: give the path of a device database "
+                "(one that 'syncengine init' prepared), or restore it from a backup"
+            )
+        return f"{name} is not an SQLite database, or it is damaged: check the path, or restore it from a backup"
+    if "malformed" in low or "corrupt" in low:
+        return f"{the} is damaged (SQLite: {message}): restore it from a backup"
+    if "readonly" in low or "read-only" in low:
+        return (
+            f"{the} is read-only, and this needs to write to it: check the permissions of the file "
+            "and of its folder (SQLite writes a journal beside it)"
+        )
+    if _is_locked(exc) or "database is locked" in low:
+        return (
+            f"{the} stayed busy: another program holds its write lock, most likely an open transaction "
+            "(a sqlite3 shell, a database browser or a script that has not committed); end it and try again"
+        )
+    if "unable to open database file" in low:
+        return f"cannot open {the}: check that the file and its folder exist and can be written"
+    if "disk i/o error" in low:
+        return f"reading or writing {the} failed (disk I/O error): check the disk"
+    if "database or disk is full" in low:
+        return f"{the} cannot grow: the disk is full"
+    if low == "interrupted":
+        return "interrupted"
+    if "connection refused" in low or "could not connect" in low or "can't connect" in low:
+        return f"cannot reach {the}: {message} (is the database server running?)"
+    if "does not exist" in low and ("database" in low or "role" in low):
+        return f"cannot use {the}: {message}"
+    return f"{the} failed: {message}"

@@ -41,6 +41,8 @@ import email.utils
 import gzip
 import ipaddress
 import itertools
+import socket
+import ssl
 import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Generic, TypeVar
@@ -92,7 +94,55 @@ def _retry_hook(exc: Exception) -> bool | float:
     """Whether stamina should try again after ``exc``, or how many seconds to wait first."""
     if isinstance(exc, _Retryable):
         return exc.retry_after if exc.retry_after is not None else True
-    return isinstance(exc, _TRANSIENT)
+    return isinstance(exc, _TRANSIENT) and _lasting(exc) is None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _lasting(exc: BaseException) -> str | None:
+    """What is wrong when trying again cannot help (a name no DNS knows, TLS that cannot work), else None."""
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = cause.verify_message or cause.reason or "not trusted"
+            return (
+                f"its certificate was refused ({reason}): check the URL, "
+                "or give the server a certificate this machine trusts"
+            )
+        if isinstance(cause, ssl.SSLError):
+            if "WRONG_VERSION_NUMBER" in str(cause) or "record layer" in str(cause).lower():
+                return (
+                    "it does not speak https (is it an http:// server?): use an http:// URL, "
+                    "or start the server with --certfile and --keyfile"
+                )
+            return f"the TLS handshake failed ({cause.reason or cause}): check the URL and the server's certificate"
+        if isinstance(cause, socket.gaierror):
+            return "its host name is not known (the name lookup failed): check the URL"
+    text = str(exc)
+    if isinstance(exc, httpx.ConnectError) and ("Name or service not known" in text or "nodename nor servname" in text):
+        return "its host name is not known (the name lookup failed): check the URL"
+    return None
+
+
+def _passing(exc: BaseException) -> str:
+    """Why a request that may work later failed, in words."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "it did not accept a connection in time"
+    if isinstance(exc, httpx.TimeoutException):
+        return "it did not answer in time"
+    if any(isinstance(c, ConnectionRefusedError) for c in _causes(exc)) or "Connection refused" in text:
+        return "nothing answers there (connection refused; is the server running?)"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the connection broke off ({text or type(exc).__name__})"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -234,7 +284,7 @@ class _Flows(Generic[_Transport]):
 
     def _register_device(self, device_id: str, name: str) -> Flow[DeviceInfo]:
         """Register the device for the token's user, or rename it."""
-        what = "register the device"
+        what = "start the sync"
         request = self._request("PUT", self._device_path(device_id), body=wire.register_request(name))
         response = yield from self._exchange(what, request)
         return self._parse(lambda body: wire.parse_device(wire.loads(body)), response, what)
@@ -343,14 +393,18 @@ class _Flows(Generic[_Transport]):
         """The error to raise for a request the runner could not get through."""
         if isinstance(exc, _Retryable):
             return RemoteUnavailable(
-                f"the shared log at {self.url} could not {what}: it answered {exc} (gave up after retrying)"
+                f"the shared log at {self.url} could not {what}: it answered {exc} "
+                "(gave up after retrying; nothing local was lost)"
             )
+        lasting = _lasting(exc)
+        if lasting is not None:
+            return RemoteError(f"cannot reach the shared log at {self.url} to {what}: {lasting}")
         if isinstance(exc, _TRANSIENT):
             return RemoteUnavailable(
-                f"cannot reach the shared log at {self.url} to {what}: "
-                f"{type(exc).__name__}: {exc} (gave up after retrying)"
+                f"cannot reach the shared log at {self.url} to {what}: {_passing(exc)} "
+                "(gave up after retrying; nothing local was lost)"
             )
-        return RemoteError(f"cannot {what} at {self.url}: {type(exc).__name__}: {exc}")
+        return RemoteError(f"cannot {what} at {self.url}: {_passing(exc)}")
 
     @staticmethod
     def _parse(parse: Callable[[bytes], _T], response: httpx.Response, what: str) -> _T:

@@ -20,7 +20,7 @@ import orjson
 import sqlalchemy as sa
 
 from .. import capture
-from .._db import describe
+from .._db import explain, where
 from ..clock import HybridClock
 from ..core import LogPlace, TableDigest
 from ..errors import ConfigurationError, DatabaseError, NotInitializedError, SchemaError
@@ -447,33 +447,39 @@ class DeviceStore:
     def __init__(self, engine: sa.Engine) -> None:
         """Open a database that sync was installed on; raise NotInitializedError when it was not."""
         self.engine = engine
-        with engine.connect() as conn:
+        with self.translated(), engine.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
             _refuse_shared_log(engine, present)
             if "syncengine_state" not in present:
                 raise NotInitializedError(
-                    f"{describe(engine)} has no sync installed; run 'syncengine init' on it first"
+                    f"{where(engine.url)} has no sync installed; run 'syncengine init' on it first"
                 )
             missing = [t for t in s.metadata.sorted_tables if t.name not in present]
             self.catalog = load_catalog(conn)
         if missing:  # made by an older version: add the engine's newer tables
-            with engine.begin() as conn:
+            with self.translated(), engine.begin() as conn:
                 s.metadata.create_all(conn, tables=missing, checkfirst=True)
+
+    @contextlib.contextmanager
+    def translated(self) -> Iterator[None]:
+        """Turn a driver error leaving the block into a :class:`DatabaseError` that says, in our words, what is wrong."""
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            message = explain(exc, where(self.engine.url), role="device database")
+            raise DatabaseError(message, retryable=isinstance(exc, sa.exc.OperationalError)) from exc
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Tx]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        with self.engine.begin() as conn:
+        with self.translated(), self.engine.begin() as conn:
             yield Tx(conn, self.catalog)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
         """A transaction for reading: on SQLite it takes no write lock."""
-        try:
-            with self.engine.connect() as conn:
-                yield Tx(conn.execution_options(syncengine_read=True), self.catalog)
-        except sa.exc.OperationalError as exc:
-            raise DatabaseError(f"the database {describe(self.engine)} failed: {exc.orig}", retryable=True) from exc
+        with self.translated(), self.engine.connect() as conn:
+            yield Tx(conn.execution_options(syncengine_read=True), self.catalog)
 
     def reload(self) -> list[str]:
         """Reflect the synced tables again (after a migration) and re-create their triggers; return what changed.
@@ -481,7 +487,7 @@ class DeviceStore:
         What changed is noticed and repaired as :meth:`check_schema` does (values
         written to added columns are captured), and kept for the next sync's report.
         """
-        with self.engine.begin() as conn:
+        with self.translated(), self.engine.begin() as conn:
             catalog = load_catalog(conn)
             said = drift.repair(conn, catalog, force=True)
             drift.note(conn, said)
@@ -505,7 +511,7 @@ class DeviceStore:
             return []
         catalog = None
         found: list[str] = []
-        with self.engine.begin() as conn:
+        with self.translated(), self.engine.begin() as conn:
             if changed:
                 catalog = load_catalog(conn)
                 found = drift.repair(conn, catalog)
@@ -534,7 +540,7 @@ def _refuse_shared_log(engine: sa.Engine, tables: set[str]) -> None:
     """Refuse a shared log (or a server's database) given where a device database belongs."""
     if "sharedlog_counter" in tables and "syncengine_state" not in tables:
         raise ConfigurationError(
-            f"{describe(engine)} is a shared log, not a device database: give your own database as DB "
+            f"{where(engine.url)} is a shared log, not a device database: give your own database as DB "
             "and the shared log as --remote"
         )
 

@@ -141,6 +141,26 @@ def _insert_once(engine: sa.Engine, probe: sa.Select[Any], insert: sa.Insert) ->
         pass
 
 
+_PERMANENT = ("not a database", "malformed", "corrupt", "readonly", "read-only", "disk is full", "i/o error")
+
+
+def _failure(exc: BaseException, engine: sa.Engine, doing: str | None = None) -> RemoteError:
+    """The RemoteError for a driver error of the shared log: what is wrong, in our words (see ``_db.explain``).
+
+    A damaged, foreign or read-only file will not get better by itself, so only the
+    rest (a server down, a lock held too long) is :class:`RemoteUnavailable`.
+    """
+    from .._db import explain, where
+
+    message = explain(exc, where(engine.url), role="shared log")
+    if doing:
+        message = f"cannot {doing}: {message}"
+    low = str(getattr(exc, "orig", exc)).lower()
+    if isinstance(exc, sa.exc.OperationalError | sqlite3.OperationalError) and not any(p in low for p in _PERMANENT):
+        return RemoteUnavailable(message)
+    return RemoteError(message)
+
+
 def _engine(url: str | sa.URL) -> sa.Engine:
     from .._db import create_engine
 
@@ -189,8 +209,8 @@ class SqlSharedLog:
                 _DEVICE_SEQ.create(conn, checkfirst=True)  # a log made before the index existed
             _insert_once(self.engine, _TOP, counter.insert().values(id=1, seq=0))
             _insert_once(self.engine, _LOG_ID, meta.insert().values(key="log_id", value=uuid.uuid4().hex))
-        except sa.exc.OperationalError as exc:
-            raise RemoteUnavailable(f"cannot reach the shared log at {where!r}: {exc.orig}") from exc
+        except sa.exc.DBAPIError as exc:
+            raise _failure(exc, self.engine) from exc
         except sa.exc.SQLAlchemyError as exc:
             raise RemoteError(f"cannot open the shared log at {where!r}: {exc}") from exc
 
@@ -209,6 +229,15 @@ class SqlSharedLog:
         if found is None:
             raise RemoteError("the shared log has lost its id: it was emptied or replaced while in use", kind="no_log")
         return str(found) if self.user == "default" else f"{found}/{self.user}"
+
+    @property
+    def url(self) -> str:
+        """Where this log is, for people and the history: an SQLite file's absolute path, else the URL without its password."""
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            database = str(url.database)
+            return database if database.startswith("file:") else os.path.abspath(database)
+        return url.render_as_string(hide_password=True)
 
     def __repr__(self) -> str:
         return f"SqlSharedLog({self.engine.url.render_as_string(hide_password=True)!r}, user={self.user!r})"
@@ -360,9 +389,9 @@ class SqlSharedLog:
                 return [(int(seq), bytes(payload)) for seq, payload in cursor.fetchall()]
             finally:
                 raw.close()
-        except (sa.exc.OperationalError, sqlite3.OperationalError) as exc:
-            raise RemoteUnavailable(f"cannot reach the shared log: {exc}") from exc
-        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+        except (sa.exc.DBAPIError, sqlite3.Error) as exc:
+            raise _failure(exc, self.engine) from exc
+        except sa.exc.SQLAlchemyError as exc:
             raise RemoteError(f"the shared log failed: {exc}") from exc
 
     def _page(
@@ -449,20 +478,20 @@ class _translated:
         try:
             self._cm = self._engine.begin()
             return self._cm.__enter__()  # type: ignore[no-any-return]
-        except sa.exc.OperationalError as exc:
-            raise RemoteUnavailable(f"cannot reach the shared log: {exc.orig}") from exc
+        except sa.exc.DBAPIError as exc:
+            raise _failure(exc, self._engine) from exc
         except sa.exc.SQLAlchemyError as exc:
             raise RemoteError(f"the shared log failed: {exc}") from exc
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         try:
             self._cm.__exit__(exc_type, exc, tb)
-        except sa.exc.OperationalError as error:
-            raise RemoteUnavailable(f"cannot reach the shared log: {error.orig}") from error
+        except sa.exc.DBAPIError as error:
+            raise _failure(error, self._engine) from error
         except sa.exc.SQLAlchemyError as error:
             raise RemoteError(f"the shared log failed: {error}") from error
-        if isinstance(exc, sa.exc.OperationalError):
-            raise RemoteUnavailable(f"cannot reach the shared log: {exc.orig}") from exc
+        if isinstance(exc, sa.exc.DBAPIError):
+            raise _failure(exc, self._engine) from exc
         if isinstance(exc, sa.exc.SQLAlchemyError):
             raise RemoteError(f"the shared log failed: {exc}") from exc
         return False
@@ -511,8 +540,8 @@ def copy_log(source: str | sa.URL, target: str | sa.URL) -> tuple[str, int]:
                 after = page[-1]["seq"]
             log_id = str(write.execute(_LOG_ID).scalar_one())
         return log_id, copied
-    except sa.exc.OperationalError as exc:
-        raise RemoteUnavailable(f"cannot copy the shared log to {where}: {exc.orig}") from exc
+    except sa.exc.DBAPIError as exc:
+        raise _failure(exc, dst, f"copy the shared log to {where}") from exc
     except sa.exc.SQLAlchemyError as exc:
         raise RemoteError(f"cannot copy the shared log to {where}: {exc}") from exc
     finally:
