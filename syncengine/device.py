@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from . import _decide, core
-from ._db import create_engine, describe
+from ._db import create_engine, describe, explain, where
 from ._doctor import Diagnosis, diagnose
 from ._integrate import review_policy
+from ._synclock import one_sync_at_a_time
 from ._verify import RepairReport, Verification, compare
 from .errors import (
     ConfigurationError,
@@ -57,17 +58,14 @@ class Device:
         self.engine = engine
         self._lock = threading.RLock()
         self._listeners: list[Callable[[ConflictEvent], None]] = []
-        try:
-            self.store = DeviceStore(engine)
-            with self.store.read() as tx:
-                self.device_id: str = tx.setting("device_id")
-                self.name: str = tx.setting("name", "")
-        except sa.exc.OperationalError as exc:
-            raise DatabaseError(f"cannot open the database {describe(engine)}: {exc.orig}", retryable=True) from exc
+        self.store = DeviceStore(engine)
+        with self.store.read() as tx:
+            self.device_id: str = tx.setting("device_id")
+            self.name: str = tx.setting("name", "")
         try:  # a migration may have changed a synced table: re-install its triggers (the next sync reports it)
             self.store.check_schema()
         except (sa.exc.SQLAlchemyError, SyncEngineError) as exc:  # a read-only database still opens
-            log.warning("cannot check the synced tables of %s: %s", describe(engine), " ".join(str(exc).split()))
+            log.warning("cannot check the synced tables of %s: %s", where(engine.url), " ".join(str(exc).split()))
 
     # -- opening -------------------------------------------------------------------
 
@@ -77,10 +75,14 @@ class Device:
         if isinstance(db, sa.Engine):
             return cls(db)
         engine = create_engine(db)
-        path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
-        if path not in (None, "", ":memory:") and not Path(str(path)).exists():
-            raise DatabaseError(f"database file {path!r} does not exist")
-        return cls(engine)
+        path = _sqlite_file(engine)
+        if path is not None and not path.exists():
+            raise DatabaseError(f"database file {str(path)!r} does not exist")
+        try:
+            return cls(engine)
+        except BaseException:
+            engine.dispose()  # we made it: leave no connection behind
+            raise
 
     @classmethod
     def init(
@@ -102,10 +104,21 @@ class Device:
         if isinstance(db, sa.Engine):
             return cls._init(db, tables, metadata=metadata, name=name, snapshot=snapshot)
         engine = create_engine(db)
+        path = _sqlite_file(engine)
+        made = path is not None and not path.exists()
+        if made and metadata is None:
+            engine.dispose()
+            raise DatabaseError(
+                f"database file {str(path)!r} does not exist: init installs sync on tables of an existing database"
+            )
         try:
             return cls._init(engine, tables, metadata=metadata, name=name, snapshot=snapshot)
         except BaseException:
             engine.dispose()  # we made it: leave no connection behind
+            if made and path is not None:  # nor an empty file where there was none
+                for leftover in (path, path.with_name(path.name + "-journal")):
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
             raise
 
     @classmethod
@@ -125,16 +138,20 @@ class Device:
                 metadata.create_all(engine, tables=chosen, checkfirst=True)
             except KeyError as exc:
                 raise SchemaError(f"table {exc.args[0]!r} is not in the given metadata", table=exc.args[0]) from None
+            except sa.exc.DBAPIError as exc:
+                message = explain(exc, where(engine.url), role="database")
+                raise DatabaseError(message, retryable=isinstance(exc, sa.exc.OperationalError)) from exc
             names = [t.name for t in chosen]
         if not names:
             raise ConfigurationError("name at least one table to sync")
         try:
             with engine.begin() as conn:
                 install(conn, reflect(conn, names), name=name, snapshot=snapshot, hostname=socket.gethostname())
-        except sa.exc.OperationalError as exc:
-            raise DatabaseError(f"cannot prepare {describe(engine)}: {exc.orig}", retryable=True) from exc
+        except sa.exc.DBAPIError as exc:
+            message = explain(exc, where(engine.url), role="database")
+            raise DatabaseError(message, retryable=isinstance(exc, sa.exc.OperationalError)) from exc
         except sa.exc.SQLAlchemyError as exc:
-            raise DatabaseError(f"cannot prepare {describe(engine)}: {exc}") from exc
+            raise DatabaseError(f"cannot prepare {where(engine.url)}: {exc}") from exc
         return cls(engine)
 
     @property
@@ -186,14 +203,24 @@ class Device:
 
     # -- syncing -----------------------------------------------------------------
 
-    def sync(self, remote: SharedLog | None, options: SyncOptions | None = None, **kwargs: Any) -> SyncReport:
+    def sync(
+        self,
+        remote: SharedLog | None,
+        options: SyncOptions | None = None,
+        *,
+        wait_for_other_sync: bool = True,
+        **kwargs: Any,
+    ) -> SyncReport:
         """Run one sync (receive → share → reconcile) and return its report.
 
         Options come as a :class:`SyncOptions` or as its fields by keyword. Only one
-        sync of a device runs at a time in this process; a second call waits.
+        sync of a database runs at a time, in this process or any other: a second
+        waits for the first (logging a notice that it does), or with
+        ``wait_for_other_sync=False`` raises :class:`DatabaseError` ("another sync of
+        this database is running").
         """
         opts = options if options is not None else SyncOptions(**kwargs)
-        with self._lock:
+        with self._lock, one_sync_at_a_time(self.engine, wait=wait_for_other_sync, cancel=opts.cancel):
             try:
                 return run(self.store, Identity(self.device_id, self.name), remote, opts, notify=self._notify)
             finally:
@@ -549,6 +576,33 @@ class Device:
         """Store a setting in the device database (JSON-serializable values)."""
         self._set(key, value)
 
+    def remote_settings(self) -> dict[str, Any] | None:
+        """The shared log this device syncs with unless told otherwise: ``{"url", "user"}``, or None.
+
+        Kept in the device database (setting ``"remote"``) by :meth:`set_remote`;
+        ``url`` is the remote's URL or path as given (a plain file path made
+        absolute), ``user`` a user name or None. Never a token.
+        """
+        value = self._get("remote")
+        if not isinstance(value, dict) or not isinstance(value.get("url"), str) or not value["url"]:
+            return None
+        user = value.get("user")
+        return {"url": value["url"], "user": user if isinstance(user, str) and user else None}
+
+    def set_remote(self, url: str | None, user: str | None = None) -> None:
+        """Remember ``url`` (a shared-log URL or path) and ``user`` as this device's remote; None forgets it.
+
+        A plain file path is stored absolute, so the remote is found again from any folder.
+        """
+        if url is None:
+            self._set("remote", None)
+            return
+        if not url.strip():
+            raise ConfigurationError("the remote cannot be empty: give a shared log's path or URL")
+        if "://" not in url and url != "memory:":
+            url = str(Path(url).expanduser().absolute())
+        self._set("remote", {"url": url, "user": user or None})
+
     def rename(self, name: str) -> None:
         """Change this device's display name (sent to the shared log at the next sync)."""
         self._set("name", name)
@@ -561,6 +615,16 @@ class Device:
     def _set(self, key: str, value: Any) -> None:
         with self.store.begin() as tx:
             tx.set_setting(key, value)
+
+
+def _sqlite_file(engine: sa.Engine) -> Path | None:
+    """The file of an SQLite database given by path or URL (None for any other database, or in memory)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if str(url.database).startswith("file:"):  # an SQLite URI: its own options decide
+        return None
+    return Path(str(url.database))
 
 
 __all__ = ["Device"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigurationError
-from .events import EventListener, Stage
+from .events import EventListener, Progress, Stage
 from .model import Entry, ReceivedBatch, SyncReport
 from .reconcile import DoubleCreate, PlanProcessor, Reconciler
 from .serializer import JsonSerializer, Serializer
@@ -46,6 +46,8 @@ class SyncOptions:
     * ``extra_info``: a mapping, or a function of the batch's entries, sent with each
       batch and visible to receivers as ``ReceivedBatch.extra``.
     * ``on_event``: a listener for :mod:`syncengine.events` payloads.
+    * ``on_progress``: a listener for the :class:`~syncengine.events.Progress` events
+      alone; unlike ``on_event`` it costs the sync nothing (entries are not built for it).
     * ``reconciler``, ``double_create``, ``plan_processor``, ``executor``: the
       reconciliation pipeline (see :mod:`syncengine.reconcile`).
     * ``cleanup``: forget entries once shared or integrated (default); with False
@@ -65,6 +67,7 @@ class SyncOptions:
     serializer: Serializer = field(default_factory=JsonSerializer)
     extra_info: ExtraInfo = None
     on_event: EventListener | None = None
+    on_progress: Callable[[Progress], None] | None = None
     reconciler: Reconciler | None = None
     double_create: DoubleCreate = "merge"
     plan_processor: PlanProcessor | None = None

@@ -19,6 +19,7 @@ Options mirror storex-sync's ``doSync``; see :class:`SyncOptions`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -29,7 +30,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from . import _gc
+from . import _db, _gc
 from ._codec import StoredEntry, codec_for
 from ._codec import stored as stored_form
 from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints, review_policy
@@ -53,7 +54,7 @@ from .events import (
 from .model import Entry, PullResult, ReceivedBatch, SyncReport
 from .options import STAGES, ExtraInfo, PostReceive, PreSend, SyncOptions
 from .reconcile import Plan, RowPlan
-from .remote import SharedLog
+from .remote import SharedLog, remote_url
 from .store import DeviceStore, Outgoing, Tx, entry_of
 
 log = logging.getLogger("syncengine")
@@ -104,6 +105,8 @@ class _Run:
     def emit(self, event: SyncEvent) -> None:
         if self.options.on_event is not None:
             self.options.on_event(event)
+        if self.options.on_progress is not None and isinstance(event, Progress):
+            self.options.on_progress(event)
 
     def keep_going(self) -> bool:
         """Return False when the sync must stop at this batch boundary."""
@@ -193,14 +196,28 @@ class _Run:
         return self.report
 
     def _record(self, started_at: float, error: BaseException | None) -> None:
-        """Keep this sync in the device's history (best effort: the database may be what failed)."""
-        with contextlib.suppress(Exception), self.store.begin() as tx:
+        """Keep this sync in the device's history (best effort: the database may be what failed).
+
+        An interrupted sync is kept as "interrupted". After Ctrl-C the interrupted
+        transaction may still hold the lock, so the record is then only written if
+        it can be at once.
+        """
+        interrupted = _db.is_interrupt(error)
+        if interrupted:
+            self.report.cancelled = True
+        text = None if error is None else (" ".join(str(error).split()) or type(error).__name__)
+        with (
+            contextlib.suppress(Exception),
+            _db.uninterruptible(),
+            _db.nowait() if isinstance(error, KeyboardInterrupt) else contextlib.nullcontext(),
+            self.store.begin() as tx,
+        ):
             tx.record_sync(
                 started_at,
                 time.time(),
-                repr(self.remote) if self.remote is not None else None,
+                remote_url(self.remote) if self.remote is not None else None,
                 self.report.as_json(),
-                None if error is None else (" ".join(str(error).split()) or type(error).__name__),
+                "interrupted" if interrupted else text,
             )
 
     def meet(self) -> None:
@@ -384,6 +401,7 @@ class _Run:
         assert self.remote is not None
         ready: list[_Batch] = []
         pushed: list[tuple[_Batch, int]] = []  # pushed (with its seq), not yet marked shared
+        interrupted = False
         try:
             while not self.cancelled():
                 if not ready:
@@ -399,22 +417,30 @@ class _Run:
                 if batch.entries is not None:
                     self.emit(Sending(batch.batch_id, tuple(batch.entries), batch.extra))
                 count = batch.count
-                seq = (
-                    self.remote.push(self.device_id, batch.batch_id, batch.payload, count, batch.extra).seq
+                receipt = (
+                    self.remote.push(self.device_id, batch.batch_id, batch.payload, count, batch.extra)
                     if count
-                    else 0
+                    else None
                 )
+                seq = receipt.seq if receipt is not None else 0
                 pushed.append((batch, seq))
                 log.debug("pushed batch %s: %d entries, seq %d", batch.batch_id, count, seq)
-                self.report.sent += count
+                if not (batch.earlier and receipt is not None and receipt.duplicate):
+                    # a batch that an earlier, interrupted sync had sent (and counted) is not counted again
+                    self.report.sent += count
+                    self.report.sent_batches += 1
                 self.report.dropped += batch.dropped
-                self.report.sent_batches += 1
                 self.emit(Progress("share", self.report.sent, None))
                 if not self.keep_going():
                     return
+        except BaseException as exc:
+            # Ctrl-C may have left the interrupted transaction's lock held until the exception is
+            # gone: marking now would wait on it. The batches are sent again next time, stored once.
+            interrupted = not isinstance(exc, Exception)
+            raise
         finally:
-            if pushed:
-                with self.store.begin() as tx:
+            if pushed and not interrupted:
+                with _db.uninterruptible(), self.store.begin() as tx:
                     for done, seq in pushed:
                         self._mark_shared(tx, done, seq)
                     tx.advance_over_own([seq for _, seq in pushed])
@@ -444,11 +470,11 @@ class _Run:
         # entries, which keeps none of these: they were never written to the log)
         waiting = tx.outboxed() if tx.keeps_outbox else []
         if waiting:
-            return [self._unbox(row) for row in waiting]
+            return [dataclasses.replace(self._unbox(row), earlier=True) for row in waiting]
         batch_id, rows = tx.outgoing(size)
         if rows:
             if batch_id is not None:  # assigned before and maybe sent: again exactly as it was
-                return [self._pack(rows, batch_id)]
+                return [dataclasses.replace(self._pack(rows, batch_id), earlier=True)]
             batch = self._cut(rows)
             tx.assign_batch(batch.ids, batch.batch_id)
             return [batch]
@@ -563,6 +589,7 @@ class _Batch:
     extra: Mapping[str, Any] | None
     dropped: int = 0  # entries pre_send dropped
     outboxed: bool = False  # kept in the outbox, not in the log (``ids`` are its captured rows)
+    earlier: bool = False  # prepared by an earlier sync that stopped before marking it shared
 
 
 def run(
@@ -582,7 +609,17 @@ def run(
         raise ConfigurationError(f"stages {sorted(needs_remote)} need a remote shared log")
     try:
         return _Run(store, identity, remote, options, notify).run()
+    except SyncEngineError as exc:
+        if _db.is_interrupt(exc):
+            raise SyncCancelled(
+                "the sync was interrupted; what it had done is kept, and the next sync goes on"
+            ) from exc
+        raise
     except sa.exc.OperationalError as exc:
+        if _db.is_interrupt(exc):
+            raise SyncCancelled(
+                "the sync was interrupted; what it had done is kept, and the next sync goes on"
+            ) from exc
         raise DatabaseError(f"the device database failed: {exc.orig}", retryable=True) from exc
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(f"the device database failed: {exc}") from exc

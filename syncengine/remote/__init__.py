@@ -34,6 +34,21 @@ def open_shared_log(url: str, *, user: str = "default", token: str | None = None
     return SqlSharedLog(url, user=user, create=create)
 
 
+def remote_url(remote: SharedLog) -> str:
+    """Where ``remote`` is, as people read it and the history keeps it: its URL without a password or token.
+
+    An SQLite file is named by its absolute path. A shared log without a ``url``
+    attribute is named by its ``repr``.
+    """
+    url = getattr(remote, "url", None)
+    if not isinstance(url, str):
+        return repr(remote)
+    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:  # user:password@host: keep the host
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}://{rest.split('@', 1)[1]}"
+    return url
+
+
 def __getattr__(name: str) -> Any:
     # the HTTP clients load httpx and stamina, which local use does not need
     if name in ("HttpSharedLog", "AsyncHttpSharedLog"):
@@ -51,4 +66,5 @@ __all__ = [
     "StateBoard",
     "TOKEN_ENV",
     "open_shared_log",
+    "remote_url",
 ]

@@ -30,6 +30,9 @@ class MemorySharedLog:
         self.log_id = uuid.uuid4().hex
         self._states: dict[str, PublishedState] = {}
 
+    url = "memory:"
+    """Where this log is: in this process's memory."""
+
     def __repr__(self) -> str:
         return f"MemorySharedLog(user={self.user!r})"
 
