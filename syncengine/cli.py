@@ -1,22 +1,27 @@
 """The ``syncengine`` command: the contract scripts and the desktop app rely on.
 
 Every command takes the device database as ``DB`` (an SQLAlchemy URL, or a plain
-path for an SQLite file). ``--json`` prints machine-readable output on stdout.
-Errors print one sentence on stderr and exit with status 1 (2 for bad usage);
-``--debug`` adds the traceback.
+path for an SQLite file) and names a shared log ``REMOTE`` (``--remote``, or the
+one the device remembers). ``--json`` prints machine-readable output on stdout.
+Errors print one sentence on stderr and exit with status 1 (2 for bad usage, 130
+when interrupted); ``--debug`` adds the traceback. What a person sees besides the
+results (notices, progress, Ctrl-C) is in :mod:`syncengine._console`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, _console
+from ._console import Interrupted, interruptible, plural
 from .device import Device
 from .errors import SyncEngineError
 from .model import SyncReport
@@ -30,20 +35,45 @@ def _print_json(value: Any) -> None:
 
 
 class _Group(click.Group):
-    """Turns engine errors into one clear line and a non-zero exit."""
+    """Turns every error into one clear line and a non-zero exit (the traceback only with ``--debug``)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SyncEngineError as exc:
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (KeyboardInterrupt, Interrupted):
+            click.echo("interrupted; nothing saved was lost (run the command again to finish)", err=True)
+            ctx.exit(130)
+        except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
-            message = " ".join(str(exc).split())  # drivers write several lines; people read one
-            click.echo(f"error: {message}", err=True)
-            ctx.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
+            click.echo(f"error: {_error_sentence(exc)}", err=True)
+            ctx.exit(130 if _console_cancelled(exc) else 1)
+
+
+def _error_sentence(exc: Exception) -> str:
+    """One line saying what went wrong, for any exception: ours say it already; others are translated or named."""
+    from ._db import explain
+
+    if isinstance(exc, SyncEngineError):
+        return _console.one_line(exc)
+    import sqlalchemy as sa
+
+    if isinstance(exc, sa.exc.DBAPIError):
+        return _console.one_line(explain(exc, "the database"))
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _console.one_line(f"{exc.strerror or exc}{where}")
+    return _console.one_line(
+        f"unexpected {type(exc).__name__}: {exc} (run with --debug to see where, and please report it)"
+    )
+
+
+def _console_cancelled(exc: BaseException) -> bool:
+    from .errors import SyncCancelled
+
+    return isinstance(exc, SyncCancelled)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,26 +82,81 @@ class _Group(click.Group):
 @click.option(
     "-v", "--verbose", count=True, help="Print the engine's log on stderr (-v: what happens, -vv: every batch)."
 )
+@click.option(
+    "--wait",
+    "lock_wait",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for an SQLite database another program is writing to.",
+)
 @click.pass_context
-def main(ctx: click.Context, debug: bool, verbose: int) -> None:
+def main(ctx: click.Context, debug: bool, verbose: int, lock_wait: float) -> None:
     """Offline-first sync for SQL databases."""
+    from ._db import set_lock_wait
+
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    if verbose:
-        import logging
-
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-        engine_log = logging.getLogger("syncengine")
-        engine_log.addHandler(handler)
-        engine_log.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+    _console.setup_logging(verbose)
+    set_lock_wait(lock_wait)
 
 
-def _remote(url: str, user: str, token: str | None = None, *, create: bool = True) -> SharedLog:
+# -- the remote: the same options on every command that talks to one --------------------------
+
+_REMOTE_HELP = (
+    "The shared log: a path to an SQLite file, a database URL, or a server's http(s) URL "
+    "[default: the one remembered with init or config --remote]."
+)
+
+
+def _remote_options(f: F) -> F:
+    """``--remote``, ``--user`` and ``--token``, alike on every command that talks to a shared log."""
+    f = click.option(
+        "--token",
+        envvar="SYNCENGINE_TOKEN",
+        default=None,
+        help="Device token for a server (or SYNCENGINE_TOKEN; else the one kept with config --token).",
+    )(f)
+    f = click.option(
+        "--user",
+        default=None,
+        help="The user whose log to use, in a shared-log database [default: the remembered one, else default].",
+    )(f)
+    f = click.option("--remote", default=None, metavar="REMOTE", help=_REMOTE_HELP)(f)
+    return f
+
+
+def _chosen_remote(device: Device, remote: str | None, user: str | None) -> tuple[str, str] | None:
+    """The remote's URL and user: as given, else the device's remembered remote; None when there is neither."""
+    if remote is None:
+        remembered = device.remote_settings()
+        if remembered is None:
+            return None
+        remote = str(remembered["url"])
+        user = user or remembered["user"]
+    return remote, user or "default"
+
+
+def _open_remote(
+    device: Device, remote: str | None, user: str | None, token: str | None, *, create: bool = True
+) -> SharedLog:
+    """Open the shared log named by the options or remembered by the device (UsageError when neither)."""
+    chosen = _chosen_remote(device, remote, user)
+    if chosen is None:
+        raise click.UsageError(
+            "no remote: pass --remote REMOTE, or remember one with 'syncengine config DB --remote REMOTE'"
+        )
+    url, user = chosen
+    if token is None and url.startswith(("http://", "https://")):
+        from ._tokens import load_token
+
+        token = load_token(url)
     return open_shared_log(url, user=user, token=token, create=create)
 
 
-def _summary(report: SyncReport) -> str:
+def _summary(report: SyncReport, db: str | None = None, waiting: int | None = None) -> str:
+    """What a sync did, in a line or a few: new logs, new ids, counts, conflicts and the command to see them."""
     said = []
     if report.log_created:
         said.append(f"created a new shared log ({report.log_id})")
@@ -79,7 +164,7 @@ def _summary(report: SyncReport) -> str:
         said.append(f"{report.identity_changed}; this database is now device {report.device_id}")
     if report.new_log:
         said.append(
-            f"this device had not shared with this log before: it shared the state of {report.state_shared} rows "
+            f"this device had not shared with this log before: it shared the state of {plural(report.state_shared, 'row')} "
             "and read the log from its start"
         )
     parts = [
@@ -89,11 +174,25 @@ def _summary(report: SyncReport) -> str:
     ]
     if report.quarantined:
         parts.append(f"quarantined {report.quarantined}")
+    if report.conflicts:
+        parts.append(f"{plural(report.conflicts, 'conflict')} found")
     if report.cancelled:
-        parts.append("cancelled")
+        parts.append("interrupted")
     elif report.stopped_early:
         parts.append("stopped early")
-    return "\n".join([*said, "; ".join([", ".join(parts) + f" in {report.seconds:.2f}s", *report.schema_changes])])
+    lines = [*said, "; ".join([", ".join(parts) + f" in {report.seconds:.2f}s", *report.schema_changes])]
+    if waiting:
+        see = f": syncengine conflicts {db}" if db else ""
+        lines.append(f"{plural(waiting, 'conflict waits', 'conflicts wait')} for a decision{see}")
+    return "\n".join(lines)
+
+
+def _open_conflicts(device: Device) -> int:
+    """How many conflicts wait for a decision (0 when the database cannot say)."""
+    try:
+        return device.status().conflicts
+    except SyncEngineError:
+        return 0
 
 
 @main.command()
@@ -101,29 +200,39 @@ def _summary(report: SyncReport) -> str:
 @click.option("--table", "tables", multiple=True, required=True, help="A table to sync (repeat for more).")
 @click.option("--name", default=None, help="This device's display name (default: the host name).")
 @click.option("--no-snapshot", is_flag=True, help="Do not share the rows the tables already hold.")
+@click.option("--remote", default=None, metavar="REMOTE", help="Remember this shared log as the device's remote.")
+@click.option("--user", default=None, help="With --remote: the user whose log to use (shared-log databases).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def init(db: str, tables: tuple[str, ...], name: str | None, no_snapshot: bool, as_json: bool) -> None:
-    """Install sync on tables of DB (run again to add tables)."""
-    device = Device.init(db, list(tables), name=name, snapshot=not no_snapshot)
+def init(
+    db: str,
+    tables: tuple[str, ...],
+    name: str | None,
+    no_snapshot: bool,
+    remote: str | None,
+    user: str | None,
+    as_json: bool,
+) -> None:
+    """Install sync on tables of DB (run again to add tables); --remote remembers the shared log to sync with."""
+    if user is not None and remote is None:
+        raise click.UsageError("--user goes with --remote")
+    device = interruptible(lambda _: Device.init(db, list(tables), name=name, snapshot=not no_snapshot))
+    if remote is not None:
+        device.set_remote(remote, user)
     status = device.status()
     if as_json:
         _print_json(status.as_json())
     else:
         click.echo(f"sync installed on {', '.join(device.tables)}; device {device.name} ({device.device_id})")
         if status.unshared:
-            click.echo(f"{status.unshared} existing rows recorded as a snapshot to share")
+            click.echo(f"{plural(status.unshared, 'existing row')} recorded as a snapshot to share")
+        remembered = device.remote_settings()
+        if remembered is not None:
+            click.echo(f"remote: {remembered['url']} (sync with: syncengine sync {db})")
 
 
 @main.command()
 @click.argument("db")
-@click.option("--remote", required=True, help="The shared log: an SQLAlchemy URL or a path to an SQLite file.")
-@click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
-@click.option(
-    "--token",
-    envvar="SYNCENGINE_TOKEN",
-    default=None,
-    help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).",
-)
+@_remote_options
 @click.option(
     "--stage",
     "stages",
@@ -139,55 +248,68 @@ def init(db: str, tables: tuple[str, ...], name: str | None, no_snapshot: bool, 
 )
 @click.option("--single-batch", is_flag=True, help="Do at most one batch of each stage.")
 @click.option("--keep-history", is_flag=True, help="Keep shared and integrated entries in the log.")
+@click.option(
+    "--no-wait", is_flag=True, help="Refuse, instead of waiting, when another sync of DB is running (exit 1)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def sync(
     db: str,
-    remote: str,
-    user: str,
+    remote: str | None,
+    user: str | None,
     token: str | None,
     stages: tuple[str, ...],
     batch_size: int | None,
     single_batch: bool,
     keep_history: bool,
+    no_wait: bool,
     as_json: bool,
 ) -> None:
-    """Sync DB once with the shared log: receive, share, reconcile."""
+    """Sync DB once with the shared log: receive, share, reconcile (Ctrl-C stops it at once, losing nothing)."""
     device = Device.open(db)
-    shared = _remote(remote, user, token)
+    shared = _open_remote(device, remote, user, token)
+    kwargs: dict[str, Any] = {"single_batch": single_batch, "cleanup": not keep_history}
+    if batch_size is not None:
+        kwargs.update(upload_batch_size=batch_size, download_batch_size=batch_size)
+    if stages:
+        kwargs["stages"] = stages
+    progress = _console.SyncProgress(enabled=None)
+    if progress.enabled:
+        progress.totals = {"share": device.status().unshared}
+
+    def work(cancel: threading.Event) -> SyncReport:
+        with progress:
+            return device.sync(
+                shared, wait_for_other_sync=not no_wait, cancel=cancel, on_progress=progress.on_progress, **kwargs
+            )
+
     try:
-        kwargs: dict[str, Any] = {"single_batch": single_batch, "cleanup": not keep_history}
-        if batch_size is not None:
-            kwargs.update(upload_batch_size=batch_size, download_batch_size=batch_size)
-        if stages:
-            kwargs["stages"] = stages
-        report = device.sync(shared, **kwargs)
+        report = interruptible(work)
+    except Interrupted as stopped:
+        if isinstance(stopped.value, SyncReport):
+            click.echo(_summary(stopped.value), err=True)
+        raise
     finally:
         shared.close()
     if as_json:
         _print_json(report.as_json())
     else:
-        click.echo(_summary(report))
+        click.echo(_summary(report, db, _open_conflicts(device)))
 
 
 @main.command()
 @click.argument("db")
-@click.option("--remote", required=True, help="The shared log: an SQLAlchemy URL, a path, or a server URL.")
-@click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
-@click.option(
-    "--token",
-    envvar="SYNCENGINE_TOKEN",
-    default=None,
-    help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).",
-)
+@_remote_options
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Keys listed per table.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def verify(ctx: click.Context, db: str, remote: str, user: str, token: str | None, limit: int, as_json: bool) -> None:
+def verify(
+    ctx: click.Context, db: str, remote: str | None, user: str | None, token: str | None, limit: int, as_json: bool
+) -> None:
     """Prove DB is in step with the other devices: exit 0 in step, 3 when a device at the same position differs."""
     device = Device.open(db)
-    shared = _remote(remote, user, token, create=False)
+    shared = _open_remote(device, remote, user, token, create=False)
     try:
-        result = device.verify(shared, limit=limit)
+        result = interruptible(lambda _: device.verify(shared, limit=limit))
     finally:
         shared.close()
     if as_json:
@@ -200,67 +322,58 @@ def verify(ctx: click.Context, db: str, remote: str, user: str, token: str | Non
 
 @main.command()
 @click.argument("db")
-@click.option("--remote", required=True, help="The shared log: an SQLAlchemy URL, a path, or a server URL.")
-@click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
-@click.option(
-    "--token",
-    envvar="SYNCENGINE_TOKEN",
-    default=None,
-    help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).",
-)
+@_remote_options
 @click.option("--all", "everything", is_flag=True, help="Share every row again, not only the parts that differ.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
-def repair(db: str, remote: str, user: str, token: str | None, everything: bool, as_json: bool) -> None:
+def repair(db: str, remote: str | None, user: str | None, token: str | None, everything: bool, as_json: bool) -> None:
     """Make devices that differ converge again: share again what differs, with its versions; lose no write."""
     device = Device.open(db)
-    shared = _remote(remote, user, token, create=False)
+    shared = _open_remote(device, remote, user, token, create=False)
     try:
-        done = device.repair(shared, everything=everything)
+        done = interruptible(lambda _: device.repair(shared, everything=everything))
     finally:
         shared.close()
     if as_json:
         _print_json(done.as_json())
         return
     click.echo(
-        f"shared {done.restated} rows again with their versions and {done.captured} rows sync had never seen; "
-        + _summary(done.report)
+        f"shared {plural(done.restated, 'row')} again with their versions and "
+        f"{plural(done.captured, 'row')} sync had never seen; " + _summary(done.report, db, _open_conflicts(device))
     )
-    if done.report.conflicts:
-        click.echo(f"{done.report.conflicts} conflicts to decide: syncengine conflicts {db}")
 
 
 @main.command()
 @click.argument("db")
-@click.option("--remote", default=None, help="The shared log to check too (URL, path or server URL).")
-@click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
-@click.option(
-    "--token",
-    envvar="SYNCENGINE_TOKEN",
-    default=None,
-    help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).",
-)
+@_remote_options
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.pass_context
-def doctor(ctx: click.Context, db: str, remote: str | None, user: str, token: str | None, as_json: bool) -> None:
-    """List what is wrong with DB and its shared log, and the command that fixes each; exit 3 if anything is."""
+def doctor(ctx: click.Context, db: str, remote: str | None, user: str | None, token: str | None, as_json: bool) -> None:
+    """List what is wrong with DB and its shared log (the remembered one, or --remote), and the fix for each.
+
+    Exit 3 if anything is wrong.
+    """
     device = Device.open(db)
+    chosen = _chosen_remote(device, remote, user)
     shared = None
-    if remote is not None:
+    if chosen is not None:
         try:
-            shared = _remote(remote, user, token, create=False)
+            shared = _open_remote(device, remote, user, token, create=False)
         except SyncEngineError as exc:
-            found = [{"code": "remote_unusable", "severity": "error", "message": str(exc), "fix": None}]
-            _print_json(found) if as_json else click.echo(f"error: {exc}")
+            message = _console.one_line(exc)
+            found = [{"code": "remote_unusable", "severity": "error", "message": message, "fix": None}]
+            _print_json(found) if as_json else click.echo(f"error: {message}")
             ctx.exit(3)
     try:
-        findings = device.doctor(shared, db=db, remote_arg=remote)
+        findings = interruptible(
+            lambda _: device.doctor(shared, db=db, remote_arg=remote or (chosen[0] if chosen else None))
+        )
     finally:
         if shared is not None:
             shared.close()
     if as_json:
         _print_json([f.as_json() for f in findings])
     elif not findings:
-        click.echo("nothing wrong" + ("" if remote else " (pass --remote to check the shared log too)"))
+        click.echo("nothing wrong" + ("" if chosen else " (pass --remote to check the shared log too)"))
     for f in [] if as_json else findings:
         click.echo(f"{f.severity}: {f.message}" + (f"\n    fix: {f.fix}" if f.fix else ""))
     if any(f.severity != "info" for f in findings):
@@ -384,26 +497,30 @@ def reset_identity(db: str, as_json: bool) -> None:
 
 
 @main.command("copy-log")
-@click.argument("source")
-@click.argument("target")
+@click.argument("source", metavar="REMOTE")
+@click.argument("target", metavar="TARGET")
 @click.option("--json", "as_json", is_flag=True, help="Print the log id and the number of batches as JSON.")
 def copy_log_command(source: str, target: str, as_json: bool) -> None:
-    """Copy the shared log SOURCE whole into TARGET (new or empty), keeping its id: no device sends anything again."""
+    """Copy the shared log REMOTE whole into TARGET (new or empty), keeping its id: no device sends anything again."""
     from .store import copy_log
 
-    log_id, copied = copy_log(source, target)
+    log_id, copied = interruptible(lambda _: copy_log(source, target))
     if as_json:
         _print_json({"log_id": log_id, "batches": copied})
     else:
-        click.echo(f"copied shared log {log_id}: {copied} batches; point every device's --remote at {target}")
+        click.echo(
+            f"copied shared log {log_id}: {plural(copied, 'batch', 'batches')}; "
+            f"point every device at it: syncengine config DB --remote {target}"
+        )
 
 
 @main.command()
 @click.argument("db")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(db: str, as_json: bool) -> None:
-    """Show this device's id and its unshared, pending and quarantined counts."""
-    st = Device.open(db).status()
+    """Show this device's id, its remote, and its unshared, pending, quarantined and conflict counts."""
+    device = Device.open(db)
+    st = device.status()
     if st.clock_offset_ms is not None and abs(st.clock_offset_ms) > 60_000:
         click.echo(
             f"warning: this device's clock is {st.clock_offset_ms / 1000:+.0f}s off the server's "
@@ -413,23 +530,46 @@ def status(db: str, as_json: bool) -> None:
     if as_json:
         _print_json(st.as_json())
         return
+    remembered = device.remote_settings()
     click.echo(f"device      {st.name} ({st.device_id})")
     click.echo(f"tables      {', '.join(st.tables)}")
+    click.echo(f"remote      {_remote_text(remembered)}")
     click.echo(f"unshared    {st.unshared}")
     click.echo(f"pending     {st.pending}")
     click.echo(f"quarantined {st.quarantined}")
-    click.echo(f"conflicts   {st.conflicts}")
+    click.echo(f"conflicts   {st.conflicts}" + (f" (see: syncengine conflicts {db})" if st.conflicts else ""))
     click.echo(f"last sync   {_when(st.last_sync_at)}")
     if st.clock_offset_ms is not None:
         click.echo(f"clock       {st.clock_offset_ms:+.0f} ms from the server")
 
 
-def _when(stamp: float | None) -> str:
-    if stamp is None:
-        return "never"
-    import datetime as dt
+def _remote_text(remembered: dict[str, Any] | None) -> str:
+    if remembered is None:
+        return "none remembered (pass --remote, or: syncengine config DB --remote REMOTE)"
+    user = f" (user {remembered['user']})" if remembered["user"] else ""
+    return f"{remembered['url']}{user}"
 
-    return dt.datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="seconds")
+
+_when = _console.when
+
+
+def _value_text(value: Any, width: int = 40) -> str:
+    """A value as JSON, cut to ``width`` characters."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _change_text(record: Any) -> str:
+    """What an entry wrote, for a person: the new values (an update: old → new; a delete: what was there)."""
+    data = record.as_json()
+    new, old = data["data"] or {}, data["old"] or {}
+    if record.op == "delete":
+        shown = old or {}
+        return "deleted" + (": " + ", ".join(f"{k}={_value_text(v, 24)}" for k, v in shown.items()) if shown else "")
+    if record.op == "update" and old:
+        changed = {k: v for k, v in new.items() if k not in old or old[k] != v} or new
+        return ", ".join(f"{k}: {_value_text(old.get(k), 20)} → {_value_text(v, 20)}" for k, v in changed.items())
+    return ", ".join(f"{k}={_value_text(v, 24)}" for k, v in new.items())
 
 
 @main.command()
@@ -440,18 +580,21 @@ def _when(stamp: float | None) -> str:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | None, as_json: bool) -> None:
-    """List client-log entries, newest first."""
+    """List client-log entries, newest first: state, operation, row, values."""
     records = Device.open(db).log(unshared=unshared, pending=pending, table=table, limit=limit)
     if as_json:
         _print_json([r.as_json() for r in records])
         return
-    for r in records:
-        reason = f"  ({r.reason})" if r.reason else ""
-        click.echo(
-            f"{r.id:>6} {r.state:<11} {r.op:<6} {r.table} {json.dumps(r.as_json()['pk'])} {r.version or '-'}{reason}"
-        )
     if not records:
         click.echo("no entries")
+        return
+    click.echo(f"{'ID':>6} {'STATE':<11} {'OP':<9} {'TABLE':<12} {'KEY':<14} VALUES")
+    for r in records:
+        pk = r.as_json()["pk"]
+        key = _value_text(pk[0] if isinstance(pk, list) and len(pk) == 1 else pk, 14)
+        what = f"  ({r.reason})" if r.reason else ""
+        by = f"  [{r.device_id[:8]}]" if r.device_id else ""
+        click.echo(f"{r.id:>6} {r.state:<11} {r.op:<9} {r.table:<12} {key:<14} {_change_text(r)}{by}{what}")
 
 
 @main.command()
@@ -459,42 +602,38 @@ def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | 
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many syncs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the syncs as JSON.")
 def history(db: str, limit: int, as_json: bool) -> None:
-    """List this device's past syncs, newest first, with their counts and errors."""
+    """List this device's past syncs, newest first, with their counts, errors and remote."""
     records = Device.open(db).history(limit=limit)
     if as_json:
         _print_json([r.as_json() for r in records])
         return
     for r in records:
         report = r.report
-        outcome = (
-            f"failed: {r.error}"
-            if r.error
-            else (
-                f"received {report['received']}, sent {report['sent']}, applied {report['applied']}"
-                + (f", {report['conflicts']} conflicts" if report["conflicts"] else "")
-                + (f", {report['quarantined']} quarantined" if report["quarantined"] else "")
-            )
+        counts = (
+            f"received {report['received']}, sent {report['sent']}, applied {report['applied']}"
+            + (f", {plural(report['conflicts'], 'conflict')}" if report.get("conflicts") else "")
+            + (f", {report['quarantined']} quarantined" if report.get("quarantined") else "")
         )
-        click.echo(f"{_when(r.started_at)}  {outcome}")
+        if r.error in ("interrupted", "KeyboardInterrupt") or (r.error is None and report.get("cancelled")):
+            outcome = f"interrupted after {counts}"
+        elif r.error:
+            outcome = f"failed: {r.error}"
+        else:
+            outcome = counts
+        remote = f"  ({r.remote})" if r.remote else ""
+        click.echo(f"{_when(r.started_at)}  {outcome}{remote}")
     if not records:
         click.echo("no syncs yet")
 
 
 @main.command()
 @click.argument("db")
-@click.option("--remote", required=True, help="The shared log URL or path.")
-@click.option("--user", default="default", show_default=True, help="The user whose devices to list.")
-@click.option(
-    "--token",
-    envvar="SYNCENGINE_TOKEN",
-    default=None,
-    help="Device token for an http(s) shared log (or SYNCENGINE_TOKEN).",
-)
+@_remote_options
 @click.option("--json", "as_json", is_flag=True, help="Print the devices as JSON.")
-def devices(db: str, remote: str, user: str, token: str | None, as_json: bool) -> None:
+def devices(db: str, remote: str | None, user: str | None, token: str | None, as_json: bool) -> None:
     """List the devices registered in the shared log."""
     device = Device.open(db)
-    shared = _remote(remote, user, token, create=False)
+    shared = _open_remote(device, remote, user, token, create=False)
     try:
         found = shared.devices()
     finally:
@@ -531,7 +670,7 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
     device = Device.open(db)
     chosen = list(ids) if ids else None
     if retry:
-        report = device.retry_quarantined(chosen)
+        report = interruptible(lambda cancel: device.retry_quarantined(chosen))
         still = len(device.quarantined())
         result: dict[str, Any] = {"applied": report.applied, "quarantined": still}
         _print_json(result) if as_json else click.echo(f"applied {report.applied}; {still} still quarantined")
@@ -560,30 +699,81 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
 )
 @click.option("--table", default=None, help="With --review: set the policy of this table only.")
 @click.option(
-    "--auto", type=click.Choice(["on", "off"]), default=None, help="Turn automatic (continuous) sync on or off."
+    "--auto",
+    type=click.Choice(["on", "off"]),
+    default=None,
+    help="Automatic sync in the Sync Manager and 'syncengine watch': on or off.",
 )
-@click.option("--interval", type=click.FloatRange(min=0.1), default=None, help="Seconds between automatic syncs.")
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), default=None, help="Seconds between automatic syncs (same two)."
+)
+@click.option("--remote", default=None, metavar="REMOTE", help="Remember this shared log as the device's remote.")
+@click.option("--user", default=None, help="With --remote: the user whose log to use (shared-log databases).")
+@click.option("--forget-remote", is_flag=True, help="Forget the remembered remote.")
+@click.option(
+    "--token",
+    default=None,
+    help="Keep this server token for the device's remote (in the system keyring, or a file only you can read).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
 def config(
-    db: str, review: str | None, table: str | None, auto: str | None, interval: float | None, as_json: bool
+    db: str,
+    review: str | None,
+    table: str | None,
+    auto: str | None,
+    interval: float | None,
+    remote: str | None,
+    user: str | None,
+    forget_remote: bool,
+    token: str | None,
+    as_json: bool,
 ) -> None:
-    """Show or change this device's settings: the review policy and continuous sync."""
+    """Show or change the settings stored in DB: the remote, the review policy, automatic sync."""
     from .scheduler import configure
 
     if table is not None and review is None:
         raise click.UsageError("--table goes with --review")
+    if user is not None and remote is None:
+        raise click.UsageError("--user goes with --remote")
+    if forget_remote and remote is not None:
+        raise click.UsageError("pass --remote or --forget-remote, not both")
     device = Device.open(db)
     if review is not None:
         device.set_review(review == "on", table=table)
+    if remote is not None or forget_remote:
+        device.set_remote(remote, user)
+    kept = None
+    if token is not None:
+        remembered = device.remote_settings()
+        if remembered is None or not str(remembered["url"]).startswith(("http://", "https://")):
+            raise click.UsageError("--token is kept for a server remote: set one with --remote https://… first")
+        from ._tokens import save_token
+
+        kept = save_token(str(remembered["url"]), token)
     settings = configure(device, enabled=None if auto is None else auto == "on", interval=interval)
     policy = device.review_policy()
     settings["review"] = {t: policy(t) for t in device.tables}
+    settings["remote"] = device.remote_settings()
     if as_json:
         _print_json(settings)
         return
-    click.echo(f"automatic sync {'on' if settings['enabled'] else 'off'}, every {settings['interval']:g}s")
+    click.echo(f"remote: {_remote_text(settings['remote'])}")
+    if kept is not None:
+        click.echo(f"token kept in {kept}")
+    state = f"on, every {settings['interval']:g} s" if settings["enabled"] else "off"
+    click.echo(f"automatic sync (in the Sync Manager and 'syncengine watch'): {state}")
     for name, held in settings["review"].items():
         click.echo(f"conflicts in {name}: {'held for review' if held else 'decided automatically'}")
+
+
+def _who(conflict: Any, device: Device) -> str:
+    """Who decided a conflict, as a person reads it."""
+    if conflict.decided_how == "automatic":
+        return "automatically (the later write won)"
+    if conflict.decided_by == device.device_id or conflict.decided_how == "person":
+        return "here, by a person"
+    by = conflict.decided_by or "another device"
+    return f"on device {by}"
 
 
 @main.command()
@@ -592,24 +782,29 @@ def config(
 @click.option("--table", default=None, help="Only conflicts of this table.")
 @click.option("--json", "as_json", is_flag=True, help="Print the conflicts as JSON.")
 def conflicts(db: str, show_all: bool, table: str | None, as_json: bool) -> None:
-    """List open conflicts (and with --all, decided ones)."""
-    found = Device.open(db).conflicts(include_decided=show_all, table=table)
+    """List open conflicts (and with --all, decided ones: the value kept and who decided)."""
+    device = Device.open(db)
+    found = device.conflicts(include_decided=show_all, table=table)
     if as_json:
         _print_json([c.as_json() for c in found])
         return
     for c in found:
         data = c.as_json()
         where = f"{c.table} {json.dumps(data['pk'])}" + (f".{c.field}" if c.field else "")
-        line = f"{c.id:>5} {c.status:<7} {c.kind:<13} {where}: local {json.dumps(data['local'])}, remote {json.dumps(data['remote'])}"
-        if c.kind == "constraint":
-            line += f" ({c.reason})"
-        elif c.is_open:
-            line += f", automatic {json.dumps(data['auto'])}"
-        if not c.is_open:
-            line += f" -> {c.decision} ({c.decided_how}, {_when(c.decided_at)})"
+        head = f"{c.id:>5} {c.status:<7} {c.kind:<13} {where}: "
+        if c.is_open:
+            line = head + f"local {json.dumps(data['local'])}, remote {json.dumps(data['remote'])}"
+            line += f" ({c.reason})" if c.kind == "constraint" else f", automatic {json.dumps(data['auto'])}"
+        else:
+            line = head + (
+                f"kept {json.dumps(data['decided_value'])} (was local {json.dumps(data['local'])}, "
+                f"remote {json.dumps(data['remote'])}), decided {_who(c, device)}, {_when(c.decided_at)}"
+            )
         click.echo(line)
     if not found:
         click.echo("no conflicts" if show_all else "no open conflicts")
+    elif not show_all:
+        click.echo(f"decide with: syncengine resolve {db} ID --take local|remote|auto, or --value VALUE")
 
 
 @main.command()
@@ -620,8 +815,8 @@ def conflicts(db: str, show_all: bool, table: str | None, as_json: bool) -> None
     "--value",
     "value_json",
     default=None,
-    metavar="JSON",
-    help="A custom value (JSON; an object of columns for a whole-row conflict).",
+    metavar="VALUE",
+    help="A custom value: JSON (an object of columns for a whole-row conflict); text that is not JSON is taken as text.",
 )
 @click.option("--all", "all_", is_flag=True, help="Decide every open conflict (of --table) with --take.")
 @click.option("--table", default=None, help="With --all: only conflicts of this table.")
@@ -635,7 +830,7 @@ def resolve(
     table: str | None,
     as_json: bool,
 ) -> None:
-    """Decide a conflict: resolve DB ID --take local|remote|auto | --value JSON; or --all [--table T] --take ..."""
+    """Decide a conflict: resolve DB ID --take local|remote|auto | --value VALUE; or --all [--table T] --take ..."""
     device = Device.open(db)
     if all_:
         if conflict_id is not None or value_json is not None or take is None:
@@ -649,8 +844,8 @@ def resolve(
         if value_json is not None:
             try:
                 value = json.loads(value_json)
-            except ValueError as exc:
-                raise click.BadParameter(f"not JSON: {exc}", param_hint="--value") from None
+            except ValueError:
+                value = value_json  # a person typing Kettle XL means the text
             decided = [device.resolve(conflict_id, value=value)]
         else:
             decided = [device.resolve(conflict_id, take)]  # type: ignore[arg-type]
@@ -665,21 +860,29 @@ def resolve(
 
 @main.command()
 @click.argument("db")
-@click.option("--remote", required=True, help="The shared log URL or path.")
-@click.option("--user", default="default", show_default=True, help="The user whose log to use (shared-log databases).")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=None, help="Seconds between syncs (stored in DB).")
+@_remote_options
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds between syncs, for this run [default: the device's setting, see config --interval].",
+)
 @click.option("--max-syncs", type=click.IntRange(min=1), default=None, help="Stop after this many syncs.")
-def watch(db: str, remote: str, user: str, interval: float | None, max_syncs: int | None) -> None:
-    """Sync continuously: every --interval seconds and soon after local writes (Ctrl-C stops)."""
+def watch(
+    db: str, remote: str | None, user: str | None, token: str | None, interval: float | None, max_syncs: int | None
+) -> None:
+    """Sync continuously: every interval and soon after local writes (Ctrl-C stops)."""
     import asyncio
 
-    from .scheduler import SchedulerEvent, SyncFinishedEvent, SyncScheduler, configure
+    from .scheduler import SchedulerEvent, SyncFinishedEvent, SyncScheduler
 
     device = Device.open(db)
-    if interval is not None:
-        configure(device, interval=interval)
-    shared = _remote(remote, user)
+    shared = _open_remote(device, remote, user, token)
     done = 0
+
+    def say(text: str, *, err: bool = False) -> None:
+        for line in text.splitlines():
+            click.echo(f"{_console.clock()}  {line}", err=err)
 
     def show(event: SchedulerEvent) -> None:
         nonlocal done
@@ -687,15 +890,32 @@ def watch(db: str, remote: str, user: str, interval: float | None, max_syncs: in
             return
         done += 1
         if event.report is not None:
-            click.echo(_summary(event.report))
+            say(_summary(event.report, db, _open_conflicts(device)))
         else:
-            click.echo(f"sync failed: {event.error}; next try in {event.retry_in:.0f}s", err=True)
+            say(f"sync failed: {_console.one_line(event.error)}; next try in {event.retry_in:.0f}s", err=True)
         if max_syncs is not None and done >= max_syncs:
             scheduler.stop()
 
-    scheduler = SyncScheduler(device, shared, on_event=show)
+    scheduler = SyncScheduler(device, shared, on_event=show, interval=interval, enabled=True)
+    if not device.setting("sync.enabled", True):
+        say("automatic sync is off for the Sync Manager (config --auto); watch syncs anyway", err=True)
+    say(f"watching {db}: a sync every {scheduler.interval:g} s and soon after local writes; Ctrl-C stops", err=True)
+
+    def work(cancel: threading.Event) -> None:
+        async def run() -> None:
+            task = asyncio.ensure_future(scheduler.run())
+            while not task.done():
+                if cancel.is_set():
+                    scheduler.stop()
+                    task.cancel()
+                await asyncio.sleep(0.05)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        asyncio.run(run())
+
     try:
-        asyncio.run(scheduler.run())
+        interruptible(work)
     finally:
         shared.close()
 

@@ -58,6 +58,8 @@ class SyncScheduler:
     ``change_poll`` is how often the local log is checked for new writes and
     ``debounce`` how long after a write the sync starts (so a burst of writes
     travels in one sync). ``random`` is the jitter source, injectable for tests.
+    ``interval`` and ``enabled``, when given, hold for this scheduler only instead
+    of the device's settings (``syncengine watch --interval`` changes no setting).
     """
 
     def __init__(
@@ -72,7 +74,13 @@ class SyncScheduler:
         min_backoff: float = 1.0,
         max_backoff: float = 300.0,
         random: Callable[[], float] = random.random,
+        interval: float | None = None,
+        enabled: bool | None = None,
     ) -> None:
+        if interval is not None and interval <= 0:
+            raise ConfigurationError("the sync interval must be a positive number of seconds")
+        self._interval = interval
+        self._enabled = enabled
         self.device = device
         self.remote = remote
         self.on_event = on_event
@@ -93,11 +101,15 @@ class SyncScheduler:
     @property
     def enabled(self) -> bool:
         """Whether automatic syncs run (forced ones always do)."""
+        if self._enabled is not None:
+            return self._enabled
         return bool(self.device.setting("sync.enabled", True))
 
     @property
     def interval(self) -> float:
         """Seconds between periodic syncs."""
+        if self._interval is not None:
+            return self._interval
         return float(self.device.setting("sync.interval", DEFAULT_INTERVAL))
 
     # -- control --------------------------------------------------------------------

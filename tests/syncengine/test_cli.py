@@ -167,11 +167,13 @@ def test_config_stores_the_continuous_sync_settings(tmp_path) -> None:
         "enabled": True,
         "interval": 60.0,
         "review": {"products": False},
+        "remote": None,
     }
     assert json.loads(se("config", a, "--auto", "off", "--interval", "5", "--json").stdout) == {
         "enabled": False,
         "interval": 5.0,
         "review": {"products": False},
+        "remote": None,
     }
     assert json.loads(se("config", a, "--review", "on", "--table", "products", "--json").stdout)["review"] == {
         "products": True

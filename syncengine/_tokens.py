@@ -1,0 +1,89 @@
+"""Device tokens kept for the command line, only when a person asks (``syncengine config DB --token T``).
+
+A token is kept in the system keyring when one is usable (the optional ``keyring``
+package with a real backend), otherwise in ``tokens.json`` in the user's config
+folder for ``syncengine`` (``$SYNCENGINE_CONFIG_DIR`` overrides it, and then the
+keyring is not used), readable by its owner only. Tokens are keyed by the remote's
+URL. Nothing here is ever written to a device database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+ENV_DIR = "SYNCENGINE_CONFIG_DIR"
+KEYRING_SERVICE = "syncengine"
+
+
+def config_dir() -> Path:
+    """The folder where the command line keeps what it remembers for a user (made on first use)."""
+    chosen = os.environ.get(ENV_DIR)
+    if chosen:
+        path = Path(chosen)
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_config_dir("syncengine", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _keyring() -> Any:
+    """The keyring module when a usable backend exists (and no config folder is forced), else None."""
+    if os.environ.get(ENV_DIR):
+        return None
+    try:
+        keyring = importlib.import_module("keyring")
+        fail = importlib.import_module("keyring.backends.fail")
+    except ImportError:
+        return None
+    return None if isinstance(keyring.get_keyring(), fail.Keyring) else keyring
+
+
+def save_token(remote: str, token: str) -> str:
+    """Keep ``token`` for ``remote``; return where: "the system keyring" or the file's path."""
+    ring = _keyring()
+    if ring is not None:
+        ring.set_password(KEYRING_SERVICE, remote, token)
+        return "the system keyring"
+    path = config_dir() / "tokens.json"
+    tokens = _read(path)
+    tokens[remote] = token
+    _write_private(path, json.dumps(tokens, indent=1))
+    return str(path)
+
+
+def load_token(remote: str) -> str | None:
+    """The token kept for ``remote``, if any."""
+    ring = _keyring()
+    if ring is not None:
+        with contextlib.suppress(Exception):
+            found = ring.get_password(KEYRING_SERVICE, remote)
+            if found:
+                return str(found)
+    return _read(config_dir() / "tokens.json").get(remote)
+
+
+def _read(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically to a file only its owner can read (0600)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)  # an older file or the umask may have left it wider
+    os.replace(tmp, path)
