@@ -83,7 +83,7 @@ def create_engine(target: str | sa.URL, *, busy_timeout_ms: int | None = None, *
         ) from exc
     if url.get_backend_name() == "sqlite":
         wait_ms = _wait_ms if busy_timeout_ms is None else int(busy_timeout_ms)
-        if url.database and url.database != ":memory:":
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
             parent = Path(url.database).expanduser().parent
             if not parent.is_dir():
                 raise ConfigurationError(f"folder {str(parent)!r} does not exist (for SQLite file {url.database!r})")

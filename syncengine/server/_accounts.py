@@ -67,10 +67,12 @@ def install(engine: sa.Engine) -> None:
         with engine.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
         if "syncengine_state" in present:
-            where = engine.url.render_as_string(hide_password=True)
+            from .._db import where as name_of
+
+            where = name_of(engine.url)
             raise ConfigurationError(
-                f"{where} is a device database, not the server's database: "
-                "give the database the server keeps its shared log in (--db of 'syncengine-server')"
+                f"{where} is a device database, not a shared log: "
+                "give the shared log the server serves (--remote of 'syncengine serve')"
             )
         metadata.create_all(engine, checkfirst=True)
 
@@ -161,8 +163,12 @@ class _translated:
         return None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        where = self._engine.url.render_as_string(hide_password=True)
-        if isinstance(exc, sa.exc.OperationalError):
-            raise DatabaseError(f"cannot {self._doing} {where}: {exc.orig}", retryable=True) from exc
+        from .._db import explain
+        from .._db import where as name_of
+
+        where = name_of(self._engine.url)
+        if isinstance(exc, sa.exc.DBAPIError):
+            message = explain(exc, where, role="shared log")
+            raise DatabaseError(message, retryable=isinstance(exc, sa.exc.OperationalError)) from exc
         if isinstance(exc, sa.exc.SQLAlchemyError):
             raise DatabaseError(f"cannot {self._doing} {where}: {exc}") from exc

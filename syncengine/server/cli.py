@@ -25,8 +25,11 @@ def register(group: click.Group) -> None:
     group.add_command(token)
 
 
+_REMOTE = "The shared log: a path to an SQLite file or a database URL (--db is the old name)."
+
+
 @click.command()
-@click.option("--db", required=True, help="The shared-log database: an SQLAlchemy URL or a path to an SQLite file.")
+@click.option("--remote", "--db", "db", required=True, metavar="REMOTE", help=_REMOTE)
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="The port to listen on.")
 @click.option(
@@ -56,13 +59,26 @@ def serve(
     max_body_bytes: int | None,
     log_level: str,
 ) -> None:
-    """Serve the shared log in DB over HTTP (https with --certfile and --keyfile)."""
+    """Serve the shared log REMOTE over HTTP (https with --certfile and --keyfile)."""
     import uvicorn
 
     from ._app import DEFAULT_MAX_BODY, create_app
 
     if (certfile is None) != (keyfile is None):
         raise click.UsageError("pass both --certfile and --keyfile, or neither")
+    active = _check_log(db)
+    if certfile is None and not _loopback(host):
+        click.echo(
+            f"warning: serving on {host} without TLS: tokens and data cross the network readable by anyone on it; "
+            "pass --certfile and --keyfile for https",
+            err=True,
+        )
+    if not active:
+        click.echo(
+            "warning: this shared log has no device tokens yet, so no device can sync with the server: "
+            f"create one with 'syncengine token create --remote {db} --user NAME'",
+            err=True,
+        )
     app = create_app(db, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY)
     uvicorn.run(
         app,
@@ -76,13 +92,38 @@ def serve(
     )
 
 
+def _check_log(db: str) -> int:
+    """Open the shared log (creating it if new) so that a wrong file is refused in a sentence now; its active tokens."""
+    from ..store import SqlSharedLog
+    from ._accounts import list_tokens
+
+    SqlSharedLog(db).close()
+    engine = create_engine(db)
+    try:
+        return sum(1 for t in list_tokens(engine) if t.revoked_at is None)
+    finally:
+        engine.dispose()
+
+
+def _loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host`` (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @click.group()
 def token() -> None:
     """Create, list and revoke the device tokens of a shared-log server."""
 
 
 @token.command("create")
-@click.option("--db", required=True, help="The shared-log database the server uses.")
+@click.option("--remote", "--db", "db", required=True, metavar="REMOTE", help=_REMOTE)
 @click.option("--user", required=True, help="The user the token acts for (created if new).")
 def token_create(db: str, user: str) -> None:
     """Create a token for USER and print it (only the token, on the last line)."""
@@ -98,7 +139,7 @@ def token_create(db: str, user: str) -> None:
 
 
 @token.command("list")
-@click.option("--db", required=True, help="The shared-log database the server uses.")
+@click.option("--remote", "--db", "db", required=True, metavar="REMOTE", help=_REMOTE)
 @click.option("--json", "as_json", is_flag=True, help="Print the tokens as JSON.")
 def token_list(db: str, as_json: bool) -> None:
     """List tokens: id, user, when created, when revoked (never the token itself)."""
@@ -120,7 +161,7 @@ def token_list(db: str, as_json: bool) -> None:
 
 
 @token.command("revoke")
-@click.option("--db", required=True, help="The shared-log database the server uses.")
+@click.option("--remote", "--db", "db", required=True, metavar="REMOTE", help=_REMOTE)
 @click.argument("token_id", type=int)
 def token_revoke(db: str, token_id: int) -> None:
     """Revoke the token TOKEN_ID (see 'token list'); it is refused from then on."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -11,8 +12,17 @@ from pathlib import Path
 import pytest
 
 
-def se(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "syncengine", *args], capture_output=True, text=True, timeout=120)
+def se(
+    *args: str, check: bool = True, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "syncengine", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, **env} if env else None,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"syncengine {' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return result

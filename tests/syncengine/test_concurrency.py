@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -17,16 +18,23 @@ WRITER = textwrap.dedent(
     """
     import os, time
     import sqlite3, sys
-    path, start, count, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    path, start, count, signals = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     con = sqlite3.connect(path, timeout=30)
+
+    def wait_for(name):  # the test says when a sync has run: the writer never races the clock
+        while not os.path.exists(os.path.join(signals, name)):
+            time.sleep(0.01)
+
     for i in range(start, start + count):
         con.execute("INSERT INTO products (id, name, price) VALUES (?, ?, ?)", (f"w{i:05}", "from writer", i))
         if i % 7 == 0:
             con.execute("UPDATE products SET price = price + 1 WHERE id = ?", (f"w{i - 3:05}",))
         con.commit()
-        if i == start + count // 2:  # halfway: wait until a sync has run, so the rest meets syncs
-            while not os.path.exists(go):
-                time.sleep(0.01)
+        if i == start + count // 4:  # a quarter written: tell the test, and go on only after its first sync
+            open(os.path.join(signals, "written"), "w").close()
+            wait_for("synced-1")
+        if i == start + 3 * count // 4:  # three quarters: go on only after a second sync
+            wait_for("synced-2")
     """
 )
 
@@ -37,10 +45,11 @@ def test_a_sync_running_beside_another_writer_loses_nothing(dialect, new_db, tmp
     a = Device.init(a_url, metadata=metadata, name="a")
     b = Device.init(b_url, metadata=metadata, name="b")
     shared = SqlSharedLog(str(tmp_path / "shared.db"))
-    go = tmp_path / "go"
+    signals = tmp_path / "signals"
+    signals.mkdir()
     try:
         if dialect == "sqlite":
-            writer = subprocess.Popen([sys.executable, "-c", WRITER, a_url, "0", "400", str(go)])
+            writer = subprocess.Popen([sys.executable, "-c", WRITER, a_url, "0", "400", str(signals)])
         else:
             script = (
                 WRITER.replace("import sqlite3", "import psycopg")
@@ -49,18 +58,22 @@ def test_a_sync_running_beside_another_writer_loses_nothing(dialect, new_db, tmp
                 )
                 .replace("?", "%s")
             )
-            writer = subprocess.Popen([sys.executable, "-c", script, a_url, "0", "400", str(go)])
+            writer = subprocess.Popen([sys.executable, "-c", script, a_url, "0", "400", str(signals)])
+        while not (signals / "written").exists():  # the first sync meets the writer's first writes
+            assert writer.poll() is None, "the writer died before its first quarter"
+            time.sleep(0.01)
         syncs = 0
-        while writer.poll() is None or syncs < 1:
+        while writer.poll() is None:
             a.sync(shared, upload_batch_size=50)
             b.sync(shared)
             syncs += 1
-            go.touch()  # the writer's second half starts only now: it cannot finish before a sync
+            (signals / f"synced-{min(syncs, 2)}").touch()  # the writer's next part starts only now
+        writer.wait()
         assert writer.returncode == 0
         for _ in range(2):
             a.sync(shared)
             b.sync(shared)
-        assert syncs >= 2, "the writer finished before the first sync: nothing ran concurrently"
+        assert syncs >= 2  # the writer waited for two syncs: they ran between its writes
         expected = rows(a)
         assert len(expected) == 400
         assert rows(b) == expected

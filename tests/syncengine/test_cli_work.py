@@ -1,0 +1,295 @@
+"""The command line as a person uses it: progress, Ctrl-C, two syncs at once, what it says, the remembered remote.
+
+Real processes on real files. Where a test must act in the middle of a command it
+waits for a signal from that command (a line it prints), never for the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from .test_cli import _conflicting_pair, make_shop, names, se
+
+ROWS = 20000
+
+
+def big_shop(path: Path, n: int = ROWS) -> str:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE products (id TEXT PRIMARY KEY, name TEXT NOT NULL, price REAL)")
+    con.executemany("INSERT INTO products VALUES (?, ?, ?)", ((f"p{i:06}", f"item {i}", i / 2) for i in range(n)))
+    con.commit()
+    con.close()
+    se("init", str(path), "--table", "products")
+    return str(path)
+
+
+def count(db: str) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return int(con.execute("SELECT count(*) FROM products").fetchone()[0])
+    finally:
+        con.close()
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncengine", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def interrupt_when(command: subprocess.Popen[str], marker: str) -> tuple[str, str]:
+    """Send Ctrl-C once ``marker`` appears on the command's stderr (its -vv log); return its output."""
+    assert command.stderr is not None
+    seen = []
+    for line in command.stderr:
+        seen.append(line)
+        if marker in line:
+            command.send_signal(signal.SIGINT)
+            break
+    out, err = command.communicate(timeout=60)
+    return out, "".join(seen) + err
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+def test_progress_is_drawn_on_a_terminal_and_nowhere_else(tmp_path) -> None:
+    a = big_shop(tmp_path / "a.db", 6000)
+    shared = str(tmp_path / "shared.db")
+    leader, follower = pty.openpty()
+    try:
+        command = subprocess.Popen(
+            [sys.executable, "-m", "syncengine", "sync", a, "--remote", shared, "--batch-size", "1000", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+        )
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the command ended and closed its side
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        out, _ = command.communicate(timeout=60)
+    finally:
+        os.close(leader)
+    assert command.returncode == 0
+    assert json.loads(out)["sent"] == 6000  # stdout stays clean JSON
+    screen = drawn.decode("utf-8", "replace")
+    assert "sending" in screen and "entries" in screen
+    b = big_shop(tmp_path / "b.db", 0)
+    plain = se("sync", b, "--remote", shared)
+    assert plain.stderr == ""  # not a terminal: no progress at all
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_while_sharing_stops_loses_nothing_is_recorded_and_counts_once(tmp_path) -> None:
+    a = big_shop(tmp_path / "a.db")
+    shared = str(tmp_path / "shared.db")
+    command = start("-vv", "sync", a, "--remote", shared, "--batch-size", "1000")
+    _, err = interrupt_when(command, "DEBUG pushed batch")
+    assert command.returncode == 130, err
+    assert "interrupted; nothing saved was lost" in err and "Traceback" not in err
+    [record] = json.loads(se("history", a, "--json").stdout)
+    assert record["error"] in (None, "interrupted") and record["report"]["cancelled"] is True
+    assert record["remote"] == str(Path(shared).resolve())
+    assert "interrupted after" in se("history", a).stdout
+    first = record["report"]["sent"]
+    assert 0 < first < ROWS
+    second = json.loads(se("sync", a, "--remote", shared, "--json").stdout)["sent"]
+    assert first + second == ROWS  # what the interrupted sync had sent is not counted again
+    b = big_shop(tmp_path / "b.db", 0)
+    assert json.loads(se("sync", b, "--remote", shared, "--json").stdout)["applied"] == ROWS
+    assert count(b) == ROWS
+
+
+def test_ctrl_c_while_receiving_stops_and_the_next_sync_goes_on(tmp_path) -> None:
+    a = big_shop(tmp_path / "a.db")
+    shared = str(tmp_path / "shared.db")
+    se("sync", a, "--remote", shared, "--batch-size", "1000")
+    b = big_shop(tmp_path / "b.db", 0)
+    command = start("-vv", "sync", b, "--remote", shared, "--batch-size", "1000")
+    _, err = interrupt_when(command, "DEBUG pulled")
+    assert command.returncode == 130, err
+    [record] = json.loads(se("history", b, "--json").stdout)
+    assert record["error"] in (None, "interrupted") and record["report"]["cancelled"] is True
+    first = record["report"]["received"]
+    second = json.loads(se("sync", b, "--remote", shared, "--json").stdout)["received"]
+    assert first + second == ROWS and count(b) == ROWS
+
+
+# -- two syncs of one database ----------------------------------------------------------------
+
+
+def test_a_second_sync_of_a_database_waits_for_the_first_and_says_so(tmp_path) -> None:
+    from filelock import FileLock
+
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    se("init", a, "--table", "products")
+    shared = str(tmp_path / "shared.db")
+    running = FileLock(a + "-synclock")  # the lock a sync in another program holds
+    running.acquire()
+    try:
+        refused = se("sync", a, "--remote", shared, "--no-wait", check=False)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines() == [
+            f"error: another sync of this database is running ({a}): try again when it has finished"
+        ]
+        waiting = start("sync", a, "--remote", shared)
+        assert waiting.stderr is not None
+        assert waiting.stderr.readline().startswith(f"another sync of this database is running ({a}); waiting")
+    finally:
+        running.release()
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0 and "sent 1" in out and err == ""
+
+
+# -- saying what matters ------------------------------------------------------------------------
+
+
+def test_the_sync_summary_says_conflicts_and_how_to_see_them(tmp_path) -> None:
+    a, b, shared = _conflicting_pair(tmp_path, review=True)
+    con = sqlite3.connect(a)
+    con.execute("UPDATE products SET price = 9 WHERE id = 'p1'")
+    con.commit()
+    con.close()
+    se("sync", a, "--remote", shared)
+    out = se("sync", b, "--remote", shared).stdout
+    assert "1 conflict waits for a decision: syncengine conflicts " + b in out
+    assert "1 conflicts" not in out
+    status = se("status", b).stdout
+    assert "conflicts   1 (see: syncengine conflicts" in status
+
+
+def test_conflicts_all_shows_the_value_kept_and_who_decided(tmp_path) -> None:
+    a, b, shared = _conflicting_pair(tmp_path, review=True)
+    se("config", a, "--review", "on")  # a has not seen b's edit yet: it will hold the conflict too
+    [conflict] = json.loads(se("conflicts", b, "--json").stdout)
+    se("resolve", b, str(conflict["id"]), "--take", "remote")  # b keeps a's value, "Kettle A"
+    se("sync", b, "--remote", shared)
+    se("sync", a, "--remote", shared)
+    a_id = json.loads(se("status", a, "--json").stdout)["device_id"]
+    b_id = json.loads(se("status", b, "--json").stdout)["device_id"]
+    on_a = se("conflicts", a, "--all").stdout
+    assert 'kept "Kettle A"' in on_a and f"decided on device {b_id}" in on_a and "-> remote" not in on_a
+    on_b = se("conflicts", b, "--all").stdout
+    assert 'kept "Kettle A"' in on_b and "decided here, by a person" in on_b
+    assert a_id != b_id and names(a) == names(b) == ["Kettle A"]
+
+
+@pytest.mark.postgres
+def test_history_names_the_remote_without_secrets(tmp_path, new_db) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    se("init", a, "--table", "products")
+    url = sa.make_url(new_db("postgresql")).set(password="s3cret").render_as_string(hide_password=False)
+    se("sync", a, "--remote", url)
+    se("sync", a, "--remote", "shared.db", cwd=tmp_path)
+    on_file, on_server = json.loads(se("history", a, "--json").stdout)
+    assert "s3cret" not in json.dumps(on_server) and "s3cret" not in se("history", a).stdout
+    server = sa.make_url(url)
+    assert on_server["remote"] == f"postgresql+psycopg://{server.host}:{server.port}/{server.database}"
+    assert on_file["remote"] == str(tmp_path / "shared.db")  # absolute, whatever the folder it ran in
+
+
+def test_log_has_a_header_and_the_values(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    se("init", a, "--table", "products")
+    con = sqlite3.connect(a)
+    con.execute("UPDATE products SET name = 'Kettle XL' WHERE id = 'p1'")
+    con.commit()
+    con.close()
+    header, *lines = se("log", a).stdout.splitlines()
+    assert header.split() == ["ID", "STATE", "OP", "TABLE", "KEY", "VALUES"]
+    assert any('"kettle" → "Kettle XL"' in line and '"p1"' in line for line in lines)
+    assert any("insert" in line and 'name="kettle"' in line for line in lines)
+
+
+# -- the remembered remote, tokens, watch, config -------------------------------------------------
+
+
+def test_the_remote_is_remembered_and_used_by_every_command(tmp_path) -> None:
+    shared = tmp_path / "shared.db"
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    out = se("init", a, "--table", "products", "--remote", "shared.db", cwd=tmp_path).stdout
+    assert f"remote: {shared}" in out  # made absolute: found again from any folder
+    assert "sent 1" in se("sync", a).stdout
+    b = make_shop(tmp_path / "b.db")
+    se("init", b, "--table", "products")
+    missing = se("sync", b, check=False)
+    assert missing.returncode == 2 and "no remote: pass --remote REMOTE" in missing.stderr
+    se("config", b, "--remote", str(shared))
+    assert "applied 1" in se("sync", b).stdout
+    assert len(json.loads(se("devices", b, "--json").stdout)) == 2
+    assert "sent" in se("watch", b, "--max-syncs", "1").stdout
+    assert json.loads(se("verify", b, "--json").stdout)["in_step"] is True
+    assert json.loads(se("config", b, "--json").stdout)["remote"] == {"url": str(shared), "user": None}
+
+
+def test_a_token_is_kept_only_when_asked_and_only_its_owner_can_read_it(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db")
+    se("init", a, "--table", "products", "--remote", "https://sync.example.com")
+    env = {"SYNCENGINE_CONFIG_DIR": str(tmp_path / "config")}
+    assert not (tmp_path / "config" / "tokens.json").exists()
+    out = se("config", a, "--token", "s3cret-token", env=env).stdout
+    kept = tmp_path / "config" / "tokens.json"
+    assert f"token kept in {kept}" in out
+    assert json.loads(kept.read_text()) == {"https://sync.example.com": "s3cret-token"}
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert b"s3cret-token" not in Path(a).read_bytes()  # never in the device database
+    refused = se("config", make_shop(tmp_path / "b.db"), "--token", "x", check=False)
+    assert refused.returncode in (1, 2)
+
+
+def test_watch_syncs_when_automatic_sync_is_off_keeps_the_setting_and_stamps_its_lines(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    se("init", a, "--table", "products", "--remote", str(tmp_path / "shared.db"))
+    se("config", a, "--auto", "off")
+    result = se("watch", a, "--interval", "0.2", "--max-syncs", "2")
+    assert "automatic sync is off for the Sync Manager" in result.stderr and "watch syncs anyway" in result.stderr
+    lines = result.stdout.splitlines()
+    assert len([x for x in lines if "sent" in x]) == 2
+    assert all(re.match(r"\d\d:\d\d:\d\d  ", line) for line in lines)
+    assert json.loads(se("config", a, "--json").stdout)["interval"] == 60.0  # --interval was for that run
+
+
+def test_config_says_what_automatic_sync_governs(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db")
+    se("init", a, "--table", "products")
+    out = se("config", a).stdout
+    assert "automatic sync (in the Sync Manager and 'syncengine watch'): on, every 60 s" in out
+    assert "remote: none remembered" in out
+
+
+def test_serve_warns_about_plain_http_on_the_network_and_a_log_without_tokens(tmp_path) -> None:
+    log = str(tmp_path / "shared.db")
+    server = start("serve", "--remote", log, "--host", "0.0.0.0", "--port", "0")
+    try:
+        assert server.stderr is not None
+        first, second = server.stderr.readline(), server.stderr.readline()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=60)
+    assert first.startswith("warning: serving on 0.0.0.0 without TLS")
+    assert second.startswith("warning: this shared log has no device tokens yet")
+    assert f"syncengine token create --remote {log} --user NAME" in second
+    token = se("token", "create", "--db", log, "--user", "alice")  # the old name still works
+    assert token.stdout.strip() and "for user alice" in token.stderr
+    assert "alice" in se("token", "list", "--remote", log).stdout
