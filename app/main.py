@@ -100,7 +100,9 @@ class Controller(QObject):
             if self.window is not None:
                 self.window.show_failure("Opening " + workspace.db, exc)
                 return None
-            QMessageBox.critical(None, "Sync Manager", f"Cannot open {workspace.db}:\n{exc}")
+            from .errors import sentence  # the engine's sentence, never a driver's raw text
+
+            QMessageBox.critical(None, "Sync Manager", f"Cannot open {workspace.db}:\n{sentence(exc)}")
             return None
         await asyncio.to_thread(config.remember, workspace)
         old = self.window

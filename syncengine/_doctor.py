@@ -101,7 +101,7 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
     except RemoteUnavailable as exc:
         return [
             Diagnosis(
-                "remote_unreachable", "error", f"the shared log cannot be reached: {exc}", f"{sync}   (when it is back)"
+                "remote_unreachable", "error", " ".join(str(exc).split()), f"{sync}   (when it is back)"
             )
         ]
     except RemoteError as exc:

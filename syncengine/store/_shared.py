@@ -144,7 +144,9 @@ def _insert_once(engine: sa.Engine, probe: sa.Select[Any], insert: sa.Insert) ->
 _PERMANENT = ("not a database", "malformed", "corrupt", "readonly", "read-only", "disk is full", "i/o error")
 
 
-def _failure(exc: BaseException, engine: sa.Engine, doing: str | None = None) -> RemoteError:
+def _failure(
+    exc: BaseException, engine: sa.Engine, doing: str | None = None, *, role: str = "shared log"
+) -> RemoteError:
     """The RemoteError for a driver error of the shared log: what is wrong, in our words (see ``_db.explain``).
 
     A damaged, foreign or read-only file will not get better by itself, so only the
@@ -152,7 +154,7 @@ def _failure(exc: BaseException, engine: sa.Engine, doing: str | None = None) ->
     """
     from .._db import explain, where
 
-    message = explain(exc, where(engine.url), role="shared log")
+    message = explain(exc, where(engine.url), role=role)
     if doing:
         message = f"cannot {doing}: {message}"
     low = str(getattr(exc, "orig", exc)).lower()
@@ -506,9 +508,11 @@ def copy_log(source: str | sa.URL, target: str | sa.URL) -> tuple[str, int]:
     one that holds batches is refused. Returns the log's id and how many batches
     were copied. One transaction: a copy that fails leaves the target as it was.
     """
+    from .._db import where as name_of
+
     src = SqlSharedLog(source, create=False)
     dst = _engine(target)
-    where = dst.url.render_as_string(hide_password=True)
+    where = name_of(dst.url)
     try:
         with dst.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
@@ -541,7 +545,7 @@ def copy_log(source: str | sa.URL, target: str | sa.URL) -> tuple[str, int]:
             log_id = str(write.execute(_LOG_ID).scalar_one())
         return log_id, copied
     except sa.exc.DBAPIError as exc:
-        raise _failure(exc, dst, f"copy the shared log to {where}") from exc
+        raise _failure(exc, dst, "copy the shared log there", role="database") from exc
     except sa.exc.SQLAlchemyError as exc:
         raise RemoteError(f"cannot copy the shared log to {where}: {exc}") from exc
     finally:
