@@ -215,6 +215,8 @@ def init(
     """Install sync on tables of DB (run again to add tables); --remote remembers the shared log to sync with."""
     if user is not None and remote is None:
         raise click.UsageError("--user goes with --remote")
+    if remote is not None and not remote.strip():
+        raise click.UsageError("--remote cannot be empty: give a shared log's path or URL")
     device = interruptible(lambda _: Device.init(db, list(tables), name=name, snapshot=not no_snapshot))
     if remote is not None:
         device.set_remote(remote, user)
@@ -543,6 +545,14 @@ def status(db: str, as_json: bool) -> None:
         click.echo(f"clock       {st.clock_offset_ms:+.0f} ms from the server")
 
 
+def _check_table(device: Device, table: str | None) -> None:
+    """Refuse a --table that is not synced here (a typo would otherwise list nothing, as if all were well)."""
+    if table is not None and table not in device.tables:
+        raise click.BadParameter(
+            f"{table!r} is not synced on this device (synced: {', '.join(device.tables)})", param_hint="--table"
+        )
+
+
 def _remote_text(remembered: dict[str, Any] | None) -> str:
     if remembered is None:
         return "none remembered (pass --remote, or: syncengine config DB --remote REMOTE)"
@@ -581,7 +591,9 @@ def _change_text(record: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | None, as_json: bool) -> None:
     """List client-log entries, newest first: state, operation, row, values."""
-    records = Device.open(db).log(unshared=unshared, pending=pending, table=table, limit=limit)
+    device = Device.open(db)
+    _check_table(device, table)
+    records = device.log(unshared=unshared, pending=pending, table=table, limit=limit)
     if as_json:
         _print_json([r.as_json() for r in records])
         return
@@ -784,6 +796,7 @@ def _who(conflict: Any, device: Device) -> str:
 def conflicts(db: str, show_all: bool, table: str | None, as_json: bool) -> None:
     """List open conflicts (and with --all, decided ones: the value kept and who decided)."""
     device = Device.open(db)
+    _check_table(device, table)
     found = device.conflicts(include_decided=show_all, table=table)
     if as_json:
         _print_json([c.as_json() for c in found])
@@ -925,7 +938,12 @@ def watch(
 @click.option("--json", "as_json", is_flag=True, help="Print what moved as JSON.")
 def demo(folder: str, as_json: bool) -> None:
     """Create two shop databases and a shared log in FOLDER, write on both, sync, show what moved."""
+    from pathlib import Path
+
     from .demo import run_demo
+
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise click.BadParameter(f"{folder} is a file; give a folder for the demo (new or empty)", param_hint="FOLDER")
 
     result = run_demo(folder, echo=None if as_json else click.echo)
     if as_json:

@@ -189,7 +189,9 @@ class SqlSharedLog:
         self._clock = clock
         self.created = False
         """Whether opening created the log (it did not exist); a sync that reports it sets it back to False."""
-        where = self.engine.url.render_as_string(hide_password=True)
+        from .._db import where as name_of
+
+        where = name_of(self.engine.url)
         path = self.engine.url.database if self.engine.url.get_backend_name() == "sqlite" else None
         if not create and path not in (None, "", ":memory:") and not os.path.exists(str(path)):
             raise RemoteError(f"there is no shared log at {path} (a sync creates one)", kind="no_log")
