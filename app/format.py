@@ -96,3 +96,26 @@ def location(where: str) -> str:
         return "~/" + Path(where).expanduser().resolve().relative_to(Path.home().resolve()).as_posix()
     except (ValueError, RuntimeError, OSError):  # outside the home folder, or no home
         return where
+
+
+def duration(seconds: float | None) -> str:
+    """Return a time span as "4 s", "3 min 20 s" or "1 h 5 min"; an em dash for None."""
+    if seconds is None:
+        return DASH
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs and minutes < 10 else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def size(n: int) -> str:
+    """Return a byte count as "812 kB" or "3.4 MB"."""
+    if n < 1_000_000:
+        return f"{max(n, 0) / 1000:.0f} kB"
+    if n < 1_000_000_000:
+        return f"{n / 1_000_000:.1f} MB"
+    return f"{n / 1_000_000_000:.2f} GB"

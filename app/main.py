@@ -12,7 +12,7 @@ import asyncio
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
@@ -20,8 +20,10 @@ from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from . import config, resources
 from .demo import build_demo, default_folder
+from .dialogs.join_device import JoinDialog
 from .dialogs.open_workspace import OpenDialog
 from .services.device import DeviceService
+from .services.pairing import Joined
 from .window import MainWindow
 
 
@@ -111,6 +113,7 @@ class Controller(QObject):
         self.window = window
         window.closed.connect(lambda w=window: self._closed(w))
         window.openRequested.connect(self.choose)
+        window.joinRequested.connect(self.join)
         window.demoRequested.connect(lambda: self._keep(asyncio.ensure_future(self.open_demo())))
         if old is not None:
             old.close()
@@ -124,15 +127,23 @@ class Controller(QObject):
             self.window = None
             self.done.set()
 
-    def choose(self) -> OpenDialog:
-        """Show the Open dialog (window-modal, not blocking); open what it returns."""
-        dialog = OpenDialog(self.window)
+    def choose(self, joined: Joined | None = None, note: str = "") -> OpenDialog:
+        """Show the Open dialog (window-modal, not blocking); open what it returns.
+
+        With ``joined`` it starts from a database that just joined (``note`` says what
+        is missing), and the window it opens takes it from there as :meth:`join` does.
+        """
+        dialog = OpenDialog(self.window, note=note)
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        if joined is not None:
+            dialog.prefill(joined.workspace)
 
         def chosen(result: int) -> None:
             if result == QDialog.DialogCode.Accepted:
                 opening = self.open(dialog.workspace(), dialog.chosen_token(), remember_token=dialog.remember_token())
-                self._keep(asyncio.ensure_future(opening))
+                self._keep(asyncio.ensure_future(self._then_welcome(opening, joined)))
+            elif dialog.join_requested:
+                self.join()
             elif self.window is None:
                 self.done.set()
             dialog.deleteLater()
@@ -140,6 +151,35 @@ class Controller(QObject):
         dialog.finished.connect(chosen)
         dialog.open()
         return dialog
+
+    def join(self) -> JoinDialog:
+        """Show the Join dialog; open the database it makes as the workspace (or go back to choosing one)."""
+        dialog = JoinDialog(self.window)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.joined.connect(lambda joined: self._keep(asyncio.ensure_future(self.open_joined(joined))))
+
+        def ended(result: int) -> None:
+            if result != QDialog.DialogCode.Accepted and self.window is None:
+                self.choose()  # a new machine with nothing open: back to the chooser
+            dialog.deleteLater()
+
+        dialog.finished.connect(ended)
+        dialog.open()
+        return dialog
+
+    async def open_joined(self, joined: Joined) -> MainWindow | None:
+        """Open a database that just joined, with the remote it took; ask for the remote when it cannot be used here."""
+        reason = await asyncio.to_thread(joined.needs_asking)
+        if reason:
+            self.choose(joined, note=reason)
+            return None
+        return await self._then_welcome(self.open(joined.workspace), joined)
+
+    async def _then_welcome(self, opening: Awaitable[MainWindow | None], joined: Joined | None) -> MainWindow | None:
+        window = await opening
+        if window is not None and joined is not None:
+            window.welcome_joined(joined.report)
+        return window
 
     async def open_demo(self, folder: str | None = None) -> MainWindow | None:
         target = Path(folder) if folder else default_folder()

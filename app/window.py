@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QByteArray, QEvent, QSettings, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -20,9 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from syncengine import Status, SyncEngineError
+from syncengine import PairReport, Status, SyncEngineError
 
 from . import config, resources
+from .dialogs.add_device import AddDeviceDialog
 from .ops import Ops
 from .services.device import DeviceService, Reachability, is_offline
 from .services.health import HealthService
@@ -49,6 +50,7 @@ class MainWindow(QMainWindow):
     closed = Signal()  # the window closed, its sync cancelled and connections released
     openRequested = Signal()
     demoRequested = Signal()
+    joinRequested = Signal()
 
     def __init__(self, service: DeviceService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +60,12 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._start_task: asyncio.Future[None] | None = None
         self._retinting = False
+        self._loaded = False
+        self._sync_when_loaded = False
+        self.add_dialog: AddDeviceDialog | None = None
+        # Where "Add a device…" listens and what address its code carries: None for every
+        # interface and this machine's LAN address (tests pass 127.0.0.1).
+        self.pair_host: str | None = None
         name = service.device.name or "device"
         self.setWindowTitle(f"{name} — Sync Manager")
         self.setWindowIcon(resources.icon("app", "#2f6fde"))
@@ -100,6 +108,7 @@ class MainWindow(QMainWindow):
         self.ops.failed.connect(self.show_failure)
         self.banner.retry.connect(self.overview.sync_button.click)
         self.overview.openView.connect(self.show_view)
+        self.devices.addRequested.connect(self.add_device)
         self.overview.notice.connect(self.banner.show_info)
         service.statusChanged.connect(self._status)
         service.reachabilityChanged.connect(self._reachability)
@@ -128,6 +137,9 @@ class MainWindow(QMainWindow):
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self.openRequested)
         file_menu.addAction("Open the &demo workspace").triggered.connect(self.demoRequested)
+        self.join_action = file_menu.addAction("&Join another device…")
+        self.join_action.setToolTip("Make a new database on this machine from another device's pairing code")
+        self.join_action.triggered.connect(self.joinRequested)
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -141,6 +153,11 @@ class MainWindow(QMainWindow):
         resources.themed(self.cancel_action, "cancel")
         self.cancel_action.setEnabled(False)
         self.cancel_action.triggered.connect(self.overview.cancel)
+        sync_menu.addSeparator()
+        self.add_action = sync_menu.addAction("&Add a device…")
+        resources.themed(self.add_action, "devices")
+        self.add_action.setToolTip("Show a pairing code and send everything to the device that joins with it")
+        self.add_action.triggered.connect(self.add_device)
         view_menu = self.menuBar().addMenu("&View")
         for i, key in enumerate(VIEWS):
             action = QAction(self.pages[key][2], self)
@@ -200,7 +217,11 @@ class MainWindow(QMainWindow):
 
         async def load() -> None:
             await self.ops.run("Opening the database", self._load)
+            self._loaded = True
             self.ready.emit()
+            if self._sync_when_loaded:
+                self._sync_when_loaded = False
+                self.overview.sync_now()
 
         self._start_task = asyncio.ensure_future(load())
 
@@ -216,6 +237,47 @@ class MainWindow(QMainWindow):
             await self.health.load()
         enabled, _interval = await self.service.auto_sync_settings()
         self.service.start_auto_sync_if_enabled(enabled)
+
+    # -- pairing -------------------------------------------------------------------------------
+
+    def add_device(self) -> AddDeviceDialog:
+        """Show the Add a device dialog (one at a time), which makes a code and waits for a device."""
+        if self.add_dialog is not None and shiboken6.isValid(self.add_dialog) and self.add_dialog.isVisible():
+            self.add_dialog.raise_()
+            self.add_dialog.activateWindow()
+            return self.add_dialog
+        dialog = AddDeviceDialog(self.service, self, host=self.pair_host)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.joined.connect(self._paired)
+        dialog.listed.connect(self.devices.expect)
+        self.add_dialog = dialog
+        dialog.show()
+        dialog.start()
+        return dialog
+
+    def _paired(self, report: PairReport) -> None:
+        self.devices.expect(report.device_id)
+        self.show_view("devices")
+        self.banner.show_info(
+            f"{report.name or report.device_id} joined this device by pairing. It is listed under Devices "
+            "after its first sync with the shared log."
+        )
+
+    def welcome_joined(self, report: PairReport) -> None:
+        """After this database joined another device: show Devices, and sync once so the shared log lists it."""
+        self.devices.expect(report.device_id)
+        self.show_view("devices")
+        moved = f"received {report.received:,} rows" + (f" and sent {report.sent:,}" if report.sent else "")
+        if self.service.remote is None:
+            self.banner.show_info(f"Joined by pairing: {moved}. There is no shared log to sync with.")
+            return
+        self.banner.show_info(
+            f"Joined by pairing: {moved}. Its first sync with the shared log registers it under Devices."
+        )
+        if self._loaded:
+            self.overview.sync_now()
+        else:
+            self._sync_when_loaded = True
 
     # -- state -------------------------------------------------------------------------------
 

@@ -1,1 +1,1 @@
-"""Dialogs: opening a workspace, error details."""
+"""Dialogs: opening a workspace, error details, adding a device and joining one (pairing)."""

@@ -32,14 +32,25 @@ _DB_FILTER = "SQLite databases (*.db *.sqlite *.sqlite3);;All files (*)"
 
 
 class OpenDialog(QDialog):
-    """Returns a :class:`config.Workspace` and a token (for a server remote)."""
+    """Returns a :class:`config.Workspace` and a token (for a server remote).
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    ``note`` is shown above the form (why the dialog asks: a join that brought no
+    usable remote, say). **Join another device…** closes it with ``join_requested``
+    set, for a machine that has no synced database yet.
+    """
+
+    def __init__(self, parent: QWidget | None = None, note: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Open a synced database")
         self.setMinimumWidth(560)
         layout = QVBoxLayout(self)
         self.picker: QFileDialog | None = None  # the file picker last opened (tests drive it)
+        self.join_requested = False
+        self.user = "default"  # the shared-log user: a recent workspace's, or a joined device's
+        self.note = QLabel(note)
+        self.note.setWordWrap(True)
+        self.note.setVisible(bool(note))
+        layout.addWidget(self.note)
         self.recent = QListWidget()
         self.recent.setMaximumHeight(140)
         for workspace in config.recent():
@@ -71,6 +82,9 @@ class OpenDialog(QDialog):
         form.addRow("", self.remember)
         layout.addLayout(form)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
+        self.join_button = self.buttons.addButton("&Join another device…", QDialogButtonBox.ButtonRole.ResetRole)
+        self.join_button.setToolTip("Make a new database here from another device's pairing code")
+        self.join_button.clicked.connect(self._join)
         layout.addWidget(self.buttons)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -109,10 +123,22 @@ class OpenDialog(QDialog):
         self.picker = picker
         picker.open()
 
+    def _join(self) -> None:
+        self.join_requested = True
+        self.reject()
+
+    def prefill(self, workspace: config.Workspace) -> None:
+        """Start from ``workspace`` (a database that joined, whose remote is still to be chosen)."""
+        self.db.setText(workspace.db)
+        self.remote.setText(workspace.remote)
+        self.user = workspace.user
+        self.remote.setFocus()
+
     def _pick(self, item: QListWidgetItem | None) -> None:
         if item is None:
             return
         workspace: config.Workspace = item.data(Qt.ItemDataRole.UserRole)
+        self.user = workspace.user
         self.db.setText(workspace.db)
         self.remote.setText(workspace.remote)
         self.token.setText(config.load_token(workspace.remote) or "" if workspace.remote.startswith("http") else "")
@@ -126,7 +152,7 @@ class OpenDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Open).setEnabled(bool(self.db.text().strip()))
 
     def workspace(self) -> config.Workspace:
-        return config.Workspace(db=self.db.text().strip(), remote=self.remote.text().strip())
+        return config.Workspace(db=self.db.text().strip(), remote=self.remote.text().strip(), user=self.user)
 
     def chosen_token(self) -> str | None:
         """Return the token typed for a server remote (None for other remotes or an empty field)."""

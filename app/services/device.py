@@ -29,9 +29,13 @@ from syncengine import (
     Device,
     DeviceInfo,
     LogRecord,
+    Pairing,
+    PairProgress,
+    PairReport,
     RemoteError,
     SharedLog,
     Status,
+    SyncCancelled,
     SyncEngineError,
     SyncOptions,
     SyncRecord,
@@ -110,6 +114,7 @@ class DeviceService(QObject):
         self._closed = False
         self._tasks: set[asyncio.Future[None]] = set()  # the loop holds only weak references to tasks
         self._calls: set[asyncio.Future[Any]] = set()  # engine calls running in worker threads
+        self._cancels: set[threading.Event] = set()  # of long calls (a pairing) that shutdown must stop
         self._known_id = device.device_id
         device.add_listener(self._from_engine)
 
@@ -154,11 +159,14 @@ class DeviceService(QObject):
 
         Engine calls still running in worker threads (a check, a repair) are waited
         for before the connections go: a thread cannot be stopped, and one that went
-        on with a closed device would open new connections behind it.
+        on with a closed device would open new connections behind it. A pairing is
+        asked to stop first (it would otherwise wait for its joiner for minutes).
         """
         if self._closed:
             return
         self._closed = True
+        for cancel in self._cancels:
+            cancel.set()
         await self.stop_auto_sync()
         self.cancel_sync()
         await self._idle.wait()
@@ -318,6 +326,42 @@ class DeviceService(QObject):
             self.syncProgress.emit(event.stage, event.done, -1 if event.total is None else event.total)
         elif isinstance(event, events.SyncStarted):
             self.syncProgress.emit(event.stages[0] if event.stages else "", 0, -1)
+
+    # -- pairing ---------------------------------------------------------------------------
+
+    async def pair(self, remote: dict[str, Any] | None, *, host: str | None = None, timeout: float = 600.0) -> Pairing:
+        """Start listening for a new device (in a worker thread); show the returned pairing's ``code``.
+
+        ``remote`` (``{"url", "user"}``) is stored first as the device's ``remote``
+        setting, which the engine hands to the joiner: the window knows the remote,
+        the device database does not unless a join put it there.
+        """
+
+        def start() -> Pairing:
+            if remote is not None and self.device.setting("remote") != remote:
+                self.device.set_setting("remote", remote)
+            return self.device.pair(host=host, timeout=timeout)
+
+        return await self.run(start)
+
+    async def serve(
+        self, pairing: Pairing, on_progress: Callable[[PairProgress], None], cancel: threading.Event
+    ) -> PairReport:
+        """Wait for the joiner and send it everything (in a worker thread); read the views again after.
+
+        ``cancel`` is also set by :meth:`shutdown`. Raises what ``Pairing.serve`` raises.
+        """
+        if self._closed:  # shutdown has begun and would not wait for a call started now
+            pairing.close()
+            raise SyncCancelled("the window is closing")
+        self._cancels.add(cancel)
+        try:
+            report = await self.run(pairing.serve, on_progress=on_progress, cancel=cancel)
+        finally:
+            self._cancels.discard(cancel)
+        if not self._closed:
+            await self.after_change()  # a joiner with rows of its own sent them here
+        return report
 
     # -- automatic sync ------------------------------------------------------------------
 
