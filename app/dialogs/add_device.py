@@ -32,7 +32,7 @@ from syncengine import DeviceInfo, PairProgress, PairReport, SyncEngineError
 
 from .. import format as fmt
 from ..services.device import DeviceService
-from ..services.pairing import Transfer, shareable_remote
+from ..services.pairing import Transfer
 from ..widgets.qr import QrCode
 from ._transfer import TransferDialog
 
@@ -133,7 +133,7 @@ class AddDeviceDialog(TransferDialog):
 
     async def _offer(self, transfer: Transfer) -> None:
         self.busy("Making a pairing code…")
-        pairing = await self.service.pair(shareable_remote(self.service.workspace), host=self.host, timeout=self.timeout)
+        pairing = await self.service.pair(host=self.host, timeout=self.timeout)
         if not shiboken6.isValid(self):
             pairing.close()
             return

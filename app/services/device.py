@@ -329,17 +329,18 @@ class DeviceService(QObject):
 
     # -- pairing ---------------------------------------------------------------------------
 
-    async def pair(self, remote: dict[str, Any] | None, *, host: str | None = None, timeout: float = 600.0) -> Pairing:
+    async def pair(self, *, host: str | None = None, timeout: float = 600.0) -> Pairing:
         """Start listening for a new device (in a worker thread); show the returned pairing's ``code``.
 
-        ``remote`` (``{"url", "user"}``) is stored first as the device's ``remote``
-        setting, which the engine hands to the joiner: the window knows the remote,
-        the device database does not unless a join put it there.
+        The workspace's remote is remembered in the device first (``Device.set_remote``):
+        pairing hands the remembered remote to the joiner, and the window's remote is
+        the one this device syncs with, whatever the database remembered before.
         """
+        url, user = self.workspace.remote.strip(), self.workspace.user
 
         def start() -> Pairing:
-            if remote is not None and self.device.setting("remote") != remote:
-                self.device.set_setting("remote", remote)
+            if url:
+                self.device.set_remote(url, None if user == "default" else user)
             return self.device.pair(host=host, timeout=timeout)
 
         return await self.run(start)

@@ -5,8 +5,9 @@ The engine's pairing (``Pairing.serve`` on the device that has the data,
 progress from the thread that runs it. A :class:`Transfer` is handed to that call:
 its ``on_progress`` moves each event to the UI thread (``loop.call_soon_threadsafe``)
 before a signal is emitted, and its ``cancel`` event is what the call checks between
-batches. The dialogs in ``app/dialogs/pairing.py`` drive it; the device side runs
-through :meth:`DeviceService.serve`, so closing the window cancels it too.
+batches. The dialogs in ``app/dialogs/`` (``add_device``, ``join_device``) drive it;
+the sending side runs through :meth:`DeviceService.serve`, so closing the window
+cancels it too.
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import shiboken6
 from PySide6.QtCore import QObject, Signal
 
-from syncengine import Device, PairProgress, PairReport, SyncCancelled, SyncEngineError
+from syncengine import Device, PairProgress, PairReport, SyncCancelled
 
-from .. import config
+from .. import config, errors
 
 
 class Transfer(QObject):
@@ -56,27 +55,6 @@ class Transfer(QObject):
         return self.cancel_event.is_set()
 
 
-def shareable_remote(workspace: config.Workspace) -> dict[str, Any] | None:
-    """The remote settings a joiner takes from this device: the URL without a password, or an absolute path.
-
-    A relative path means nothing on another machine, and a password in a URL is a
-    secret like a token (the engine never hands a token over either).
-    """
-    remote = workspace.remote.strip()
-    if not remote:
-        return None
-    if "://" not in remote:
-        return {"url": str(Path(remote).expanduser().resolve()), "user": workspace.user}
-    parts = urlsplit(remote)
-    if parts.password is not None:
-        host = parts.hostname or ""
-        netloc = f"{parts.username}@{host}" if parts.username else host
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-        remote = urlunsplit(parts._replace(netloc=netloc))
-    return {"url": remote, "user": workspace.user}
-
-
 @dataclass(frozen=True, slots=True)
 class Joined:
     """What a finished join leaves: the database, and the workspace to open it as."""
@@ -106,15 +84,15 @@ class Joined:
 
 
 def read_joined(db: str, report: PairReport) -> Joined:
-    """Read the remote settings a join stored in ``db`` (blocking: run it in a worker)."""
+    """Read the remote a join took from the other device into ``db`` (blocking: run it in a worker)."""
     device = Device.open(db)
     try:
-        remote = device.setting("remote")
+        remote = device.remote_settings()
     finally:
         device.close()
-    if isinstance(remote, dict) and remote.get("url"):
-        return Joined(db, report, str(remote["url"]), str(remote.get("user") or "default"))
-    return Joined(db, report, "", "default")
+    if remote is None:
+        return Joined(db, report, "", "default")
+    return Joined(db, report, str(remote["url"]), str(remote["user"] or "default"))
 
 
 def _file_of(location: str) -> Path | None:
@@ -130,7 +108,8 @@ def _file_of(location: str) -> Path | None:
 def sentence(error: BaseException, *, side: str) -> str:
     """One sentence for a pairing that ended in ``error`` (the traceback goes behind Details…).
 
-    ``side`` is "sender" or "joiner": a cancel means another thing on each.
+    ``side`` is "sender" or "joiner": a cancel means another thing on each. Anything
+    else is the engine's own sentence (:func:`app.errors.sentence`), as a sentence.
     """
     if isinstance(error, SyncCancelled):
         if side == "sender":
@@ -139,12 +118,7 @@ def sentence(error: BaseException, *, side: str) -> str:
             "Cancelled. What arrived is kept: join again with the same code to go on, "
             "while the other device still waits."
         )
-    if isinstance(error, SyncEngineError):
-        text = str(error).strip() or type(error).__name__
-    elif isinstance(error, OSError):
-        text = f"the network failed: {error.strerror or error}"
-    else:
-        text = str(error).strip() or type(error).__name__
+    text = errors.sentence(error) or type(error).__name__
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "?", "!")) else text + "."
 

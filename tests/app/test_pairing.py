@@ -24,7 +24,7 @@ from app.dialogs.add_device import AddDeviceDialog
 from app.dialogs.join_device import JoinDialog
 from app.dialogs.open_workspace import OpenDialog
 from app.main import Controller
-from app.services.pairing import Joined, shareable_remote
+from app.services.pairing import Joined
 from app.widgets.qr import BORDER
 from app.window import MainWindow
 from syncengine import Device, PairReport, RemoteUnavailable, SqlSharedLog, join
@@ -142,7 +142,7 @@ def test_add_a_device_shows_a_code_that_joins_with_progress_and_the_new_device_e
     assert _count(new) == ROWS
 
     till = Device.open(new)  # the joined device took the window's remote with the rows
-    assert till.setting("remote") == {"url": str(Path(paths["log"]).resolve()), "user": "default"}
+    assert till.remote_settings() == {"url": str(Path(paths["log"]).absolute()), "user": None}
     with qtbot.waitSignal(dialog.listed, timeout=20000):
         shared = SqlSharedLog(paths["log"])
         try:
@@ -195,7 +195,7 @@ def _sender(tmp_path: Path, rows: int = ROWS, *, remote: bool = True) -> tuple[d
     paths = _shop(tmp_path, rows)
     shop = Device.open(paths["shop"])
     if remote:
-        shop.set_setting("remote", {"url": paths["log"], "user": "default"})
+        shop.set_remote(paths["log"])
     pairing = shop.pair(host="127.0.0.1", timeout=120)
 
     def serve() -> PairReport:
@@ -315,24 +315,7 @@ def test_a_join_that_brings_no_remote_asks_for_one_in_the_open_dialog(qtbot, loo
     qtbot.waitUntil(controller.done.is_set, timeout=5000)  # nothing open: the app would end
 
 
-# -- what travels with a code -----------------------------------------------------------------------
-
-
-def test_the_remote_handed_to_a_joiner_is_an_absolute_path_or_a_url_without_its_password(tmp_path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    assert shareable_remote(config.Workspace(db="shop.db")) is None
-    assert shareable_remote(config.Workspace(db="shop.db", remote="shared.db")) == {
-        "url": str(tmp_path / "shared.db"),
-        "user": "default",
-    }
-    assert shareable_remote(config.Workspace(db="shop.db", remote="postgresql://me:s3cret@db.example.com:5433/sync", user="shops")) == {
-        "url": "postgresql://me@db.example.com:5433/sync",
-        "user": "shops",
-    }
-    assert shareable_remote(config.Workspace(db="shop.db", remote="https://sync.example.com")) == {
-        "url": "https://sync.example.com",
-        "user": "default",
-    }
+# -- what a joined database needs ------------------------------------------------------------------
 
 
 def test_a_joined_database_asks_for_a_remote_it_cannot_use_here(tmp_path: Path) -> None:
