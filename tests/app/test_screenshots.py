@@ -3,7 +3,8 @@
 The demo is built in a folder called ``demo`` inside a home folder the test sets,
 so the window shows ``~/demo/shared.db`` and never a temporary path. The activity
 shot comes last, after a sync from the window, so the engine's log has lines. One
-more shot shows the overview after the application switched to a dark palette.
+more shot shows the overview after the application switched to a dark palette, and
+one the Add a device dialog waiting with its code (listening on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -69,6 +70,22 @@ def test_screenshot_of_each_view(qtbot, run, home) -> None:
     close_window(qtbot, window)
     for key in ("overview", "conflicts", "pending", "devices", "activity", "history"):
         assert (SHOTS / f"{key}.png").stat().st_size > 10_000
+
+
+def test_screenshot_of_add_a_device(qtbot, run, home) -> None:
+    window = open_window(qtbot, run, build_demo(home / "demo"))
+    window.pair_host = "127.0.0.1"
+    window.add_action.trigger()
+    dialog = window.add_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: bool(dialog.code) and dialog.status.text() == "Waiting for a device…", timeout=10000)
+    qtbot.waitExposed(dialog)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert dialog.grab().save(str(SHOTS / "add-device.png"))
+    with qtbot.waitSignal(dialog.rejected, timeout=10000):
+        dialog.reject()  # stops listening
+    close_window(qtbot, window)
+    assert (SHOTS / "add-device.png").stat().st_size > 5_000
 
 
 def _dark_palette() -> QPalette:
