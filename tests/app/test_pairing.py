@@ -187,6 +187,26 @@ def test_closing_the_window_while_a_code_waits_stops_the_pairing(qtbot, run, tmp
         join(str(tmp_path / "late.db"), code, timeout=5)
 
 
+def test_an_expired_code_says_so_in_a_sentence_and_new_code_makes_another(qtbot, run, tmp_path) -> None:
+    paths = _shop(tmp_path, rows=10)
+    window = open_window(qtbot, run, config.Workspace(db=paths["shop"], remote=paths["log"]))
+    dialog = AddDeviceDialog(window.service, window, host="127.0.0.1", timeout=0.5)
+    dialog.show()
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.error_row.isVisible(), timeout=20000)
+    assert dialog.error_label.text() == "The pairing code expired before a device joined; make a new one."
+    assert "RemoteUnavailable" in dialog.details and dialog.details_button.isVisible()
+    assert not dialog.code_field.text() and dialog.again_button.isVisible() and dialog.cancel_button.text() == "Close"
+    first = dialog.code
+    dialog.timeout = 600
+    qtbot.mouseClick(dialog.again_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.code != first and dialog.status.text() == "Waiting for a device…", timeout=10000)
+    assert not dialog.error_row.isVisible() and not dialog.again_button.isVisible()
+    with qtbot.waitSignal(dialog.rejected, timeout=10000):
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)  # closing cancels
+    close_window(qtbot, window)
+
+
 # -- Join another device -----------------------------------------------------------------------------
 
 
