@@ -259,8 +259,8 @@ class MainWindow(QMainWindow):
         self.devices.expect(report.device_id)
         self.show_view("devices")
         self.banner.show_info(
-            f"{report.name or report.device_id} joined this device by pairing. It is listed under Devices "
-            "after its first sync with the shared log."
+            f"{report.name or report.device_id} joined this device by pairing."
+            + (" It is listed under Devices after its first sync with the shared log." if self.service.remote else "")
         )
 
     def welcome_joined(self, report: PairReport) -> None:

@@ -180,10 +180,16 @@ class AddDeviceDialog(TransferDialog):
     def _joined(self, report: PairReport) -> None:
         self.report = report
         moved = f"sent {report.sent:,} rows" + (f", received {report.received:,}" if report.received else "")
-        conflicts = f"; {report.conflicts:,} conflicts to look at" if report.conflicts else ""
+        n = report.conflicts
+        conflicts = f"; {n:,} conflict{'s' if n != 1 else ''} to look at" if n else ""
+        later = (
+            "It is listed under Devices after its first sync with the shared log."
+            if self.service.remote is not None
+            else "This workspace has no shared log: sync both devices with one to keep them in step."
+        )
         self.finished_status(
             f"{report.name or 'The new device'} joined: {moved} in {fmt.duration(report.seconds)}{conflicts}.",
-            f"Device id {report.device_id}. It is listed under Devices after its first sync with the shared log.",
+            f"Device id {report.device_id}. {later}",
         )
         self.joined.emit(report)
         self._devices(self.service.devices)

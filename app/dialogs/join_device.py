@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from syncengine import ConfigurationError, PairingCode, join
 
 from .. import format as fmt
-from ..services.pairing import Transfer, read_joined
+from ..services.pairing import Joined, Transfer, read_joined
 from ._transfer import TransferDialog
 
 _DB_FILTER = "SQLite databases (*.db *.sqlite *.sqlite3);;All files (*)"
@@ -48,7 +48,7 @@ class JoinDialog(TransferDialog):
         self.setWindowTitle("Join another device")
         self.setMinimumWidth(640)
         self.picker: QFileDialog | None = None  # the file picker last opened (tests drive it)
-        self.result_joined: object | None = None
+        self.result_joined: Joined | None = None
         layout = QVBoxLayout(self)
         intro = QLabel(
             "On a device that has the data, choose <b>Sync → Add a device…</b> in the Sync Manager "

@@ -312,6 +312,34 @@ def test_a_wrong_code_shows_a_sentence_and_the_right_one_then_joins(qtbot, loop,
     assert not dialog.error_row.isVisible()
 
 
+def test_cancel_stops_a_join_mid_transfer_and_join_again_resumes(qtbot, loop, tmp_path) -> None:
+    _paths, _pairing, thread, out = _sender(tmp_path)
+    dialog = JoinDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    new = str(tmp_path / "till.db")
+    _fill(qtbot, dialog, out["code"], new)
+    qtbot.mouseClick(dialog.join_button, Qt.MouseButton.LeftButton)
+    transfer = dialog.transfer
+    assert transfer is not None
+    forward = transfer.on_progress
+
+    def cancel_after_the_first_batch(event) -> None:  # the transfer's thread: no race with its speed
+        forward(event)
+        transfer.cancel_event.set()
+
+    transfer.on_progress = cancel_after_the_first_batch  # type: ignore[method-assign]  # before the join starts
+    qtbot.waitUntil(lambda: dialog.error_row.isVisible(), timeout=30000)
+    assert dialog.error_label.text().startswith("Cancelled. What arrived is kept: join again with the same code")
+    assert dialog.isVisible() and dialog.join_button.text() == "&Join again"
+    assert 0 < _count(new) < ROWS  # whole batches committed, the rest not yet
+    with qtbot.waitSignal(dialog.joined, timeout=60000) as joined:
+        qtbot.mouseClick(dialog.join_button, Qt.MouseButton.LeftButton)
+    thread.join(60)
+    assert joined.args[0].report.resumed and _count(new) == ROWS
+    assert out["result"].device_id == joined.args[0].report.device_id
+
+
 def test_a_join_that_brings_no_remote_asks_for_one_in_the_open_dialog(qtbot, loop, tmp_path) -> None:
     _paths, _pairing, thread, out = _sender(tmp_path, rows=20, remote=False)
     controller = Controller()
