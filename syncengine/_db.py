@@ -95,7 +95,10 @@ def create_engine(target: str | sa.URL, *, busy_timeout_ms: int | None = None, *
             # A sync touches the log, the row registers and the tables at random keys: with
             # SQLite's default 2 MiB page cache each batch rereads them from the file.
             dbapi_conn.execute("PRAGMA cache_size = -65536")
-            dbapi_conn.set_progress_handler(_stop_asked, 1000)
+            if _interrupts[0]:
+                # asked for by a front end that stops work on Ctrl-C (the command line); the handler takes
+                # the GIL now and then, which a process with a busy UI thread or a thread pool must not pay
+                dbapi_conn.set_progress_handler(_stop_asked, 10000)
 
         @event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
@@ -165,6 +168,12 @@ def describe(engine: sa.Engine) -> str:
 
 _stop = threading.Event()
 _stop_keeper: list[int] = [0]  # the thread whose statements go on (the one that asked)
+_interrupts = [False]  # whether SQLite connections opened from now on can be interrupted
+
+
+def allow_interrupts() -> None:
+    """Make SQLite connections opened from now on stoppable by :func:`interrupt_others` (call it first)."""
+    _interrupts[0] = True
 
 
 class _Depth(threading.local):
@@ -185,7 +194,8 @@ def _stop_asked() -> int:
 def interrupt_others() -> None:
     """Abort, from now on, every SQLite statement of this process run by another thread than the caller.
 
-    For a front end stopping work at once (Ctrl-C): the statement fails with
+    Only connections opened after :func:`allow_interrupts` can be stopped. For a
+    front end stopping work at once (Ctrl-C): the statement fails with
     "interrupted", its transaction rolls back, nothing is half-written. Statements
     inside :func:`uninterruptible` go on.
     """

@@ -99,11 +99,7 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
     try:
         devices = remote.devices()
     except RemoteUnavailable as exc:
-        return [
-            Diagnosis(
-                "remote_unreachable", "error", " ".join(str(exc).split()), f"{sync}   (when it is back)"
-            )
-        ]
+        return [Diagnosis("remote_unreachable", "error", " ".join(str(exc).split()), f"{sync}   (when it is back)")]
     except RemoteError as exc:
         if exc.kind == "auth":
             return [Diagnosis("token_refused", "error", str(exc), "ask for a new token: syncengine token create")]

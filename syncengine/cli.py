@@ -94,12 +94,13 @@ def _console_cancelled(exc: BaseException) -> bool:
 @click.pass_context
 def main(ctx: click.Context, debug: bool, verbose: int, lock_wait: float) -> None:
     """Offline-first sync for SQL databases."""
-    from ._db import set_lock_wait
+    from ._db import allow_interrupts, set_lock_wait
 
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     _console.setup_logging(verbose)
     set_lock_wait(lock_wait)
+    allow_interrupts()  # Ctrl-C stops a statement in progress (see _console.interruptible)
 
 
 # -- the remote: the same options on every command that talks to one --------------------------
