@@ -76,7 +76,7 @@ def connect(host: str, port: int, pin: bytes, timeout: float) -> Channel:
     except OSError as exc:
         raise RemoteUnavailable(
             f"cannot reach the device that made the code at {host}:{port} ({exc.strerror or exc}); "
-            "is 'syncengine pair' still waiting there, and on a network this device can reach?"
+            "is the other device still waiting with this code, on a network this device can reach?"
         ) from exc
     try:
         sock = context.wrap_socket(raw, server_hostname=None)

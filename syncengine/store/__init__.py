@@ -12,6 +12,7 @@ from ._catalog import SyncedTable, pk_key
 from ._client import entry_of
 from ._device import Assign, DeviceStore, LoadedRow, LogState, Outgoing, Tx, install, load_catalog, reflect
 from ._shared import SqlSharedLog, copy_log
+from ._snapshot import read_page
 
 __all__ = [
     "Assign",
@@ -30,5 +31,6 @@ __all__ = [
     "install",
     "load_catalog",
     "pk_key",
+    "read_page",
     "reflect",
 ]

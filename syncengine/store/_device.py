@@ -33,6 +33,7 @@ from . import _drift as drift
 from . import _registers as registers
 from . import _restate as restate
 from . import _schema as s
+from . import _snapshot as snapshot
 from . import _stamping as stamping
 from . import _views as views
 from ._apply import Executor, Failure, execute_plan
@@ -140,6 +141,22 @@ class Tx:
     def state_page(self, table: str, device_id: str, after: str, limit: int) -> tuple[list[Entry], str | None]:
         """A page of a table's rows as state or tombstone entries, after key text ``after``; see :mod:`._restate`."""
         return restate.state_page(self.conn, self.catalog[table], device_id, after, limit)
+
+    def snapshot_page(self, table: str, after: str, limit: int) -> tuple[bytes | None, str | None, int]:
+        """A page of a table's rows with their registers, after key text ``after``; see :mod:`._snapshot`."""
+        return snapshot.snapshot_page(self.conn, self.catalog[table], after, limit)
+
+    def is_fresh(self, table: str) -> bool:
+        """Whether sync knows nothing of this table here: no register and no row."""
+        return snapshot.is_fresh(self.conn, self.catalog[table])
+
+    def load_fresh(self, table: str, document: dict[str, Any]) -> int:
+        """Write a snapshot page into a table sync knew nothing of; see :mod:`._snapshot`."""
+        return snapshot.load_fresh(self.conn, self.catalog[table], document)
+
+    def snapshot_entries(self, table: str, device_id: str, document: dict[str, Any]) -> list[Entry]:
+        """A snapshot page as state and tombstone entries to merge."""
+        return snapshot.entries_of(self.catalog[table], device_id, document)
 
     def registers_count(self, table: str) -> int:
         """How many rows of a table sync knows, live or deleted."""

@@ -63,6 +63,13 @@ class Dialect:
         """How many typeless value columns (``n0…`` and ``o0…``) the log has: none here."""
         return 0
 
+    def registers_with_rows(self, conn: sa.Connection, synced: SyncedTable, after: str, limit: int) -> list[Any] | None:
+        """A page of a table's registers each joined to its row's raw cells, in one query; None where not done so.
+
+        Rows: ``(pk, exists_v, alive, fields, dead, *cells)`` (cells NULL for a key the table lacks).
+        """
+        return None
+
 
 class Sqlite(Dialect):
     """SQLite: JSON-parameter lookups, value columns in the log, the outbox."""
@@ -84,6 +91,18 @@ class Sqlite(Dialect):
         )
         cells = synced.decoder.cells
         return [cells(row) for row in conn.exec_driver_sql(sql, (orjson.dumps([pk[0] for pk in pks]).decode(),))]
+
+    def registers_with_rows(self, conn: sa.Connection, synced: SyncedTable, after: str, limit: int) -> list[Any] | None:
+        if not synced.plain_key:
+            return None
+        quote = conn.dialect.identifier_preparer.quote
+        cells = ", ".join(f"t.{quote(c)}" for c in synced.columns)
+        sql = (
+            f"SELECT r.pk, r.exists_v, r.alive, r.fields, r.dead, {cells} FROM syncengine_rows AS r "
+            f"LEFT JOIN {quote(synced.name)} AS t ON t.{quote(synced.pk_columns[0])} = json_extract(r.pk, '$[0]') "
+            "WHERE r.tbl = ? AND r.pk > ? ORDER BY r.pk LIMIT ?"
+        )
+        return list(conn.exec_driver_sql(sql, (synced.name, after, limit)).fetchall())
 
     def value_columns(self, conn: sa.Connection) -> int:
         names = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(syncengine_log)")}

@@ -125,12 +125,24 @@ def capture_missing(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> 
 
 
 def _entry(device_id: str, synced: SyncedTable, pk: tuple[Any, ...], row: Any, values: dict[str, Any]) -> Entry:
-    exists = row.exists_v
-    explicit = orjson.loads(row.fields) if row.fields else {}
+    return state_entry(device_id, synced.name, pk, row.exists_v, bool(row.alive), row.fields, values)
+
+
+def state_entry(
+    device_id: str,
+    table: str,
+    pk: tuple[Any, ...],
+    exists: str,
+    alive: bool,
+    fields: str | None,
+    values: dict[str, Any],
+) -> Entry:
+    """A row's registers (existence version, explicit field versions as stored) and values as one entry."""
+    explicit = orjson.loads(fields) if fields else {}
     base = {column: explicit.get(column, exists) for column in values}
     if exists:
         base[ROW] = exists
     base = {k: v for k, v in base.items() if v}  # a register never written has no version to restate
     data = {column: value for column, value in values.items() if column in base}
-    op = Op.STATE if row.alive else Op.TOMBSTONE
-    return Entry(max(base.values()), device_id, synced.name, pk, op, data, None, base)
+    op = Op.STATE if alive else Op.TOMBSTONE
+    return Entry(max(base.values()), device_id, table, pk, op, data, None, base)

@@ -178,7 +178,10 @@ def test_a_sender_killed_mid_transfer_fails_the_join_clearly_and_a_new_pairing_w
     assert _rows(new) == _rows(shop)
 
 
-def test_ctrl_c_mid_transfer_leaves_a_consistent_database_and_joining_again_resumes(tmp_path) -> None:
+def test_ctrl_c_mid_transfer_leaves_a_consistent_database_and_joining_again_resumes(tmp_path, monkeypatch) -> None:
+    # one page in flight at a time, so that when the sender holds its second page the joiner has
+    # committed the first and waits for the next (with more in flight, Ctrl-C would land mid-write)
+    monkeypatch.setattr("syncengine.pairing._transfer.WINDOW", 1)
     shop_path = Path(_big_shop(tmp_path / "shop.db", 20_000))
     shop = Device.open(str(shop_path))
     pairing = shop.pair(host="127.0.0.1")
@@ -231,10 +234,10 @@ def test_joining_refuses_a_database_whose_table_does_not_fit(tmp_path) -> None:
     assert tables == {"products"}  # nothing written
 
 
-def test_the_joiner_takes_the_senders_remote_but_never_its_token(tmp_path) -> None:
+def test_the_joiner_takes_the_senders_remote_but_never_its_token_or_password(tmp_path) -> None:
     shop_path = make_shop(tmp_path / "shop.db", ("p1", "kettle"))
     shop = Device.init(shop_path, ["products"])
-    shop.set_setting("remote", {"url": "https://sync.example.com", "user": None})
+    shop.set_remote("postgresql://sync:s3cret@db.example/sync", user="shop")
     shop.set_setting("token", "secret-token")  # a device may keep its own token; it must stay there
     shop.sync(SqlSharedLog(str(tmp_path / "log.db")))
     pairing = shop.pair(host="127.0.0.1")
@@ -243,7 +246,7 @@ def test_the_joiner_takes_the_senders_remote_but_never_its_token(tmp_path) -> No
     join(str(tmp_path / "new.db"), str(pairing.code))
     thread.join(60)
     new = Device.open(str(tmp_path / "new.db"))
-    assert new.setting("remote") == {"url": "https://sync.example.com", "user": None}
+    assert new.remote_settings() == {"url": "postgresql://sync@db.example/sync", "user": "shop"}  # no password
     assert new.setting("token") is None
     assert names(str(tmp_path / "new.db")) == ["kettle"]
     with pytest.raises(RemoteError):
