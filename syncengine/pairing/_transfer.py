@@ -57,10 +57,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("syncengine")
 
 PAGE = 5000
-"""Rows a batch carries."""
-COMMIT_ROWS = PAGE
-"""Rows of snapshot pages a joiner writes in one transaction: a page each, so that joining again after a
-stop resumes at the page that did not arrive (four pages a commit saved only 12% of a join's time)."""
+"""Rows a batch carries, at most."""
+PAGE_BYTES = 4 << 20
+"""A snapshot page grows (doubling, from 8 rows up to :data:`PAGE`) while it stays under this many bytes
+and halves when it passes them, so large rows travel a few at a time and memory stays bounded."""
+COMMIT_ROWS = 1
+"""Rows of snapshot pages a joiner writes before it commits: every page commits, so that joining again
+after a stop resumes at the page that did not arrive (four pages a commit saved only 12% of a join's time)."""
 WINDOW = 3
 """Batches sent before the first is acknowledged: the sender reads the next pages while the joiner writes."""
 VERSION = 1
@@ -423,15 +426,20 @@ class Pairing:
         start = names.index(resume["table"]) if resume and resume.get("table") in names else 0
         meter = _Meter("sending", sum(totals.values()), channel, on_progress)
         in_flight: list[int] = []  # rows of the pages sent and not yet acknowledged, oldest first
+        limit = 8
         for index, name in enumerate(names[start:], start):
             after = str(resume.get("after") or "") if resume and index == start else ""
             while True:
                 _check_cancel(cancel)
                 with device.store.begin() as tx:  # a page a transaction: the sender keeps working meanwhile
                     tx.stamp(device.device_id)
-                    payload, last, count = tx.snapshot_page(name, after, PAGE)
+                    payload, last, count = tx.snapshot_page(name, after, limit)
                 if payload is None or last is None:
                     break
+                if len(payload) > PAGE_BYTES:
+                    limit = max(1, limit // 2)
+                elif len(payload) < PAGE_BYTES // 4:
+                    limit = min(PAGE, limit * 2)
                 channel.send({"kind": "snapshot", "table": name, "after": last, "count": count}, payload)
                 in_flight.append(count)
                 if len(in_flight) >= WINDOW:

@@ -207,11 +207,16 @@ def test_ctrl_c_mid_transfer_leaves_a_consistent_database_and_joining_again_resu
     _, err = joiner.communicate(timeout=60)
     go_on.set()
     assert joiner.returncode == 130 and "Traceback" not in err
-    assert len(_rows(new)) == 5000  # the first batch, committed whole; nothing half-written
+    held = len(_rows(new))
+    assert 0 < held < 20_000  # the first page, committed whole
+    con = sqlite3.connect(new)
+    registers = con.execute("SELECT count(*) FROM syncengine_rows").fetchone()[0]
+    con.close()
+    assert registers == held  # every row with its registers: nothing half-written
     resumed = json.loads(se("join", str(new), str(pairing.code), "--json").stdout)
     thread.join(60)
-    assert resumed["resumed"] is True and resumed["received"] == 15_000
-    assert served["report"].sent == 15_000
+    assert resumed["resumed"] is True and resumed["received"] == 20_000 - held
+    assert served["report"].sent == 20_000 - held
     assert _rows(new) == _rows(shop_path)
     shop.close()
 
@@ -252,4 +257,33 @@ def test_the_joiner_takes_the_senders_remote_but_never_its_token_or_password(tmp
     with pytest.raises(RemoteError):
         join(str(tmp_path / "third.db"), str(pairing.code), timeout=5)
     new.close()
+    shop.close()
+
+
+def test_large_rows_travel_a_few_at_a_time(tmp_path, monkeypatch) -> None:
+    """Pages shrink to stay under a size: rows of 300 kB each arrive whole, never in one huge message."""
+    monkeypatch.setattr("syncengine.pairing._transfer.PAGE_BYTES", 1 << 20)
+    sizes: list[int] = []
+    real_send = __import__("syncengine.pairing._channel", fromlist=["Channel"]).Channel.send
+
+    def spy(self, header, payload=b""):
+        if header.get("kind") == "snapshot":
+            sizes.append(len(payload))
+        return real_send(self, header, payload)
+
+    monkeypatch.setattr("syncengine.pairing._channel.Channel.send", spy)
+    path = tmp_path / "shop.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE products (id TEXT PRIMARY KEY, name TEXT NOT NULL, price REAL)")
+    con.executemany("INSERT INTO products VALUES (?, ?, ?)", [(f"p{i:03d}", "x" * 300_000, i) for i in range(40)])
+    con.commit()
+    con.close()
+    shop = Device.init(str(path), ["products"])
+    pairing = shop.pair(host="127.0.0.1")
+    thread = threading.Thread(target=pairing.serve)
+    thread.start()
+    report = join(str(tmp_path / "new.db"), str(pairing.code))
+    thread.join(60)
+    assert report.received == 40 and _rows(tmp_path / "new.db") == _rows(path)
+    assert max(sizes) < 3 << 20 and len(sizes) > 4
     shop.close()
