@@ -287,3 +287,42 @@ def test_large_rows_travel_a_few_at_a_time(tmp_path, monkeypatch) -> None:
     assert report.received == 40 and _rows(tmp_path / "new.db") == _rows(path)
     assert max(sizes) < 3 << 20 and len(sizes) > 4
     shop.close()
+
+
+def test_writes_the_sender_makes_during_the_transfer_reach_the_joiner_through_the_shared_log(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr("syncengine.pairing._transfer.WINDOW", 1)
+    log = str(tmp_path / "log.db")
+    shop_path = Path(_big_shop(tmp_path / "shop.db", 3_000))
+    se("sync", str(shop_path), "--remote", log)
+    shop = Device.open(str(shop_path))
+    pairing = shop.pair(host="127.0.0.1")
+    held, go_on = threading.Event(), threading.Event()
+
+    def hold(progress) -> None:
+        if progress.rows and not held.is_set():
+            held.set()
+            go_on.wait(60)
+
+    thread = threading.Thread(target=lambda: pairing.serve(on_progress=hold))
+    thread.start()
+    new = tmp_path / "new.db"
+    out: dict = {}
+    joiner = threading.Thread(target=lambda: out.setdefault("report", join(str(new), str(pairing.code))))
+    joiner.start()
+    assert held.wait(60)
+    # mid-transfer, another program writes on the sender: a new row, and a row already sent
+    _write(shop_path, "INSERT INTO products VALUES ('zz-new', 'written during the transfer', 1)")
+    _write(shop_path, "UPDATE products SET name = 'edited during the transfer' WHERE id = 'p000000'")
+    go_on.set()
+    joiner.join(60)
+    thread.join(60)
+    assert out["report"].received >= 3_000
+    se("sync", str(shop_path), "--remote", log)
+    se("sync", str(new), "--remote", log)
+    assert _rows(new) == _rows(shop_path)
+    names_by_id = {r[0]: r[1] for r in _rows(new)}
+    assert names_by_id["zz-new"] == "written during the transfer"
+    assert names_by_id["p000000"] == "edited during the transfer"
+    shop.close()
