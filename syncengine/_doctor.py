@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._verify import compare
-from .core import LogPlace, meet
+from .core import LogPlace
 from .errors import RemoteError, RemoteUnavailable
 from .remote import SharedLog
 from .store import DeviceStore, LogState
@@ -134,15 +134,9 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
         return found
     if mine.log_id is not None:
         with store.read() as tx:
-            current, places = tx.log_places()
-            met = meet(
-                mine,
-                current,
-                places,
-                legacy_cursor=None if current is not None else tx.setting("cursor"),
-                prepared=tx.prepared_batches(),
-            )
-            waiting = tx.counts().get(LogState.UNSHARED, 0) + tx.counts().get(LogState.CAPTURED, 0)
+            met = tx.meet(mine)
+            counts = tx.counts()
+        waiting = counts.get(LogState.UNSHARED, 0) + counts.get(LogState.CAPTURED, 0)
         if met.copied:
             found.append(Diagnosis("copied", "error", met.copied, f"{sync}   (it takes a new device id by itself)"))
         elif met.new_log and met.place == LogPlace():

@@ -35,7 +35,7 @@ from ._codec import StoredEntry, codec_for
 from ._codec import stored as stored_form
 from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints, review_policy
 from ._verify import AUTO_PUBLISH_ROWS, publish
-from .core import LogPlace, meet
+from .core import LogPlace
 from .errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled, SyncEngineError
 from .events import (
     ConflictDecided,
@@ -238,14 +238,7 @@ class _Run:
         if log_id is None:
             return  # a shared log without an id: nothing to compare
         with self.store.begin() as tx:
-            current, places = tx.log_places()
-            meeting = meet(
-                info,
-                current,
-                places,
-                legacy_cursor=None if current is not None else tx.setting("cursor"),
-                prepared=tx.prepared_batches(),
-            )
+            meeting = tx.meet(info)
             copied = tx.setting("identity_pending") or meeting.copied
             if copied is None:
                 tx.enter_log(log_id, meeting.place)

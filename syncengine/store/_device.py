@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from .. import capture
 from .._db import explain, where
 from ..clock import HybridClock
-from ..core import LogPlace, TableDigest
+from ..core import LogPlace, Meeting, TableDigest, meet
 from ..errors import ConfigurationError, DatabaseError, NotInitializedError, SchemaError
-from ..model import PK, Conflict, Entry, LogRecord, QuarantinedEntry, SyncRecord
+from ..model import PK, Conflict, DeviceInfo, Entry, LogRecord, QuarantinedEntry, SyncRecord
 from ..reconcile import Finding, Plan, RowState
 from . import _client as client
 from . import _conflicts as conflicts
@@ -189,6 +189,17 @@ class Tx:
             pushed = client.get_setting(self.conn, "pushed")
             places[current] = LogPlace(int(client.get_setting(self.conn, "cursor", 0)), pushed)
         return current, places
+
+    def meet(self, info: DeviceInfo) -> Meeting:
+        """What to do on meeting the log that answered ``info`` (see :func:`syncengine.core.meet`), from what this device keeps."""
+        current, places = self.log_places()
+        return meet(
+            info,
+            current,
+            places,
+            legacy_cursor=None if current is not None else client.get_setting(self.conn, "cursor"),
+            prepared=self.prepared_batches(),
+        )
 
     def enter_log(self, log_id: str, place: LogPlace, *, forget_others: bool = False) -> None:
         """Make ``log_id`` the log this device syncs with, standing at ``place`` (the others' places kept).
