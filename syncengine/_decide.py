@@ -94,12 +94,21 @@ def _check(synced: SyncedTable, field: str | None, value: Any) -> None:
 
 
 def coerce(synced: SyncedTable, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn JSON values (as a person types them) into values of each column's type."""
+    """Turn values as a person gives them into values of each column's type.
+
+    A value may be JSON (an ISO string for a date, a number or a string for a
+    decimal, a tagged object such as ``{"$n": "23.00"}``) or already the Python
+    value of the column (``Decimal``, ``datetime``, ``date``, ``time``, ``bytes``,
+    ``UUID``…). Raise :class:`ConflictError` when it cannot be one of the column's.
+    """
     out: dict[str, Any] = {}
     for name, raw in data.items():
         if name not in synced.table.columns:
             raise ConflictError(f"table {synced.name!r} has no column {name!r}")
-        value = values.decode(raw)
+        try:
+            value = values.accept(raw)
+        except ValueError as exc:
+            raise ConflictError(f"value {raw!r} does not fit column {synced.name}.{name}: {exc}") from exc
         if value is not None:
             value = _coerce(synced.table.columns[name].type, value, f"{synced.name}.{name}")
         out[name] = value
@@ -114,13 +123,18 @@ def _coerce(column_type: sa.types.TypeEngine[Any], value: Any, where: str) -> An
             return dt.date.fromisoformat(value)
         if isinstance(column_type, sqltypes.Time) and isinstance(value, str):
             return dt.time.fromisoformat(value)
-        if isinstance(column_type, sqltypes.Float) and isinstance(value, int | str) and not isinstance(value, bool):
+        if isinstance(column_type, sqltypes.Float) and isinstance(value, int | str | Decimal) and not isinstance(value, bool):
             return float(value)
         numeric = isinstance(column_type, sqltypes.Numeric) and column_type.asdecimal
         if numeric and isinstance(value, int | float | str) and not isinstance(value, bool):
             return Decimal(str(value))
         if isinstance(column_type, sqltypes.Uuid) and column_type.as_uuid and isinstance(value, str):
             return uuid.UUID(value)
+        if isinstance(column_type, sqltypes.Integer) and isinstance(value, Decimal) and value == value.to_integral_value():
+            return int(value)  # a whole number typed into a decimal field, say
+        midnight = isinstance(value, dt.datetime) and value.time() == dt.time() and value.tzinfo is None
+        if isinstance(column_type, sqltypes.Date) and midnight:
+            return value.date()  # a date picked in a datetime editor
     except (ValueError, InvalidOperation) as exc:
         raise ConflictError(f"value {value!r} does not fit column {where}: {exc}") from exc
     return value

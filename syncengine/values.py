@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 _PLAIN = (str, int, bool, type(None))
+_PYTHON = (float, Decimal, dt.date, dt.time, dt.timedelta, uuid.UUID, bytes)
 
 
 def encode(value: Any) -> Any:
@@ -115,3 +116,30 @@ def decode(value: Any) -> Any:
                     raise ValueError(f"malformed {key} value: {inner!r}") from exc
         return {k: decode(v) for k, v in value.items()}
     raise ValueError(f"not a JSON value: {value!r}")
+
+
+def accept(value: Any) -> Any:
+    """Return a value given in either form as its Python value: JSON forms decoded, Python values kept.
+
+    A person (or a program) may give a value as JSON, as the command line does
+    (``{"$n": "23.00"}``, an ISO string for a date), or in its Python form, as
+    ``Device.resolve(value=Decimal("23.00"))`` does. Tagged objects are decoded as
+    :func:`decode` does; the Python types :func:`encode` knows pass as they are
+    (``bytearray`` and ``memoryview`` become ``bytes``); lists and dicts are walked.
+    Raise ``ValueError`` on a malformed tag or a value of a type no column holds.
+    """
+    if value is None or isinstance(value, (*_PLAIN, *_PYTHON)):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (list, tuple)):
+        return [accept(v) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((key, inner),) = value.items()
+            if key == "$esc" and isinstance(inner, dict):
+                return {k: accept(v) for k, v in inner.items()}
+            if key in _TAGS:
+                return decode(value)
+        return {k: accept(v) for k, v in value.items()}
+    raise ValueError(f"a value of type {type(value).__name__} cannot be stored in a column")
