@@ -87,8 +87,8 @@ def _keyring() -> Any:
     if os.environ.get(ENV_DIR):  # tests (and portable setups) never touch the system keyring
         return None
     try:
-        import keyring  # type: ignore[import-not-found]
-        from keyring.backends import fail  # type: ignore[import-not-found]
+        import keyring  # type: ignore[import-not-found,unused-ignore]
+        from keyring.backends import fail  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
     return None if isinstance(keyring.get_keyring(), fail.Keyring) else keyring

@@ -16,13 +16,16 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog
 
 from . import config, resources
+from . import format as fmt
 from .demo import build_demo, default_folder
 from .dialogs.join_device import JoinDialog
+from .dialogs.missing_log import CHOOSE, CREATE, MissingLogBox
 from .dialogs.open_workspace import OpenDialog
-from .services.device import DeviceService
+from .errors import sentence
+from .services.device import DeviceService, Reachability
 from .services.pairing import Joined
 from .window import MainWindow
 
@@ -82,6 +85,7 @@ class Controller(QObject):
         self.done = asyncio.Event()
         self.exit_code = 0
         self._tasks: set[asyncio.Future[object]] = set()
+        self.chooser: OpenDialog | None = None  # the Open dialog last shown (tests drive it)
 
     def _keep(self, task: asyncio.Future[object]) -> None:
         """Hold a reference to a background task until it ends (the loop keeps only weak ones)."""
@@ -102,9 +106,8 @@ class Controller(QObject):
             if self.window is not None:
                 self.window.show_failure("Opening " + workspace.db, exc)
                 return None
-            from .errors import sentence  # the engine's sentence, never a driver's raw text
-
-            QMessageBox.critical(None, "Sync Manager", f"Cannot open {workspace.db}:\n{sentence(exc)}")
+            # No window to show it in: the chooser says why, so the process never runs without a window.
+            self.choose(note=f"Cannot open {fmt.location(workspace.db)}: {sentence(exc)}", start=workspace)
             return None
         await asyncio.to_thread(config.remember, workspace)
         old = self.window
@@ -115,11 +118,34 @@ class Controller(QObject):
         window.openRequested.connect(self.choose)
         window.joinRequested.connect(self.join)
         window.demoRequested.connect(lambda: self._keep(asyncio.ensure_future(self.open_demo())))
+        window.missingLogRequested.connect(lambda w=window: self.ask_missing(w))
         if old is not None:
             old.close()
         window.show()
         window.start()
+        if service.reachability is Reachability.MISSING:
+            self.ask_missing(window)
         return window
+
+    def ask_missing(self, window: MainWindow) -> MissingLogBox | None:
+        """Ask what to do about the window's missing shared log: create it, choose another, or work offline."""
+        if window.missing_box is not None and window.missing_box.isVisible():
+            return window.missing_box
+        service = window.service
+        box = MissingLogBox(service.workspace.remote, service.reachability_detail, window)
+        window.missing_box = box
+
+        def chosen(choice: str) -> None:
+            window.missing_box = None
+            box.deleteLater()
+            if choice == CREATE:
+                window.ops.start("Creating the shared log", window.connect_remote, [window.overview.sync_button])
+            elif choice == CHOOSE:
+                self.choose(start=service.workspace, note="Choose the shared log this database syncs with.")
+
+        box.chosen.connect(chosen)
+        box.open()
+        return box
 
     def _closed(self, window: MainWindow) -> None:
         window.deleteLater()
@@ -127,16 +153,20 @@ class Controller(QObject):
             self.window = None
             self.done.set()
 
-    def choose(self, joined: Joined | None = None, note: str = "") -> OpenDialog:
+    def choose(self, joined: Joined | None = None, note: str = "", start: config.Workspace | None = None) -> OpenDialog:
         """Show the Open dialog (window-modal, not blocking); open what it returns.
 
         With ``joined`` it starts from a database that just joined (``note`` says what
-        is missing), and the window it opens takes it from there as :meth:`join` does.
+        is missing), and the window it opens takes it from there as :meth:`join` does;
+        with ``start`` it starts from that workspace (one that could not be opened).
         """
         dialog = OpenDialog(self.window, note=note)
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         if joined is not None:
             dialog.prefill(joined.workspace)
+        elif start is not None:
+            dialog.prefill(start)
+        self.chooser = dialog
 
         def chosen(result: int) -> None:
             if result == QDialog.DialogCode.Accepted:

@@ -23,9 +23,11 @@ from PySide6.QtWidgets import (
 from syncengine import PairReport, Status, SyncEngineError
 
 from . import config, resources
+from . import format as fmt
 from .dialogs.add_device import AddDeviceDialog
+from .dialogs.missing_log import MissingLogBox
 from .ops import Ops
-from .services.device import DeviceService, Reachability, is_offline
+from .services.device import DeviceService, Reachability, is_missing_log, is_offline
 from .services.health import HealthService
 from .widgets.activity import ActivityPage
 from .widgets.banner import Banner
@@ -51,6 +53,7 @@ class MainWindow(QMainWindow):
     openRequested = Signal()
     demoRequested = Signal()
     joinRequested = Signal()
+    missingLogRequested = Signal()  # the shared log is not there: ask whether to create it, choose another or work offline
 
     def __init__(self, service: DeviceService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -63,6 +66,7 @@ class MainWindow(QMainWindow):
         self._loaded = False
         self._sync_when_loaded = False
         self.add_dialog: AddDeviceDialog | None = None
+        self.missing_box: MissingLogBox | None = None  # the question about a missing shared log, while it is open
         # Where "Add a device…" listens and what address its code carries: None for every
         # interface and this machine's LAN address (tests pass 127.0.0.1).
         self.pair_host: str | None = None
@@ -226,17 +230,26 @@ class MainWindow(QMainWindow):
         self._start_task = asyncio.ensure_future(load())
 
     async def _load(self) -> None:
-        await self.service.refresh_status()
-        with contextlib.suppress(SyncEngineError):  # shown as the remote's state
-            await self.service.check_remote()
+        # What is stored on this machine first (the settings before anything shows them), the remote
+        # last: a slow or unreachable remote must not keep the local views empty or wrong.
         await self.overview.load()
+        await self.service.refresh_status()
         await self.conflicts.reload()
         await self.activity.reload()
         self.pending.reload()
+        with contextlib.suppress(SyncEngineError):  # shown as the remote's state
+            await self.service.check_remote()
         with contextlib.suppress(SyncEngineError):  # shown in the Overview as a check that could not run
             await self.health.load()
         enabled, _interval = await self.service.auto_sync_settings()
         self.service.start_auto_sync_if_enabled(enabled)
+
+    async def connect_remote(self) -> None:
+        """Create the missing shared log (the person chose to), then read the views that depend on it."""
+        if await self.service.open_remote(create=True):
+            self.banner.show_info(f"Created a new shared log at {fmt.location(self.service.workspace.remote)}.")
+            with contextlib.suppress(SyncEngineError):
+                await self.health.load()
 
     # -- pairing -------------------------------------------------------------------------------
 
@@ -282,8 +295,10 @@ class MainWindow(QMainWindow):
     # -- state -------------------------------------------------------------------------------
 
     def show_failure(self, what: str, error: object) -> None:
-        """The one place failures are shown: a banner; offline is a state, not an error."""
-        if isinstance(error, BaseException) and is_offline(error):
+        """The one place failures are shown: a banner; offline is a state, not an error; a missing log asks."""
+        if isinstance(error, BaseException) and is_missing_log(error):
+            self.missingLogRequested.emit()
+        elif isinstance(error, BaseException) and is_offline(error):
             self.banner.show_offline(str(error))
         else:
             self.banner.show_error(what, error if isinstance(error, (BaseException, str)) else str(error))
@@ -302,11 +317,15 @@ class MainWindow(QMainWindow):
             Reachability.OFFLINE.value: "Offline",
             Reachability.ERROR.value: "Remote error",
             Reachability.NONE.value: "No remote",
-            Reachability.UNKNOWN.value: "",
+            Reachability.UNKNOWN.value: "Checking the remote…",
+            Reachability.CHECKING.value: "Checking the remote…",
+            Reachability.MISSING.value: "No shared log — working offline",
         }
         self.state_label.setText(texts.get(state, state))
         if state == Reachability.OFFLINE.value:
             self.banner.show_offline(detail)
+        elif state == Reachability.MISSING.value:
+            self.banner.show_missing(detail)
         elif state == Reachability.REACHABLE.value and self.banner.level == "offline":
             self.banner.dismiss()
 

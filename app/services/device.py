@@ -9,6 +9,12 @@ is emitted.
 
 Offline is a state, not an error: a sync or a reachability check that fails with
 a retryable remote error sets :attr:`reachability` to ``OFFLINE`` and returns.
+
+A shared log is never created without asking: opening a workspace whose shared-log
+database is not there (a drive not mounted, a typo) opens the device alone, with
+:attr:`reachability` ``MISSING``; :meth:`open_remote` with ``create=True`` makes the log
+once the person chose to. A server that refuses connections is said to be offline
+after one quick connection attempt, not after the engine's retries.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import socket
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import shiboken6
@@ -63,11 +72,48 @@ class Reachability(enum.StrEnum):
     OFFLINE = "offline"
     ERROR = "error"
     NONE = "none"  # no remote configured
+    CHECKING = "checking"  # the first check is under way
+    MISSING = "missing"  # no shared log where the workspace says (not created without asking)
 
 
 def is_offline(exc: BaseException) -> bool:
     """Return whether ``exc`` means "the remote cannot be reached now; try later"."""
     return isinstance(exc, RemoteError) and bool(getattr(exc, "retryable", False))
+
+
+def is_missing_log(exc: BaseException) -> bool:
+    """Return whether ``exc`` says there is no shared log where the remote points."""
+    return isinstance(exc, RemoteError) and getattr(exc, "kind", "") == "no_log"
+
+
+def _open_remote(workspace: config.Workspace, token: str | None, *, create: bool) -> SharedLog:
+    """Open the workspace's shared log (worker thread); ``create`` makes a missing one, and its folder."""
+    url = workspace.remote
+    if "://" not in url and url != "memory:":
+        folder = Path(url).expanduser().parent
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        elif not folder.is_dir():  # the engine calls this a configuration error; to a person it is the same missing log
+            raise RemoteError(f"there is no shared log at {url} (the folder {folder} does not exist)", kind="no_log")
+    return open_shared_log(url, user=workspace.user, token=token or config.load_token(url), create=create)
+
+
+def refused(url: str, timeout: float = 3.0) -> str:
+    """Return why a server at ``url`` cannot be connected to now ("" when it accepts connections, or is not a server).
+
+    One TCP connection, no retries: a refused or unroutable server is said to be
+    offline at once, where the engine's retry loop would try for several seconds.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return ""
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        return f"cannot connect to {parts.hostname}:{parts.port or ''}".rstrip(":") + f" ({reason.lower()})"
 
 
 class DeviceService(QObject):
@@ -93,14 +139,20 @@ class DeviceService(QObject):
         remote: SharedLog | None,
         workspace: config.Workspace,
         parent: QObject | None = None,
+        *,
+        missing: str = "",
+        token: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.device = device
         self.remote = remote
         self.workspace = workspace
+        self._token = token
         self.status: Status | None = None
-        self.reachability = Reachability.UNKNOWN if remote is not None else Reachability.NONE
+        self.reachability = Reachability.UNKNOWN if workspace.remote else Reachability.NONE
         self.reachability_detail = ""
+        if missing:
+            self.reachability, self.reachability_detail = Reachability.MISSING, missing
         self.devices: list[DeviceInfo] = []
         self.last_sync: SyncRecord | None = None  # the newest entry of the engine's sync history
         self._cancel: threading.Event | None = None
@@ -122,23 +174,62 @@ class DeviceService(QObject):
 
     @classmethod
     async def open(cls, workspace: config.Workspace, token: str | None = None, parent: QObject | None = None) -> DeviceService:
-        """Open the workspace's device and remote (in a worker thread)."""
+        """Open the workspace's device and remote (in a worker thread).
 
-        def opening() -> tuple[Device, SharedLog | None]:
+        A shared-log database that is not there is not created: the service opens
+        with no remote and ``reachability`` ``MISSING`` (see :meth:`open_remote`).
+        """
+
+        def opening() -> tuple[Device, SharedLog | None, str]:
             device = Device.open(workspace.db)
             try:
-                remote = (
-                    open_shared_log(workspace.remote, user=workspace.user, token=token or config.load_token(workspace.remote))
-                    if workspace.remote
-                    else None
-                )
+                remote = _open_remote(workspace, token, create=False) if workspace.remote else None
+            except RemoteError as exc:
+                if is_missing_log(exc):
+                    return device, None, str(exc)
+                device.close()
+                raise
             except BaseException:
                 device.close()
                 raise
-            return device, remote
+            return device, remote, ""
 
-        device, remote = await asyncio.to_thread(opening)
-        return cls(device, remote, workspace, parent)
+        device, remote, missing = await asyncio.to_thread(opening)
+        return cls(device, remote, workspace, parent, missing=missing, token=token)
+
+    @property
+    def has_remote(self) -> bool:
+        """Whether the workspace names a remote (open or not: it may be missing)."""
+        return bool(self.workspace.remote.strip())
+
+    async def open_remote(self, *, create: bool = False) -> bool:
+        """Open the workspace's shared log if it is not open yet; ``create`` makes it (and its folder) when missing.
+
+        Returns whether the remote is open. A log still missing sets ``MISSING``;
+        once it opens, the devices are read and automatic sync starts if it is on.
+        """
+        if self.remote is not None or not self.has_remote or self._closed:
+            return self.remote is not None
+        try:
+            remote = await self.run(_open_remote, self.workspace, self._token, create=create)
+        except RemoteError as exc:
+            if is_missing_log(exc):
+                self._set_reachability(Reachability.MISSING, str(exc))
+                return False
+            if is_offline(exc):
+                self._set_reachability(Reachability.OFFLINE, str(exc))
+                return False
+            raise
+        if self._closed:
+            await asyncio.to_thread(remote.close)
+            return False
+        self.remote = remote
+        self._set_reachability(Reachability.UNKNOWN, "")
+        with contextlib.suppress(SyncEngineError):
+            await self.check_remote()
+        enabled, _interval = await self.auto_sync_settings()
+        self.start_auto_sync_if_enabled(enabled)
+        return True
 
     @property
     def busy(self) -> bool:
@@ -206,12 +297,24 @@ class DeviceService(QObject):
         return status
 
     async def check_remote(self) -> list[DeviceInfo]:
-        """Ask the shared log for its devices: tells whether it is reachable, and who syncs."""
+        """Ask the shared log for its devices: tells whether it is reachable, and who syncs.
+
+        A server that refuses connections is offline at once (one attempt, no retries).
+        """
+        if self.remote is None and self.has_remote and not await self.open_remote():
+            return self.devices
         if self.remote is None:
             self._set_reachability(Reachability.NONE, "no remote configured")
             return []
+        remote = self.remote
+        if self.reachability is Reachability.UNKNOWN:
+            self._set_reachability(Reachability.CHECKING, "")
+        why = await self.run(refused, self.workspace.remote)
+        if why:
+            self._set_reachability(Reachability.OFFLINE, why)
+            return self.devices
         try:
-            found = await self.run(self.remote.devices)
+            found = await self.run(remote.devices)
         except SyncEngineError as exc:
             self._set_reachability(Reachability.OFFLINE if is_offline(exc) else Reachability.ERROR, str(exc))
             if is_offline(exc):
@@ -276,6 +379,10 @@ class DeviceService(QObject):
         its history (the Activity view).
         """
         if self.busy:
+            return None
+        if self.remote is None and self.has_remote and not await self.open_remote():
+            if self.reachability is Reachability.MISSING:
+                raise RemoteError(self.reachability_detail, kind="no_log")  # the window asks what to do
             return None
         self._begin_sync(reason)
         report: SyncReport | None = None

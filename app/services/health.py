@@ -10,8 +10,8 @@ the person asks. The last result is kept in the device database (the setting
 :data:`LAST_CHECK`), so it survives a restart.
 
 *Findings* are ``Device.doctor``'s diagnoses, and what the last sync said that a
-person may want to know (a schema change it handled, a new device id, a shared
-log it created). :class:`HealthService` also runs the actions that fix them; each
+person may want to know (a schema change it handled, a new device id), and a
+shared log that is missing. :class:`HealthService` also runs the actions that fix them; each
 reads again whatever it may have changed.
 """
 
@@ -141,13 +141,12 @@ def from_report(report: SyncReport) -> list[Diagnosis]:
     return found
 
 
-def created_log(location: str) -> Diagnosis:
-    """The finding for a shared log that opening the workspace created (a typo in the remote, say)."""
+def missing_log(location: str) -> Diagnosis:
+    """The finding for a shared log that is not where the workspace says (never created without asking)."""
     return Diagnosis(
-        "log_created",
-        "warning",
-        f"there was no shared log at {location}: opening this workspace created a new, empty one. "
-        "If that is not the remote you meant, open the right one (File → Open…)",
+        "log_missing",
+        "error",
+        f"there is no shared log at {location}: this window works offline, and nothing is sent until one is there",
         None,
     )
 
@@ -166,7 +165,6 @@ class HealthService(QObject):
         self.findings: list[Diagnosis] = []
         self.looked = False  # whether the findings have been read once
         self._from_sync: list[Diagnosis] = []  # what the last sync said
-        self._opened: list[Diagnosis] = []  # what opening the workspace found
         self._done: set[tuple[str, str]] = set()  # findings acted on that the engine repeats until the next sync
         self._looking = False
         self._again: tuple[bool, bool] | None = None  # (automatic, compare) of a look asked for while one ran
@@ -177,8 +175,6 @@ class HealthService(QObject):
         """Read the last check kept in the device, then the findings."""
         stored = await self.service.run(self.service.device.setting, LAST_CHECK)
         self.last = LastCheck.from_json(stored) if stored else None
-        if getattr(self.service.remote, "created", False):  # SqlSharedLog says whether opening made it
-            self._opened = [created_log(fmt.location(self.service.workspace.remote))]
         self.changed.emit()
         await self.look(automatic=True, compare=False)
 
@@ -252,9 +248,9 @@ class HealthService(QObject):
                     None,
                 ),
             )
-        if any(d.device_id != self.service.device_id for d in self.service.devices):
-            self._opened = []  # another device shares the log this window created: not a typo
-        self.findings = _sorted([f for f in [*found, *self._from_sync, *self._opened] if (f.code, f.message) not in self._done])
+        if self.service.reachability is Reachability.MISSING:
+            found.insert(0, missing_log(fmt.location(self.service.workspace.remote)))
+        self.findings = _sorted([f for f in [*found, *self._from_sync] if (f.code, f.message) not in self._done])
         self.looked = True
         self.changed.emit()
 

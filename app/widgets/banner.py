@@ -43,6 +43,7 @@ class Banner(QFrame):
         self.close_button.clicked.connect(self.dismiss)
         self.details = ""
         self.level = ""
+        self._retry_text = self.retry_button.text()
         self._dialog: DetailsDialog | None = None
         self.hide()
 
@@ -65,6 +66,17 @@ class Banner(QFrame):
             retry=True,
         )
 
+    def show_missing(self, detail: str) -> None:
+        """Show that the shared log is not where the workspace says; the window works offline meanwhile."""
+        self._show(
+            "offline",
+            "offline",
+            f"<b>No shared log</b> — {_escape(detail)}. This window works offline: changes stay on this device.",
+            "",
+            retry=True,
+        )
+        self.retry_button.setText("Create or choose…")
+
     def show_info(self, text: str) -> None:
         self._show("info", "info", _escape(text), "", retry=False)
 
@@ -78,6 +90,7 @@ class Banner(QFrame):
         self.details = details
         self.details_button.setVisible(bool(details))
         self.retry_button.setVisible(retry)
+        self.retry_button.setText(self._retry_text)
         self.show()
 
     def dismiss(self) -> None:

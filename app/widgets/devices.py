@@ -62,7 +62,8 @@ class DevicesPage(QWidget):
         behind = sum(1 for d in devices if d.behind)
         waiting = self.expected is not None and all(d.device_id != self.expected for d in devices)
         self.summary.setText(
-            f"{len(devices)} device{'s' if len(devices) != 1 else ''} share {format.location(self.service.workspace.remote)}"
+            ("1 device shares " if len(devices) == 1 else f"{len(devices):,} devices share ")
+            + format.location(self.service.workspace.remote)
             + (f"; {behind} behind" if behind else "; all up to date")
             + ("; the device that joined by pairing is listed after its first sync" if waiting else "")
         )

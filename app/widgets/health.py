@@ -21,6 +21,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "copied": ("Reset identity…", "Give this database a new device id (asks first)"),
     "open_conflicts": ("Review conflicts", "Open the Conflicts view"),
     "remote_unreachable": ("Retry sync", "Try to sync again"),
+    "log_missing": ("Create or choose…", "Look for the shared log again; if it is still not there, create a new one, "
+                    "choose another, or go on offline"),
     "new_log": SYNC,
     "shared_elsewhere": SYNC,
     "not_registered": SYNC,
@@ -57,7 +59,7 @@ class CheckPanel(QGroupBox):
         layout.setColumnStretch(1, 1)
         layout.setRowStretch(1, 1)
         self.state = "unknown"
-        if health.service.remote is None:
+        if not health.service.has_remote:
             self.check_button.setEnabled(False)
             self.check_button.setToolTip("No remote: there is no other device to compare with")
         health.changed.connect(self.show_check)
@@ -65,14 +67,14 @@ class CheckPanel(QGroupBox):
 
     def show_check(self) -> None:
         self.state, text = summary(self.health.last)
-        if self.health.service.remote is None:
+        if not self.health.service.has_remote:
             self.state, text = "unknown", "No remote: nothing to compare with"
         if self.health.checking:
             text = "Checking…"
         resources.themed(self.icon, STATE_ICONS[self.state], 18)
         self.text.setText(text)
         self.text.setToolTip(keys_text(self.health.last))
-        lines = [details(self.health.last)] if self.health.service.remote is not None else []
+        lines = [details(self.health.last)] if self.health.service.has_remote else []
         if self.health.note:
             lines.insert(0, self.health.note)
         self.details.setText("\n".join(lines))

@@ -36,7 +36,9 @@ from .health import ACTIONS, SYNC, AttentionPanel, CheckPanel
 
 STAGES = {"receive": "Receiving", "share": "Sending", "reconcile": "Applying"}
 REACHABILITY = {
-    Reachability.UNKNOWN.value: ("info", "Not checked yet"),
+    Reachability.UNKNOWN.value: ("refresh", "Checking…"),
+    Reachability.CHECKING.value: ("refresh", "Checking…"),
+    Reachability.MISSING.value: ("offline", "No shared log there — working offline"),
     Reachability.REACHABLE.value: ("online", "Reachable"),
     Reachability.OFFLINE.value: ("offline", "Offline — changes wait on this device"),
     Reachability.ERROR.value: ("error", "Error"),
@@ -236,9 +238,14 @@ class OverviewPage(QWidget):
         self.check_panel.check_button.clicked.connect(self.check_now)
         self.attention.act.connect(self.act)
         self.show_reachability(service.reachability.value, service.reachability_detail)
-        if service.remote is None:
+        if not service.has_remote:
             self.sync_button.setToolTip("No remote: a sync applies received entries only")
         self._loading = False
+        for control in self._settings():
+            control.setEnabled(False)  # until the stored values are in: a default shown meanwhile would be a lie
+
+    def _settings(self) -> tuple[QWidget, ...]:
+        return (self.auto_check, self.interval, self.review_check)
 
     # -- loading ------------------------------------------------------------------------
 
@@ -252,6 +259,8 @@ class OverviewPage(QWidget):
             self.review_check.setChecked(await self.service.review_on())
         finally:
             self._loading = False
+            for control in self._settings():
+                control.setEnabled(True)
 
     def show_status(self, status: Status) -> None:
         self.unshared_card.set_count(status.unshared)
@@ -270,7 +279,8 @@ class OverviewPage(QWidget):
     def show_reachability(self, state: str, detail: str) -> None:
         icon_name, text = REACHABILITY.get(state, ("info", state))
         resources.themed(self.reach_icon, icon_name, 16)
-        self.reach_label.setText(text if not detail or state == Reachability.OFFLINE.value else f"{text}: {detail}")
+        plain = state in (Reachability.OFFLINE.value, Reachability.MISSING.value)
+        self.reach_label.setText(text if not detail or plain else f"{text}: {detail}")
         self.reach_label.setToolTip(detail)
 
     def show_identity(self, device_id: str) -> None:
@@ -375,7 +385,7 @@ class OverviewPage(QWidget):
             self.ops.start("Re-installing triggers", lambda: self._tell(self.health.refresh_schema()), [button])
         elif code == "differs":
             self.ops.start("Repairing", lambda: self._tell(self._repair()), [button, self.sync_button])
-        elif label == SYNC[0] or code == "remote_unreachable":
+        elif label == SYNC[0] or code in ("remote_unreachable", "log_missing"):
             self.sync_now()
 
     async def _tell(self, work: Awaitable[str]) -> None:

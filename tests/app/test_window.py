@@ -205,6 +205,7 @@ def _big_device(tmp_path: Path, rows: int) -> tuple[str, str]:
     with device.engine.begin() as conn:
         conn.execute(items.insert(), [{"id": new_id(), "n": i} for i in range(rows)])
     device.close()
+    SqlSharedLog(str(tmp_path / "shared.db")).close()  # the window never creates a shared log without asking
     return str(tmp_path / "big.db"), str(tmp_path / "shared.db")
 
 
