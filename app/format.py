@@ -84,6 +84,29 @@ def count(n: int) -> str:
     return f"{n:,}"
 
 
+def plural(n: int, singular: str, plural_form: str | None = None) -> str:
+    """Return "1 conflict", "2 conflicts", "1 entry", "3 entries" (never "conflict(s)")."""
+    if n == 1:
+        return f"1 {singular}"
+    many = plural_form or (singular[:-1] + "ies" if singular.endswith("y") and singular[-2:-1] not in "aeiou" else singular + "s")
+    return f"{n:,} {many}"
+
+
+LABEL_COLUMNS = ("name", "title", "label", "sku")
+"""The columns that name a row for a person, in the order they are looked for."""
+
+
+def label_of(values: Any) -> str:
+    """Return a row's human name from its values (its name, title, label or sku), or ""."""
+    if not isinstance(values, Mapping):
+        return ""
+    for column in LABEL_COLUMNS:
+        found = values.get(column)
+        if found not in (None, ""):
+            return str(found)
+    return ""
+
+
 def location(where: str) -> str:
     """Return a database or remote location for display: ``~`` for the home folder, URL passwords hidden."""
     if "://" in where:

@@ -11,10 +11,11 @@ from PySide6.QtGui import QColor
 from syncengine import LogRecord
 
 from .. import format as fmt
+from .. import resources
 from ._paged import Fetch, PagedTableModel
 
 STATE_LABELS = {
-    "unshared": "Not sent",
+    "unshared": "Not sent yet",
     "shared": "Sent",
     "pending": "Received",
     "done": "Applied",
@@ -30,6 +31,7 @@ OP_LABELS = {
     "state": "Restated",
     "tombstone": "Restated (deleted)",
 }
+STATE_ICONS = {"unshared": "outbox", "shared": "outbox", "pending": "pending", "done": "check", "quarantined": "warning", "skipped": "close", "held": "conflicts"}
 _RESTATED = QColor(128, 128, 128)
 _OP_COLOURS = {
     "insert": QColor(46, 160, 67),
@@ -40,8 +42,21 @@ _OP_COLOURS = {
 }
 
 
+def row_label(item: LogRecord, labels: dict[tuple[str, tuple[Any, ...]], str]) -> str:
+    """Return how a person names the entry's row: its name (from the entry's values, or read from the table), else its key."""
+    found = fmt.label_of(item.data) or fmt.label_of(item.old)
+    if not found and item.table and item.pk is not None:
+        found = labels.get((item.table, tuple(item.pk) if isinstance(item.pk, (list, tuple)) else (item.pk,)), "")
+    return found or fmt.key(item.pk)
+
+
 class LogModel(PagedTableModel[LogRecord]):
-    """Entries of the client log; ``device_name`` turns device ids into names."""
+    """Entries of the client log; ``device_name`` turns device ids into names.
+
+    A row is named by its human column (a product's name) when the entry's values
+    or :attr:`labels` (filled by the page's fetch from the table) have one; its key
+    is in the tooltip.
+    """
 
     headers = ("#", "State", "Table", "Row", "Operation", "Device", "Written", "Values")
     IdRole = Qt.ItemDataRole.UserRole + 1
@@ -49,6 +64,7 @@ class LogModel(PagedTableModel[LogRecord]):
     def __init__(self, fetch: Fetch[LogRecord] | None = None, *, device_name: Callable[[str | None], str] = lambda d: d or "", page_size: int = 200) -> None:
         super().__init__(fetch, page_size=page_size)
         self.device_name = device_name
+        self.labels: dict[tuple[str, tuple[Any, ...]], str] = {}
 
     def cell(self, item: LogRecord, column: int, role: int) -> Any:
         if role == self.IdRole:
@@ -61,7 +77,7 @@ class LogModel(PagedTableModel[LogRecord]):
             if column == 2:
                 return item.table or fmt.DASH
             if column == 3:
-                return fmt.key(item.pk)
+                return row_label(item, self.labels)
             if column == 4:
                 return OP_LABELS.get(item.op, item.op or fmt.DASH)
             if column == 5:
@@ -72,6 +88,10 @@ class LogModel(PagedTableModel[LogRecord]):
                 return item.reason if item.state == "quarantined" else fmt.value(item.data, limit=60)
         if role == Qt.ItemDataRole.ForegroundRole and column == 4:
             return _OP_COLOURS.get(item.op)
+        if role == Qt.ItemDataRole.DecorationRole and column == 1 and item.state in STATE_ICONS:
+            return resources.icon(STATE_ICONS[item.state])
+        if role == Qt.ItemDataRole.ToolTipRole and column == 3:
+            return f"Key: {fmt.key(item.pk)}"
         if role == Qt.ItemDataRole.ToolTipRole and column == 7:
             return item.reason or fmt.value(item.data, limit=400)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == 0:

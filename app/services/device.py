@@ -55,6 +55,7 @@ from syncengine import (
 from syncengine.scheduler import SchedulerEvent, SyncFinishedEvent, SyncScheduler, SyncStartedEvent, configure
 
 from .. import config
+from .. import format as fmt
 
 T = TypeVar("T")
 # Smaller pulls than the engine default (20000): each one holds the GIL in shorter stretches, so the
@@ -670,7 +671,7 @@ class DeviceService(QObject):
         for table, pks in by_table.items():
             columns = await self.columns(table)
             pk_cols = await self.primary_key(table)
-            label = next((c for c in ("name", "title", "label", "sku") if c in columns), None)
+            label = next((c for c in fmt.LABEL_COLUMNS if c in columns), None)
             if label is None or len(pk_cols) != 1:
                 continue
 

@@ -9,28 +9,25 @@ last 5,000, and a level filter shows warnings only, info (the default) or debug.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt
-from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QSplitter,
     QTableView,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from syncengine import SyncRecord
 
-from .. import format as fmt
-from ..models.activity import ActivityModel
+from ..models.activity import ActivityModel, report_html
 from ..models.engine_log import EngineLogModel, LevelFilter
 from ..ops import Ops
 from ..services.device import DeviceService
@@ -61,9 +58,8 @@ class ActivityPage(QWidget):
         self.view.horizontalHeader().resizeSection(0, 150)
         for column in range(1, 7):
             self.view.horizontalHeader().resizeSection(column, 100)
-        self.detail = QPlainTextEdit()
-        self.detail.setReadOnly(True)
-        self.detail.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.detail = QTextBrowser()
+        self.detail.setObjectName("syncReport")
         self.detail.setPlaceholderText("Select a sync to see its full report.")
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("activitySplitter")
@@ -160,8 +156,4 @@ class ActivityPage(QWidget):
         if not rows:
             self.detail.clear()
             return
-        record = self.model.row_item(rows[0].row())
-        head = [f"Started   {fmt.stamp(record.started_at)}", f"Finished  {fmt.stamp(record.finished_at)}"]
-        if record.error is not None:
-            head.append(f"Error     {record.error}")
-        self.detail.setPlainText("\n".join(head) + "\n\n" + json.dumps(record.report, indent=2, default=str))
+        self.detail.setHtml(report_html(self.model.row_item(rows[0].row()), self.service.device_name))

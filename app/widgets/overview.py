@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from syncengine import RepairReport, Status, SyncReport
+from syncengine import RepairReport, Status, SyncRecord, SyncReport
 
 from .. import format as fmt
 from .. import resources
@@ -44,6 +44,22 @@ REACHABILITY = {
     Reachability.ERROR.value: ("error", "Error"),
     Reachability.NONE.value: ("info", "No remote configured"),
 }
+
+
+def last_sync_line(last: SyncRecord, open_conflicts: int) -> str:
+    """Return the Last sync box's result: the outcome, the counts, and the conflicts found and waiting for review."""
+    text = result_text(last)
+    r = last.report
+    if last.error is not None or "sent" not in r:
+        return text
+    text += f" — sent {r.get('sent', 0):,}, received {r.get('received', 0):,}, applied {r.get('applied', 0):,}"
+    found = int(r.get("conflicts", 0) or 0)
+    if found:
+        text += f"; {fmt.plural(found, 'conflict')} found"
+    if open_conflicts:
+        verb = "is" if open_conflicts == 1 else "are"
+        text += f"; {fmt.plural(open_conflicts, 'conflict')} {verb} held for your review"
+    return text
 
 
 class CountCard(QFrame):
@@ -135,7 +151,7 @@ class OverviewPage(QWidget):
         # -- counts
         cards = QGridLayout()
         cards.setSpacing(12)
-        self.unshared_card = CountCard("Not sent yet", "pending")
+        self.unshared_card = CountCard("Not sent yet", "outbox")
         self.pending_card = CountCard("Received, not applied", "pending")
         self.conflicts_card = CountCard("Open conflicts", "conflicts")
         self.quarantined_card = CountCard("Quarantined", "warning")
@@ -270,11 +286,7 @@ class OverviewPage(QWidget):
         self.last_when.setText(fmt.when(status.last_sync_at) if status.last_sync_at else "never")
         last = self.service.last_sync
         if last is not None:
-            text = result_text(last)
-            if last.error is None and "sent" in last.report:
-                r = last.report
-                text += f" — sent {r.get('sent', 0):,}, received {r.get('received', 0):,}, applied {r.get('applied', 0):,}"
-            self.last_result.setText(text)
+            self.last_result.setText(last_sync_line(last, status.conflicts))
 
     def show_reachability(self, state: str, detail: str) -> None:
         icon_name, text = REACHABILITY.get(state, ("info", state))

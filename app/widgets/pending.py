@@ -33,7 +33,7 @@ from syncengine import LogRecord
 
 from .. import format as fmt
 from .. import resources
-from ..models.log import OP_LABELS, STATE_LABELS, LogModel
+from ..models.log import OP_LABELS, STATE_LABELS, LogModel, row_label
 from ..ops import Ops
 from ..services.device import DeviceService
 
@@ -155,11 +155,23 @@ class PendingPage(QWidget):
 
         async def fetch(_offset: int, last: LogRecord | None, limit: int) -> list[LogRecord]:
             before = None if last is None else last.id
-            return await self.service.log_page(kind, limit=limit, before_id=before, table=table, op=op, device_id=device)
+            found = await self.service.log_page(kind, limit=limit, before_id=before, table=table, op=op, device_id=device)
+            await self._read_labels(found)
+            return found
 
         self.model.set_source(fetch)
         self._show_detail(None)
         self.model.fetchMore()
+
+    async def _read_labels(self, records: list[LogRecord]) -> None:
+        """Read the names of rows whose entries carry none (a partial update, a delete) from their tables."""
+        unnamed = [
+            (r.table, tuple(r.pk))
+            for r in records
+            if r.table and isinstance(r.pk, (list, tuple)) and not (fmt.label_of(r.data) or fmt.label_of(r.old))
+        ]
+        if unnamed:
+            self.model.labels.update(await self.service.row_labels(unnamed))
 
     def _update_summary(self, *_: Any) -> None:
         n = self.model.rowCount()
@@ -197,9 +209,10 @@ class PendingPage(QWidget):
             self._show_quarantine_actions(False)
             return
         op = OP_LABELS.get(record.op, record.op)
-        self.detail_title.setText(f"{op} of {record.table or '?'} {fmt.key(record.pk)}")
+        self.detail_title.setText(f"{op} of {record.table or '?'} {row_label(record, self.model.labels)}")
         rows = [
             ("Entry", f"#{record.id}"),
+            ("Key", fmt.key(record.pk)),
             ("State", STATE_LABELS.get(record.state, record.state)),
             ("Device", self.service.device_name(record.device_id) if record.device_id else "this device"),
             ("Written", fmt.stamp(fmt.version_time(record.version)) if record.version else "not stamped yet"),
