@@ -65,7 +65,8 @@ def decide(
                 f"the remote change still breaks a constraint ({failures[0].reason}); "
                 "change the conflicting local row first, or take local, or give a value"
             )
-        raise ConflictError(f"the database refused the decided value: {failures[0].reason}")
+        reason = failures[0].reason  # often "the database refused the write: …" already: say it once
+        raise ConflictError(reason if reason.startswith("the database refused") else f"the database refused the decided value: {reason}")
     tx.save_registers([(conflict.table, loaded.text, decision.state, loaded.stored)])
     if decision.entry is not None:
         tx.add_local(decision.entry)

@@ -124,7 +124,9 @@ class ConflictGroupsModel(ListTableModel[Group]):
             if column == 2:
                 return "; ".join(dict.fromkeys(kind_label(c.kind) + (f": {KIND_EXPLANATIONS[c.kind]}" if c.kind in KIND_EXPLANATIONS else "") for c in conflicts))
             if column == 1:
-                return f"key {fmt.key(item.pk)}"
+                return f"{item.label}\nkey {fmt.key(item.pk)}" if item.label else f"key {fmt.key(item.pk)}"
+            if column in (0, 3):
+                return self.cell(item, column, Qt.ItemDataRole.DisplayRole)
         return None
 
 

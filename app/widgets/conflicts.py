@@ -11,27 +11,26 @@ automatic result keeps this device's value, and it is decided like the others. E
 this device's, take the other's, or a custom value in an editor that fits the
 column — applied with **Apply my choices** (Ctrl+Return), or **Accept automatic**
 (Alt+A) for the whole row. Bulk actions decide every open conflict of a table, or
-all of them. The list can show one kind of conflict only.
+all of them, once the person confirms the count. The list can show one kind of
+conflict only.
+Tab leaves the list for the decisions, their editors and the buttons, in order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
-import sqlalchemy as sa
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFrame,
-    QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMenu,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -42,240 +41,15 @@ from qasync import asyncSlot
 
 from syncengine import Conflict
 
-from .. import format as fmt
 from .. import resources
-from ..models.conflicts import KIND_EXPLANATIONS, KIND_LABELS, ConflictGroupsModel, Group, HistoryModel, kind_label
+from ..models.conflicts import KIND_LABELS, ConflictGroupsModel, Group, HistoryModel, kind_label
 from ..ops import Ops
+from ..services.constraints import Clash, find_clash
 from ..services.device import DeviceService
-from .editors import ValueEditor, make_editor
+from .bulk import confirm
+from .decision import CHOICES, Choice, DecisionPanel
 
-CHOICES = [("auto", "Automatic result"), ("local", "Keep this device's"), ("remote", "Take theirs"), ("custom", "Custom value")]
-_DELETED = "(deleted)"
-
-
-@dataclass(slots=True)
-class Choice:
-    """The decision controls of one conflict."""
-
-    conflict: Conflict
-    combo: QComboBox
-    editors: dict[str, ValueEditor] = field(default_factory=dict)  # column → editor ("" for a field conflict)
-    start: dict[str, Any] = field(default_factory=dict)  # the values the editors started from
-
-    @property
-    def take(self) -> str:
-        return str(self.combo.currentData())
-
-    def decision(self) -> tuple[int, str | None, Any, bool]:
-        """Return (id, take, value, custom) for the service."""
-        if self.take != "custom":
-            return (self.conflict.id, self.take, None, False)
-        if self.conflict.field is not None:
-            return (self.conflict.id, None, self.editors[""].value(), True)
-        values = {column: editor.value() for column, editor in self.editors.items()}
-        if self.conflict.kind == "constraint":  # only what the person corrected
-            values = {c: v for c, v in values.items() if fmt.value(v) != fmt.value(self.start.get(c))}
-        return (self.conflict.id, None, values, True)
-
-
-def _cell(text: str, diff: str = "same", winner: bool = False, tooltip: str = "") -> QLabel:
-    label = QLabel(text if len(text) <= 26 else text[:25] + "…")
-    label.setMaximumWidth(220)
-    label.setProperty("diff", diff)
-    label.setProperty("winner", "true" if winner else "false")
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setToolTip(tooltip or text)
-    label.setMinimumWidth(70)
-    return label
-
-
-def _why(conflict: Conflict) -> str:
-    """Return the conflict's kind for people, with the reason it carries or what the kind means."""
-    said = conflict.reason or KIND_EXPLANATIONS.get(conflict.kind)
-    return kind_label(conflict.kind) + (f": {said}" if said else "")
-
-
-def _header(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("cardTitle")
-    return label
-
-
-class DecisionPanel(QWidget):
-    """The conflicts of one row, side by side, with a choice for each."""
-
-    accept = Signal()
-    apply = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 0, 0, 0)
-        self.title = QLabel("No conflict selected")
-        self.title.setObjectName("heading")
-        self.subtitle = QLabel("Pick a row on the left to see what differs.")
-        self.subtitle.setObjectName("muted")
-        self.subtitle.setWordWrap(True)
-        self.grid_host = QWidget()
-        self.grid = QGridLayout(self.grid_host)
-        self.grid.setHorizontalSpacing(10)
-        self.grid.setVerticalSpacing(6)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self.grid_host)
-        legend = QLabel(
-            '<span style="background: rgba(47,111,222,0.25)">&nbsp;this device&nbsp;</span> '
-            '<span style="background: rgba(214,120,30,0.3)">&nbsp;other device&nbsp;</span> '
-            "<b>bold</b>: the automatic result"
-        )
-        legend.setObjectName("muted")
-        buttons = QHBoxLayout()
-        self.accept_button = QPushButton("&Accept automatic")
-        resources.themed(self.accept_button, "accept")
-        self.accept_button.setToolTip("Decide every conflict of this row with its automatic result (Alt+A)")
-        self.apply_button = QPushButton("Apply &my choices")
-        resources.themed(self.apply_button, "apply")
-        self.apply_button.setToolTip("Decide each conflict of this row as chosen (Ctrl+Return)")
-        self.apply_button.setDefault(True)
-        buttons.addWidget(legend, 1)
-        buttons.addWidget(self.accept_button)
-        buttons.addWidget(self.apply_button)
-        layout.addWidget(self.title)
-        layout.addWidget(self.subtitle)
-        layout.addWidget(scroll, 1)
-        layout.addLayout(buttons)
-        self.accept_button.clicked.connect(self.accept)
-        self.apply_button.clicked.connect(self.apply)
-        self.choices: list[Choice] = []
-        self.set_empty()
-
-    def set_empty(self, text: str = "Pick a row on the left to see what differs.") -> None:
-        self._clear()
-        self.title.setText("No conflict selected")
-        self.subtitle.setText(text)
-        self.accept_button.setEnabled(False)
-        self.apply_button.setEnabled(False)
-
-    def _clear(self) -> None:
-        self.choices = []
-        while self.grid.count():
-            item = self.grid.takeAt(0)
-            widget = item.widget() if item is not None else None
-            if widget is not None:
-                widget.deleteLater()
-
-    def show_group(
-        self,
-        group: Group,
-        conflicts: list[Conflict],
-        columns: dict[str, sa.types.TypeEngine[Any]],
-        pk_columns: list[str],
-        device_name: Any,
-    ) -> None:
-        """Lay out the conflicts of one row."""
-        self._clear()
-        self.title.setText(f"{group.label or fmt.key(group.pk)}  ·  {group.table}")
-        self.subtitle.setText(
-            "; ".join(dict.fromkeys(_why(c) for c in conflicts)) + f".  Key {fmt.key(group.pk)}."
-        )
-        remote_devices = {r.device_id for c in conflicts for r in c.remotes}
-        theirs = ", ".join(sorted(device_name(d) for d in remote_devices)) or "other device"
-        heads = ("Field", "Base", "This device", theirs, "Automatic", "Decision", "Custom value")
-        for column, text in enumerate(heads):
-            self.grid.addWidget(_header(text), 0, column)
-        row = 1
-        for conflict in conflicts:
-            row = self._add_field(conflict, row, columns, theirs) if conflict.field else self._add_row(conflict, row, columns, pk_columns, theirs)
-        self.grid.setRowStretch(row, 1)
-        self.grid.setColumnStretch(6, 1)
-        self.accept_button.setEnabled(any(c.kind != "constraint" for c in conflicts))
-        self.apply_button.setEnabled(True)
-        if self.choices:
-            self.setTabOrder(self.choices[0].combo, self.choices[0].combo)
-
-    def _combo(self, conflict: Conflict, theirs: str) -> QComboBox:
-        combo = QComboBox()
-        for key, label in CHOICES:
-            combo.addItem(label.replace("theirs", f"{theirs}'s"), key)
-        if conflict.kind == "constraint":
-            model = combo.model()
-            model.item(0).setEnabled(False)  # type: ignore[attr-defined]
-            combo.setItemData(0, "A constraint conflict has no automatic result", Qt.ItemDataRole.ToolTipRole)
-            combo.setCurrentIndex(3)
-        elif conflict.kind == "diverged":
-            combo.setItemData(0, "Both sides hold the same version: the automatic result keeps this device's value", Qt.ItemDataRole.ToolTipRole)
-        combo.setAccessibleName(f"Decision for {conflict.field or 'the row'}")
-        return combo
-
-    def _add_field(self, conflict: Conflict, row: int, columns: dict[str, Any], theirs: str) -> int:
-        local, remote, auto = conflict.local, conflict.remote, conflict.auto
-        differ = local != remote
-        self.grid.addWidget(QLabel(f"<b>{conflict.field}</b>"), row, 0)
-        if conflict.kind == "diverged":  # no base: both sides hold one version
-            self.grid.addWidget(_cell("same version", tooltip="Both devices hold this field under the same version"), row, 1)
-        else:
-            self.grid.addWidget(_cell(fmt.value(conflict.base)), row, 1)
-        self.grid.addWidget(_cell(fmt.value(local), "local" if differ else "same", differ and auto == local), row, 2)
-        self.grid.addWidget(_cell(fmt.value(remote), "remote" if differ else "same", differ and auto == remote), row, 3)
-        self.grid.addWidget(_cell(fmt.value(auto), winner=True), row, 4)
-        combo = self._combo(conflict, theirs)
-        editor = make_editor(columns.get(conflict.field or ""), auto if auto is not None else local)
-        choice = Choice(conflict, combo, {"": editor}, {"": auto})
-        self.grid.addWidget(combo, row, 5)
-        self.grid.addWidget(editor.widget, row, 6)
-        self._link(choice)
-        return row + 1
-
-    def _add_row(self, conflict: Conflict, row: int, columns: dict[str, Any], pk_columns: list[str], theirs: str) -> int:
-        local, remote, auto = conflict.local, conflict.remote, conflict.auto
-        base = conflict.base if isinstance(conflict.base, dict) else None
-        self.grid.addWidget(QLabel(f"<b>whole row</b> ({conflict.kind})"), row, 0)
-        self.grid.addWidget(_cell("same version" if conflict.kind == "diverged" else ("exists" if base else fmt.DASH)), row, 1)
-        missing = "held" if conflict.kind == "constraint" else _DELETED
-        self.grid.addWidget(_cell("exists" if local is not None else missing, "local"), row, 2)
-        self.grid.addWidget(_cell("exists" if remote is not None else _DELETED, "remote"), row, 3)
-        auto_text = "none" if conflict.kind == "constraint" else ("keep the row" if auto is not None else "delete the row")
-        self.grid.addWidget(_cell(auto_text, winner=True), row, 4)
-        combo = self._combo(conflict, theirs)
-        self.grid.addWidget(combo, row, 5)
-        start_row = remote if isinstance(remote, dict) else (local if isinstance(local, dict) else {})
-        choice = Choice(conflict, combo, {}, dict(start_row))
-        names = list(dict.fromkeys([*(columns or {}), *(start_row or {})]))
-        row += 1
-        for name in names:
-            lv = local.get(name) if isinstance(local, dict) else None
-            rv = remote.get(name) if isinstance(remote, dict) else None
-            av = auto.get(name) if isinstance(auto, dict) else None
-            differ = (local is None) != (remote is None) or lv != rv
-            self.grid.addWidget(QLabel(f"    {name}"), row, 0)
-            self.grid.addWidget(_cell(fmt.value(base.get(name)) if base else ""), row, 1)
-            self.grid.addWidget(_cell(fmt.value(lv) if local is not None else "", "local" if differ and local is not None else "same"), row, 2)
-            self.grid.addWidget(_cell(fmt.value(rv) if remote is not None else "", "remote" if differ and remote is not None else "same"), row, 3)
-            self.grid.addWidget(_cell(fmt.value(av) if auto is not None else "", winner=auto is not None), row, 4)
-            if name in pk_columns:
-                self.grid.addWidget(_cell(fmt.value(start_row.get(name)), tooltip="the key cannot change"), row, 6)
-            else:
-                editor = make_editor(columns.get(name), start_row.get(name))
-                choice.editors[name] = editor
-                self.grid.addWidget(editor.widget, row, 6)
-            row += 1
-        self._link(choice)
-        return row
-
-    def _link(self, choice: Choice) -> None:
-        def update() -> None:
-            custom = choice.take == "custom"
-            for editor in choice.editors.values():
-                editor.widget.setEnabled(custom)
-
-        choice.combo.currentIndexChanged.connect(update)
-        update()
-        self.choices.append(choice)
-
-    def decisions(self) -> list[tuple[int, str | None, Any, bool]]:
-        return [c.decision() for c in self.choices]
-
+__all__ = ["CHOICES", "Choice", "ConflictsPage", "DecisionPanel"]
 
 class ConflictsPage(QWidget):
     """Open conflicts and their history."""
@@ -341,9 +115,15 @@ class ConflictsPage(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(26)
         self.view.setShowGrid(False)
         self.view.setAlternatingRowColors(True)
-        self.view.horizontalHeader().setStretchLastSection(True)
-        for column, width in enumerate((80, 150, 110)):
-            self.view.horizontalHeader().resizeSection(column, width)
+        self.view.setTabKeyNavigation(False)  # Tab leaves the list for the decisions (arrows move in it)
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.view.horizontalHeader()
+        for column, mode in enumerate((QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Stretch,
+                                       QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Stretch)):  # fmt: skip
+            header.setSectionResizeMode(column, mode)
+        self.view.setColumnHidden(0, len(service.device.tables) == 1)  # one table: the column says nothing
+        self.view.setMinimumWidth(200)
         self.panel = DecisionPanel()
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("conflictsSplitter")
@@ -351,7 +131,7 @@ class ConflictsPage(QWidget):
         self.splitter.addWidget(self.panel)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 5)
-        self.splitter.setSizes([360, 820])
+        self.splitter.setSizes([300, 880])
         open_layout.addWidget(self.splitter, 1)
         self.tabs.addTab(open_page, resources.icon("conflicts"), "Open")
 
@@ -472,10 +252,32 @@ class ConflictsPage(QWidget):
             return
         group = self.model.row_item(rows[0].row())
         conflicts = self.model.conflicts_of(rows[0].row())
-        columns = await self.service.columns(group.table) if group.table in self.service.device.tables else {}
-        pks = await self.service.primary_key(group.table) if group.table in self.service.device.tables else []
-        if self.selected_group() is group:
-            self.panel.show_group(group, conflicts, columns, pks, self.service.device_name)
+        synced = group.table in self.service.device.tables
+        columns = await self.service.columns(group.table) if synced else {}
+        pks = await self.service.primary_key(group.table) if synced else []
+        clashes = await self._clashes(conflicts) if synced else {}
+        if self.selected_group() is not group:
+            return  # another row was picked meanwhile
+        self.panel.show_group(group, conflicts, columns, pks, self.service.device_name, clashes)
+        chain = [self.view, *self.panel.tab_chain()]
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
+        if not self.view.hasFocus():  # arrows in the list keep moving in the list
+            self.panel.focus_clash()
+
+    async def _clashes(self, conflicts: list[Conflict]) -> dict[int, Clash]:
+        """What each constraint conflict clashes with (none found: an empty answer, never an error)."""
+        found: dict[int, Clash] = {}
+        for conflict in conflicts:
+            if conflict.kind != "constraint":
+                continue
+            try:
+                clash = await self.service.run(find_clash, self.service.device, conflict)
+            except Exception:  # only a hint: the conflict is shown without it
+                clash = None
+            if clash is not None:
+                found[conflict.id] = clash
+        return found
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -498,12 +300,17 @@ class ConflictsPage(QWidget):
 
     @asyncSlot(str)
     async def decide_all(self, take: str) -> None:
+        """Decide every open conflict of the chosen table the same way, once the person confirms the count."""
         table = self.scope.currentData()
+        conflicts = [c for c in self.model.cache.values() if table is None or c.table == table]
+        if not conflicts or not await confirm(self, take, conflicts, table):
+            return
         result = await self.ops.run(
             "Deciding conflicts", lambda: self.service.resolve_bulk(take, table), [self.bulk_button, self.panel.apply_button]
         )
         if result is not None and result[1]:
             self.ops.failed.emit(
                 "Some conflicts were left open",
-                f"{result[1]} conflict(s) cannot take that decision (a constraint conflict has no automatic result); decide them one by one.",
+                f"{result[1]} {'conflict was' if result[1] == 1 else 'conflicts were'} left open: a constraint conflict "
+                "has no automatic result. Decide them one by one.",
             )

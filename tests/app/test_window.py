@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 import stamina
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from app import config
 from app.demo import build_demo, products
@@ -187,13 +188,21 @@ def test_conflicts_can_be_decided_from_the_keyboard_and_in_bulk(qtbot, run, tmp_
     _decided(qtbot, window, lambda: qtbot.keyClick(page.view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier))
     assert page.model.open_count == 4
     page.bulk_actions["auto"].trigger()
+    _confirm(qtbot, page, "Decide 4")
     # the constraint conflict has no automatic result: it is left open, and the banner says so
     qtbot.waitUntil(lambda: window.banner.isVisible() and "left open" in window.banner.text.text(), timeout=10000)
     qtbot.waitUntil(lambda: page.model.open_count == 1 and not page._reloading, timeout=10000)
-    _decided(qtbot, window, lambda: page.bulk_actions["local"].trigger())
+    _decided(qtbot, window, lambda: (page.bulk_actions["local"].trigger(), _confirm(qtbot, page, "Decide 1")))
     assert page.model.open_count == 0 and window.tray.count == 0
     assert window.tabs.tabText(window.tabs.indexOf(page)) == "Conflicts"
     close_window(qtbot, window)
+
+
+def _confirm(qtbot, page, button: str) -> None:
+    """Press ``button`` in the question "Decide all…" asks before deciding (see test_conflicts_bulk.py)."""
+    qtbot.waitUntil(lambda: page.findChild(QMessageBox, "bulkConfirm") is not None, timeout=5000)
+    box = page.findChild(QMessageBox, "bulkConfirm")
+    qtbot.mouseClick(next(b for b in box.buttons() if b.text() == button), Qt.MouseButton.LeftButton)
 
 
 def _big_device(tmp_path: Path, rows: int) -> tuple[str, str]:
