@@ -25,8 +25,9 @@ from .dialogs.join_device import JoinDialog
 from .dialogs.missing_log import CHOOSE, CREATE, MissingLogBox
 from .dialogs.open_workspace import OpenDialog
 from .errors import sentence
-from .services.device import DeviceService, Reachability
+from .services.device import DeviceService
 from .services.pairing import Joined
+from .services.remote import Reachability
 from .window import MainWindow
 
 

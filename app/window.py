@@ -27,8 +27,9 @@ from . import format as fmt
 from .dialogs.add_device import AddDeviceDialog
 from .dialogs.missing_log import MissingLogBox
 from .ops import Ops
-from .services.device import DeviceService, Reachability, is_missing_log, is_offline
+from .services.device import DeviceService
 from .services.health import HealthService
+from .services.remote import Reachability, is_missing_log, is_offline
 from .widgets.activity import ActivityPage
 from .widgets.banner import Banner
 from .widgets.conflicts import ConflictsPage

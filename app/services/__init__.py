@@ -1,5 +1,6 @@
 """QObjects that run engine calls off the UI thread and report through signals."""
 
-from .device import DeviceService, Reachability
+from .device import DeviceService
+from .remote import Reachability
 
 __all__ = ["DeviceService", "Reachability"]

@@ -21,12 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
-import socket
 import threading
-import urllib.parse
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import shiboken6
@@ -50,12 +46,12 @@ from syncengine import (
     SyncRecord,
     SyncReport,
     events,
-    open_shared_log,
 )
 from syncengine.scheduler import SchedulerEvent, SyncFinishedEvent, SyncScheduler, SyncStartedEvent, configure
 
 from .. import config
 from .. import format as fmt
+from .remote import Reachability, is_missing_log, is_offline, open_remote, refused
 
 T = TypeVar("T")
 # Smaller pulls than the engine default (20000): each one holds the GIL in shorter stretches, so the
@@ -63,58 +59,6 @@ T = TypeVar("T")
 # batches, so a batch pushed with the default 5000 entries arrives in one pull (max 8.1 ms of UI
 # latency measured that way).
 DOWNLOAD_BATCH = 250
-
-
-class Reachability(enum.StrEnum):
-    """What the app knows about the remote."""
-
-    UNKNOWN = "unknown"
-    REACHABLE = "reachable"
-    OFFLINE = "offline"
-    ERROR = "error"
-    NONE = "none"  # no remote configured
-    CHECKING = "checking"  # the first check is under way
-    MISSING = "missing"  # no shared log where the workspace says (not created without asking)
-
-
-def is_offline(exc: BaseException) -> bool:
-    """Return whether ``exc`` means "the remote cannot be reached now; try later"."""
-    return isinstance(exc, RemoteError) and bool(getattr(exc, "retryable", False))
-
-
-def is_missing_log(exc: BaseException) -> bool:
-    """Return whether ``exc`` says there is no shared log where the remote points."""
-    return isinstance(exc, RemoteError) and getattr(exc, "kind", "") == "no_log"
-
-
-def _open_remote(workspace: config.Workspace, token: str | None, *, create: bool) -> SharedLog:
-    """Open the workspace's shared log (worker thread); ``create`` makes a missing one, and its folder."""
-    url = workspace.remote
-    if "://" not in url and url != "memory:":
-        folder = Path(url).expanduser().parent
-        if create:
-            folder.mkdir(parents=True, exist_ok=True)
-        elif not folder.is_dir():  # the engine calls this a configuration error; to a person it is the same missing log
-            raise RemoteError(f"there is no shared log at {url} (the folder {folder} does not exist)", kind="no_log")
-    return open_shared_log(url, user=workspace.user, token=token or config.load_token(url), create=create)
-
-
-def refused(url: str, timeout: float = 3.0) -> str:
-    """Return why a server at ``url`` cannot be connected to now ("" when it accepts connections, or is not a server).
-
-    One TCP connection, no retries: a refused or unroutable server is said to be
-    offline at once, where the engine's retry loop would try for several seconds.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return ""
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
-            return ""
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        return f"cannot connect to {parts.hostname}:{parts.port or ''}".rstrip(":") + f" ({reason.lower()})"
 
 
 class DeviceService(QObject):
@@ -132,6 +76,7 @@ class DeviceService(QObject):
     logChanged = Signal()
     activityChanged = Signal()
     autoSyncChanged = Signal(bool, float)  # enabled, interval
+    pausedChanged = Signal(bool)  # automatic sync paused (for this session) or resumed
     identityChanged = Signal(str)  # the new device id (reset here, or taken by a sync of a copied database)
 
     def __init__(
@@ -161,6 +106,7 @@ class DeviceService(QObject):
         self._idle.set()
         self._scheduler: SyncScheduler | None = None
         self._scheduler_task: asyncio.Future[None] | None = None
+        self.paused = False  # automatic sync paused by the person (Pause, or Cancel while it runs) until Resume
         self._columns: dict[str, dict[str, sa.types.TypeEngine[Any]]] = {}
         self._pks: dict[str, list[str]] = {}
         self._loop = asyncio.get_event_loop()
@@ -184,7 +130,7 @@ class DeviceService(QObject):
         def opening() -> tuple[Device, SharedLog | None, str]:
             device = Device.open(workspace.db)
             try:
-                remote = _open_remote(workspace, token, create=False) if workspace.remote else None
+                remote = open_remote(workspace, token, create=False) if workspace.remote else None
             except RemoteError as exc:
                 if is_missing_log(exc):
                     return device, None, str(exc)
@@ -212,7 +158,7 @@ class DeviceService(QObject):
         if self.remote is not None or not self.has_remote or self._closed:
             return self.remote is not None
         try:
-            remote = await self.run(_open_remote, self.workspace, self._token, create=create)
+            remote = await self.run(open_remote, self.workspace, self._token, create=create)
         except RemoteError as exc:
             if is_missing_log(exc):
                 self._set_reachability(Reachability.MISSING, str(exc))
@@ -403,6 +349,32 @@ class DeviceService(QObject):
         if self._cancel is not None:
             self._cancel.set()
 
+    def behind(self) -> int | None:
+        """How many shared-log entries this device has not received, as of the last look at the devices (None: unknown)."""
+        return next((d.behind for d in self.devices if d.device_id == self.device_id), None)
+
+    async def pause_auto_sync(self) -> None:
+        """Stop automatic sync for this session (its stored setting stays); a running sync is cancelled.
+
+        Cancelling a sync the scheduler started pauses it too: with the entries still
+        waiting, it would otherwise start a full sync again a second later.
+        """
+        if self.paused or self._scheduler is None:
+            self.cancel_sync()
+            return
+        self.paused = True
+        self.pausedChanged.emit(True)
+        await self.stop_auto_sync()
+
+    async def resume_auto_sync(self) -> None:
+        """Start automatic sync again after :meth:`pause_auto_sync` (if its setting is still on)."""
+        if not self.paused:
+            return
+        self.paused = False
+        self.pausedChanged.emit(False)
+        enabled, _interval = await self.auto_sync_settings()
+        self.start_auto_sync_if_enabled(enabled)
+
     def _begin_sync(self, reason: str) -> None:
         self._idle.clear()
         self.busyChanged.emit(True)
@@ -482,6 +454,9 @@ class DeviceService(QObject):
     async def set_auto_sync(self, enabled: bool, interval: float | None = None) -> None:
         """Store the settings and start or stop the scheduler to match."""
         result = await self.run(configure, self.device, enabled=enabled, interval=interval)
+        if self.paused:  # switching it on or off is a choice of its own: it ends the pause
+            self.paused = False
+            self.pausedChanged.emit(False)
         if enabled and self.remote is not None:
             self._start_scheduler()
         else:
@@ -575,8 +550,8 @@ class DeviceService(QObject):
             await self.refresh_status()
 
     def start_auto_sync_if_enabled(self, enabled: bool) -> None:
-        """Start the scheduler when the stored setting says automatic sync is on."""
-        if enabled:
+        """Start the scheduler when the stored setting says automatic sync is on (and it is not paused)."""
+        if enabled and not self.paused:
             self._start_scheduler()
 
     # -- conflicts ------------------------------------------------------------------------

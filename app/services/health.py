@@ -37,7 +37,8 @@ from syncengine import (
 )
 
 from .. import format as fmt
-from .device import DeviceService, Reachability
+from .device import DeviceService
+from .remote import Reachability
 
 AUTO_CHECK_ROWS = 50_000
 """After a sync, the check runs by itself only while the synced tables hold at most this many rows."""

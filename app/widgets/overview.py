@@ -3,6 +3,7 @@ whether the devices are in step, and what needs attention (each finding with its
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -30,8 +31,10 @@ from .. import format as fmt
 from .. import resources
 from ..models.activity import result_text
 from ..ops import Ops
-from ..services.device import DeviceService, Reachability
+from ..services.device import DeviceService
 from ..services.health import HealthService
+from ..services.progress import SyncProgress
+from ..services.remote import Reachability
 from .health import ACTIONS, SYNC, AttentionPanel, CheckPanel
 
 STAGES = {"receive": "Receiving", "share": "Sending", "reconcile": "Applying"}
@@ -128,11 +131,17 @@ class OverviewPage(QWidget):
         self.cancel_button = QPushButton("Cancel")
         resources.themed(self.cancel_button, "cancel")
         self.cancel_button.setEnabled(False)
-        self.cancel_button.setToolTip("Stop the sync at the next batch; everything done so far is kept")
+        self.cancel_button.setToolTip(
+            "Stop the sync at the next batch; everything done so far is kept (automatic sync pauses until you resume it)"
+        )
+        self.pause_button = QPushButton("&Pause")
+        self.pause_button.setToolTip("Pause automatic sync until you resume it (a sync under way stops at its next batch)")
+        self.pause_button.setVisible(False)
         head.addWidget(self.device_icon)
         head.addLayout(names, 1)
         head.addWidget(self.sync_button)
         head.addWidget(self.cancel_button)
+        head.addWidget(self.pause_button)
         outer.addLayout(head)
 
         progress_row = QHBoxLayout()
@@ -239,6 +248,9 @@ class OverviewPage(QWidget):
 
         self.sync_button.clicked.connect(self.sync_now)
         self.cancel_button.clicked.connect(self.cancel)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        service.pausedChanged.connect(self._show_pause)
+        service.conflictsArrived.connect(self._conflicts_arrived)
         self.check_button.clicked.connect(self.check_remote)
         self.auto_check.toggled.connect(self.auto_toggled)
         self.interval.valueChanged.connect(self.interval_changed)
@@ -257,6 +269,8 @@ class OverviewPage(QWidget):
         if not service.has_remote:
             self.sync_button.setToolTip("No remote: a sync applies received entries only")
         self._loading = False
+        self.tracker: SyncProgress | None = None
+        self._unshared_at_start: int | None = None
         for control in self._settings():
             control.setEnabled(False)  # until the stored values are in: a default shown meanwhile would be a lie
 
@@ -273,6 +287,7 @@ class OverviewPage(QWidget):
             self.auto_check.setChecked(enabled)
             self.interval.setValue(int(interval))
             self.review_check.setChecked(await self.service.review_on())
+            self._show_pause(self.service.paused)
         finally:
             self._loading = False
             for control in self._settings():
@@ -303,6 +318,25 @@ class OverviewPage(QWidget):
         self.auto_check.setChecked(enabled)
         self.interval.setValue(int(interval))
         self._loading = False
+        self._show_pause(self.service.paused)
+
+    def _show_pause(self, paused: bool) -> None:
+        """Pause is offered while automatic sync is on; once paused it reads Resume."""
+        self.pause_button.setVisible(self.auto_check.isChecked() and self.service.has_remote)
+        self.pause_button.setText("&Resume" if paused else "&Pause")
+        resources.themed(self.pause_button, "sync" if paused else "cancel")
+        if paused and not self.service.busy:
+            self.progress_label.setText("Automatic sync paused — Resume to go on")
+
+    def toggle_pause(self) -> None:
+        work = self.service.resume_auto_sync if self.service.paused else self.service.pause_auto_sync
+        self.ops.start("Pausing automatic sync", work, [self.pause_button])
+
+    def _conflicts_arrived(self, n: int) -> None:
+        """A sync under way found conflicts: count them on the card at once (the sync's end reads the real count)."""
+        if self.service.busy and self.service.status is not None:
+            shown = self.conflicts_card.number.text().replace(",", "")
+            self.conflicts_card.set_count((int(shown) if shown.isdigit() else 0) + n)
 
     # -- syncing --------------------------------------------------------------------------
 
@@ -313,9 +347,13 @@ class OverviewPage(QWidget):
         self.ops.start("Sync", lambda: self.service.sync("forced"), [self.sync_button])
 
     def cancel(self) -> None:
-        self.service.cancel_sync()
+        """Stop the sync at its next batch; a sync automatic sync started pauses automatic sync too."""
         self.cancel_button.setEnabled(False)
         self.progress_label.setText("Cancelling at the next batch…")
+        if self.service.auto_sync_running:
+            self.ops.start("Pausing automatic sync", self.service.pause_auto_sync)
+        else:
+            self.service.cancel_sync()
 
     @asyncSlot()
     async def check_remote(self) -> None:
@@ -326,18 +364,28 @@ class OverviewPage(QWidget):
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)  # busy until the first progress event
         self.progress_label.setText("Syncing…" if reason == "forced" else "Syncing automatically…")
+        status = self.service.status
+        self._unshared_at_start = status.unshared if status is not None else None
+        self.tracker = SyncProgress(self.service.behind(), self._unshared_at_start or 0, time.monotonic())
 
     def sync_progress(self, stage: str, done: int, total: int) -> None:
-        verb = STAGES.get(stage, stage.capitalize() or "Syncing")
-        if total > 0:
+        if total > 0:  # the engine knew the amount itself
+            verb = STAGES.get(stage, stage.capitalize() or "Syncing")
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
             self.progress_label.setText(f"{verb}… {done:,} of {total:,}")
-        else:
-            self.progress.setRange(0, 0)
-            self.progress_label.setText(f"{verb}… {done:,}" if done else f"{verb}…")
+            return
+        if self.tracker is None:
+            return
+        reading = self.tracker.update(stage, done, time.monotonic())
+        self.progress.setRange(0, reading.maximum)
+        self.progress.setValue(reading.value)
+        self.progress_label.setText(reading.text)
+        if stage == "share" and self._unshared_at_start is not None:  # the card counts down as entries leave
+            self.unshared_card.set_count(max(0, self._unshared_at_start - done))
 
     def sync_finished(self, report: SyncReport | None, error: BaseException | None) -> None:
+        self.tracker = None
         self.sync_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.progress.setRange(0, 1)
@@ -345,7 +393,8 @@ class OverviewPage(QWidget):
         if error is not None:
             self.progress_label.setText("Offline" if self.service.reachability is Reachability.OFFLINE else "Failed")
         elif report is not None and report.cancelled:
-            self.progress_label.setText("Cancelled — nothing is lost")
+            paused = " — automatic sync paused until you resume it" if self.service.paused else ""
+            self.progress_label.setText("Cancelled — nothing is lost" + paused)
         elif report is not None:
             self.progress_label.setText(
                 f"Done: sent {report.sent:,}, received {report.received:,}, applied {report.applied:,}"

@@ -75,7 +75,9 @@ def test_the_demo_opens_with_every_view_populated(qtbot, run, tmp_path) -> None:
         window.pending.kind.setCurrentIndex(index)
         qtbot.waitUntil(lambda e=expected: window.pending.model.rowCount() == e and window.pending.model.exhausted, timeout=5000)
     window.pending.view.selectRow(0)
-    assert "unknown table 'suppliers'" in window.pending.detail_form.itemAt(9).widget().text()
+    form = window.pending.detail_form
+    reason = next(form.itemAt(r, form.ItemRole.FieldRole).widget() for r in range(form.rowCount()) if form.itemAt(r, form.ItemRole.LabelRole).widget().text() == "Reason")
+    assert "unknown table 'suppliers'" in reason.text()
     close_window(qtbot, window)
 
 
