@@ -35,6 +35,8 @@ from ..services.device import DeviceService
 from ..services.health import HealthService
 from ..services.progress import SyncProgress
 from ..services.remote import Reachability
+from .chart import SHOWN as CHART_SYNCS
+from .chart import SyncChart
 from .health import ACTIONS, SYNC, AttentionPanel, CheckPanel
 
 STAGES = {"receive": "Receiving", "share": "Sending", "reconcile": "Applying"}
@@ -204,6 +206,8 @@ class OverviewPage(QWidget):
         last_form.addWidget(self.last_when, 0, 1)
         last_form.addWidget(QLabel("Result"), 1, 0)
         last_form.addWidget(self.last_result, 1, 1)
+        self.chart = SyncChart()
+        last_form.addWidget(self.chart, 2, 0, 1, 2)
         last_form.setColumnStretch(1, 1)
 
         auto_box = QGroupBox("Automatic sync")
@@ -261,6 +265,7 @@ class OverviewPage(QWidget):
         service.syncProgress.connect(self.sync_progress)
         service.syncFinished.connect(self.sync_finished)
         service.autoSyncChanged.connect(self.show_auto)
+        service.activityChanged.connect(lambda: self.ops.start("Reading the sync history", self.load_chart))
         service.syncFinished.connect(self.check_after_sync)
         service.identityChanged.connect(self.show_identity)
         self.check_panel.check_button.clicked.connect(self.check_now)
@@ -279,8 +284,13 @@ class OverviewPage(QWidget):
 
     # -- loading ------------------------------------------------------------------------
 
+    async def load_chart(self) -> None:
+        """Read the last syncs for the chart."""
+        self.chart.set_records(await self.service.history(limit=CHART_SYNCS))
+
     async def load(self) -> None:
-        """Read the settings shown here (the counts arrive through the service's signals)."""
+        """Read the settings shown here, and the chart (the counts arrive through the service's signals)."""
+        await self.load_chart()
         self._loading = True
         try:
             enabled, interval = await self.service.auto_sync_settings()

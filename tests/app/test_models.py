@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QTableView
 from app.models import ActivityModel, ConflictGroupsModel, DevicesModel, HistoryModel, LogModel
 from app.models._paged import PagedTableModel
 from app.models.conflicts import kind_label
+from app.models.devices import BehindRole
 from app.services.health import LastCheck, keys_text, summary
 from syncengine import Conflict, DeviceComparison, DeviceInfo, Difference, LogRecord, RemoteValue, Verification
 from syncengine.model import SyncRecord
@@ -137,7 +138,10 @@ def test_devices_model_marks_this_device(qtmodeltester) -> None:
     model = DevicesModel("me")
     model.set_items([DeviceInfo("me", "shop-a", "default", time.time(), behind=0), DeviceInfo("you", "shop-b", "default", time.time(), behind=7)])
     assert model.data(model.index(0, 0)) == "shop-a  (this device)"
-    assert model.data(model.index(1, 4)) == "7 entries"
+    assert model.data(model.index(1, 2)) == "7 entries behind"
+    assert model.data(model.index(0, 2)) == "up to date"
+    assert model.data(model.index(1, 2), BehindRole) == (7, 7)  # the bar: full for the device furthest behind
+    assert model.data(model.index(1, 1)) == "never"  # last seen: neither pushed nor pulled
     qtmodeltester.check(model)
 
 
