@@ -13,11 +13,14 @@ from ._doctor import Diagnosis
 from ._ids import new_id, uuid_pk
 from ._verify import DeviceComparison, Difference, RepairReport, Verification
 from .clock import HybridClock, Timestamp
+from .crypto import KeyStatus
 from .device import Device
 from .errors import (
     ConfigurationError,
     ConflictError,
     DatabaseError,
+    EncryptionError,
+    KeyMissing,
     NotInitializedError,
     QuarantineError,
     ReconcileError,
@@ -26,6 +29,7 @@ from .errors import (
     SchemaError,
     SyncCancelled,
     SyncEngineError,
+    WrongPassphrase,
 )
 from .model import (
     Conflict,
@@ -40,12 +44,13 @@ from .model import (
     ReceivedBatch,
     RemoteValue,
     Status,
+    StoredKeyring,
     SyncRecord,
     SyncReport,
 )
 from .pairing import Pairing, PairingCode, PairProgress, PairReport, join
 from .reconcile import Action, Finding, Plan, RowPlan, RowState, reconcile
-from .remote import MemorySharedLog, SharedLog, StateBoard, open_shared_log
+from .remote import KeyBoard, MemorySharedLog, SharedLog, StateBoard, open_shared_log
 from .serializer import JsonSerializer, Serializer
 from .store import SqlSharedLog, copy_log
 from .sync import SyncOptions
@@ -67,10 +72,14 @@ __all__ = [
     "DeviceInfo",
     "Diagnosis",
     "Difference",
+    "EncryptionError",
     "Entry",
     "Finding",
     "HybridClock",
     "JsonSerializer",
+    "KeyBoard",
+    "KeyMissing",
+    "KeyStatus",
     "LogRecord",
     "MemorySharedLog",
     "NotInitializedError",
@@ -99,6 +108,7 @@ __all__ = [
     "SqlSharedLog",
     "StateBoard",
     "Status",
+    "StoredKeyring",
     "SyncCancelled",
     "SyncEngineError",
     "SyncOptions",
@@ -106,6 +116,7 @@ __all__ = [
     "SyncReport",
     "Timestamp",
     "Verification",
+    "WrongPassphrase",
     "copy_log",
     "events",
     "join",

@@ -33,7 +33,7 @@ def config_dir() -> Path:
     return path
 
 
-def _keyring() -> Any:
+def usable_keyring() -> Any:
     """The keyring module when a usable backend exists (and no config folder is forced), else None."""
     if os.environ.get(ENV_DIR):
         return None
@@ -47,20 +47,20 @@ def _keyring() -> Any:
 
 def save_token(remote: str, token: str) -> str:
     """Keep ``token`` for ``remote``; return where: "the system keyring" or the file's path."""
-    ring = _keyring()
+    ring = usable_keyring()
     if ring is not None:
         ring.set_password(KEYRING_SERVICE, remote, token)
         return "the system keyring"
     path = config_dir() / "tokens.json"
     tokens = _read(path)
     tokens[remote] = token
-    _write_private(path, json.dumps(tokens, indent=1))
+    write_private(path, json.dumps(tokens, indent=1))
     return str(path)
 
 
 def load_token(remote: str) -> str | None:
     """The token kept for ``remote``, if any."""
-    ring = _keyring()
+    ring = usable_keyring()
     if ring is not None:
         with contextlib.suppress(Exception):
             found = ring.get_password(KEYRING_SERVICE, remote)
@@ -77,7 +77,7 @@ def _read(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write ``text`` atomically to a file only its owner can read (0600)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

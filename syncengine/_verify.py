@@ -11,6 +11,7 @@ that differs names the tables, and the buckets name the keys.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 from . import values
 from .core import TableDigest, differing
+from .crypto import Keys, Unreadable, keys_for_sync
 from .model import PK, PublishedState, SyncReport
 from .remote import SharedLog, StateBoard
 from .store import DeviceStore, LogState, Tx
@@ -102,7 +104,13 @@ def position_of(tx: Tx) -> int | None:
 
 
 def publish(
-    store: DeviceStore, device_id: str, remote: SharedLog, *, most_rows: int | None = None, now: float | None = None
+    store: DeviceStore,
+    device_id: str,
+    remote: SharedLog,
+    *,
+    most_rows: int | None = None,
+    now: float | None = None,
+    keys: Keys | None = None,
 ) -> int | None:
     """Publish this device's digest at its position; return the position (None: nothing published).
 
@@ -125,7 +133,7 @@ def publish(
         started = time.perf_counter()
         digest = tx.digest()
         seconds = time.perf_counter() - started
-    remote.publish_state(device_id, position, {t: d.as_json() for t, d in digest.items()})
+    remote.publish_state(device_id, position, _sealed(keys, digest, device_id, position))
     if now is not None:
         with store.begin() as tx:
             tx.set_setting("digest_published", {"at": now, "seconds": round(seconds, 6), "position": position})
@@ -149,7 +157,8 @@ def compare(
     if position is None:
         reason = "this device has writes not yet shared or entries not yet applied: sync it, then verify"
         return Verification(False, None, (), (), reason=reason)
-    remote.publish_state(device_id, position, {t: d.as_json() for t, d in mine.items()})
+    keys = keys_for_sync(store, remote)
+    remote.publish_state(device_id, position, _sealed(keys, mine, device_id, position))
     names = {d.device_id: d.name for d in remote.devices()}
     published = {p.device_id: p for p in remote.states()}
     devices: list[DeviceComparison] = []
@@ -161,11 +170,24 @@ def compare(
         if state is None or state.position != position:
             devices.append(DeviceComparison(other, name, state.position if state else None, "not comparable"))
             continue
+        if keys is not None:
+            try:
+                state = dataclasses.replace(state, digest=keys.open_state(state.digest, other, state.position))
+            except Unreadable as exc:
+                log.warning("cannot compare with device %s: %s", other, exc)
+                devices.append(DeviceComparison(other, name, state.position, "not comparable"))
+                continue
         found = _differences(store, other, mine, state, limit)
         devices.append(DeviceComparison(other, name, position, "differs" if found else "same"))
         differences += found
     in_step = not differences
     return Verification(in_step, position, tuple(devices), tuple(differences))
+
+
+def _sealed(keys: Keys | None, digest: Mapping[str, TableDigest], device_id: str, position: int) -> dict[str, Any]:
+    """A digest as published: as it is, or sealed when the device encrypts (table names are data too)."""
+    plain = {t: d.as_json() for t, d in digest.items()}
+    return plain if keys is None else keys.seal_state(plain, device_id, position)
 
 
 def _differences(

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from .model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch
+from .model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch, StoredKeyring
 
 API = "/v1"
 TIME_HEADER = "x-server-time"
@@ -202,6 +202,41 @@ def parse_state_request(body: bytes) -> tuple[int, dict[str, Any]]:
     doc = _object(loads(body), "the body")
     _no_extra_keys(doc, {"position", "digest"}, "the body")
     return _int(doc, "position", 0, INT64_MAX), _object(doc.get("digest"), "'digest'")
+
+
+def keyring_json(found: StoredKeyring | None) -> dict[str, Any]:
+    """Return the answer of ``GET`` and ``PUT /v1/keyring``: the user's wrapped keys, or null."""
+    if found is None:
+        return {"keyring": None}
+    return {"keyring": {"body": found.body, "revision": found.revision, "encrypted_from": found.encrypted_from}}
+
+
+def parse_keyring(body: bytes) -> StoredKeyring | None:
+    """Decode the answer of ``GET`` and ``PUT /v1/keyring``."""
+    doc = _object(loads(body), "the answer")
+    found = doc.get("keyring")
+    if found is None:
+        return None
+    one = _object(found, "'keyring'")
+    text = one.get("body")
+    if not isinstance(text, str):
+        raise WireError("'body' must be a string")
+    return StoredKeyring(text, _int(one, "revision", 1, INT64_MAX), _int(one, "encrypted_from", 0, INT64_MAX))
+
+
+def keyring_request(body: str, revision: int) -> bytes:
+    """Encode the body of ``PUT /v1/keyring``."""
+    return orjson.dumps({"body": body, "revision": revision})
+
+
+def parse_keyring_request(body: bytes) -> tuple[str, int]:
+    """Decode a keyring body; return the keyring's text and the revision it replaces (0: none)."""
+    doc = _object(loads(body), "the body")
+    _no_extra_keys(doc, {"body", "revision"}, "the body")
+    text = doc.get("body")
+    if not isinstance(text, str) or not text:
+        raise WireError("'body' must be a non-empty string")
+    return text, _int(doc, "revision", 0, INT64_MAX)
 
 
 def states_json(found: list[PublishedState]) -> dict[str, Any]:

@@ -16,22 +16,16 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from . import __version__, _console
+from ._cli_common import chosen_remote, open_remote, print_json, remote_options
 from ._console import Interrupted, interruptible, plural
 from .device import Device
 from .errors import SyncEngineError
 from .model import SyncReport
-from .remote import SharedLog, open_shared_log
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
 class _Group(click.Group):
@@ -103,59 +97,6 @@ def main(ctx: click.Context, debug: bool, verbose: int, lock_wait: float) -> Non
     allow_interrupts()  # Ctrl-C stops a statement in progress (see _console.interruptible)
 
 
-# -- the remote: the same options on every command that talks to one --------------------------
-
-_REMOTE_HELP = (
-    "The shared log: a path to an SQLite file, a database URL, or a server's http(s) URL "
-    "[default: the one remembered with init or config --remote]."
-)
-
-
-def _remote_options(f: F) -> F:
-    """``--remote``, ``--user`` and ``--token``, alike on every command that talks to a shared log."""
-    f = click.option(
-        "--token",
-        envvar="SYNCENGINE_TOKEN",
-        default=None,
-        help="Device token for a server (or SYNCENGINE_TOKEN; else the one kept with config --token).",
-    )(f)
-    f = click.option(
-        "--user",
-        default=None,
-        help="The user whose log to use, in a shared-log database [default: the remembered one, else default].",
-    )(f)
-    f = click.option("--remote", default=None, metavar="REMOTE", help=_REMOTE_HELP)(f)
-    return f
-
-
-def _chosen_remote(device: Device, remote: str | None, user: str | None) -> tuple[str, str] | None:
-    """The remote's URL and user: as given, else the device's remembered remote; None when there is neither."""
-    if remote is None:
-        remembered = device.remote_settings()
-        if remembered is None:
-            return None
-        remote = str(remembered["url"])
-        user = user or remembered["user"]
-    return remote, user or "default"
-
-
-def _open_remote(
-    device: Device, remote: str | None, user: str | None, token: str | None, *, create: bool = True
-) -> SharedLog:
-    """Open the shared log named by the options or remembered by the device (UsageError when neither)."""
-    chosen = _chosen_remote(device, remote, user)
-    if chosen is None:
-        raise click.UsageError(
-            "no remote: pass --remote REMOTE, or remember one with 'syncengine config DB --remote REMOTE'"
-        )
-    url, user = chosen
-    if token is None and url.startswith(("http://", "https://")):
-        from ._tokens import load_token
-
-        token = load_token(url)
-    return open_shared_log(url, user=user, token=token, create=create)
-
-
 def _summary(report: SyncReport, db: str | None = None, waiting: int | None = None) -> str:
     """What a sync did, in a line or a few: new logs, new ids, counts, conflicts and the command to see them."""
     said = []
@@ -223,7 +164,7 @@ def init(
         device.set_remote(remote, user)
     status = device.status()
     if as_json:
-        _print_json(status.as_json())
+        print_json(status.as_json())
     else:
         click.echo(f"sync installed on {', '.join(device.tables)}; device {device.name} ({device.device_id})")
         if status.unshared:
@@ -235,7 +176,7 @@ def init(
 
 @main.command()
 @click.argument("db")
-@_remote_options
+@remote_options
 @click.option(
     "--stage",
     "stages",
@@ -269,7 +210,7 @@ def sync(
 ) -> None:
     """Sync DB once with the shared log: receive, share, reconcile (Ctrl-C stops it at once, losing nothing)."""
     device = Device.open(db)
-    shared = _open_remote(device, remote, user, token)
+    shared = open_remote(device, remote, user, token)
     kwargs: dict[str, Any] = {"single_batch": single_batch, "cleanup": not keep_history}
     if batch_size is not None:
         kwargs.update(upload_batch_size=batch_size, download_batch_size=batch_size)
@@ -294,14 +235,14 @@ def sync(
     finally:
         shared.close()
     if as_json:
-        _print_json(report.as_json())
+        print_json(report.as_json())
     else:
         click.echo(_summary(report, db, _open_conflicts(device)))
 
 
 @main.command()
 @click.argument("db")
-@_remote_options
+@remote_options
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Keys listed per table.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
@@ -310,13 +251,13 @@ def verify(
 ) -> None:
     """Prove DB is in step with the other devices: exit 0 in step, 3 when a device at the same position differs."""
     device = Device.open(db)
-    shared = _open_remote(device, remote, user, token, create=False)
+    shared = open_remote(device, remote, user, token, create=False)
     try:
         result = interruptible(lambda _: device.verify(shared, limit=limit))
     finally:
         shared.close()
     if as_json:
-        _print_json(result.as_json())
+        print_json(result.as_json())
     else:
         click.echo(_verification(result))
     if not result.in_step:
@@ -325,19 +266,19 @@ def verify(
 
 @main.command()
 @click.argument("db")
-@_remote_options
+@remote_options
 @click.option("--all", "everything", is_flag=True, help="Share every row again, not only the parts that differ.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def repair(db: str, remote: str | None, user: str | None, token: str | None, everything: bool, as_json: bool) -> None:
     """Make devices that differ converge again: share again what differs, with its versions; lose no write."""
     device = Device.open(db)
-    shared = _open_remote(device, remote, user, token, create=False)
+    shared = open_remote(device, remote, user, token, create=False)
     try:
         done = interruptible(lambda _: device.repair(shared, everything=everything))
     finally:
         shared.close()
     if as_json:
-        _print_json(done.as_json())
+        print_json(done.as_json())
         return
     click.echo(
         f"shared {plural(done.restated, 'row')} again with their versions and "
@@ -347,7 +288,7 @@ def repair(db: str, remote: str | None, user: str | None, token: str | None, eve
 
 @main.command()
 @click.argument("db")
-@_remote_options
+@remote_options
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.pass_context
 def doctor(ctx: click.Context, db: str, remote: str | None, user: str | None, token: str | None, as_json: bool) -> None:
@@ -356,15 +297,15 @@ def doctor(ctx: click.Context, db: str, remote: str | None, user: str | None, to
     Exit 3 if anything is wrong.
     """
     device = Device.open(db)
-    chosen = _chosen_remote(device, remote, user)
+    chosen = chosen_remote(device, remote, user)
     shared = None
     if chosen is not None:
         try:
-            shared = _open_remote(device, remote, user, token, create=False)
+            shared = open_remote(device, remote, user, token, create=False)
         except SyncEngineError as exc:
             message = _console.one_line(exc)
             found = [{"code": "remote_unusable", "severity": "error", "message": message, "fix": None}]
-            _print_json(found) if as_json else click.echo(f"error: {message}")
+            print_json(found) if as_json else click.echo(f"error: {message}")
             ctx.exit(3)
     try:
         findings = interruptible(
@@ -374,7 +315,7 @@ def doctor(ctx: click.Context, db: str, remote: str | None, user: str | None, to
         if shared is not None:
             shared.close()
     if as_json:
-        _print_json([f.as_json() for f in findings])
+        print_json([f.as_json() for f in findings])
     elif not findings:
         click.echo("nothing wrong" + ("" if chosen else " (pass --remote to check the shared log too)"))
     for f in [] if as_json else findings:
@@ -449,7 +390,7 @@ def join_command(db: str, code: str, name: str | None, timeout: float, as_json: 
     report = join(db, code, name=name, timeout=timeout, on_progress=_progress_printer())
     _end_progress()
     if as_json:
-        _print_json(report.as_json())
+        print_json(report.as_json())
         return
     resumed = " (resumed)" if report.resumed else ""
     click.echo(
@@ -494,7 +435,7 @@ def reset_identity(db: str, as_json: bool) -> None:
     old = device.device_id
     new = device.reset_identity()
     if as_json:
-        _print_json({"previous_device_id": old, "device_id": new})
+        print_json({"previous_device_id": old, "device_id": new})
     else:
         click.echo(f"this database is now device {new} (it was {old}); its next sync shares its whole state")
 
@@ -509,7 +450,7 @@ def copy_log_command(source: str, target: str, as_json: bool) -> None:
 
     log_id, copied = interruptible(lambda _: copy_log(source, target))
     if as_json:
-        _print_json({"log_id": log_id, "batches": copied})
+        print_json({"log_id": log_id, "batches": copied})
     else:
         click.echo(
             f"copied shared log {log_id}: {plural(copied, 'batch', 'batches')}; "
@@ -531,7 +472,7 @@ def status(db: str, as_json: bool) -> None:
             err=True,
         )
     if as_json:
-        _print_json(st.as_json())
+        print_json(st.as_json())
         return
     remembered = device.remote_settings()
     click.echo(f"device      {st.name} ({st.device_id})")
@@ -596,7 +537,7 @@ def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | 
     _check_table(device, table)
     records = device.log(unshared=unshared, pending=pending, table=table, limit=limit)
     if as_json:
-        _print_json([r.as_json() for r in records])
+        print_json([r.as_json() for r in records])
         return
     if not records:
         click.echo("no entries")
@@ -618,7 +559,7 @@ def history(db: str, limit: int, as_json: bool) -> None:
     """List this device's past syncs, newest first, with their counts, errors and remote."""
     records = Device.open(db).history(limit=limit)
     if as_json:
-        _print_json([r.as_json() for r in records])
+        print_json([r.as_json() for r in records])
         return
     for r in records:
         report = r.report
@@ -641,18 +582,18 @@ def history(db: str, limit: int, as_json: bool) -> None:
 
 @main.command()
 @click.argument("db")
-@_remote_options
+@remote_options
 @click.option("--json", "as_json", is_flag=True, help="Print the devices as JSON.")
 def devices(db: str, remote: str | None, user: str | None, token: str | None, as_json: bool) -> None:
     """List the devices registered in the shared log."""
     device = Device.open(db)
-    shared = _open_remote(device, remote, user, token, create=False)
+    shared = open_remote(device, remote, user, token, create=False)
     try:
         found = shared.devices()
     finally:
         shared.close()
     if as_json:
-        _print_json([{**d.as_json(), "this_device": d.device_id == device.device_id} for d in found])
+        print_json([{**d.as_json(), "this_device": d.device_id == device.device_id} for d in found])
         return
     for d in found:
         mark = "*" if d.device_id == device.device_id else " "
@@ -686,15 +627,15 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
         report = interruptible(lambda cancel: device.retry_quarantined(chosen))
         still = len(device.quarantined())
         result: dict[str, Any] = {"applied": report.applied, "quarantined": still}
-        _print_json(result) if as_json else click.echo(f"applied {report.applied}; {still} still quarantined")
+        print_json(result) if as_json else click.echo(f"applied {report.applied}; {still} still quarantined")
         return
     if skip:
         n = device.skip_quarantined(chosen)
-        _print_json({"skipped": n}) if as_json else click.echo(f"skipped {n}")
+        print_json({"skipped": n}) if as_json else click.echo(f"skipped {n}")
         return
     entries = device.quarantined()
     if as_json:
-        _print_json([q.as_json() for q in entries])
+        print_json([q.as_json() for q in entries])
         return
     for q in entries:
         click.echo(f"{q.id:>6} {q.table or '?'} {json.dumps(q.as_json()['pk'])}: {q.reason}")
@@ -768,7 +709,7 @@ def config(
     settings["review"] = {t: policy(t) for t in device.tables}
     settings["remote"] = device.remote_settings()
     if as_json:
-        _print_json(settings)
+        print_json(settings)
         return
     click.echo(f"remote: {_remote_text(settings['remote'])}")
     if kept is not None:
@@ -800,7 +741,7 @@ def conflicts(db: str, show_all: bool, table: str | None, as_json: bool) -> None
     _check_table(device, table)
     found = device.conflicts(include_decided=show_all, table=table)
     if as_json:
-        _print_json([c.as_json() for c in found])
+        print_json([c.as_json() for c in found])
         return
     for c in found:
         data = c.as_json()
@@ -864,7 +805,7 @@ def resolve(
         else:
             decided = [device.resolve(conflict_id, take)]  # type: ignore[arg-type]
     if as_json:
-        _print_json([c.as_json() for c in decided])
+        print_json([c.as_json() for c in decided])
         return
     for c in decided:
         click.echo(f"conflict {c.id} decided: {c.decision} -> {json.dumps(c.as_json()['decided_value'])}")
@@ -874,7 +815,7 @@ def resolve(
 
 @main.command()
 @click.argument("db")
-@_remote_options
+@remote_options
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.1),
@@ -891,7 +832,7 @@ def watch(
     from .scheduler import SchedulerEvent, SyncFinishedEvent, SyncScheduler
 
     device = Device.open(db)
-    shared = _open_remote(device, remote, user, token)
+    shared = open_remote(device, remote, user, token)
     done = 0
 
     def say(text: str, *, err: bool = False) -> None:
@@ -948,12 +889,14 @@ def demo(folder: str, as_json: bool) -> None:
 
     result = run_demo(folder, echo=None if as_json else click.echo)
     if as_json:
-        _print_json(result)
+        print_json(result)
 
 
+from ._cli_keys import register as _register_keys  # noqa: E402
 from .server.cli import register as _register_server  # noqa: E402
 
 _register_server(main)
+_register_keys(main)
 
 
 def run() -> None:  # pragma: no cover - console entry point

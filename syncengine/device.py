@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from . import _decide, core
+from . import _decide, core, crypto
 from ._db import create_engine, describe, explain, where
 from ._doctor import Diagnosis, diagnose
 from ._integrate import review_policy
 from ._synclock import one_sync_at_a_time
 from ._verify import RepairReport, Verification, compare
+from .crypto import KeyStatus
 from .errors import (
     ConfigurationError,
     ConflictError,
@@ -37,7 +38,7 @@ from .errors import (
     SchemaError,
     SyncEngineError,
 )
-from .events import ConflictDecided, ConflictEvent, Stage
+from .events import ConflictDecided, ConflictEvent, ConflictFound, Stage
 from .model import Conflict, LogRecord, Op, QuarantinedEntry, Status, SyncRecord, SyncReport
 from .options import SyncOptions
 from .remote import SharedLog
@@ -316,6 +317,40 @@ class Device:
 
         return Pairing(self, host=host, port=port, timeout=timeout, idle=idle)
 
+    # -- encryption (see syncengine.crypto) ---------------------------------------------
+
+    def setup_encryption(self, remote: SharedLog, passphrase: str, *, cost: dict[str, int] | None = None) -> KeyStatus:
+        """Encrypt the user's shared log from now on: a new data key, wrapped with ``passphrase``, kept in the log.
+
+        This device keeps the key unwrapped (system keyring, else an owner-only file);
+        every other device needs :meth:`join_encryption` with the same passphrase
+        before it can sync again. ``cost`` overrides Argon2id's (``memory_kib``,
+        ``iterations``, ``lanes``); tests lower it, people should not.
+        """
+        return crypto.setup(self.store, remote, passphrase, cost=cost)
+
+    def join_encryption(self, remote: SharedLog, passphrase: str) -> KeyStatus:
+        """Unwrap the shared log's keys with ``passphrase`` and keep them here (WrongPassphrase if it does not fit)."""
+        return crypto.join(self.store, remote, passphrase)
+
+    def encryption_status(self, remote: SharedLog | None = None) -> KeyStatus:
+        """Whether this device encrypts and with which key; with ``remote``, whether the log is encrypted."""
+        return crypto.status(self.store, remote)
+
+    def rotate_key(self, remote: SharedLog, passphrase: str, *, chained: bool = True) -> KeyStatus:
+        """A new data key for new batches; the old ones stay readable.
+
+        Other devices holding the previous key take the new one at their next sync
+        (it is also wrapped under the previous key) unless ``chained`` is false:
+        then each needs :meth:`join_encryption` with the passphrase (after a device
+        was lost, with a changed passphrase).
+        """
+        return crypto.rotate(self.store, remote, passphrase, chained=chained)
+
+    def change_passphrase(self, remote: SharedLog, old: str, new: str) -> KeyStatus:
+        """Wrap every key under a new passphrase; the log's batches are not encrypted again."""
+        return crypto.change_passphrase(self.store, remote, old, new)
+
     def synced_rows(self) -> int:
         """How many rows the synced tables hold together (one count per table, without a write lock)."""
         with self.store.read() as tx:
@@ -518,6 +553,7 @@ class Device:
         checked. The decision is committed in one transaction and shared at the next sync.
         """
         with self._lock, self.store.begin() as tx, tx.applying():
+            _decide.forget_sent(tx)
             _decide.decide(tx, self.device_id, conflict_id, take=take, value=value, now=time.time())
         decided = self.conflict(conflict_id)
         log.info("conflict %d decided here: %s", conflict_id, decided.decision)
@@ -536,6 +572,7 @@ class Device:
         """
         self._check_table(table)
         with self._lock, self.store.begin() as tx, tx.applying():
+            _decide.forget_sent(tx)
             ids = [c.id for c in tx.conflicts(table=table)]
             done = []
             for conflict_id in ids:
@@ -553,6 +590,29 @@ class Device:
         for conflict in decided:
             self._notify(ConflictDecided(conflict))
         return decided
+
+    def undo_decisions(self, conflict_ids: Sequence[int]) -> list[Conflict]:
+        """Take back decisions made on this device that no sync has sent yet; the conflicts are open again.
+
+        The rows and their sync state go back to what they were before the decisions,
+        the decisions' entries are dropped, and entries a constraint conflict held are
+        held again, all in one transaction. Raises :class:`ConflictError` and changes
+        nothing when one cannot be undone: it was not decided here (or was decided by
+        a sync), its decision was sent (or is in a batch being sent), or its row
+        changed since. :meth:`undo_problem` says so without trying.
+        """
+        with self._lock, self.store.begin() as tx, tx.applying():
+            _decide.undo(tx, self.device_id, list(conflict_ids), now=time.time())
+        reopened = [self.conflict(i) for i in conflict_ids]
+        log.info("decisions undone here: %s", ", ".join(map(str, conflict_ids)))
+        for conflict in reopened:
+            self._notify(ConflictFound(conflict))
+        return reopened
+
+    def undo_problem(self, conflict_ids: Sequence[int]) -> str | None:
+        """Why :meth:`undo_decisions` would refuse these decisions now (one sentence), or None when it would not."""
+        with self.store.read() as tx:
+            return _decide.undo_problem(tx, list(conflict_ids))
 
     def add_listener(self, listener: Callable[[ConflictEvent], None]) -> None:
         """Call ``listener`` with :class:`~syncengine.events.ConflictFound` / ``ConflictDecided`` events."""

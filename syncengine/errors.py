@@ -13,6 +13,9 @@ where they enter (``raise ... from exc``), so callers catch one family::
      ├── ReconcileError            the reconciler refused a batch (e.g. a double create)
      ├── QuarantineError           no such quarantined entry
      ├── ConflictError             a conflict cannot be decided as asked
+     ├── EncryptionError           encryption cannot go on as asked (no key to unwrap, log cannot keep keys)
+     │    ├── KeyMissing           the shared log is encrypted and this device lacks its key
+     │    └── WrongPassphrase      the passphrase does not unwrap the log's keys
      └── SyncCancelled             a sync was asked to stop and did, between batches
 
 Each carries the fields a caller can act on (``table``, ``retryable``).
@@ -90,6 +93,18 @@ class QuarantineError(SyncEngineError):
 
 class ConflictError(SyncEngineError):
     """A conflict does not exist, is already decided, or the chosen value cannot be applied."""
+
+
+class EncryptionError(SyncEngineError):
+    """End-to-end encryption cannot go on as asked; the message says what to do. Nothing was sent."""
+
+
+class KeyMissing(EncryptionError):
+    """The shared log is encrypted and this device does not hold the key it needs (``syncengine key join``)."""
+
+
+class WrongPassphrase(EncryptionError):
+    """The passphrase given does not unwrap the shared log's keys."""
 
 
 class SyncCancelled(SyncEngineError):

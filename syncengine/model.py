@@ -121,6 +121,25 @@ class PublishedState:
     published_at: float
 
 
+SEALED = b"\x00SE1"
+"""How an encrypted payload begins (no serialized batch can: JSON never starts with a NUL byte)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKeyring:
+    """A user's wrapped encryption keys as the shared log keeps them (see :mod:`syncengine.crypto`).
+
+    ``body`` is opaque to the log (JSON written by the devices); ``revision`` counts
+    its replacements, so two devices cannot overwrite each other's change unseen;
+    ``encrypted_from`` is the log position when the first keys were stored: batches
+    after it must be encrypted.
+    """
+
+    body: str
+    revision: int
+    encrypted_from: int
+
+
 @dataclass(frozen=True, slots=True)
 class PushResult:
     """The shared log's receipt for a pushed batch."""

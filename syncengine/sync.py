@@ -36,7 +36,8 @@ from ._codec import stored as stored_form
 from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints, review_policy
 from ._verify import AUTO_PUBLISH_ROWS, publish
 from .core import LogPlace
-from .errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled, SyncEngineError
+from .crypto import Keys, Unreadable, is_sealed, keys_for_sync
+from .errors import ConfigurationError, DatabaseError, KeyMissing, RemoteError, SyncCancelled, SyncEngineError
 from .events import (
     ConflictDecided,
     ConflictEvent,
@@ -51,7 +52,7 @@ from .events import (
     SyncFinished,
     SyncStarted,
 )
-from .model import Entry, PullResult, ReceivedBatch, SyncReport
+from .model import Entry, PullResult, PushResult, ReceivedBatch, SyncReport
 from .options import STAGES, ExtraInfo, PostReceive, PreSend, SyncOptions
 from .reconcile import Plan, RowPlan
 from .remote import SharedLog, remote_url
@@ -99,6 +100,7 @@ class _Run:
         self.report = SyncReport(stages=self.stages)
         self.codec = codec_for(options.serializer)
         self.stamping = True  # whether the share stage stamps captured writes (or only sends what is prepared)
+        self.keys: Keys | None = None  # the data keys, when the log or the device encrypts
 
     # -- helpers ---------------------------------------------------------------
 
@@ -166,7 +168,14 @@ class _Run:
                 self.report.timings[stage] = time.perf_counter() - t0
             if self.remote is not None and set(STAGES) <= set(self.stages) and not self.report.cancelled:
                 with contextlib.suppress(RemoteError):  # a digest is a courtesy to verify; never fails a sync
-                    publish(self.store, self.device_id, self.remote, most_rows=AUTO_PUBLISH_ROWS, now=time.time())
+                    publish(
+                        self.store,
+                        self.device_id,
+                        self.remote,
+                        most_rows=AUTO_PUBLISH_ROWS,
+                        now=time.time(),
+                        keys=self.keys,
+                    )
             offset = getattr(self.remote, "clock_offset_ms", None)
             with self.store.begin() as tx:
                 if not self.report.cancelled:
@@ -234,6 +243,7 @@ class _Run:
         if getattr(self.remote, "created", False):  # said once: by the first sync through this object
             self.report.log_created = True
             self.remote.created = False  # type: ignore[attr-defined]
+        self.keys = keys_for_sync(self.store, self.remote)  # before anything is sent: KeyMissing sends nothing
         self.report.log_id = log_id = info.log_id
         if log_id is None:
             return  # a shared log without an id: nothing to compare
@@ -360,7 +370,19 @@ class _Run:
         self.emit(Reconciled(result.applied, result.quarantined))
 
     def _decode(self, batch: ReceivedBatch) -> tuple[list[Entry], list[tuple[str, Any]]]:
-        """Decode a batch; malformed entries come back separately, with the reason."""
+        """Open (when encrypted) and decode a batch; malformed entries come back separately, with the reason."""
+        if self.keys is not None:
+            try:
+                payload, extra = self.keys.open_batch(batch.payload, batch.device_id, batch.batch_id, batch.seq)
+            except Unreadable as exc:
+                log.warning("quarantined %s", exc)
+                raw = {"device_id": batch.device_id, "batch_id": batch.batch_id, "seq": batch.seq, "bytes": len(batch.payload)}
+                return [], [(str(exc), raw)]
+            if is_sealed(batch.payload):
+                batch = dataclasses.replace(batch, payload=payload, extra=extra)
+        elif is_sealed(batch.payload):
+            reason = f"batch {batch.batch_id} from device {batch.device_id} is encrypted and this device has no key"
+            return [], [(reason, {"device_id": batch.device_id, "batch_id": batch.batch_id, "seq": batch.seq})]
         try:
             entries, bad = self.codec.decode(batch.payload, batch.device_id)
         except ValueError as exc:
@@ -410,11 +432,7 @@ class _Run:
                 if batch.entries is not None:
                     self.emit(Sending(batch.batch_id, tuple(batch.entries), batch.extra))
                 count = batch.count
-                receipt = (
-                    self.remote.push(self.device_id, batch.batch_id, batch.payload, count, batch.extra)
-                    if count
-                    else None
-                )
+                receipt = self._push(batch) if count else None
                 seq = receipt.seq if receipt is not None else 0
                 pushed.append((batch, seq))
                 log.debug("pushed batch %s: %d entries, seq %d", batch.batch_id, count, seq)
@@ -437,6 +455,22 @@ class _Run:
                     for done, seq in pushed:
                         self._mark_shared(tx, done, seq)
                     tx.advance_over_own([seq for _, seq in pushed])
+
+    def _push(self, batch: _Batch) -> PushResult:
+        """Send one batch, sealed when the log is encrypted (its ``extra`` then travels inside)."""
+        assert self.remote is not None
+        payload, extra = batch.payload, batch.extra
+        if self.keys is not None:
+            payload, extra = self.keys.seal_batch(payload, extra, self.device_id, batch.batch_id), None
+        try:
+            return self.remote.push(self.device_id, batch.batch_id, payload, batch.count, extra)
+        except RemoteError as exc:
+            if exc.kind == "encrypted":  # encrypted since this sync looked: nothing plain was stored
+                raise KeyMissing(
+                    f"the shared log {remote_url(self.remote)} was encrypted during this sync and this device "
+                    "has no key: run 'syncengine key join DB' with the passphrase; nothing unshared was lost"
+                ) from exc
+            raise
 
     def _mark_shared(self, tx: Tx, batch: _Batch, seq: int) -> None:
         if seq:

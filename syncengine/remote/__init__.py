@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ._memory import MemorySharedLog
-from ._protocol import SharedLog, StateBoard
+from ._protocol import KeyBoard, SharedLog, StateBoard
 
 if TYPE_CHECKING:
     from ._http import AsyncHttpSharedLog, HttpSharedLog
@@ -61,6 +61,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AsyncHttpSharedLog",
     "HttpSharedLog",
+    "KeyBoard",
     "MemorySharedLog",
     "SharedLog",
     "StateBoard",

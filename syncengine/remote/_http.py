@@ -53,7 +53,7 @@ import stamina
 
 from .. import _wire as wire
 from ..errors import ConfigurationError, RemoteError, RemoteUnavailable
-from ..model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch, page_of
+from ..model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch, StoredKeyring, page_of
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -68,6 +68,9 @@ _PullKey = tuple[str, int, int]  # device id, after, limit
 
 Flow = Generator[httpx.Request, httpx.Response, _T]
 """An operation without I/O: yields the requests to send, is sent their answers, returns its result."""
+
+
+_PUT_KEYRING = "store the keyring"
 
 
 def set_testing(testing: bool = True, *, attempts: int = 3) -> None:
@@ -330,6 +333,20 @@ class _Flows(Generic[_Transport]):
         response = yield from self._exchange("read the devices' states", self._request("GET", f"{wire.API}/states"))
         return self._parse(wire.parse_states, response, "read the devices' states")
 
+    def _keyring(self) -> Flow[StoredKeyring | None]:
+        """The user's wrapped keys, if the log is encrypted."""
+        response = yield from self._exchange("read the keyring", self._request("GET", f"{wire.API}/keyring"))
+        return self._parse(wire.parse_keyring, response, "read the keyring")
+
+    def _put_keyring(self, body: str, revision: int) -> Flow[StoredKeyring]:
+        """Store the wrapped keys if their revision is still ``revision``."""
+        request = self._request("PUT", f"{wire.API}/keyring", body=wire.keyring_request(body, revision))
+        response = yield from self._exchange(_PUT_KEYRING, request)
+        stored = self._parse(wire.parse_keyring, response, _PUT_KEYRING)
+        if stored is None:
+            raise RemoteError(f"the shared log at {self.url} answered a keyring request without one")
+        return stored
+
     # -- one request and its answer ---------------------------------------------------
 
     def _exchange(self, what: str, request: httpx.Request) -> Flow[httpx.Response]:
@@ -384,6 +401,10 @@ class _Flows(Generic[_Transport]):
                 status=status,
                 kind="too_large",
             )
+        if status == 403:  # a plain batch to an encrypted log
+            raise RemoteError(f"the shared log at {self.url} refused to {what}: {message}", status=status, kind="encrypted")
+        if status == 409 and what == _PUT_KEYRING:
+            raise RemoteError(f"the shared log at {self.url} refused to {what}: {message}", status=status, kind="changed")
         kind = "not_owned" if status == 409 else "error"
         raise RemoteError(
             f"the shared log at {self.url} refused to {what}: {status} {message}", status=status, kind=kind
@@ -535,6 +556,14 @@ class HttpSharedLog(_Flows[httpx.BaseTransport]):
         """Every device's latest digest."""
         return self._run(self._states())
 
+    def keyring(self) -> StoredKeyring | None:
+        """The user's wrapped keys, if the log is encrypted."""
+        return self._run(self._keyring())
+
+    def put_keyring(self, body: str, revision: int) -> StoredKeyring:
+        """Store the wrapped keys if their revision is still ``revision`` (RemoteError ``changed`` if not)."""
+        return self._run(self._put_keyring(body, revision))
+
     def close(self) -> None:
         """Close the connections."""
         self._client.close()
@@ -612,6 +641,14 @@ class AsyncHttpSharedLog(_Flows[httpx.AsyncBaseTransport]):
     async def states(self) -> list[PublishedState]:
         """Every device's latest digest."""
         return await self._run(self._states())
+
+    async def keyring(self) -> StoredKeyring | None:
+        """The user's wrapped keys, if the log is encrypted."""
+        return await self._run(self._keyring())
+
+    async def put_keyring(self, body: str, revision: int) -> StoredKeyring:
+        """Store the wrapped keys if their revision is still ``revision``."""
+        return await self._run(self._put_keyring(body, revision))
 
     async def close(self) -> None:
         """Close the connections."""

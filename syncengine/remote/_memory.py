@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import RemoteError, RemoteUnavailable
-from ..model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch
+from ..model import SEALED, DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch, StoredKeyring
 
 
 class MemorySharedLog:
@@ -29,6 +29,7 @@ class MemorySharedLog:
         self._devices: dict[str, DeviceInfo] = {}
         self.log_id = uuid.uuid4().hex
         self._states: dict[str, PublishedState] = {}
+        self._keyring: StoredKeyring | None = None
 
     url = "memory:"
     """Where this log is: in this process's memory."""
@@ -82,6 +83,8 @@ class MemorySharedLog:
             seq = self._ids.get((device_id, batch_id))
             if seq is not None:
                 return PushResult(seq, duplicate=True)
+            if self._keyring is not None and payload[: len(SEALED)] != SEALED:
+                raise RemoteError(f"batch {batch_id} is not encrypted, and this log is", kind="encrypted")
             seq = len(self._batches) + 1
             now = time.time()
             self._batches.append(
@@ -117,6 +120,22 @@ class MemorySharedLog:
         self._check()
         with self._lock:
             return list(self._states.values())
+
+    def keyring(self) -> StoredKeyring | None:
+        """The user's wrapped keys, if the log is encrypted."""
+        self._check()
+        return self._keyring
+
+    def put_keyring(self, body: str, revision: int) -> StoredKeyring:
+        """Replace the keyring if it is still at ``revision`` (0: none yet)."""
+        self._check()
+        with self._lock:
+            now = self._keyring
+            if (now.revision if now is not None else 0) != revision:
+                raise RemoteError("the keyring was changed by another device meanwhile", kind="changed")
+            start = now.encrypted_from if now is not None else len(self._batches)
+            self._keyring = StoredKeyring(body, revision + 1, start)
+            return self._keyring
 
     def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record the device's cursor."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from ..model import DeviceInfo, PublishedState, PullResult, PushResult
+from ..model import DeviceInfo, PublishedState, PullResult, PushResult, StoredKeyring
 
 
 @runtime_checkable
@@ -68,4 +68,26 @@ class StateBoard(Protocol):
 
     def states(self) -> list[PublishedState]:
         """Every device's latest published state (this log's user's devices)."""
+        ...
+
+
+@runtime_checkable
+class KeyBoard(Protocol):
+    """A shared log that keeps its user's wrapped encryption keys (see :mod:`syncengine.crypto`).
+
+    Optional: without it a log cannot be encrypted. The log never sees a key it can
+    use: what it keeps is wrapped with a key derived from the user's passphrase.
+    Once a user has a keyring, the log refuses a batch that is not encrypted.
+    """
+
+    def keyring(self) -> StoredKeyring | None:
+        """The user's keyring, or None when the log is not encrypted."""
+        ...
+
+    def put_keyring(self, body: str, revision: int) -> StoredKeyring:
+        """Store ``body`` as the keyring if its revision is still ``revision`` (0: none yet); return the new one.
+
+        Raises :class:`~syncengine.errors.RemoteError` with ``kind="changed"`` when
+        another device changed it first (read it again and retry).
+        """
         ...

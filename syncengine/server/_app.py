@@ -298,6 +298,8 @@ class _Server:
         try:
             result = await self.call(user, "push", device_id, batch_id, payload, count, extra)
         except RemoteError as exc:
+            if exc.kind == "encrypted":
+                raise Problem(403, str(exc)) from exc
             raise Problem(404, f"device {device_id} is not registered for this user") from exc
         return _Json(wire.push_json(result), status_code=200 if result.duplicate else 201)
 
@@ -367,6 +369,23 @@ class _Server:
     async def states(self, request: Request) -> Response:
         found = await self.read(request, "states")
         return _Json(wire.states_json(found))
+
+    async def keyring(self, request: Request) -> Response:
+        if request.method == "PUT":
+            return await self.put_keyring(request)
+        found = await self.read(request, "keyring")
+        return _Json(wire.keyring_json(found))
+
+    async def put_keyring(self, request: Request) -> Response:
+        user = await self.user(request)
+        body, revision = await self.body(request, wire.parse_keyring_request)
+        try:
+            stored = await self.call(user, "put_keyring", body, revision)
+        except RemoteError as exc:
+            if exc.kind == "changed":
+                raise Problem(409, "the keyring was changed by another device meanwhile; read it again") from exc
+            raise
+        return _Json(wire.keyring_json(stored))
 
     async def mark_pulled(self, request: Request) -> Response:
         user = await self.user(request)
@@ -463,6 +482,7 @@ def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MA
         Route(f"{wire.API}/devices/{{device_id}}/cursor", server.mark_pulled, methods=["PUT"]),
         Route(f"{wire.API}/devices/{{device_id}}/state", server.publish_state, methods=["PUT"]),
         Route(f"{wire.API}/states", server.states, methods=["GET"]),
+        Route(f"{wire.API}/keyring", server.keyring, methods=["GET", "PUT"]),
     ]
     app = Starlette(
         routes=routes,

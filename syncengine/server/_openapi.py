@@ -224,6 +224,39 @@ _SCHEMAS: dict[str, Any] = {
             "published_at": {"type": "number"},
         },
     },
+    "KeyringRequest": {
+        "type": "object",
+        "required": ["body", "revision"],
+        "additionalProperties": False,
+        "properties": {
+            "body": {"type": "string", "minLength": 1, "description": "The wrapped keys: JSON the server does not read."},
+            "revision": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": wire.INT64_MAX,
+                "description": "The revision this replaces (0: there is none yet).",
+            },
+        },
+    },
+    "Keyring": {
+        "type": "object",
+        "required": ["keyring"],
+        "properties": {
+            "keyring": {
+                "type": "object",
+                "nullable": True,
+                "required": ["body", "revision", "encrypted_from"],
+                "properties": {
+                    "body": {"type": "string"},
+                    "revision": {"type": "integer"},
+                    "encrypted_from": {
+                        "type": "integer",
+                        "description": "The log position when the first keys were stored; later batches are encrypted.",
+                    },
+                },
+            }
+        },
+    },
     "StateList": {
         "type": "object",
         "required": ["states"],
@@ -332,6 +365,7 @@ def openapi(max_body: int) -> dict[str, Any]:
                     "requestBody": _body("Push", frames=_PUSH_FRAMES),
                     "responses": {
                         "201": _json(_ref("PushResult"), "Stored."),
+                        "403": _json(_ref("Error"), "The user's log is encrypted and the batch is not."),
                         "200": _json(_ref("PushResult"), "Stored before; nothing new was stored."),
                         **_ERROR_ANSWERS,
                         **_BODY_ANSWERS,
@@ -382,6 +416,27 @@ def openapi(max_body: int) -> dict[str, Any]:
                     "security": bearer,
                     "responses": {"200": _json(_ref("StateList"), "The digests."), **_ERROR_ANSWERS},
                 }
+            },
+            f"{wire.API}/keyring": {
+                "get": {
+                    "operationId": "getKeyring",
+                    "summary": "The user's wrapped encryption keys (null: the user's log is not encrypted).",
+                    "security": bearer,
+                    "responses": {"200": _json(_ref("Keyring"), "The keyring."), **_ERROR_ANSWERS},
+                },
+                "put": {
+                    "operationId": "putKeyring",
+                    "summary": "Store the wrapped keys if their revision is still the one given; "
+                    "from the first, the user's plain batches are refused.",
+                    "security": bearer,
+                    "requestBody": _body("KeyringRequest"),
+                    "responses": {
+                        "200": _json(_ref("Keyring"), "Stored."),
+                        "409": _json(_ref("Error"), "Another device changed the keyring first; read it again."),
+                        **_ERROR_ANSWERS,
+                        **_BODY_ANSWERS,
+                    },
+                },
             },
         },
         "components": {

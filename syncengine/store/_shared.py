@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from ..errors import RemoteError, RemoteUnavailable
-from ..model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch, page_of
+from ..model import SEALED, DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch, StoredKeyring, page_of
 
 metadata = sa.MetaData()
 
@@ -66,6 +66,18 @@ states = sa.Table(
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("digest", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
     sa.Column("published_at", sa.Float, nullable=False),
+)
+
+# Each user's wrapped encryption keys (see syncengine.crypto), opaque here; a user with a
+# row is encrypted from ``encrypted_from`` on, and the log refuses that user's plain batches.
+keyrings = sa.Table(
+    "sharedlog_keyrings",
+    metadata,
+    sa.Column("user_id", sa.String(128), primary_key=True),
+    sa.Column("body", sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb"), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("encrypted_from", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )
 
 batches = sa.Table(
@@ -187,6 +199,7 @@ class SqlSharedLog:
         self.engine = url if isinstance(url, sa.Engine) else _engine(url)
         self.user = user
         self._clock = clock
+        self._known_encrypted = False
         self.created = False
         """Whether opening created the log (it did not exist); a sync that reports it sets it back to False."""
         from .._db import where as name_of
@@ -325,6 +338,12 @@ class SqlSharedLog:
             ).scalar()
             if existing is not None:
                 return PushResult(int(existing), duplicate=True)
+            if payload[: len(SEALED)] != SEALED and self._encrypted(conn):
+                raise RemoteError(
+                    f"the shared log refuses batch {batch_id}: it is not encrypted, and this user's log is "
+                    "(run 'syncengine key join DB' on that device)",
+                    kind="encrypted",
+                )
             seq = int(conn.execute(_TOP).scalar_one())
             now = self._clock()
             conn.execute(
@@ -452,6 +471,47 @@ class SqlSharedLog:
                 for r in rows
             ]
 
+    def _encrypted(self, conn: sa.Connection) -> bool:
+        """Whether this user's log is encrypted (once it is, it stays: the answer is kept)."""
+        if not self._known_encrypted:
+            found = conn.execute(sa.select(keyrings.c.revision).where(keyrings.c.user_id == self.user)).scalar()
+            self._known_encrypted = found is not None
+        return self._known_encrypted
+
+    def keyring(self) -> StoredKeyring | None:
+        """This user's wrapped keys, or None when the log is not encrypted."""
+        with self._begin() as conn:
+            row = conn.execute(sa.select(keyrings).where(keyrings.c.user_id == self.user)).first()
+        if row is None:
+            return None
+        return StoredKeyring(row.body, int(row.revision), int(row.encrypted_from))
+
+    def put_keyring(self, body: str, revision: int) -> StoredKeyring:
+        """Replace the keyring if it is still at ``revision`` (0: there is none yet); RemoteError ``changed`` if not."""
+        with self._begin() as conn:
+            # the counter's row lock: a push and the first keyring do not cross
+            conn.execute(counter.update().where(counter.c.id == 1).values(seq=counter.c.seq))
+            row = conn.execute(sa.select(keyrings).where(keyrings.c.user_id == self.user)).first()
+            now = self._clock()
+            if (row.revision if row is not None else 0) != revision:
+                raise RemoteError(
+                    "the keyring was changed by another device meanwhile; read it again", kind="changed"
+                )
+            if row is None:
+                top = int(conn.execute(_TOP).scalar_one())
+                conn.execute(
+                    keyrings.insert().values(
+                        user_id=self.user, body=body, revision=1, encrypted_from=top, updated_at=now
+                    )
+                )
+                return StoredKeyring(body, 1, top)
+            conn.execute(
+                keyrings.update()
+                .where(keyrings.c.user_id == self.user)
+                .values(body=body, revision=revision + 1, updated_at=now)
+            )
+            return StoredKeyring(body, revision + 1, int(row.encrypted_from))
+
     def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record the device's pull cursor in the registry."""
         with self._begin() as conn:
@@ -525,7 +585,7 @@ def copy_log(source: str | sa.URL, target: str | sa.URL) -> tuple[str, int]:
             held = write.execute(sa.select(sa.func.count()).select_from(batches)).scalar_one()
             if held:
                 raise RemoteError(f"{where} already holds a shared log with {held} batches; copy into an empty one")
-            for table in (meta, counter, devices, states):
+            for table in (meta, counter, devices, states, keyrings):
                 write.execute(table.delete())
                 rows = [dict(r) for r in read.execute(sa.select(table)).mappings()]
                 if rows:

@@ -1,0 +1,71 @@
+"""What the command line's commands share: JSON output and the options and opening of a remote."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from .device import Device
+from .remote import SharedLog, open_shared_log
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+# -- the remote: the same options on every command that talks to one --------------------------
+
+_REMOTE_HELP = (
+    "The shared log: a path to an SQLite file, a database URL, or a server's http(s) URL "
+    "[default: the one remembered with init or config --remote]."
+)
+
+
+def remote_options(f: F) -> F:
+    """``--remote``, ``--user`` and ``--token``, alike on every command that talks to a shared log."""
+    f = click.option(
+        "--token",
+        envvar="SYNCENGINE_TOKEN",
+        default=None,
+        help="Device token for a server (or SYNCENGINE_TOKEN; else the one kept with config --token).",
+    )(f)
+    f = click.option(
+        "--user",
+        default=None,
+        help="The user whose log to use, in a shared-log database [default: the remembered one, else default].",
+    )(f)
+    f = click.option("--remote", default=None, metavar="REMOTE", help=_REMOTE_HELP)(f)
+    return f
+
+
+def chosen_remote(device: Device, remote: str | None, user: str | None) -> tuple[str, str] | None:
+    """The remote's URL and user: as given, else the device's remembered remote; None when there is neither."""
+    if remote is None:
+        remembered = device.remote_settings()
+        if remembered is None:
+            return None
+        remote = str(remembered["url"])
+        user = user or remembered["user"]
+    return remote, user or "default"
+
+
+def open_remote(
+    device: Device, remote: str | None, user: str | None, token: str | None, *, create: bool = True
+) -> SharedLog:
+    """Open the shared log named by the options or remembered by the device (UsageError when neither)."""
+    chosen = chosen_remote(device, remote, user)
+    if chosen is None:
+        raise click.UsageError(
+            "no remote: pass --remote REMOTE, or remember one with 'syncengine config DB --remote REMOTE'"
+        )
+    url, user = chosen
+    if token is None and url.startswith(("http://", "https://")):
+        from ._tokens import load_token
+
+        token = load_token(url)
+    return open_shared_log(url, user=user, token=token, create=create)

@@ -1,0 +1,233 @@
+"""What a device does about encryption: set it up, join it, rotate, re-wrap, and get its keys for a sync.
+
+The device database keeps the setting ``encryption`` (absent on a device that does
+not encrypt): the id of its secret in the key store (see :mod:`._secrets`), where
+that is, the current key id, and a copy of the keyring as the log had it (wrapped
+keys only: harmless to keep), so that a device that moves to a log without keys
+carries its keyring there. The unwrapped keys are never written to the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import EncryptionError, KeyMissing, RemoteError
+from ..model import StoredKeyring
+from ..remote import KeyBoard, SharedLog, remote_url
+from ..store import DeviceStore
+from ._envelope import Keys
+from ._keyring import Keyring
+from ._secrets import load_keys, save_keys
+
+log = logging.getLogger("syncengine")
+
+SETTING = "encryption"
+_JOIN = "run 'syncengine key join DB' with the passphrase (the Sync Manager: Encryption… > Unlock)"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    """Whether a device encrypts, with which key, where its keys are, and what the shared log says."""
+
+    encrypts: bool
+    """This device seals what it sends."""
+    key_id: str | None
+    """The key new batches are sealed with (None when the device does not encrypt)."""
+    keys: int
+    """How many data keys the device holds (older keys read older batches)."""
+    stored_in: str | None
+    """Where the unwrapped keys are: "the system keyring" or a file's path."""
+    log_encrypted: bool | None = None
+    """Whether the shared log is encrypted (None: the log was not asked)."""
+    log_key_id: str | None = None
+    """The log's current key (it differs from ``key_id`` until the device's next sync after a rotation)."""
+    encrypted_from: int | None = None
+    """The log position from which every batch is encrypted (the batches up to it were shared before)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "encrypts": self.encrypts,
+            "key_id": self.key_id,
+            "keys": self.keys,
+            "stored_in": self.stored_in,
+            "log_encrypted": self.log_encrypted,
+            "log_key_id": self.log_key_id,
+            "encrypted_from": self.encrypted_from,
+        }
+
+
+def _board(remote: SharedLog) -> KeyBoard:
+    if not isinstance(remote, KeyBoard):
+        raise EncryptionError(f"the shared log {remote_url(remote)} cannot keep encryption keys")
+    return remote
+
+
+def _local(store: DeviceStore) -> dict[str, Any] | None:
+    with store.read() as tx:
+        found = tx.setting(SETTING)
+    return found if isinstance(found, dict) else None
+
+
+def _put(board: KeyBoard, ring: Keyring, revision: int, remote: SharedLog, doing: str) -> StoredKeyring:
+    body = ring.dumps()
+    try:
+        return board.put_keyring(body, revision)
+    except RemoteError as exc:
+        if exc.kind == "changed":
+            now = board.keyring()
+            if now is not None and now.body == body:  # stored by an attempt whose answer was lost
+                return now
+            raise EncryptionError(
+                f"another device changed the keys of {remote_url(remote)} while this one tried to {doing}; try again"
+            ) from exc
+        raise
+
+
+def _adopt(store: DeviceStore, ring: Keyring, keys: dict[str, bytes], stored: StoredKeyring | None = None) -> KeyStatus:
+    """Keep ``keys`` in the key store and the keyring's copy in the database."""
+    local = _local(store) or {}
+    secret = local.get("store") or uuid.uuid4().hex
+    held: dict[str, bytes] = {}
+    if local.get("store"):
+        try:
+            held = load_keys(secret, local.get("where"))
+        except EncryptionError:
+            held = {}
+    held.update(keys)
+    where = save_keys(secret, held)
+    with store.begin() as tx:
+        tx.set_setting(SETTING, {"store": secret, "where": where, "current": ring.current, "keyring": ring.dumps()})
+    start = stored.encrypted_from if stored is not None else None
+    return KeyStatus(True, ring.current, len(held), where, True, ring.current, start)
+
+
+def setup(store: DeviceStore, remote: SharedLog, passphrase: str, *, cost: dict[str, int] | None = None) -> KeyStatus:
+    """Make the user's first data key, wrap it with the passphrase, store it in the log and on this device."""
+    board = _board(remote)
+    if board.keyring() is not None:
+        raise EncryptionError(f"the shared log {remote_url(remote)} is already encrypted: {_JOIN}")
+    local = _local(store)
+    if local is not None:
+        raise EncryptionError(
+            f"this device already encrypts (key {local.get('current')}); its next sync gives the log its keys"
+        )
+    ring, keys = Keyring.create(passphrase, cost=cost)
+    stored = _put(board, ring, 0, remote, "set up encryption")
+    log.warning("the shared log %s is encrypted from now on (key %s)", remote_url(remote), ring.current)
+    return _adopt(store, ring, keys, stored)
+
+
+def join(store: DeviceStore, remote: SharedLog, passphrase: str) -> KeyStatus:
+    """Unwrap the log's keys with the passphrase and keep them on this device."""
+    stored = _board(remote).keyring()
+    if stored is None:
+        raise EncryptionError(
+            f"the shared log {remote_url(remote)} is not encrypted: set it up with 'syncengine key setup DB'"
+        )
+    ring = Keyring.loads(stored.body)
+    return _adopt(store, ring, ring.unwrap_all(passphrase), stored)
+
+
+def rotate(store: DeviceStore, remote: SharedLog, passphrase: str, *, chained: bool = True) -> KeyStatus:
+    """A new data key for new batches; the older ones stay (older batches stay readable)."""
+    board = _board(remote)
+    stored = board.keyring()
+    if stored is None:
+        raise EncryptionError(f"the shared log {remote_url(remote)} is not encrypted: nothing to rotate")
+    ring, keys = Keyring.loads(stored.body).rotated(passphrase, chained=chained)
+    return _adopt(store, ring, keys, _put(board, ring, stored.revision, remote, "rotate the key"))
+
+
+def change_passphrase(store: DeviceStore, remote: SharedLog, old: str, new: str) -> KeyStatus:
+    """Wrap every key under ``new`` instead of ``old``; nothing in the log is encrypted again."""
+    board = _board(remote)
+    stored = board.keyring()
+    if stored is None:
+        raise EncryptionError(f"the shared log {remote_url(remote)} is not encrypted: there is no passphrase")
+    ring = Keyring.loads(stored.body).rewrapped(old, new)
+    return _adopt(
+        store, ring, ring.unwrap_all(new), _put(board, ring, stored.revision, remote, "change the passphrase")
+    )
+
+
+def adopt(store: DeviceStore, keyring_body: str, keys: dict[str, bytes]) -> KeyStatus:
+    """Take keys handed over by another device (pairing), with the keyring they belong to."""
+    ring = Keyring.loads(keyring_body)
+    if ring.current not in keys:
+        raise EncryptionError("the keys handed over do not include the current one")
+    return _adopt(store, ring, keys)
+
+
+def status(store: DeviceStore, remote: SharedLog | None = None) -> KeyStatus:
+    """This device's encryption as it stands; with ``remote``, the log's too."""
+    local = _local(store)
+    log_encrypted: bool | None = None
+    log_key: str | None = None
+    start: int | None = None
+    if remote is not None and isinstance(remote, KeyBoard):
+        stored = remote.keyring()
+        log_encrypted = stored is not None
+        if stored is not None:
+            log_key, start = Keyring.loads(stored.body).current, stored.encrypted_from
+    elif remote is not None:
+        log_encrypted = False
+    if local is None:
+        return KeyStatus(False, None, 0, None, log_encrypted, log_key, start)
+    held = load_keys(local["store"], local.get("where"))
+    return KeyStatus(True, local.get("current"), len(held), local.get("where"), log_encrypted, log_key, start)
+
+
+def held_keys(store: DeviceStore) -> tuple[str, dict[str, bytes]] | None:
+    """The keyring copy and the keys this device holds (for handing over when pairing); None when it does not encrypt."""
+    local = _local(store)
+    if local is None:
+        return None
+    return local["keyring"], load_keys(local["store"], local.get("where"))
+
+
+def keys_for_sync(store: DeviceStore, remote: SharedLog) -> Keys | None:
+    """The keys a sync with ``remote`` seals and opens with; None when neither the log nor the device encrypts.
+
+    Raises KeyMissing (nothing sent, nothing received) when the log is encrypted and
+    this device lacks its current key, and EncryptionError when the device encrypts
+    but the log cannot keep keys. A log without keys gets this device's keyring.
+    Keys made by a rotation elsewhere are taken through the chain.
+    """
+    local = _local(store)
+    board = remote if isinstance(remote, KeyBoard) else None
+    stored = board.keyring() if board is not None else None
+    if stored is None:
+        if local is None:
+            return None
+        if board is None:
+            raise EncryptionError(
+                f"this device encrypts, but the shared log {remote_url(remote)} cannot keep keys: nothing was sent"
+            )
+        try:
+            stored = board.put_keyring(local["keyring"], 0)
+            log.warning("the shared log %s had no keys: it has this device's now", remote_url(remote))
+        except RemoteError as exc:
+            if exc.kind != "changed":
+                raise
+            stored = board.keyring()
+            assert stored is not None
+    if local is None:
+        raise KeyMissing(f"the shared log {remote_url(remote)} is encrypted and this device has no key: {_JOIN}")
+    ring = Keyring.loads(stored.body)
+    held = load_keys(local["store"], local.get("where"))
+    if ring.current not in held:
+        found = ring.follow_chain(held)
+        if ring.current not in found:
+            raise KeyMissing(
+                f"the key of the shared log {remote_url(remote)} was replaced (key {ring.current}) "
+                f"and this device cannot take it without the passphrase: {_JOIN}"
+            )
+        log.info("took the shared log's new key %s", ring.current)
+        _adopt(store, ring, found)
+        held = found
+    elif stored.body != local.get("keyring"):
+        _adopt(store, ring, {})  # the log's copy changed (a new passphrase): keep it
+    return Keys(held, ring.current, stored.encrypted_from)
