@@ -4,7 +4,8 @@ A decision is one transaction. It stamps local writes first (the decision is
 based on them), writes the decided value into the local database (without
 capture), records the row's new registers, and adds the decision as a stamped
 local entry ready to share. What the decision is, and why every device converges
-on it, is :mod:`syncengine.core._decide`'s part; this module is its I/O.
+on it, is :mod:`syncengine.core._decide`'s part; this module is its I/O. It keeps
+what undoing the decision needs until a sync sends it (:mod:`syncengine._undo`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import sqltypes
 
-from . import core, values
+from . import _undo, core, values
+from ._undo import forget_sent, undo
+from ._undo import problem as undo_problem
 from .errors import ConflictError
 from .reconcile import Plan
 from .store import SyncedTable, Tx
+
+__all__ = ["coerce", "decide", "forget_sent", "undo", "undo_problem"]
 
 
 def decide(
@@ -51,6 +56,7 @@ def decide(
     tx.stamp(device_id)  # local writes come first: the decision is based on them
     key = (conflict.table, conflict.pk)
     loaded = tx.load_states([key])[key]
+    row_before = _undo.before(loaded)
     held = tx.held(conflict.id) if conflict.kind == "constraint" else []
     clock = tx.clock(device_id)
     version = clock.tick(int(now * 1000))
@@ -68,6 +74,7 @@ def decide(
         reason = failures[0].reason  # often "the database refused the write: …" already: say it once
         raise ConflictError(reason if reason.startswith("the database refused") else f"the database refused the decided value: {reason}")
     tx.save_registers([(conflict.table, loaded.text, decision.state, loaded.stored)])
+    _undo.remember(tx, conflict, row_before, decision.state, decided=version, entry=decision.entry, held=held)
     if decision.entry is not None:
         tx.add_local(decision.entry)
     if held:

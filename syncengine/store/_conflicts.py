@@ -171,6 +171,24 @@ def close(
     )
 
 
+def reopen(conn: sa.Connection, conflict_id: int, *, now: float) -> None:
+    """Open a decided conflict again, its decision forgotten (undoing a decision not shared yet)."""
+    conn.execute(
+        s.conflicts.update()
+        .where(s.conflicts.c.id == conflict_id)
+        .values(
+            status=OPEN,
+            decision=None,
+            decided_value=None,
+            decided_by=None,
+            decided_how=None,
+            decided_at=None,
+            decided_version=None,
+            updated_at=now,
+        )
+    )
+
+
 def open_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, str], list[Conflict]]:
     """Return the open conflicts on the given rows, by (table, pk text)."""
     out: dict[tuple[str, str], list[Conflict]] = {}

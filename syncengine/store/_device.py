@@ -38,7 +38,7 @@ from . import _stamping as stamping
 from . import _views as views
 from ._apply import Executor, Failure, execute_plan
 from ._catalog import SyncedTable
-from ._dialects import strategy
+from ._dialects import chunks, strategy
 
 log = logging.getLogger("syncengine")
 
@@ -420,6 +420,27 @@ class Tx:
         conflicts.close(
             self.conn, conflict_id, decision=decision, value=value, by=by, how=how, version=version, now=now
         )
+
+    def reopen_conflict(self, conflict_id: int, *, now: float) -> None:
+        """Open a decided conflict again (undoing a decision that was not shared yet)."""
+        conflicts.reopen(self.conn, conflict_id, now=now)
+
+    def unsent_local(self, version: str) -> int | None:
+        """The log id of the local entry ``version`` while it is unshared and in no batch yet, else None."""
+        query = sa.select(s.log.c.id).where(
+            s.log.c.state == s.LogState.UNSHARED, s.log.c.version == version, s.log.c.batch_id.is_(None)
+        )
+        found = self.conn.execute(query).scalar()
+        return None if found is None else int(found)
+
+    def forget_registers(self, table: str, text: str) -> None:
+        """Delete a row's registers (sync then knows nothing of the row, as before it first saw it)."""
+        self.conn.execute(s.rows.delete().where(s.rows.c.tbl == table, s.rows.c.pk == text))
+
+    def drop_settings(self, keys: Iterable[str]) -> None:
+        """Delete settings."""
+        for part in chunks(list(keys)):
+            self.conn.execute(s.state.delete().where(s.state.c.key.in_(part)))
 
     # -- what the device shows --------------------------------------------------------------
 
