@@ -38,7 +38,7 @@ from .errors import (
     SchemaError,
     SyncEngineError,
 )
-from .events import ConflictDecided, ConflictEvent, ConflictFound, Stage
+from .events import ConflictDecided, ConflictEvent, ConflictReopened, Stage
 from .model import Conflict, LogRecord, Op, QuarantinedEntry, Status, SyncRecord, SyncReport
 from .options import SyncOptions
 from .remote import SharedLog
@@ -606,7 +606,7 @@ class Device:
         reopened = [self.conflict(i) for i in conflict_ids]
         log.info("decisions undone here: %s", ", ".join(map(str, conflict_ids)))
         for conflict in reopened:
-            self._notify(ConflictFound(conflict))
+            self._notify(ConflictReopened(conflict))
         return reopened
 
     def undo_problem(self, conflict_ids: Sequence[int]) -> str | None:
@@ -615,7 +615,7 @@ class Device:
             return _decide.undo_problem(tx, list(conflict_ids))
 
     def add_listener(self, listener: Callable[[ConflictEvent], None]) -> None:
-        """Call ``listener`` with :class:`~syncengine.events.ConflictFound` / ``ConflictDecided`` events."""
+        """Call ``listener`` with :class:`~syncengine.events.ConflictFound` / ``ConflictDecided`` / ``ConflictReopened`` events."""
         self._listeners.append(listener)
 
     def remove_listener(self, listener: Callable[[ConflictEvent], None]) -> None:

@@ -90,6 +90,13 @@ class ConflictDecided:
     conflict: Conflict
 
 
-ConflictEvent = ConflictFound | ConflictDecided
+@dataclass(frozen=True, slots=True)
+class ConflictReopened:
+    """A decision made here was undone before a sync sent it (``Device.undo_decisions``): the conflict is open again."""
+
+    conflict: Conflict
+
+
+ConflictEvent = ConflictFound | ConflictDecided | ConflictReopened
 SyncEvent = SyncStarted | Sending | Received | Reconciling | Reconciled | Progress | SyncFinished | ConflictEvent
 EventListener = Callable[[SyncEvent], None]

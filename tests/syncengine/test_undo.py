@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncengine import ConflictError, Device
+from syncengine import ConflictError, Device, events
 
 from .helpers import (
     add,
@@ -45,7 +45,10 @@ def test_an_unsent_decision_is_undone_and_deciding_again_converges(ab, shared) -
     b.resolve(conflict_id, value=20)
     assert price(b) == 20 and b.status().unshared == 1
     assert b.undo_problem([conflict_id]) is None
+    heard: list[events.ConflictEvent] = []
+    b.add_listener(heard.append)
     [reopened] = b.undo_decisions([conflict_id])
+    assert heard == [events.ConflictReopened(reopened)]
     assert reopened.is_open and reopened.decision is None and reopened.local == 12
     assert price(b) == 12  # this device's value, as before the decision
     assert b.status().unshared == 0 and b.status().conflicts == 1
