@@ -3,7 +3,7 @@
 Drawn with QPainter (QtCharts is not part of PySide6-Essentials). One slot per
 sync from the engine's history (``Device.history``), oldest on the left: a blue
 bar for the entries sent and an orange one for those received, on one linear
-scale; a red dot with its count above a sync that found conflicts; a grey cross
+scale (a grey tick for a sync that moved nothing); a red dot with its count above a sync that found conflicts; a grey cross
 for a sync that failed. Hovering a slot shows that sync in a tooltip. The widget
 keeps only what it draws and paints in well under a millisecond, so it stays on
 during a sync (bench/bench_ui_latency.py).
@@ -161,6 +161,10 @@ class SyncChart(QWidget):
                 painter.setPen(Qt.PenStyle.NoPen)
                 painter.setBrush(colour)
                 painter.drawRect(QRectF(left, slot.bottom() - height, bar, height))
+        if not point.sent and not point.received and not point.failed:  # a sync that moved nothing: a tick
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(muted)
+            painter.drawEllipse(QPointF(middle, slot.bottom() - 3), 2.5, 2.5)
         if point.failed:
             painter.setPen(QPen(muted, 2))
             y = slot.bottom() - 8
