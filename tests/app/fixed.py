@@ -20,6 +20,7 @@ import secrets
 import sys
 import time
 import uuid
+
 import pytest
 
 EPOCH = 1_798_794_000.0  # 2027-01-01 09:00 UTC: after any real clock a test machine has now

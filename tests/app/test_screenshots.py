@@ -12,9 +12,8 @@ code (listening on 127.0.0.1).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
