@@ -15,10 +15,10 @@ import sys
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
-from . import config, resources
+from . import config, resources, theme
 from . import format as fmt
 from .demo import build_demo, default_folder
 from .dialogs.join_device import JoinDialog
@@ -50,7 +50,9 @@ def make_application(argv: Sequence[str] = ()) -> QApplication:
     app.setOrganizationName("syncengine")
     app.setDesktopFileName("sync-manager")
     app.setWindowIcon(resources.icon("app", "#2f6fde"))
+    theme.note_platform(app)
     app.setStyleSheet(resources.style_sheet())
+    theme.apply(theme.stored(QSettings(str(config.settings_path()), QSettings.Format.IniFormat)))
     app.setQuitOnLastWindowClosed(False)  # the controller decides when the app ends
     # The sync runs in a worker thread; a short GIL switch interval (default 5 ms) lets the UI
     # thread in more often, which keeps its event latency low while the worker is busy.

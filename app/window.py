@@ -8,7 +8,7 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from syncengine import PairReport, Status, SyncEngineError
 
-from . import config, resources
+from . import config, resources, theme
 from . import format as fmt
 from .dialogs.add_device import AddDeviceDialog
 from .dialogs.missing_log import MissingLogBox
@@ -126,7 +126,7 @@ class MainWindow(QMainWindow):
         self.tray.quit.connect(self.close)
         hints = QGuiApplication.styleHints()
         if hasattr(hints, "colorSchemeChanged"):
-            hints.colorSchemeChanged.connect(self.retint)
+            hints.colorSchemeChanged.connect(self._system_scheme_changed)
         self._restore()
         self._reachability(service.reachability.value, service.reachability_detail)
         self._engine_log = self.activity.log_handler
@@ -169,8 +169,32 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
             action.triggered.connect(lambda _=False, k=key: self.show_view(k))
             view_menu.addAction(action)
+        view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("&Theme")
+        group = QActionGroup(self)
+        chosen = theme.stored(settings())
+        self.theme_actions: dict[str, QAction] = {}
+        for key, label in theme.CHOICES:
+            action = theme_menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(key == chosen)
+            group.addAction(action)
+            action.triggered.connect(lambda _=False, k=key: self.choose_theme(k))
+            self.theme_actions[key] = action
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About Sync Manager").triggered.connect(self._about)
+
+    def choose_theme(self, choice: str) -> None:
+        """Draw the app light, dark or as the system says, and remember the choice."""
+        theme.remember(settings(), choice)
+        theme.apply(choice)
+        for key, action in self.theme_actions.items():
+            action.setChecked(key == choice)
+
+    def _system_scheme_changed(self, *_: Any) -> None:
+        if theme.stored(settings()) == theme.SYSTEM:
+            theme.apply(theme.SYSTEM)
+        self.retint()
 
     def _about(self) -> None:
         box = QMessageBox(self)
@@ -196,6 +220,8 @@ class MainWindow(QMainWindow):
         return super().event(event)
 
     def _follow_palette(self) -> None:
+        if not shiboken6.isValid(self):  # the window went before the palette change reached it
+            return
         try:
             app = QApplication.instance()
             if isinstance(app, QApplication):

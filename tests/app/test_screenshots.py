@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from app import resources
+from app import resources, theme
 from app.demo import build_demo
 
 from .fixed import fixed_world
@@ -107,23 +107,6 @@ def test_screenshot_of_add_a_device(qtbot, run, home) -> None:
     assert (SHOTS / "add-device.png").stat().st_size > 5_000
 
 
-def _dark_palette() -> QPalette:
-    palette = QPalette()
-    roles = QPalette.ColorRole
-    for role, colour in (
-        (roles.Window, "#2b2d31"), (roles.WindowText, "#e6e6e6"), (roles.Base, "#1f2023"),
-        (roles.AlternateBase, "#26282c"), (roles.Text, "#e6e6e6"), (roles.Button, "#35373c"),
-        (roles.ButtonText, "#e6e6e6"), (roles.Highlight, "#2f6fde"), (roles.HighlightedText, "#ffffff"),
-        (roles.ToolTipBase, "#35373c"), (roles.ToolTipText, "#e6e6e6"), (roles.PlaceholderText, "#9a9ca3"),
-        (roles.Light, "#4a4d54"), (roles.Midlight, "#3d4046"), (roles.Mid, "#2f3136"), (roles.Dark, "#1b1c1f"),
-        (roles.Shadow, "#111214"), (roles.BrightText, "#ffffff"), (roles.Link, "#6ea0ff"),
-    ):
-        palette.setColor(role, QColor(colour))
-    for role in (roles.WindowText, roles.Text, roles.ButtonText):
-        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7c7f86"))
-    return palette
-
-
 def _lightest_pixel(image: QImage) -> int:
     """Return the highest lightness among the image's opaque pixels."""
     best = 0
@@ -145,7 +128,7 @@ def test_the_window_follows_a_dark_palette(qtbot, run, home) -> None:
         window.show_view("overview")
         icon_before = _lightest_pixel(window.overview.sync_button.icon().pixmap(32, 32).toImage())
         assert icon_before < 128  # dark icons on a light window
-        app.setPalette(_dark_palette())
+        window.theme_actions["dark"].trigger()  # View → Theme → Dark
         # the icons are drawn again in the dark palette's light text colour
         qtbot.waitUntil(lambda: _lightest_pixel(window.overview.sync_button.icon().pixmap(32, 32).toImage()) > 200, timeout=5000)
         assert _lightest_pixel(window.overview.device_icon.pixmap().toImage()) > 200
@@ -156,6 +139,7 @@ def test_the_window_follows_a_dark_palette(qtbot, run, home) -> None:
         _shot(window, "overview-dark")
         close_window(qtbot, window)
     finally:
+        theme.apply(theme.LIGHT)
         app.setPalette(light)
         resources.clear_cache()
     assert (SHOTS / "overview-dark.png").stat().st_size > 10_000
