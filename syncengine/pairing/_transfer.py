@@ -3,7 +3,8 @@
 The conversation, after the joiner checked the sender's certificate (``_channel``)::
 
     joiner → hello    {secret, resume: {table, after} | null}
-    sender → welcome  {tables, rows, device_id, name, log: {log_id, cursor} | null, remote}  (or {error})
+    sender → welcome  {tables, rows, device_id, name, log: {log_id, cursor} | null, remote,
+                       keys: {keyring, keys} | null}  (or {error})
     joiner → ready    {device_id, name, entries}      (its rows, stamped as its own inserts)
     sender → order    {first: "sender" | "joiner"}    (the smaller side sends first)
     each side in turn → batch {table?, after?, count} + payload … end
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
+from .. import crypto
 from .._codec import codec_for
 from .._db import create_engine
 from .._integrate import integrate_entries, review_policy
@@ -111,6 +113,8 @@ class PairReport:
     bytes: int = 0
     resumed: bool = False
     tables_created: list[str] = field(default_factory=list)
+    key_id: str | None = None
+    """The encryption key the joiner received with the rows (None: the sender does not encrypt)."""
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form the command line prints."""
@@ -124,6 +128,7 @@ class PairReport:
             "bytes": self.bytes,
             "resumed": self.resumed,
             "tables_created": list(self.tables_created),
+            "key_id": self.key_id,
         }
 
 
@@ -372,6 +377,7 @@ class Pairing:
             log_id, cursor = tx.setting("log"), int(tx.setting("cursor", 0))
             remote = tx.setting("remote")
             clock = tx.clock(device.device_id)
+        held = crypto.held_keys(device.store)  # an encrypting sender hands its keys over: no passphrase to type
         with device.engine.connect() as conn:
             shapes = {
                 t: tables.describe(table)
@@ -387,6 +393,7 @@ class Pairing:
                 "clock": [clock.wall_ms, clock.counter],  # past every version the rows carry
                 "log": {"log_id": log_id, "cursor": cursor} if log_id is not None else None,
                 "remote": _shareable(remote),
+                "keys": {"keyring": held[0], "keys": {k: v.hex() for k, v in held[1].items()}} if held else None,
             }
         )
         ready, _ = channel.receive()
@@ -572,6 +579,10 @@ def join(
                 if welcome.get("remote"):
                     tx.set_setting("remote", welcome["remote"])
                 tx.set_setting("joining", None)
+            handed = welcome.get("keys")
+            if handed:
+                keys = {str(k): bytes.fromhex(str(v)) for k, v in handed["keys"].items()}
+                report.key_id = crypto.adopt(device.store, str(handed["keyring"]), keys).key_id
             report.seconds = time.monotonic() - started
             report.bytes = channel.sent_bytes + channel.received_bytes
             return report

@@ -326,3 +326,27 @@ def test_writes_the_sender_makes_during_the_transfer_reach_the_joiner_through_th
     assert names_by_id["zz-new"] == "written during the transfer"
     assert names_by_id["p000000"] == "edited during the transfer"
     shop.close()
+
+
+def test_pairing_hands_the_encryption_key_over_so_no_passphrase_is_typed(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SYNCENGINE_CONFIG_DIR", str(tmp_path / "config"))
+    log = SqlSharedLog(str(tmp_path / "log.db"))
+    shop = Device.init(make_shop(tmp_path / "shop.db", ("p1", "kettle")), ["products"])
+    shop.set_remote(str(tmp_path / "log.db"))
+    key = shop.setup_encryption(log, "correct horse battery staple", cost={"memory_kib": 1024, "iterations": 1, "lanes": 1})
+    shop.sync(log)
+    pairing = shop.pair(host="127.0.0.1")
+    thread = threading.Thread(target=pairing.serve)
+    thread.start()
+    report = join(str(tmp_path / "till.db"), str(pairing.code))
+    thread.join(60)
+    assert report.key_id == key.key_id
+    till = Device.open(str(tmp_path / "till.db"))
+    assert till.encryption_status(log).key_id == key.key_id
+    _write(tmp_path / "till.db", "UPDATE products SET name = 'sealed kettle' WHERE id = 'p1'")
+    assert till.sync(log).sent == 1  # sealed with the handed-over key, which the log requires
+    shop.sync(log)
+    assert names(str(tmp_path / "shop.db")) == ["sealed kettle"]
+    till.close()
+    shop.close()
+    log.close()
