@@ -14,6 +14,7 @@ from ._ids import new_id, uuid_pk
 from ._verify import DeviceComparison, Difference, RepairReport, Verification
 from .clock import HybridClock, Timestamp
 from .crypto import KeyStatus
+from .crypto import strength as passphrase_strength
 from .device import Device
 from .errors import (
     ConfigurationError,
@@ -122,6 +123,7 @@ __all__ = [
     "join",
     "new_id",
     "open_shared_log",
+    "passphrase_strength",
     "reconcile",
     "uuid_pk",
     "values",
