@@ -86,6 +86,10 @@ class ConflictGroupsModel(ListTableModel[Group]):
         shown = [g for g in groups.values() if self.kind is None or any(self.cache[i].kind == self.kind for i in g.ids)]
         self.set_items(shown)
 
+    def label_of(self, table: str, pk: Sequence[Any]) -> str:
+        """The name the list gives a row (its key when it has none)."""
+        return self._labels.get((table, tuple(pk))) or fmt.key(tuple(pk))
+
     def conflicts_of(self, row: int) -> list[Conflict]:
         return [self.cache[i] for i in self.row_item(row).ids]
 

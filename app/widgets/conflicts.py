@@ -11,13 +11,15 @@ automatic result keeps this device's value, and it is decided like the others. E
 this device's, take the other's, or a custom value in an editor that fits the
 column — applied with **Apply my choices** (Ctrl+Return), or **Accept automatic**
 (Alt+A) for the whole row. Bulk actions decide every open conflict of a table, or
-all of them, once the person confirms the count. The list can show one kind of
-conflict only.
+all of them, once the person confirms the count. The last decision can be undone
+until a sync sends it (a line above the list offers it). The list can show one kind
+of conflict only.
 Tab leaves the list for the decisions, their editors and the buttons, in order.
 """
 
 from __future__ import annotations
 
+import contextlib
 from itertools import pairwise
 from typing import Any
 
@@ -48,6 +50,7 @@ from ..services.constraints import Clash, find_clash
 from ..services.device import DeviceService
 from .bulk import confirm
 from .decision import CHOICES, Choice, DecisionPanel
+from .undo import UndoBar
 
 __all__ = ["CHOICES", "Choice", "ConflictsPage", "DecisionPanel"]
 
@@ -105,6 +108,8 @@ class ConflictsPage(QWidget):
         bar.addWidget(self.scope)
         bar.addWidget(self.bulk_button)
         open_layout.addLayout(bar)
+        self.undo_bar = UndoBar()
+        open_layout.addWidget(self.undo_bar)
 
         self.model = ConflictGroupsModel()
         self.view = QTableView()
@@ -154,10 +159,14 @@ class ConflictsPage(QWidget):
         self.panel.apply.connect(self.apply_choices)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self).activated.connect(self.panel.apply_button.click)
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Undo), self).activated.connect(self._undo_key)
+        self.undo_bar.undo.connect(self.undo_last)
+        service.syncFinished.connect(self._after_sync)
         self.kind.currentIndexChanged.connect(self.filter_kind)
         service.conflictsChanged.connect(self.schedule_reload)
         self._reloading = False
         self._again = False
+        self._wanted: tuple[str, tuple[Any, ...]] | None = None  # the row to select at the next reload
 
     # -- loading --------------------------------------------------------------------------
 
@@ -214,15 +223,16 @@ class ConflictsPage(QWidget):
         await self._reselect(keep, keep_row)
 
     async def _reselect(self, keep: Group | None, keep_row: int) -> None:
-        """Select ``keep`` again if it is shown, else the row at its place, and show its conflicts."""
+        """Select ``keep`` again if it is shown, else the row at its place, and show its conflicts.
+
+        A row an undo just opened again (``_wanted``) comes first, once it is listed.
+        """
         target = 0
-        if keep is not None:
-            for row, group in enumerate(self.model.items()):
-                if (group.table, group.pk) == (keep.table, keep.pk):
-                    target = row
-                    break
-            else:
-                target = min(max(keep_row, 0), self.model.rowCount() - 1)
+        places = {(g.table, g.pk): row for row, g in enumerate(self.model.items())}
+        if self._wanted in places:
+            target, self._wanted = places[self._wanted], None
+        elif keep is not None:
+            target = places.get((keep.table, keep.pk), min(max(keep_row, 0), self.model.rowCount() - 1))
         if self.model.rowCount():
             self.view.selectionModel().setCurrentIndex(
                 self.model.index(target, 0),
@@ -285,18 +295,22 @@ class ConflictsPage(QWidget):
     async def accept_automatic(self) -> None:
         choices = [c for c in self.panel.choices if c.conflict.kind != "constraint"]
         decisions = [(c.conflict.id, "auto", None, False) for c in choices]
-        await self.ops.run(
+        name = self._shown_name()
+        decided = await self.ops.run(
             "Accepting the automatic result",
             lambda: self.service.resolve_each(decisions),
             [self.panel.accept_button, self.panel.apply_button],
         )
+        self._offer_undo(decided, name)
 
     @asyncSlot()
     async def apply_choices(self) -> None:
         decisions = self.panel.decisions()
-        await self.ops.run(
+        name = self._shown_name()
+        decided = await self.ops.run(
             "Applying your choices", lambda: self.service.resolve_each(decisions), [self.panel.accept_button, self.panel.apply_button]
         )
+        self._offer_undo(decided, name)
 
     @asyncSlot(str)
     async def decide_all(self, take: str) -> None:
@@ -308,9 +322,72 @@ class ConflictsPage(QWidget):
         result = await self.ops.run(
             "Deciding conflicts", lambda: self.service.resolve_bulk(take, table), [self.bulk_button, self.panel.apply_button]
         )
-        if result is not None and result[1]:
+        if result is None:
+            return
+        still_open = {c.id for c in await self.service.conflicts()}
+        decided = [c for c in conflicts if c.id not in still_open]
+        self._offer_undo(decided, bulk=True)
+        if result[1]:
             self.ops.failed.emit(
                 "Some conflicts were left open",
                 f"{result[1]} {'conflict was' if result[1] == 1 else 'conflicts were'} left open: a constraint conflict "
                 "has no automatic result. Decide them one by one.",
             )
+
+    # -- undoing -------------------------------------------------------------------------------
+
+    def _shown_name(self) -> str:
+        group = self.selected_group()
+        return self.model.label_of(group.table, group.pk) if group is not None else ""
+
+    def _offer_undo(self, decided: list[Conflict] | None, name: str = "", *, bulk: bool = False) -> None:
+        """Say what was just decided (``name``: its row's), with Undo (nothing decided: the line stays as it was)."""
+        if not decided:
+            return
+        first = decided[0]
+        if bulk:
+            text = f"Decided {len(decided)} conflict{'s' if len(decided) != 1 else ''} at once."
+        elif len(decided) == 1:
+            text = f"Decided {name} ({first.field or 'whole row'})."
+        else:
+            text = f"Decided {len(decided)} conflicts of {name}."
+        self.undo_bar.offer([c.id for c in decided], text + " You can undo it until the next sync sends it.")
+
+    def _undo_key(self) -> None:
+        if self.undo_bar.offering:
+            self.undo_last()
+
+    @asyncSlot()
+    async def undo_last(self) -> None:
+        """Take the last decision back, or say plainly why it can no longer be."""
+        ids = list(self.undo_bar.ids)
+        if not ids:
+            return
+        problem = await self.service.run(self.service.device.undo_problem, ids)
+        if problem is not None:
+            self.undo_bar.say(f"The last decision can no longer be undone: {problem}.")
+            return
+        done = await self.ops.run("Undoing the last decision", lambda: self._undo(ids), [self.undo_bar.button])
+        if done is not None:
+            n = len(done)
+            self.undo_bar.say(f"Undone: {'the conflict is' if n == 1 else f'{n} conflicts are'} open again.")
+            self._wanted = (done[0].table, tuple(done[0].pk))
+            await self.reload()
+
+    async def _undo(self, ids: list[int]) -> list[Conflict]:
+        try:
+            return await self.service.run(self.service.device.undo_decisions, ids)
+        finally:
+            self.service.logChanged.emit()
+            with contextlib.suppress(Exception):  # the counts are refreshed again at the next change
+                await self.service.refresh_status()
+
+    @asyncSlot(object, object)
+    async def _after_sync(self, _report: Any, _error: Any) -> None:
+        """A sync may have sent the last decision: then say so, instead of offering an Undo that would fail."""
+        if not self.undo_bar.offering:
+            return
+        ids = list(self.undo_bar.ids)
+        problem = await self.service.run(self.service.device.undo_problem, ids)
+        if problem is not None and self.undo_bar.ids == ids:
+            self.undo_bar.say("The last decision was sent at the sync: it can no longer be undone.")
