@@ -156,6 +156,12 @@ def _story(north: Device, south: Device, east: Device, shared: SqlSharedLog) -> 
     _write(north, products.insert().values(id=new_id(), sku="N-900", name="Napkin rings", price=Decimal("8.00"), stock=12))
 
 
+def demo_devices(north: config.Workspace) -> list[config.Workspace]:
+    """The three shops' workspaces, given shop-north's (as :func:`build_demo` returns it)."""
+    folder = Path(north.db).parent
+    return [config.Workspace(db=str(folder / f"{shop}.db"), remote=north.remote) for shop in SHOPS]
+
+
 def default_folder() -> Path:
     """Return the folder the demo is built in when none is given."""
     return config.config_dir() / "demo"

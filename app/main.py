@@ -15,12 +15,12 @@ import sys
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer
+from PySide6.QtCore import QObject, QPoint, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
 from . import config, resources, theme
 from . import format as fmt
-from .demo import build_demo, default_folder
+from .demo import build_demo, default_folder, demo_devices
 from .dialogs.join_device import JoinDialog
 from .dialogs.missing_log import CHOOSE, CREATE, MissingLogBox
 from .dialogs.open_workspace import OpenDialog
@@ -80,11 +80,17 @@ def _freeze_startup_objects() -> None:
 
 
 class Controller(QObject):
-    """Opens workspaces in windows; the app ends when the last window has closed."""
+    """Opens workspaces in windows; the app ends when the last window has closed.
+
+    One window per device database. Opening a workspace replaces the window it was
+    asked from (File → Open…, File → Switch to), unless it opens *beside* it (File →
+    Open this workspace's other devices), as the demo's three shops can be.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.window: MainWindow | None = None
+        self.window: MainWindow | None = None  # the window opened last
+        self.windows: list[MainWindow] = []
         self.done = asyncio.Event()
         self.exit_code = 0
         self._tasks: set[asyncio.Future[object]] = set()
@@ -95,12 +101,19 @@ class Controller(QObject):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def open(self, workspace: config.Workspace, token: str | None = None, *, remember_token: bool = True) -> MainWindow | None:
-        """Open ``workspace`` in a new window (closing the current one first).
+    async def open(
+        self, workspace: config.Workspace, token: str | None = None, *, remember_token: bool = True, beside: bool = False
+    ) -> MainWindow | None:
+        """Open ``workspace`` in a new window, closing the current one after, unless ``beside``.
 
-        The workspace goes first in the recent list; a token is stored (keyring, or
-        a file only the user can read) unless ``remember_token`` is false.
+        A workspace already open in a window is raised rather than opened twice. The
+        workspace goes first in the recent list; a token is stored (keyring, or a
+        file only the user can read) unless ``remember_token`` is false.
         """
+        shown = self.showing(workspace.db)
+        if shown is not None and shown.service.workspace.remote == workspace.remote:
+            shown.show_raised()
+            return shown
         if token and workspace.remote and remember_token:
             await asyncio.to_thread(config.save_token, workspace.remote, token)
         try:
@@ -113,12 +126,17 @@ class Controller(QObject):
             self.choose(note=f"Cannot open {fmt.location(workspace.db)}: {sentence(exc)}", start=workspace)
             return None
         await asyncio.to_thread(config.remember, workspace)
-        old = self.window
+        old = None if beside else self.window
         window = MainWindow(service)
         service.setParent(window)
+        if beside and self.window is not None:  # a little below and to the right of the last one
+            window.move(self.window.pos() + QPoint(40, 40) * (len(self.windows) % 6))
         self.window = window
+        self.windows.append(window)
         window.closed.connect(lambda w=window: self._closed(w))
         window.openRequested.connect(self.choose)
+        window.switchRequested.connect(lambda ws: self._keep(asyncio.ensure_future(self.open(ws))))
+        window.besideRequested.connect(self.open_beside)
         window.joinRequested.connect(self.join)
         window.demoRequested.connect(lambda: self._keep(asyncio.ensure_future(self.open_demo())))
         window.missingLogRequested.connect(lambda w=window: self.ask_missing(w))
@@ -150,10 +168,26 @@ class Controller(QObject):
         box.open()
         return box
 
+    def showing(self, db: str) -> MainWindow | None:
+        """The window that has ``db`` open, if any."""
+        return next((w for w in self.windows if w.service.workspace.db == db and not w.service.closed), None)
+
+    def open_beside(self, workspaces: list[config.Workspace]) -> None:
+        """Open each workspace in a window of its own, beside the ones open (the other devices of a workspace)."""
+
+        async def each() -> None:
+            for workspace in workspaces:
+                await self.open(workspace, beside=True)
+
+        self._keep(asyncio.ensure_future(each()))
+
     def _closed(self, window: MainWindow) -> None:
         window.deleteLater()
+        if window in self.windows:
+            self.windows.remove(window)
         if window is self.window:
-            self.window = None
+            self.window = self.windows[-1] if self.windows else None
+        if not self.windows:
             self.done.set()
 
     def choose(self, joined: Joined | None = None, note: str = "", start: config.Workspace | None = None) -> OpenDialog:
@@ -215,8 +249,12 @@ class Controller(QObject):
         return window
 
     async def open_demo(self, folder: str | None = None) -> MainWindow | None:
+        """Build the demo and open shop-north; the other shops go in the recent list, one switch away."""
         target = Path(folder) if folder else default_folder()
         workspace = await asyncio.to_thread(build_demo, target)
+        for other in demo_devices(workspace):
+            if other.db != workspace.db:
+                await asyncio.to_thread(config.remember, other)
         return await self.open(workspace)
 
     async def run(self, args: argparse.Namespace) -> int:

@@ -54,7 +54,9 @@ class MainWindow(QMainWindow):
     openRequested = Signal()
     demoRequested = Signal()
     joinRequested = Signal()
-    missingLogRequested = Signal()  # the shared log is not there: ask whether to create it, choose another or work offline
+    missingLogRequested = Signal()
+    switchRequested = Signal(object)  # a config.Workspace to open instead of this one
+    besideRequested = Signal(list)  # config.Workspaces to open in windows of their own  # the shared log is not there: ask whether to create it, choose another or work offline
 
     def __init__(self, service: DeviceService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -141,6 +143,16 @@ class MainWindow(QMainWindow):
         resources.themed(open_action, "open")
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self.openRequested)
+        self.switch_menu = file_menu.addMenu("S&witch to")
+        self.switch_menu.setToolTip("Open a database you opened before, instead of this one")
+        self.switch_menu.aboutToShow.connect(self.fill_switch_menu)
+        self.beside_action = file_menu.addAction("Open this workspace's other &devices")
+        self.beside_action.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        self.beside_action.setToolTip(
+            "Open, each in a window of its own, the databases you opened before that sync with the same shared log"
+        )
+        self.beside_action.triggered.connect(self.open_other_devices)
+        self.fill_switch_menu()  # now too, so its shortcuts work before the menu is first opened
         file_menu.addAction("Open the &demo workspace").triggered.connect(self.demoRequested)
         self.join_action = file_menu.addAction("&Join another device…")
         self.join_action.setToolTip("Make a new database on this machine from another device's pairing code")
@@ -183,6 +195,37 @@ class MainWindow(QMainWindow):
             self.theme_actions[key] = action
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&About Sync Manager").triggered.connect(self._about)
+
+    def fill_switch_menu(self) -> None:
+        """List the recent databases (this one checked); Ctrl+Alt+1…9 switch to the first nine."""
+        self.switch_menu.clear()
+        for i, workspace in enumerate(config.recent()):
+            here = workspace.db == self.service.workspace.db
+            action = self.switch_menu.addAction(f"{workspace.title}   ⇄  {fmt.location(workspace.remote) if workspace.remote else 'no remote'}")
+            action.setToolTip(fmt.location(workspace.db))
+            action.setCheckable(True)
+            action.setChecked(here)
+            action.setEnabled(not here)
+            if i < 9:
+                action.setShortcut(QKeySequence(f"Ctrl+Alt+{i + 1}"))
+            action.triggered.connect(lambda _=False, w=workspace: self.switchRequested.emit(w))
+        if self.switch_menu.isEmpty():
+            self.switch_menu.addAction("(nothing opened before)").setEnabled(False)
+
+    def other_devices(self) -> list[config.Workspace]:
+        """The recent databases that sync with this window's shared log, this one left out."""
+        remote = self.service.workspace.remote
+        return [w for w in config.recent() if remote and w.remote == remote and w.db != self.service.workspace.db]
+
+    def open_other_devices(self) -> None:
+        others = self.other_devices()
+        if others:
+            self.besideRequested.emit(others)
+        else:
+            self.banner.show_info("No other database on this machine syncs with this shared log (open one with File → Open… first).")
+
+    def show_raised(self) -> None:
+        self._raise()
 
     def choose_theme(self, choice: str) -> None:
         """Draw the app light, dark or as the system says, and remember the choice."""
