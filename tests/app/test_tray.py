@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QMessageBox
 
 from app import resources
 from app.demo import build_demo, products
@@ -46,7 +47,11 @@ def test_the_badge_counts_open_conflicts_and_new_ones_bring_one_notice(qtbot, ru
 
     # deciding them all clears the badge; no notice for that
     page = window.conflicts
-    page.bulk_actions["local"].trigger()
+    page.bulk_actions["local"].trigger()  # asks first, with the count
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "bulkConfirm") is not None, timeout=5000)
+    box = window.findChild(QMessageBox, "bulkConfirm")
+    decide = next(b for b in box.buttons() if b.text().startswith("Decide "))
+    qtbot.mouseClick(decide, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tray.count == 0, timeout=10000)
     assert tray.icon.toolTip() == "Sync Manager — no open conflicts"
     assert _image(tray.icon.icon()) == _image(resources.badge_icon(0))
