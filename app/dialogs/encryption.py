@@ -137,12 +137,17 @@ class EncryptionDialog(QDialog):
         )
         self.rotate_field = self.rotate_page.add("&Passphrase", _secret())
         self.rotate_page.retry_field = self.rotate_field
-        self.unchained = QCheckBox("Other &devices must type the passphrase to take the new key (after a device was lost)")
-        self.unchained.setToolTip(
-            "Otherwise the devices that hold the current key take the new one at their next sync. After a device "
-            "was lost: change the passphrase first, then rotate with this ticked, so the lost one cannot follow."
-        )
+        self.unchained = QCheckBox("Other &devices must type the passphrase")
+        self.unchained.setToolTip("The new key is wrapped under the passphrase only, not under the current key")
         self.rotate_page.form.addRow("", self.unchained)
+        self.rotate_page.form.addRow(
+            "",
+            _wrapped(
+                "Tick it after a device was lost: change the passphrase first, then rotate, and the lost device "
+                "cannot follow. Otherwise the devices that hold the current key take the new one at their next sync.",
+                "muted",
+            ),
+        )
 
         self.passphrase_page = _Page(
             "Wrap the keys under a new passphrase. Nothing in the log is encrypted again, and the devices that "
