@@ -104,6 +104,7 @@ class EncryptionDialog(QDialog):
         self.keys = keys
         self.ops = ops
         self.task: asyncio.Future[object] | None = None
+        self._rated: tuple[str, int, str] | None = None
         self.setWindowTitle("Encryption")
         self.setMinimumWidth(560)
         layout = QVBoxLayout(self)
@@ -290,7 +291,7 @@ class EncryptionDialog(QDialog):
         if not passphrase:
             label.setText(f"At least {MIN_LENGTH} characters. Several unrelated words are easy to remember and hard to guess.")
         else:
-            score, hint = strength(passphrase)
+            score, hint = self._rate(passphrase)
             said = f"Strength: {_escape(hint)}"
             if score < WEAK:
                 said = f"<b>Weak passphrase</b> — {_escape(hint)} Whoever holds the shared log can try guesses at leisure."
@@ -302,6 +303,12 @@ class EncryptionDialog(QDialog):
         usable = not refused
         page.button.setEnabled(self._idle() and usable)
         return usable
+
+    def _rate(self, passphrase: str) -> tuple[int, str]:
+        """zxcvbn's rating, kept for the last passphrase only: typing the repeat must not rate the first again (~30 ms)."""
+        if self._rated is None or self._rated[0] != passphrase:
+            self._rated = (passphrase, *strength(passphrase))
+        return self._rated[1], self._rated[2]
 
     def _busy_changed(self, _busy: bool) -> None:
         if shiboken6.isValid(self):
@@ -408,6 +415,7 @@ class EncryptionDialog(QDialog):
             if not shiboken6.isValid(self):
                 return
             page.clear()  # no passphrase stays in a widget once it did its work
+            self._rated = None
             self.unchained.setChecked(False)
             self.say(said(status), "info")
             self.succeeded.emit(action, status)

@@ -217,5 +217,8 @@ def _menu(window: QMainWindow, title: str) -> QMenu | None:
 
 
 def install(window: MainWindow) -> EncryptionUi:
-    """Give ``window`` the lock, the banner and Sync → Encryption…; return what was added (tests drive it)."""
+    """Give ``window`` the lock, the banner and Sync → Encryption… (once); return what was added (tests drive it)."""
+    found = window.findChild(EncryptionUi)
+    if isinstance(found, EncryptionUi):
+        return found
     return EncryptionUi(window)  # a child of the window: it lives and goes with it

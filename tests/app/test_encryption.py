@@ -301,3 +301,11 @@ def test_the_lock_state_and_the_rules_for_a_new_passphrase() -> None:
     assert check_new("long enough", "long enougH") == "The two passphrases differ."
     assert check_new("long enough", "long enough") == ""
     assert encryption_service.strength("x" * 200)[0] >= 0  # zxcvbn refuses more than 72 characters
+
+
+def test_install_is_done_once_per_window(qtbot, run, world) -> None:
+    window, ui = _open(qtbot, run, world, "a")
+    assert install(window) is ui
+    assert window.statusBar().findChildren(type(ui.lock)) == [ui.lock]
+    assert [a.text() for a in window.menuBar().actions()[1].menu().actions()].count("&Encryption…") == 1
+    close_window(qtbot, window)
