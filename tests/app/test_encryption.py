@@ -309,3 +309,35 @@ def test_install_is_done_once_per_window(qtbot, run, world) -> None:
     assert window.statusBar().findChildren(type(ui.lock)) == [ui.lock]
     assert [a.text() for a in window.menuBar().actions()[1].menu().actions()].count("&Encryption…") == 1
     close_window(qtbot, window)
+
+
+def test_the_passphrase_work_runs_in_a_worker_while_the_dialog_says_it_is_working(qtbot, run, world, monkeypatch) -> None:
+    """Argon2id must not hold the UI thread: the engine call is held in its worker until the test saw the dialog wait."""
+    import threading
+
+    ui_thread = threading.current_thread()
+    entered, release = threading.Event(), threading.Event()
+    seen: list[threading.Thread] = []
+    setup = Device.setup_encryption
+
+    def held(self: Device, *args: Any, **kwargs: Any) -> KeyStatus:
+        seen.append(threading.current_thread())
+        entered.set()
+        release.wait(20)
+        return setup(self, *args, **kwargs)
+
+    monkeypatch.setattr(Device, "setup_encryption", held)
+    window, ui = _open(qtbot, run, world, "a")
+    dialog = ui.open_dialog()
+    _type(qtbot, dialog.new, PASS)
+    _type(qtbot, dialog.repeat, PASS)
+    qtbot.keyClick(dialog.repeat, Qt.Key.Key_Return)
+    qtbot.waitUntil(entered.is_set, timeout=10000)  # the UI thread turns while the worker is held
+    assert seen and seen[0] is not ui_thread
+    assert dialog.working.isVisible() and not dialog.tabs.isEnabled()
+    assert dialog.repeat.text() == PASS  # still there while it works
+    release.set()
+    qtbot.waitUntil(lambda: dialog.task is not None and dialog.task.done(), timeout=10000)
+    assert not dialog.working.isVisible() and dialog.tabs.isEnabled()
+    assert ui.lock.state is LockState.ENCRYPTED
+    close_window(qtbot, window)
