@@ -365,13 +365,20 @@ class MainWindow(QMainWindow):
     # -- state -------------------------------------------------------------------------------
 
     def show_failure(self, what: str, error: object) -> None:
-        """The one place failures are shown: a banner; offline is a state, not an error; a missing log asks."""
+        """The one place failures are shown: a banner; offline is a state, not an error; a missing log asks.
+
+        Only an exception is an error (red, with its traceback behind Details…). A
+        sentence (``str``) is an outcome the action expected and tells, such as
+        conflicts a bulk decision left open: it is shown as a notice.
+        """
         if isinstance(error, BaseException) and is_missing_log(error):
             self.missingLogRequested.emit()
         elif isinstance(error, BaseException) and is_offline(error):
             self.banner.show_offline(str(error))
+        elif isinstance(error, BaseException):
+            self.banner.show_error(what, error)
         else:
-            self.banner.show_error(what, error if isinstance(error, (BaseException, str)) else str(error))
+            self.banner.show_info(f"{what}: {error}")
 
     def _status(self, status: Status) -> None:
         self._conflict_count(status.conflicts)

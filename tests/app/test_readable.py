@@ -63,3 +63,18 @@ def test_counts_read_without_parentheses() -> None:
     assert fmt.plural(1, "entry") == "1 entry" and fmt.plural(1200, "entry") == "1,200 entries"
     assert fmt.plural(3, "batch", "batches") == "3 batches"
     assert fmt.label_of({"id": "x", "sku": "K-100", "name": "Kettle"}) == "Kettle"
+
+
+def test_conflicts_a_bulk_decision_leaves_open_are_a_notice_not_a_red_error(qtbot, run, tmp_path) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    window = open_window(qtbot, run, build_demo(tmp_path / "demo"))
+    window.conflicts.bulk_actions["auto"].trigger()  # the constraint conflict has no automatic result
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "bulkConfirm") is not None, timeout=5000)
+    box = window.findChild(QMessageBox, "bulkConfirm")
+    qtbot.mouseClick(next(b for b in box.buttons() if b.text().startswith("Decide ")), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=10000)
+    assert window.banner.level == "info"  # expected: said, not alarmed
+    assert "1 conflict was left open" in window.banner.text.text()
+    assert not window.banner.details_button.isVisible()  # no traceback behind it
+    close_window(qtbot, window)
