@@ -50,6 +50,14 @@ def row_label(item: LogRecord, labels: dict[tuple[str, tuple[Any, ...]], str]) -
     return found or fmt.key(item.pk)
 
 
+def _without_key(item: LogRecord) -> Any:
+    """The entry's values without its key's columns (the Row column names the row already)."""
+    if not isinstance(item.data, dict):
+        return item.data
+    key = set(map(str, item.pk)) if isinstance(item.pk, (list, tuple)) else {str(item.pk)}
+    return {k: v for k, v in item.data.items() if str(v) not in key}
+
+
 class LogModel(PagedTableModel[LogRecord]):
     """Entries of the client log; ``device_name`` turns device ids into names.
 
@@ -85,7 +93,7 @@ class LogModel(PagedTableModel[LogRecord]):
             if column == 6:
                 return fmt.stamp(fmt.version_time(item.version)) if item.version else "not stamped yet"
             if column == 7:
-                return item.reason if item.state == "quarantined" else fmt.value(item.data, limit=60)
+                return item.reason if item.state == "quarantined" else fmt.value(_without_key(item), limit=60)
         if role == Qt.ItemDataRole.ForegroundRole and column == 4:
             return _OP_COLOURS.get(item.op)
         if role == Qt.ItemDataRole.DecorationRole and column == 1 and item.state in STATE_ICONS:

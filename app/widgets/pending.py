@@ -91,7 +91,7 @@ class PendingPage(QWidget):
         self.view.setWordWrap(False)
         header = self.view.horizontalHeader()
         header.setStretchLastSection(True)
-        for column, width in enumerate((56, 84, 80, 120, 72, 96, 140)):
+        for column, width in enumerate((48, 120, 76, 130, 82, 92, 120)):
             header.resizeSection(column, width)
 
         self.detail = QWidget()
