@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from syncengine import DeviceInfo
 
@@ -47,8 +47,6 @@ class DevicesModel(ListTableModel[DeviceInfo]):
             return self._text(item, column, mine)
         if role == BehindRole and column == BEHIND_COLUMN:
             return (item.behind, self.most_behind())
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == BEHIND_COLUMN:  # the bar goes under the text
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         if role == Qt.ItemDataRole.FontRole and mine:
             font = QFont()
             font.setBold(True)
@@ -81,7 +79,14 @@ class BehindDelegate(QStyledItemDelegate):
     """Draws how far behind a device is as a bar (full: the device furthest behind) under its text."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
-        super().paint(painter, option, index)
+        whole = QStyleOptionViewItem(option)
+        self.initStyleOption(whole, index)
+        whole.text = ""
+        style = whole.widget.style() if whole.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, whole, painter, whole.widget)  # the cell's background
+        text = QStyleOptionViewItem(option)
+        text.rect = option.rect.adjusted(0, 1, 0, -8)  # the text above, the bar below
+        super().paint(painter, text, index)
         data = index.data(BehindRole)
         if not data:
             return
