@@ -170,6 +170,12 @@ class MainWindow(QMainWindow):
         resources.themed(self.cancel_action, "cancel")
         self.cancel_action.setEnabled(False)
         self.cancel_action.triggered.connect(self.overview.cancel)
+        self.pause_action = sync_menu.addAction("&Pause automatic sync")
+        self.pause_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self.pause_action.setToolTip("Stop automatic sync until you resume it (the stored setting stays on)")
+        self.pause_action.triggered.connect(self.overview.toggle_pause)
+        self.overview.pauseOffered.connect(self._pause_shown)
+        self._pause_shown(False, False)
         sync_menu.addSeparator()
         self.add_action = sync_menu.addAction("&Add a device…")
         resources.themed(self.add_action, "devices")
@@ -254,6 +260,11 @@ class MainWindow(QMainWindow):
             self.tabs.setTabIcon(i, resources.icon(icon_name))
         self.conflicts.tabs.setTabIcon(0, resources.icon("conflicts"))
         self.conflicts.tabs.setTabIcon(1, resources.icon("history"))
+
+    def _pause_shown(self, offered: bool, paused: bool) -> None:
+        """The Sync menu offers Pause (or Resume) exactly when the Overview does."""
+        self.pause_action.setEnabled(offered)
+        self.pause_action.setText("&Resume automatic sync" if paused else "&Pause automatic sync")
 
     def event(self, event: QEvent) -> bool:
         """Follow a change of the application's palette (the system's light or dark scheme, or one set in code)."""

@@ -104,6 +104,7 @@ class OverviewPage(QWidget):
 
     openView = Signal(str)  # "pending", "conflicts"
     notice = Signal(str)  # what an action did, for the window's banner
+    pauseOffered = Signal(bool, bool)  # Pause (or Resume) is offered; automatic sync is paused
 
     def __init__(self, service: DeviceService, ops: Ops, health: HealthService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -332,7 +333,9 @@ class OverviewPage(QWidget):
 
     def _show_pause(self, paused: bool) -> None:
         """Pause is offered while automatic sync is on; once paused it reads Resume."""
-        self.pause_button.setVisible(self.auto_check.isChecked() and self.service.has_remote)
+        offered = self.auto_check.isChecked() and self.service.has_remote
+        self.pause_button.setVisible(offered)
+        self.pauseOffered.emit(offered, paused)
         self.pause_button.setText("&Resume" if paused else "&Pause")
         resources.themed(self.pause_button, "sync" if paused else "cancel")
         if paused and not self.service.busy:

@@ -74,10 +74,11 @@ def test_the_bar_fills_by_the_entries_waiting_and_the_card_counts_down(qtbot, ru
 def test_cancel_pauses_automatic_sync_until_resume_and_pause_sits_beside_cancel(qtbot, run, tmp_path) -> None:
     window = open_window(qtbot, run, _big(tmp_path))
     overview, service = window.overview, window.service
-    assert not overview.pause_button.isVisible()  # automatic sync is off
+    assert not overview.pause_button.isVisible() and not window.pause_action.isEnabled()  # automatic sync is off
     with qtbot.waitSignal(service.syncProgress, timeout=30000, check_params_cb=lambda stage, done, _t: stage == "share" and done > 0):
         overview.auto_check.setChecked(True)  # the scheduler syncs at once
     assert overview.pause_button.isVisible() and overview.pause_button.text() == "&Pause"
+    assert window.pause_action.isEnabled() and window.pause_action.shortcut().toString() == "Ctrl+Shift+P"
     assert overview.pause_button.parentWidget() is overview.cancel_button.parentWidget()
     with qtbot.waitSignal(service.syncFinished, timeout=30000) as finished:
         qtbot.mouseClick(overview.cancel_button, Qt.MouseButton.LeftButton)
@@ -85,6 +86,7 @@ def test_cancel_pauses_automatic_sync_until_resume_and_pause_sits_beside_cancel(
     qtbot.waitUntil(lambda: not service.auto_sync_running, timeout=10000)
     # the scheduler is gone (not waiting to sync the entries left a second later): paused, and it says so
     assert service.paused and overview.pause_button.text() == "&Resume"
+    assert window.pause_action.text() == "&Resume automatic sync"  # the Sync menu says the same
     assert overview.progress_label.text() == "Cancelled — nothing is lost — automatic sync paused until you resume it"
     assert overview.auto_check.isChecked()  # the stored setting is unchanged
     assert 0 < finished.args[0].sent < ROWS
