@@ -65,13 +65,13 @@ class SyncChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.points: list[Point] = []
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(104)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip("")  # tooltips come per slot (event)
         self.setAccessibleName("Sync activity chart")
 
     def sizeHint(self) -> QSize:
-        return QSize(480, 130)
+        return QSize(480, 104)
 
     def set_records(self, records: Sequence[SyncRecord]) -> None:
         """Show ``records`` (newest first, as ``Device.history`` returns them)."""

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -110,9 +111,19 @@ class OverviewPage(QWidget):
         super().__init__(parent)
         self.service, self.ops, self.health = service, ops, health
         self.confirm_box: QMessageBox | None = None
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(18, 16, 18, 16)
-        outer.setSpacing(14)
+        # The content keeps its natural size and scrolls in a small window rather than being squeezed
+        wrapper = QVBoxLayout(self)
+        wrapper.setContentsMargins(0, 0, 0, 0)
+        self.scroller = QScrollArea()
+        self.scroller.setObjectName("overviewScroller")
+        self.scroller.setWidgetResizable(True)
+        self.scroller.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget()
+        self.scroller.setWidget(content)
+        wrapper.addWidget(self.scroller)
+        outer = QVBoxLayout(content)
+        outer.setContentsMargins(18, 12, 18, 12)
+        outer.setSpacing(10)
 
         # -- who and the sync button
         head = QHBoxLayout()

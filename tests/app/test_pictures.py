@@ -85,3 +85,14 @@ def test_the_devices_view_says_why_it_is_empty_when_offline(qtbot, run, tmp_path
     assert page.empty.text().startswith("No devices to show: the shared log cannot be reached now")
     assert "refused" in page.empty.text()
     close_window(qtbot, window)
+
+
+def test_at_the_smallest_window_the_overview_scrolls_instead_of_squeezing(qtbot, run, tmp_path) -> None:
+    window = open_window(qtbot, run, build_demo(tmp_path / "demo"))
+    window.resize(window.minimumSize())
+    overview = window.overview
+    qtbot.waitUntil(lambda: overview.scroller.verticalScrollBar().maximum() > 0, timeout=5000)
+    for part in (overview.chart, overview.attention, overview.check_panel, overview.last_result):
+        assert part.height() >= part.minimumSizeHint().height(), part
+    assert overview.chart.height() >= overview.chart.minimumHeight()
+    close_window(qtbot, window)
