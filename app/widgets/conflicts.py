@@ -20,10 +20,11 @@ Tab leaves the list for the decisions, their editors and the buttons, in order.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -166,9 +167,19 @@ class ConflictsPage(QWidget):
         service.conflictsChanged.connect(self.schedule_reload)
         self._reloading = False
         self._again = False
+        self._quiet = False
         self._wanted: tuple[str, tuple[Any, ...]] | None = None  # the row to select at the next reload
 
     # -- loading --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _quietly(self) -> Iterator[None]:
+        """Reset the list without showing the empty selection in between (the panel keeps its cursor)."""
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
 
     def schedule_reload(self) -> None:
         self.ops.start("Reading conflicts", self.reload)
@@ -193,7 +204,8 @@ class ConflictsPage(QWidget):
         keep_row = self.view.currentIndex().row()
         open_ = await self.service.conflicts()
         labels = await self.service.row_labels(list({(c.table, tuple(c.pk)) for c in open_}))
-        self.model.set_conflicts(open_, labels)
+        with self._quietly():
+            self.model.set_conflicts(open_, labels)
         self.history.set_source(self._history_page)
         await self.history.load_more()
         n = self.model.open_count
@@ -218,7 +230,8 @@ class ConflictsPage(QWidget):
     async def filter_kind(self, _index: int) -> None:
         """Show only the rows with a conflict of the chosen kind."""
         keep, keep_row = self.selected_group(), self.view.currentIndex().row()
-        self.model.set_kind(self.kind.currentData())
+        with self._quietly():
+            self.model.set_kind(self.kind.currentData())
         self._show_count()
         await self._reselect(keep, keep_row)
 
@@ -251,8 +264,12 @@ class ConflictsPage(QWidget):
         rows = self.view.selectionModel().selectedRows()
         return self.model.row_item(rows[0].row()) if rows else None
 
-    @asyncSlot(QItemSelection, QItemSelection)
-    async def _selected(self, *_: Any) -> None:
+    def _selected(self, *_: Any) -> None:
+        if not self._quiet:  # a reload clears the selection, then selects the row again itself
+            self._show_soon()
+
+    @asyncSlot()
+    async def _show_soon(self) -> None:
         await self._show_selected()
 
     async def _show_selected(self) -> None:

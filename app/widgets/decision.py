@@ -176,22 +176,30 @@ class DecisionPanel(QWidget):
         self.set_empty()
 
     def _new_grid(self) -> None:
-        """A fresh grid (rows and stretches of the previous row must not carry over)."""
+        """A fresh grid, not shown yet (rows and stretches of the previous row must not carry over)."""
         self.grid_host = QWidget()
         self.grid = QGridLayout(self.grid_host)
         self.grid.setHorizontalSpacing(8)
         self.grid.setVerticalSpacing(6)
-        self.grid.setSizeConstraint(QGridLayout.SizeConstraint.SetDefaultConstraint)
+
+    def _install(self) -> None:
+        """Show the grid built since :meth:`_new_grid` in place of the previous one.
+
+        Filled before it is shown, its controls are visible (and take Tab) at once;
+        controls added to a shown widget would be shown only at the next event loop.
+        """
         old = self.scroller.takeWidget()
         if old is not None:
             old.deleteLater()
         self.scroller.setWidget(self.grid_host)
+        self.grid_host.show()
 
     def set_empty(self, text: str = "Pick a row on the left to see what differs.") -> None:
         self._memory.update({c.conflict.id: c.kept() for c in self.choices})
         self.choices = []
         self.shown = None
         self._new_grid()
+        self._install()
         self.title.setText("No conflict selected")
         self.subtitle.setText(text)
         self.accept_button.setEnabled(False)
@@ -241,6 +249,7 @@ class DecisionPanel(QWidget):
             self.grid.setColumnStretch(column, 2)
         self.grid.setColumnStretch(6, 3)
         self.grid.setRowStretch(row, 1)
+        self._install()
         for choice in self.choices:
             if choice.conflict.id in self._memory:
                 choice.restore(self._memory[choice.conflict.id])
