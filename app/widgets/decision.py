@@ -404,8 +404,16 @@ class DecisionPanel(QWidget):
         return [c.decision() for c in self.choices]
 
     def tab_chain(self) -> list[QWidget]:
-        """The panel's controls in the order Tab visits them: each decision and its editors, then the buttons."""
-        return [w for c in self.choices for w in c.widgets()] + [self.accept_button, self.apply_button]
+        """The panel's controls in the order Tab visits them: each decision and its editors, then the buttons.
+
+        A constraint conflict's clashing column comes first: that is the value to change.
+        """
+        chain = [w for c in self.choices for w in c.widgets()]
+        clash = self.clash_editor()
+        if clash is not None:
+            chain.remove(clash)
+            chain.insert(0, clash)
+        return [*chain, self.accept_button, self.apply_button]
 
     def clash_editor(self) -> QWidget | None:
         """The editor of the first clashing column of a constraint conflict, if any."""
