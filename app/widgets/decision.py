@@ -61,6 +61,7 @@ class Choice:
     combo: QComboBox
     editors: dict[str, ValueEditor] = field(default_factory=dict)  # column → editor ("" for a field conflict)
     start: dict[str, Any] = field(default_factory=dict)  # the values the editors started from
+    shown: dict[str, Any] = field(default_factory=dict)  # what each editor showed before anything was typed
 
     @property
     def take(self) -> str:
@@ -78,8 +79,9 @@ class Choice:
         return (self.conflict.id, None, values, True)
 
     def kept(self) -> tuple[str, dict[str, Any]]:
-        """What the person chose and typed, to be shown again."""
-        return self.take, {column: editor.value() for column, editor in self.editors.items()}
+        """What the person chose and typed (only what they changed), to be shown again."""
+        typed = {column: editor.value() for column, editor in self.editors.items()}
+        return self.take, {c: v for c, v in typed.items() if c not in self.shown or self.shown[c] != v}
 
     def restore(self, kept: tuple[str, dict[str, Any]]) -> None:
         take, typed = kept
@@ -372,6 +374,7 @@ class DecisionPanel(QWidget):
         return _word("not here", "local", tooltip="This device has no such row; their change waits for a decision")
 
     def _link(self, choice: Choice) -> None:
+        choice.shown = {column: editor.value() for column, editor in choice.editors.items()}
         def update() -> None:
             custom = choice.take == "custom"
             for editor in choice.editors.values():
