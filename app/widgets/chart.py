@@ -134,7 +134,7 @@ class SyncChart(QWidget):
         painter.setPen(muted)
         axis = QRectF(plot.left(), plot.bottom() + 3, plot.width(), 16)
         painter.drawText(axis, Qt.AlignmentFlag.AlignLeft, fmt.stamp(first)[:16])
-        if len(self.points) > 1:
+        if fmt.stamp(last)[:16] != fmt.stamp(first)[:16]:  # one label when every sync fell in one minute
             painter.drawText(axis, Qt.AlignmentFlag.AlignRight, fmt.stamp(last)[:16])
         painter.end()
 
