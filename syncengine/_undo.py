@@ -118,9 +118,7 @@ def _plan(tx: Tx, conflict_ids: Sequence[int]) -> list[tuple[Conflict, dict[str,
             raise ConflictError(f"conflict {conflict_id} has no decision made on this device to undo")
         log_id = tx.unsent_local(saved["version"]) if saved["version"] else None
         if saved["version"] and log_id is None:
-            raise ConflictError(
-                f"the decision on conflict {conflict_id} was already sent to the shared log; it can no longer be undone"
-            )
+            raise ConflictError(f"the decision on conflict {conflict_id} was already sent to the shared log")
         steps.append((conflict, saved, log_id))
     steps.sort(key=lambda step: str(step[1]["decided"]), reverse=True)  # versions sort in clock order
     keys = [(c.table, c.pk) for c, _, _ in steps]
@@ -131,9 +129,7 @@ def _plan(tx: Tx, conflict_ids: Sequence[int]) -> list[tuple[Conflict, dict[str,
         key = (conflict.table, conflict.pk)
         now = expected.get(key, _versions(loaded[key].state))
         if now != saved["after"]:
-            raise ConflictError(
-                f"the row of conflict {_named(conflict)} changed after the decision; it can no longer be undone"
-            )
+            raise ConflictError(f"the row of conflict {_named(conflict)} changed after the decision")
         expected[key] = {k: saved["state"][k] for k in ("exists", "alive", "fields")}
         out.append((conflict, saved, loaded[key], log_id))
     return out

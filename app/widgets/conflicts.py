@@ -407,4 +407,4 @@ class ConflictsPage(QWidget):
         ids = list(self.undo_bar.ids)
         problem = await self.service.run(self.service.device.undo_problem, ids)
         if problem is not None and self.undo_bar.ids == ids:
-            self.undo_bar.say("The last decision was sent at the sync: it can no longer be undone.")
+            self.undo_bar.say(f"The last decision can no longer be undone: {problem}.")
