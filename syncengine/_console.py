@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -111,13 +112,14 @@ class Interrupted(Exception):
         self.value = value
 
 
-def interruptible(work: Callable[[threading.Event], T]) -> T:
+def interruptible(work: Callable[[threading.Event], T], abandon: Callable[[], None] | None = None) -> T:
     """Run ``work(cancel)`` in a worker thread; Ctrl-C sets ``cancel`` and stops it within about a second.
 
     Returns what ``work`` returns. After Ctrl-C raises :class:`Interrupted` (holding
     what ``work`` returned, if it returned), or ends the process with status 130 when
     the work could not be stopped in time (an uncommitted transaction is rolled back
-    by the database).
+    by the database), after calling ``abandon`` (what the work would have written
+    on its way out, such as the history record, written from here).
     """
     cancel = threading.Event()
     finished = threading.Event()  # not Thread.join: Ctrl-C during a join leaves the thread marked stopped
@@ -145,6 +147,9 @@ def interruptible(work: Callable[[threading.Event], T]) -> T:
         except KeyboardInterrupt:
             pass  # asked twice: go now
         if not finished.is_set():
+            if abandon is not None:
+                with contextlib.suppress(Exception), _db.uninterruptible():
+                    abandon()
             click.echo("interrupted (the work in progress was rolled back; nothing saved is lost)", err=True)
             sys.stdout.flush()
             os._exit(130)

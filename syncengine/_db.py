@@ -113,6 +113,25 @@ def create_engine(target: str | sa.URL, *, busy_timeout_ms: int | None = None, *
             except sqlite3.Error as exc:  # as SQLAlchemy would have raised it
                 raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
 
+    elif _interrupts[0]:
+        # PostgreSQL and MariaDB statements cannot be stopped from inside like SQLite's: keep
+        # which thread holds which connection, so interrupt_others can cancel their statements
+        @event.listens_for(engine, "checkout")
+        def _out(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+            with _running_lock:
+                _running[id(dbapi_conn)] = (threading.get_ident(), dbapi_conn, engine)
+
+        @event.listens_for(engine, "checkin")
+        def _in(dbapi_conn: Any, _record: Any) -> None:
+            with _running_lock:
+                _running.pop(id(dbapi_conn), None)
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _before(*_args: Any) -> None:
+            # after interrupt_others, no new statement starts either (as SQLite's progress handler does)
+            if _stop_asked():
+                raise StatementInterrupted("interrupted")
+
     return engine
 
 
@@ -176,12 +195,19 @@ def allow_interrupts() -> None:
     _interrupts[0] = True
 
 
+class StatementInterrupted(Exception):
+    """A statement on PostgreSQL or MariaDB refused to start after :func:`interrupt_others`."""
+
+
 class _Depth(threading.local):
     depth = 0
 
 
 _shielded = _Depth()
 _nowait = _Depth()
+_shielded_threads: dict[int, int] = {}  # the same as _shielded, seen from other threads (server databases)
+_running: dict[int, tuple[int, Any, sa.Engine]] = {}  # server connections checked out: thread, connection, engine
+_running_lock = threading.Lock()
 
 
 def _stop_asked() -> int:
@@ -201,16 +227,40 @@ def interrupt_others() -> None:
     """
     _stop_keeper[0] = threading.get_ident()
     _stop.set()
+    with _running_lock:
+        running = [r for r in _running.values() if r[0] != _stop_keeper[0] and not _shielded_threads.get(r[0])]
+    for _thread, dbapi_conn, engine in running:
+        with contextlib.suppress(Exception):  # a statement that just ended, a connection already closed
+            _cancel_statement(dbapi_conn, engine)
+
+
+def _cancel_statement(dbapi_conn: Any, engine: sa.Engine) -> None:
+    """Cancel the statement running on a PostgreSQL or MariaDB connection (its transaction then rolls back)."""
+    if engine.dialect.name == "postgresql":
+        cancel = getattr(dbapi_conn, "cancel_safe", None) or dbapi_conn.cancel
+        cancel()
+        return
+    thread_id = dbapi_conn.thread_id()  # MariaDB: KILL QUERY from a connection of its own
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    other = engine.dialect.dbapi.connect(*cargs, **cparams)  # type: ignore[union-attr]
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(f"KILL QUERY {int(thread_id)}")
+    finally:
+        other.close()
 
 
 @contextlib.contextmanager
 def uninterruptible() -> Iterator[None]:
     """Keep this thread's statements going through :func:`interrupt_others` (short bookkeeping that must land)."""
+    me = threading.get_ident()
     _shielded.depth += 1
+    _shielded_threads[me] = _shielded.depth
     try:
         yield
     finally:
         _shielded.depth -= 1
+        _shielded_threads[me] = _shielded.depth
 
 
 @contextlib.contextmanager
@@ -227,9 +277,13 @@ def is_interrupt(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it) is a statement stopped by :func:`interrupt_others`, or Ctrl-C."""
     seen = 0
     while exc is not None and seen < 10:
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, (KeyboardInterrupt, StatementInterrupted)):
             return True
         if isinstance(exc, sqlite3.OperationalError) and str(exc) == "interrupted":
+            return True
+        if getattr(exc, "sqlstate", None) == "57014":  # PostgreSQL: the statement was cancelled
+            return True
+        if type(exc).__module__.startswith("pymysql") and exc.args and exc.args[0] == 1317:  # MariaDB: KILL QUERY
             return True
         exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
         seen += 1

@@ -14,6 +14,7 @@ import contextlib
 import json
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -220,14 +221,19 @@ def sync(
     if progress.enabled:
         progress.totals = {"share": device.status().unshared}
 
+    reached: dict[str, int] = {}  # entries each stage had done, for a sync that cannot record itself
+
+    def on_progress(event: Any) -> None:
+        reached[event.stage] = event.done
+        progress.on_progress(event)
+
     def work(cancel: threading.Event) -> SyncReport:
         with progress:
-            return device.sync(
-                shared, wait_for_other_sync=not no_wait, cancel=cancel, on_progress=progress.on_progress, **kwargs
-            )
+            return device.sync(shared, wait_for_other_sync=not no_wait, cancel=cancel, on_progress=on_progress, **kwargs)
 
+    started = time.time()
     try:
-        report = interruptible(work)
+        report = interruptible(work, abandon=lambda: device.record_interrupted(shared, started, reached))
     except Interrupted as stopped:
         if isinstance(stopped.value, SyncReport):
             click.echo(_summary(stopped.value), err=True)

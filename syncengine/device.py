@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from . import _decide, core, crypto
+from . import _db, _decide, core, crypto
 from ._db import create_engine, describe, explain, where
 from ._doctor import Diagnosis, diagnose
 from ._integrate import review_policy
@@ -41,7 +41,7 @@ from .errors import (
 from .events import ConflictDecided, ConflictEvent, ConflictReopened, Stage
 from .model import Conflict, LogRecord, Op, QuarantinedEntry, Status, SyncRecord, SyncReport
 from .options import SyncOptions
-from .remote import SharedLog
+from .remote import SharedLog, remote_url
 from .store import DeviceStore, LogState, SyncedTable, Tx, install, reflect
 from .sync import Identity, run
 
@@ -226,6 +226,25 @@ class Device:
                 return run(self.store, Identity(self.device_id, self.name), remote, opts, notify=self._notify)
             finally:
                 self._reread_identity()
+
+    def record_interrupted(self, remote: SharedLog | None, started_at: float, reached: Mapping[str, int]) -> None:
+        """Keep in the history a sync that was stopped from outside before it could record itself.
+
+        ``reached`` is what its progress events last said per stage (entries
+        received, sent, applied): the record's counts. For a front end that ends
+        the process after Ctrl-C (the command line); it writes nothing when the
+        database is locked by the interrupted transaction.
+        """
+        report = SyncReport(
+            received=reached.get("receive", 0),
+            sent=reached.get("share", 0),
+            applied=reached.get("reconcile", 0),
+            cancelled=True,
+            device_id=self.device_id,
+        )
+        with _db.uninterruptible(), _db.nowait(), self.store.begin() as tx:
+            where = remote_url(remote) if remote is not None else None
+            tx.record_sync(started_at, time.time(), where, report.as_json(), "interrupted")
 
     def _reread_identity(self) -> None:
         """Take up the device id again: a sync gives a copied database a new one."""

@@ -11,7 +11,7 @@ def strength(passphrase: str) -> tuple[int, str]:
 
     if not passphrase:
         return 0, "empty"
-    found = zxcvbn(passphrase[:100])  # zxcvbn slows down sharply on very long input; 100 characters tell enough
+    found = zxcvbn(passphrase[:72])  # zxcvbn refuses longer input (and 72 characters tell enough)
     score = int(found["score"])
     feedback = found.get("feedback") or {}
     advice = " ".join(x for x in [feedback.get("warning") or "", *(feedback.get("suggestions") or [])] if x)

@@ -121,6 +121,34 @@ def test_ctrl_c_while_sharing_stops_loses_nothing_is_recorded_and_counts_once(tm
     assert count(b) == ROWS
 
 
+@pytest.mark.parametrize(
+    "server", [pytest.param("postgresql", marks=pytest.mark.postgres), pytest.param("mysql", marks=pytest.mark.mysql)]
+)
+def test_ctrl_c_on_a_server_database_is_recorded_too(tmp_path, new_db, server) -> None:
+    url = new_db(server)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE products (id VARCHAR(20) PRIMARY KEY, name TEXT NOT NULL, price REAL)")
+        conn.execute(
+            sa.text("INSERT INTO products VALUES (:id, :name, :price)"),
+            [{"id": f"p{i:06}", "name": f"item {i}", "price": i / 2} for i in range(ROWS)],
+        )
+    engine.dispose()
+    se("init", url, "--table", "products")
+    shared = str(tmp_path / "shared.db")
+    command = start("-vv", "sync", url, "--remote", shared, "--batch-size", "1000")
+    _, err = interrupt_when(command, "DEBUG pushed batch")
+    assert command.returncode == 130, err
+    assert "Traceback" not in err
+    found = json.loads(se("history", url, "--json").stdout)
+    assert len(found) == 1, err[-3000:]
+    [record] = found
+    assert record["report"]["cancelled"] is True
+    first = record["report"]["sent"]
+    second = json.loads(se("sync", url, "--remote", shared, "--json").stdout)["sent"]
+    assert first + second == ROWS
+
+
 def test_ctrl_c_while_receiving_stops_and_the_next_sync_goes_on(tmp_path) -> None:
     a = big_shop(tmp_path / "a.db")
     shared = str(tmp_path / "shared.db")
