@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from . import crypto
 from ._verify import compare
 from .core import LogPlace
 from .errors import RemoteError, RemoteUnavailable
@@ -105,6 +106,9 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
             return [Diagnosis("token_refused", "error", str(exc), "ask for a new token: syncengine token create")]
         return [Diagnosis("remote_error", "error", f"the shared log refused: {exc}", None)]
     found: list[Diagnosis] = []
+    missing = crypto.problem(store, remote)
+    if missing is not None:
+        found.append(Diagnosis("no_key", "error", missing, f"syncengine key join {db}   (with the passphrase)"))
     mine = next((d for d in devices if d.device_id == device_id), None)
     now = time.time()
     for d in devices:
@@ -159,6 +163,8 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
             )
         if waiting:
             found.append(Diagnosis("unshared", "info", f"{waiting} local writes wait to be shared", sync))
+    if any(d.code == "no_key" for d in found):
+        return found  # nothing to compare without the key
     result = compare(store, device_id, remote)
     differing = {d.device_id for d in result.differences}
     for other in result.devices:

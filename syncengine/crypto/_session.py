@@ -188,6 +188,24 @@ def held_keys(store: DeviceStore) -> tuple[str, dict[str, bytes]] | None:
     return local["keyring"], load_keys(local["store"], local.get("where"))
 
 
+def problem(store: DeviceStore, remote: SharedLog) -> str | None:
+    """Why a sync with ``remote`` would be refused for want of a key (None: it would not); changes nothing."""
+    stored = remote.keyring() if isinstance(remote, KeyBoard) else None
+    if stored is None:
+        return None
+    local = _local(store)
+    if local is None:
+        return f"the shared log {remote_url(remote)} is encrypted and this device has no key"
+    try:
+        ring = Keyring.loads(stored.body)
+        held = load_keys(local["store"], local.get("where"))
+    except EncryptionError as exc:
+        return str(exc)
+    if ring.current not in ring.follow_chain(held):
+        return f"the key of the shared log {remote_url(remote)} was replaced and this device cannot take it without the passphrase"
+    return None
+
+
 def keys_for_sync(store: DeviceStore, remote: SharedLog) -> Keys | None:
     """The keys a sync with ``remote`` seals and opens with; None when neither the log nor the device encrypts.
 

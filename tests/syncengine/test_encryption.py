@@ -271,3 +271,12 @@ def test_the_memory_log_is_encrypted_alike() -> None:
     with pytest.raises(RemoteError) as changed:
         log.put_keyring("{}", 0)
     assert changed.value.kind == "changed"
+
+
+def test_doctor_names_a_missing_key_and_its_fix_without_changing_anything(a, b, shared) -> None:
+    a.setup_encryption(shared, PASS, cost=CHEAP)
+    found = {d.code: d for d in b.doctor(shared)}
+    assert found["no_key"].severity == "error" and "key join" in str(found["no_key"].fix)
+    assert not b.encryption_status().encrypts
+    b.join_encryption(shared, PASS)
+    assert "no_key" not in {d.code for d in b.doctor(shared)}
