@@ -323,10 +323,13 @@ class ConflictsPage(QWidget):
     @asyncSlot()
     async def apply_choices(self) -> None:
         decisions = self.panel.decisions()
-        name = self._shown_name()
+        name, shown = self._shown_name(), self.panel.choices_conflicts()
         decided = await self.ops.run(
             "Applying your choices", lambda: self.service.resolve_each(decisions), [self.panel.accept_button, self.panel.apply_button]
         )
+        if decided is None:  # refused part-way: the ones decided before the refusal can still be undone
+            still_open = {c.id for c in await self.service.conflicts()}
+            decided = [c for c in shown if c.id not in still_open]
         self._offer_undo(decided, name)
 
     @asyncSlot(str)

@@ -403,6 +403,10 @@ class DecisionPanel(QWidget):
                 if widget is not None:
                     widget.setFocus(Qt.FocusReason.OtherFocusReason)
 
+    def choices_conflicts(self) -> list[Conflict]:
+        """The conflicts shown, in order."""
+        return [c.conflict for c in self.choices]
+
     def decisions(self) -> list[Decision]:
         return [c.decision() for c in self.choices]
 

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from app import config
 from app.demo import build_demo, products
 from app.window import MainWindow
-from syncengine import Device
+from syncengine import Device, SqlSharedLog
 
 from .helpers import close_window, open_window
 
@@ -137,4 +138,64 @@ def test_a_bulk_decision_is_undone_as_a_whole(qtbot, run, tmp_path) -> None:
     assert _table(db) == before and _unsent(db) == unsent
     assert window.service.status is not None
     qtbot.waitUntil(lambda: window.service.status.conflicts == 5, timeout=5000)
+    close_window(qtbot, window)
+
+
+def _checked_shop(tmp_path: Path) -> str:
+    """Two devices of a catalogue whose stock may not go below zero; "here" holds conflicts on a name and a stock."""
+    meta = sa.MetaData()
+    items = sa.Table(
+        "items",
+        meta,
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("name", sa.String(40), nullable=False),
+        sa.Column("stock", sa.Integer, sa.CheckConstraint("stock >= 0"), nullable=False),
+    )
+    shared = SqlSharedLog(str(tmp_path / "shared.db"))
+    here = Device.init(str(tmp_path / "here.db"), metadata=meta, name="here")
+    there = Device.init(str(tmp_path / "there.db"), metadata=meta, name="there")
+    try:
+        here.set_review(True)
+        here.set_setting("sync.enabled", False)
+        with here.engine.begin() as conn:
+            conn.execute(items.insert().values(id="i1", name="Whisk", stock=3))
+        here.sync(shared)
+        there.sync(shared)
+        with there.engine.begin() as conn:
+            conn.execute(items.update().values(name="Balloon whisk", stock=4))
+        with here.engine.begin() as conn:
+            conn.execute(items.update().values(name="Whisk, steel", stock=5))
+        there.sync(shared)
+        here.sync(shared)
+        assert len(here.conflicts()) == 2
+    finally:
+        for closable in (here, there, shared):
+            closable.close()
+    return str(tmp_path / "here.db")
+
+
+def test_decisions_made_before_a_refusal_can_be_undone(qtbot, run, tmp_path) -> None:
+    db = _checked_shop(tmp_path)
+    window = open_window(qtbot, run, config.Workspace(db=db, remote=str(tmp_path / "shared.db")))
+    window.show_view("conflicts")
+    page = window.conflicts
+    qtbot.waitUntil(lambda: len(page.panel.choices) == 2, timeout=5000)
+    by_field = {c.conflict.field: c for c in page.panel.choices}
+    by_field["name"].combo.setCurrentIndex(by_field["name"].combo.findData("remote"))
+    stock = by_field["stock"]
+    stock.combo.setCurrentIndex(stock.combo.findData("custom"))
+    stock.editors[""].widget.setValue(-1)  # the database's CHECK refuses it
+    qtbot.mouseClick(page.panel.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.banner.isVisible() and page.model.open_count == 1 and not page._reloading, timeout=10000)
+    assert "CHECK" in window.banner.text.text() or "check" in window.banner.text.text()
+    qtbot.waitUntil(lambda: page.undo_bar.button.isVisible(), timeout=5000)  # the name was decided: it can be undone
+    assert page.undo_bar.text.text().startswith("Decided Whisk, steel (name).")
+    qtbot.mouseClick(page.undo_bar.button, Qt.MouseButton.LeftButton)
+    _settled(qtbot, page, 2)
+    device = Device.open(db)
+    try:
+        with device.engine.connect() as conn:
+            assert tuple(conn.execute(sa.text("SELECT name, stock FROM items")).one()) == ("Whisk, steel", 5)
+    finally:
+        device.close()
     close_window(qtbot, window)
