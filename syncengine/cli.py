@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -27,6 +27,9 @@ from ._console import Interrupted, interruptible, plural
 from .device import Device
 from .errors import SyncEngineError
 from .model import SyncReport
+from .options import SyncOptions
+
+T = TypeVar("T")
 
 
 class _Group(click.Group):
@@ -259,7 +262,9 @@ def verify(
     device = Device.open(db)
     shared = open_remote(device, remote, user, token, create=False)
     try:
-        result = interruptible(lambda _: device.verify(shared, limit=limit))
+        result = interruptible(
+            lambda cancel: _with_progress(cancel, lambda o: device.verify(shared, limit=limit, options=o))
+        )
     finally:
         shared.close()
     if as_json:
@@ -280,7 +285,9 @@ def repair(db: str, remote: str | None, user: str | None, token: str | None, eve
     device = Device.open(db)
     shared = open_remote(device, remote, user, token, create=False)
     try:
-        done = interruptible(lambda _: device.repair(shared, everything=everything))
+        done = interruptible(
+            lambda cancel: _with_progress(cancel, lambda o: device.repair(shared, everything=everything, options=o))
+        )
     finally:
         shared.close()
     if as_json:
@@ -328,6 +335,13 @@ def doctor(ctx: click.Context, db: str, remote: str | None, user: str | None, to
         click.echo(f"{f.severity}: {f.message}" + (f"\n    fix: {f.fix}" if f.fix else ""))
     if any(f.severity != "info" for f in findings):
         ctx.exit(3)
+
+
+def _with_progress(cancel: threading.Event, work: Callable[[SyncOptions], T]) -> T:
+    """Run ``work`` (which syncs with the options given) with a progress display on a terminal, stoppable by Ctrl-C."""
+    progress = _console.SyncProgress(enabled=None)
+    with progress:
+        return work(SyncOptions(cancel=cancel, on_progress=progress.on_progress))
 
 
 def _verification(result: Any) -> str:

@@ -267,21 +267,23 @@ class Device:
                 await task
             raise
 
-    def verify(self, remote: SharedLog, *, limit: int = 20, sync: bool = True) -> Verification:
+    def verify(
+        self, remote: SharedLog, *, limit: int = 20, sync: bool = True, options: SyncOptions | None = None
+    ) -> Verification:
         """Compare this device's synced state with every other device's at the same shared-log position.
 
-        First syncs (unless ``sync`` is false) and receives once more, so this device's
-        state reflects a position; then publishes its digest and compares it with the
-        digests the other devices published last. ``limit`` caps the keys listed per
-        table. See :class:`Verification`.
+        First syncs (unless ``sync`` is false; with ``options``, for progress and
+        cancel) and receives once more, so this device's state reflects a position;
+        then publishes its digest and compares it with the digests the other devices
+        published last. ``limit`` caps the keys listed per table. See :class:`Verification`.
         """
         if sync:
-            self.sync(remote)
-            self.sync(remote, stages=("receive", "reconcile"))
+            self.sync(remote, options)
+            self.sync(remote, options, stages=("receive", "reconcile"))
         with self._lock:
             return compare(self.store, self.device_id, remote, limit=limit)
 
-    def repair(self, remote: SharedLog, *, everything: bool = False) -> RepairReport:
+    def repair(self, remote: SharedLog, *, everything: bool = False, options: SyncOptions | None = None) -> RepairReport:
         """Make devices that differ converge again without losing a captured write; see the README.
 
         Verifies first; then shares as inserts the rows its tables hold that sync never
@@ -290,8 +292,9 @@ class Device:
         ``everything``, or when nothing could be compared). A device that missed a row
         takes it; nothing newer is overwritten; where two devices hold different values
         under the same version, the row becomes a ``diverged`` conflict for a person.
+        ``options`` apply to the syncs it runs (progress, cancel).
         """
-        found = self.verify(remote, limit=2**31)
+        found = self.verify(remote, limit=2**31, options=options)
         keys: dict[str, list[Any]] | None = None
         if not everything and found.position is not None:
             keys = {}
@@ -302,7 +305,7 @@ class Device:
             tx.stamp(self.device_id)
             restated = tx.restate(self.device_id, keys) if keys is None or keys else 0
         log.info("repair: %d rows captured, %d restated", captured, restated)
-        report = self.sync(remote)
+        report = self.sync(remote, options)
         return RepairReport(captured, restated, found.differences, report)
 
     def doctor(

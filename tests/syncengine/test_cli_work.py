@@ -68,13 +68,21 @@ def interrupt_when(command: subprocess.Popen[str], marker: str) -> tuple[str, st
 def test_progress_is_drawn_on_a_terminal_and_nowhere_else(tmp_path) -> None:
     a = big_shop(tmp_path / "a.db", 6000)
     shared = str(tmp_path / "shared.db")
+    code, out, screen = _on_a_terminal("sync", a, "--remote", shared, "--batch-size", "1000", "--json")
+    assert code == 0
+    assert json.loads(out)["sent"] == 6000  # stdout stays clean JSON
+    assert "sending" in screen and "entries" in screen
+    b = big_shop(tmp_path / "b.db", 0)
+    plain = se("sync", b, "--remote", shared)
+    assert plain.stderr == ""  # not a terminal: no progress at all
+
+
+def _on_a_terminal(*args: str) -> tuple[int, str, str]:
+    """Run ``syncengine ARGS`` with stderr on a pseudo-terminal; return its exit status, stdout and what it drew."""
     leader, follower = pty.openpty()
     try:
         command = subprocess.Popen(
-            [sys.executable, "-m", "syncengine", "sync", a, "--remote", shared, "--batch-size", "1000", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=follower,
-            text=True,
+            [sys.executable, "-m", "syncengine", *args], stdout=subprocess.PIPE, stderr=follower, text=True
         )
         os.close(follower)
         drawn = b""
@@ -86,16 +94,22 @@ def test_progress_is_drawn_on_a_terminal_and_nowhere_else(tmp_path) -> None:
             if not chunk:
                 break
             drawn += chunk
-        out, _ = command.communicate(timeout=60)
+        out, _ = command.communicate(timeout=120)
     finally:
         os.close(leader)
-    assert command.returncode == 0
-    assert json.loads(out)["sent"] == 6000  # stdout stays clean JSON
-    screen = drawn.decode("utf-8", "replace")
+    return command.returncode, out, drawn.decode("utf-8", "replace")
+
+
+def test_repair_and_verify_draw_their_progress_too(tmp_path) -> None:
+    a = big_shop(tmp_path / "a.db", 6000)
+    shared = str(tmp_path / "shared.db")
+    se("sync", big_shop(tmp_path / "b.db", 0), "--remote", shared)  # the log exists; a's rows are not in it yet
+    code, out, screen = _on_a_terminal("verify", a, "--remote", shared, "--json")
+    assert code == 0 and json.loads(out)["in_step"] is True
     assert "sending" in screen and "entries" in screen
-    b = big_shop(tmp_path / "b.db", 0)
-    plain = se("sync", b, "--remote", shared)
-    assert plain.stderr == ""  # not a terminal: no progress at all
+    code, out, screen = _on_a_terminal("repair", a, "--remote", shared, "--all", "--json")
+    assert code == 0 and json.loads(out)["restated"] == 6000
+    assert "sending" in screen
 
 
 # -- Ctrl-C -------------------------------------------------------------------------------------
