@@ -30,6 +30,7 @@ from .ops import Ops
 from .services.device import DeviceService
 from .services.health import HealthService
 from .services.remote import Reachability, is_missing_log, is_offline
+from .widgets import lock
 from .widgets.activity import ActivityPage
 from .widgets.banner import Banner
 from .widgets.conflicts import ConflictsPage
@@ -134,6 +135,7 @@ class MainWindow(QMainWindow):
         self._engine_log = self.activity.log_handler
         self._engine_log.install()  # off again in _shutdown, or if the window goes without closing
         self.destroyed.connect(self._engine_log.remove)
+        lock.install(self)  # end-to-end encryption: the lock in the status bar, its banner, Sync → Encryption…
 
     # -- building -------------------------------------------------------------------------
 
@@ -311,15 +313,16 @@ class MainWindow(QMainWindow):
         self._start_task = asyncio.ensure_future(load())
 
     async def _load(self) -> None:
-        # What is stored on this machine first (the settings before anything shows them), the remote
-        # last: a slow or unreachable remote must not keep the local views empty or wrong.
+        # The settings first (never a default shown as if stored), then the remote: one quick look (a
+        # refused server is offline at once), and the views after it, so that they name the other
+        # devices (the conflict detail's columns say whose value is whose).
         await self.overview.load()
         await self.service.refresh_status()
+        with contextlib.suppress(SyncEngineError):  # shown as the remote's state
+            await self.service.check_remote()
         await self.conflicts.reload()
         await self.activity.reload()
         self.pending.reload()
-        with contextlib.suppress(SyncEngineError):  # shown as the remote's state
-            await self.service.check_remote()
         with contextlib.suppress(SyncEngineError):  # shown in the Overview as a check that could not run
             await self.health.load()
         enabled, _interval = await self.service.auto_sync_settings()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QToolButton
 
 from app import resources, theme
 from app.demo import build_demo
@@ -43,6 +43,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     time.tzset()
 
 
+def _settled(qtbot, window) -> None:
+    """Wait until the status bar's lock has read the device's keys (it says "Encryption…" until then)."""
+    lock = window.findChild(QToolButton, "lock")
+    assert lock is not None
+    qtbot.waitUntil(lambda: lock.text() != "Encryption…", timeout=10000)
+
+
 def _shot(window, name: str) -> None:
     window.resize(*SIZE)
     assert (window.width(), window.height()) == SIZE
@@ -60,6 +67,7 @@ def test_screenshot_of_each_view(qtbot, run, home) -> None:
     workspace = build_demo(home / "demo")
     news_for_north(home / "demo")  # for the activity shot's sync (before the window: its log shows only its own syncs)
     window = open_window(qtbot, run, workspace)
+    _settled(qtbot, window)
     window.resize(*SIZE)
     qtbot.waitUntil(lambda: window.pending.model.rowCount() > 0, timeout=10000)
     qtbot.waitUntil(lambda: bool(window.conflicts.panel.choices), timeout=10000)
@@ -123,6 +131,7 @@ def test_the_window_follows_a_dark_palette(qtbot, run, home) -> None:
     assert isinstance(app, QApplication)
     light = app.palette()
     window = open_window(qtbot, run, build_demo(home / "demo"))
+    _settled(qtbot, window)
     try:
         window.resize(*SIZE)
         window.show_view("overview")
