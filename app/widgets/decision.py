@@ -303,6 +303,7 @@ class DecisionPanel(QWidget):
         combo = self._combo(conflict, theirs)
         editor = make_editor(columns.get(conflict.field or ""), auto if auto is not None else local)
         _shrinkable(editor.widget)
+        editor.widget.setAccessibleName(f"Custom value for {conflict.field}")
         choice = Choice(conflict, combo, {"": editor}, {"": auto})
         self.grid.addWidget(combo, row, 5)
         self.grid.addWidget(editor.widget, row, 6)
