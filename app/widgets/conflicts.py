@@ -163,6 +163,7 @@ class ConflictsPage(QWidget):
         QShortcut(QKeySequence(QKeySequence.StandardKey.Undo), self).activated.connect(self._undo_key)
         self.undo_bar.undo.connect(self.undo_last)
         service.syncFinished.connect(self._after_sync)
+        service.devicesChanged.connect(self._devices_read)
         self.kind.currentIndexChanged.connect(self.filter_kind)
         service.conflictsChanged.connect(self.schedule_reload)
         self._reloading = False
@@ -264,6 +265,10 @@ class ConflictsPage(QWidget):
         rows = self.view.selectionModel().selectedRows()
         return self.model.row_item(rows[0].row()) if rows else None
 
+    def _devices_read(self, _devices: Any) -> None:
+        if self.selected_group() is not None:  # its header names the other devices, known now
+            self._show_soon()
+
     def _selected(self, *_: Any) -> None:
         if not self._quiet:  # a reload clears the selection, then selects the row again itself
             self._show_soon()
@@ -285,11 +290,11 @@ class ConflictsPage(QWidget):
         clashes = await self._clashes(conflicts) if synced else {}
         if self.selected_group() is not group:
             return  # another row was picked meanwhile
-        self.panel.show_group(group, conflicts, columns, pks, self.service.device_name, clashes)
+        fresh = self.panel.show_group(group, conflicts, columns, pks, self.service.device_name, clashes)
         chain = [self.view, *self.panel.tab_chain()]
         for first, second in pairwise(chain):
             QWidget.setTabOrder(first, second)
-        if not self.view.hasFocus():  # arrows in the list keep moving in the list
+        if fresh and not self.view.hasFocus():  # arrows in the list keep moving in the list; typing is not disturbed
             self.panel.focus_clash()
 
     async def _clashes(self, conflicts: list[Conflict]) -> dict[int, Clash]:

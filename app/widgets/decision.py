@@ -175,6 +175,7 @@ class DecisionPanel(QWidget):
         self.clashes: dict[int, Clash] = {}
         self.shown: tuple[str, tuple[Any, ...]] | None = None
         self._memory: dict[int, tuple[str, dict[str, Any]]] = {}  # conflict id → what was chosen and typed
+        self._theirs = ""
         self.set_empty()
 
     def _new_grid(self) -> None:
@@ -215,17 +216,20 @@ class DecisionPanel(QWidget):
         pk_columns: list[str],
         device_name: Callable[[str | None], str],
         clashes: Mapping[int, Clash] | None = None,
-    ) -> None:
+    ) -> bool:
         """Lay out the conflicts of one row; what was chosen and typed for the same conflicts stays.
 
         Shown again unchanged (a reload after a refusal, say), the panel stays as it
-        is, the cursor where it was.
+        is, the cursor where it was. Returns whether another row than before is shown.
         """
         key = (group.table, tuple(group.pk))
-        same = self.shown == key and [c.conflict for c in self.choices] == list(conflicts)
+        remote_devices = {r.device_id for c in conflicts for r in c.remotes}
+        theirs = ", ".join(sorted(device_name(d) for d in remote_devices)) or "other device"
+        same = self.shown == key and [c.conflict for c in self.choices] == list(conflicts) and self._theirs == theirs
         if same and self.clashes == dict(clashes or {}):
             self.title.setText(f"{group.label or fmt.key(group.pk)}  ·  {group.table}")
-            return
+            return False
+        fresh = self.shown != key
         self._memory.update({c.conflict.id: c.kept() for c in self.choices})
         focus = self._focused()
         self.choices = []
@@ -236,8 +240,7 @@ class DecisionPanel(QWidget):
         said = list(dict.fromkeys(_why(c) for c in conflicts))
         said += [f"{clash.sentence[:1].upper()}{clash.sentence[1:]}" for clash in self.clashes.values()]
         self.subtitle.setText("; ".join(said) + f".  Key {fmt.key(group.pk)}.")
-        remote_devices = {r.device_id for c in conflicts for r in c.remotes}
-        theirs = ", ".join(sorted(device_name(d) for d in remote_devices)) or "other device"
+        self._theirs = theirs  # the other devices' names (known once the device list is read)
         for column, text in enumerate(HEADS):
             self.grid.addWidget(_header(theirs if text == "theirs" else text), 0, column)
         row = 1
@@ -259,6 +262,7 @@ class DecisionPanel(QWidget):
             self._refocus(*focus)
         self.accept_button.setEnabled(any(c.kind != "constraint" for c in conflicts))
         self.apply_button.setEnabled(True)
+        return fresh
 
     def _combo(self, conflict: Conflict, theirs: str) -> QComboBox:
         combo = QComboBox()
@@ -385,24 +389,33 @@ class DecisionPanel(QWidget):
         update()
         self.choices.append(choice)
 
-    def _focused(self) -> tuple[int, str] | None:
-        """Where the cursor is in the panel's controls: (conflict id, column, or "" for the decision)."""
+    def _focused(self) -> tuple[int, str, tuple[int, int]] | None:
+        """Where the cursor is in the panel's controls: (conflict id, column or "\\0" for the decision, selection)."""
         widget = QApplication.focusWidget()
         for choice in self.choices:
             if widget is choice.combo:
-                return choice.conflict.id, "\0"
+                return choice.conflict.id, "\0", (0, 0)
             for column, editor in choice.editors.items():
                 if widget is editor.widget or (widget is not None and editor.widget.isAncestorOf(widget)):
-                    return choice.conflict.id, column
+                    line = editor.widget
+                    selection = (0, 0)
+                    if isinstance(line, QLineEdit):
+                        selection = (line.selectionStart(), line.selectionLength()) if line.hasSelectedText() else (line.cursorPosition(), 0)
+                    return choice.conflict.id, column, selection
         return None
 
-    def _refocus(self, conflict_id: int, column: str) -> None:
+    def _refocus(self, conflict_id: int, column: str, selection: tuple[int, int]) -> None:
+        """Put the cursor back where :meth:`_focused` found it (a text's selection too)."""
         for choice in self.choices:
             if choice.conflict.id == conflict_id:
                 target = choice.combo if column == "\0" else choice.editors.get(column, None)
                 widget = target.widget if isinstance(target, ValueEditor) else target
                 if widget is not None:
                     widget.setFocus(Qt.FocusReason.OtherFocusReason)
+                if isinstance(widget, QLineEdit) and selection[1]:
+                    widget.setSelection(*selection)
+                elif isinstance(widget, QLineEdit):
+                    widget.setCursorPosition(selection[0])
 
     def choices_conflicts(self) -> list[Conflict]:
         """The conflicts shown, in order."""

@@ -216,6 +216,8 @@ def test_a_constraint_conflict_shows_the_row_in_the_way_and_only_choices_that_ca
     [choice] = panel.choices
     # both rows side by side: this device's Glass carafe holds the SKU the incoming Glass jug wants
     assert "Glass carafe already has sku G-700" in panel.subtitle.text()
+    qtbot.waitUntil(lambda: panel.grid.itemAtPosition(0, 3).widget().text() == "shop-south", timeout=10000)  # named
+    [choice] = panel.choices
     assert [c.text() for c in _cells_of(panel, "name")][2:] == ["Glass carafe", "Glass jug"]
     assert [c.text() for c in _cells_of(panel, "price")][2:] == ["16.90", "15.00"]
     sku = _cells_of(panel, "sku")
