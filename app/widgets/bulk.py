@@ -28,10 +28,11 @@ def question(take: str, conflicts: list[Conflict], table: str | None) -> tuple[s
     where = f"of {table}" if table else "in every table"
     text = f"Decide all {_n(len(conflicts), 'open conflict')} {where}?"
     details = [HOW.get(take, "")]
-    if take == "auto":
-        stay = sum(1 for c in conflicts if c.kind == "constraint")
-        if stay:
-            details.append(f"{_n(stay, 'constraint conflict')} {'has' if stay == 1 else 'have'} no automatic result and stay{'s' if stay == 1 else ''} open.")
+    held = sum(1 for c in conflicts if c.kind == "constraint")
+    if take == "auto" and held:
+        details.append(f"{_n(held, 'constraint conflict')} {'has' if held == 1 else 'have'} no automatic result and stay{'s' if held == 1 else ''} open.")
+    elif take == "remote" and held:
+        details.append(f"{_n(held, 'constraint conflict')} stay{'s' if held == 1 else ''} open while the other device's row still breaks the constraint.")
     details.append("The decisions are shared with the other devices at the next sync.")
     return text, " ".join(d for d in details if d), f"Decide {len(conflicts)}"
 

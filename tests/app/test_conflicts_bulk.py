@@ -16,8 +16,9 @@ from PySide6.QtWidgets import QMessageBox
 
 from app import config
 from app.demo import build_demo, products
+from app.widgets.bulk import question
 from app.window import MainWindow
-from syncengine import Device, SqlSharedLog
+from syncengine import Conflict, Device, RemoteValue, SqlSharedLog
 
 from .helpers import close_window, open_window
 
@@ -199,3 +200,24 @@ def test_decisions_made_before_a_refusal_can_be_undone(qtbot, run, tmp_path) -> 
     finally:
         device.close()
     close_window(qtbot, window)
+
+
+def _open_conflict(i: int, kind: str) -> Conflict:
+    return Conflict(
+        id=i, kind=kind, status="open", held=True, table="products", pk=(f"p{i}",), field=None, base=None, local=None,
+        local_version=None, remote={"sku": "S"}, remotes=(RemoteValue({"sku": "S"}, "v2", "dev-b"),), auto=None,
+        reason=None, created_at=0.0, updated_at=0.0, decision=None, decided_value=None, decided_by=None,
+        decided_how=None, decided_at=None,
+    )  # fmt: skip
+
+
+def test_the_question_says_which_conflicts_stay_open() -> None:
+    open_ = [_open_conflict(1, "create/create"), _open_conflict(2, "constraint")]
+    assert question("remote", open_, "products") == (
+        "Decide all 2 open conflicts of products?",
+        "Each takes the other device's value. 1 constraint conflict stays open while the other device's row "
+        "still breaks the constraint. The decisions are shared with the other devices at the next sync.",
+        "Decide 2",
+    )
+    assert "no automatic result" in question("auto", open_, None)[1]
+    assert "stays open" not in question("local", open_, None)[1]
