@@ -150,6 +150,7 @@ class ConflictsPage(QWidget):
         self.history_view.verticalHeader().hide()
         self.history_view.setShowGrid(False)
         self.history_view.setAlternatingRowColors(True)
+        self.history_view.setTabKeyNavigation(False)  # Tab leaves the history too
         self.history_view.horizontalHeader().setStretchLastSection(True)
         for column, width in enumerate((150, 80, 140, 80, 90, 110, 150, 100)):
             self.history_view.horizontalHeader().resizeSection(column, width)

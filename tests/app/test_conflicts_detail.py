@@ -245,3 +245,18 @@ def test_a_constraint_conflict_shows_the_row_in_the_way_and_only_choices_that_ca
 def _enabled(combo: QComboBox, index: int) -> bool:
     model = combo.model()
     return bool(model.flags(model.index(index, 0)) & Qt.ItemFlag.ItemIsEnabled)
+
+
+def test_tab_leaves_the_history_too(qtbot, run, tmp_path) -> None:
+    window = _demo(qtbot, run, tmp_path)
+    page = window.conflicts
+    page.tabs.setCurrentIndex(1)
+    view = page.history_view
+    qtbot.waitUntil(lambda: view.isVisible() and page.history.rowCount() > 0, timeout=5000)
+    view.setFocus()
+    view.setCurrentIndex(page.history.index(0, 0))
+    qtbot.waitUntil(view.hasFocus, timeout=5000)
+    qtbot.keyClick(view, Qt.Key.Key_Tab)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is not view, timeout=5000)
+    assert view.currentIndex().column() == 0  # Tab did not move along the row
+    close_window(qtbot, window)
