@@ -94,6 +94,11 @@ def _describe(status: KeyStatus) -> str:
     else:
         held = f"{status.keys} keys" if status.keys != 1 else "1 key"
         mine = f"this device encrypts with key {status.key_id} ({held}, kept in {status.stored_in})"
+        if not status.keys:
+            mine = (
+                f"this device encrypts with key {status.key_id}, but its keys are gone from {status.stored_in}: "
+                "run 'syncengine key join DB' with the passphrase"
+            )
     if status.log_encrypted is None:
         return mine
     if not status.log_encrypted:

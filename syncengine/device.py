@@ -475,12 +475,17 @@ class Device:
             return tx.quarantined()
 
     def retry_quarantined(self, ids: Sequence[int] | None = None, *, options: SyncOptions | None = None) -> SyncReport:
-        """Try quarantined entries again (all, or ``ids``); those that fail again stay quarantined."""
+        """Try quarantined entries again (all, or ``ids``); those that fail again stay quarantined.
+
+        A whole batch quarantined before it could be read (malformed, or encrypted and
+        not readable here) holds no entry to try: it stays as it is, with its reason.
+        """
         with self._lock:
             self.refresh_schema()
             with self.store.begin() as tx:
                 chosen = self._quarantine_ids(tx, ids)
-                tx.requeue(chosen)
+                readable = {q.id for q in tx.quarantined(chosen) if q.version is not None}
+                tx.requeue([i for i in chosen if i in readable])
             only: tuple[Stage, ...] = ("reconcile",)
             opts = dataclasses.replace(options or SyncOptions(), stages=only)
             return run(self.store, Identity(self.device_id, self.name), None, opts, notify=self._notify)

@@ -176,8 +176,11 @@ def status(store: DeviceStore, remote: SharedLog | None = None) -> KeyStatus:
         log_encrypted = False
     if local is None:
         return KeyStatus(False, None, 0, None, log_encrypted, log_key, start)
-    held = load_keys(local["store"], local.get("where"))
-    return KeyStatus(True, local.get("current"), len(held), local.get("where"), log_encrypted, log_key, start)
+    try:
+        held = len(load_keys(local["store"], local.get("where")))
+    except EncryptionError:
+        held = 0  # the keys are gone from where they were kept: 0 says so, and a sync says what to do
+    return KeyStatus(True, local.get("current"), held, local.get("where"), log_encrypted, log_key, start)
 
 
 def held_keys(store: DeviceStore) -> tuple[str, dict[str, bytes]] | None:

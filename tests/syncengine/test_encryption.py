@@ -280,3 +280,24 @@ def test_doctor_names_a_missing_key_and_its_fix_without_changing_anything(a, b, 
     assert not b.encryption_status().encrypts
     b.join_encryption(shared, PASS)
     assert "no_key" not in {d.code for d in b.doctor(shared)}
+
+
+def test_retrying_a_batch_that_did_not_open_keeps_its_reason(a, b, shared) -> None:
+    a.setup_encryption(shared, PASS, cost=CHEAP)
+    b.join_encryption(shared, PASS)
+    add(a, ("p1", "genuine", 1))
+    a.sync(shared)
+    with shared.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE sharedlog_batches SET payload = :p"), {"p": b"\x00SE1" + bytes(40)})
+    b.sync(shared)
+    (before,) = b.quarantined()
+    b.retry_quarantined()
+    (after,) = b.quarantined()
+    assert after.reason == before.reason and "key" in after.reason and rows(b) == []
+
+
+def test_status_says_when_the_keys_are_gone(a, shared) -> None:
+    status = a.setup_encryption(shared, PASS, cost=CHEAP)
+    Path(str(status.stored_in)).unlink()
+    after = a.encryption_status(shared)
+    assert after.encrypts and after.keys == 0 and after.log_encrypted
