@@ -158,7 +158,11 @@ class PagedTableModel(RowsTableModel[T]):
             self.beginInsertRows(_INVALID, first, first + len(found) - 1)
             self._rows.extend(found)
             self.endInsertRows()
+            self._arrived()
         self.pageLoaded.emit(len(found))
+
+    def _arrived(self) -> None:
+        """A page was appended to the rows (a sorted subclass puts them in order here)."""
 
 
 class ListTableModel(RowsTableModel[T]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -11,7 +12,7 @@ from PySide6.QtCore import Qt
 from syncengine import Conflict
 
 from .. import format as fmt
-from ._paged import Fetch, ListTableModel, PagedTableModel
+from ._paged import _INVALID, Fetch, Index, ListTableModel, PagedTableModel
 
 KIND_LABELS = {
     "edit/edit": "Both edited",
@@ -146,8 +147,22 @@ def _label(conflict: Conflict) -> str:
     return fmt.key(conflict.pk)
 
 
+HISTORY_LIMIT = 5000
+"""How many decided conflicts the History reads and sorts at most (the newest by conflict id)."""
+
+
 class HistoryModel(PagedTableModel[Conflict]):
-    """Decided conflicts, newest first, read a page at a time (``Device.conflicts(status="decided")``)."""
+    """Decided conflicts, the newest decision first, sortable by every column.
+
+    The engine pages the history by conflict id (``Device.conflicts(status="decided",
+    newest_first=True)``), which is not the order of the decisions (a conflict held for
+    days is decided after younger ones) and it sorts by nothing else. So the model reads
+    page after page, up to :data:`HISTORY_LIMIT` conflicts (``limit``), and sorts what it
+    holds itself: every sort is over the whole history when it is smaller than that, and
+    over its newest ``limit`` conflicts otherwise (:attr:`truncated` says so). The Row
+    column names a row by :attr:`labels` (its current name, read from the table by the
+    page's fetch), else by the values the conflict carries, else by its key.
+    """
 
     headers = ("Decided", "Table", "Row", "Field", "Conflict", "Decision", "Value", "By", "How")
 
@@ -156,17 +171,87 @@ class HistoryModel(PagedTableModel[Conflict]):
         fetch: Fetch[Conflict] | None = None,
         *,
         device_name: Callable[[str | None], str] = lambda d: d or "",
-        page_size: int = 200,
+        page_size: int = 500,
+        limit: int = HISTORY_LIMIT,
     ) -> None:
         super().__init__(fetch, page_size=page_size)
         self.device_name = device_name
+        self.labels: dict[tuple[str, tuple[Any, ...]], str] = {}
+        self.limit = limit
+        self.sort_column, self.sort_order = 0, Qt.SortOrder.DescendingOrder
+
+    # -- reading: every page up to the limit ------------------------------------------------
+
+    def canFetchMore(self, parent: Index = _INVALID) -> bool:
+        return super().canFetchMore(parent) and len(self._rows) < self.limit
+
+    @property
+    def truncated(self) -> bool:
+        """Older decided conflicts exist beyond the ``limit`` read (sorts leave them out)."""
+        return not self._exhausted and len(self._rows) >= self.limit
+
+    async def _load(self, generation: int) -> None:
+        # one page after another: a sort needs them all (each page is its own worker call)
+        while True:
+            await super()._load(generation)
+            if generation != self._generation or not self.canFetchMore():
+                return
+
+    def _arrived(self) -> None:
+        self._arrange()
+
+    # -- sorting ----------------------------------------------------------------------------
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.InitialSortOrderRole and orientation == Qt.Orientation.Horizontal:
+            # what a first click on a header sorts by: the dates newest first, the rest A→Z
+            return (Qt.SortOrder.DescendingOrder if section == 0 else Qt.SortOrder.AscendingOrder).value
+        return super().headerData(section, orientation, role)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Order every row read by ``column`` (ties: the newest decision first)."""
+        if not 0 <= column < len(self.headers):
+            return
+        self.sort_column, self.sort_order = column, order
+        self._arrange()
+
+    def _arrange(self) -> None:
+        self.layoutAboutToBeChanged.emit()
+        moved = self.persistentIndexList()
+        held = [self._rows[i.row()] for i in moved]
+        rows = sorted(self._rows, key=lambda c: (c.decided_at or 0.0, c.id), reverse=True)
+        column = self.sort_column
+        rows.sort(key=lambda c: self.sort_key(c, column), reverse=self.sort_order == Qt.SortOrder.DescendingOrder)
+        self._rows = rows
+        place = {c.id: row for row, c in enumerate(rows)}
+        self.changePersistentIndexList(moved, [self.index(place[c.id], i.column()) for i, c in zip(moved, held, strict=True)])
+        self.layoutChanged.emit()
+
+    def sort_key(self, item: Conflict, column: int) -> Any:
+        """What ``column`` sorts ``item`` by: times and numbers as such, text without case."""
+        if column == 0:
+            return item.decided_at or 0.0
+        if column == 6 and item.decided_value is not None:
+            v = item.decided_value
+            if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
+                return (0, v, "")
+            return (1, 0, fmt.value(v, limit=1000).casefold())
+        if column == 6:
+            return (2, 0, "")
+        return str(self.cell(item, column, Qt.ItemDataRole.DisplayRole)).casefold()
+
+    # -- showing ----------------------------------------------------------------------------
+
+    def row_name(self, item: Conflict) -> str:
+        """The row's name: its current name in the table, else one from the conflict's values, else its key."""
+        return self.labels.get((item.table, tuple(item.pk))) or _label(item)
 
     def cell(self, item: Conflict, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             values = (
                 fmt.stamp(item.decided_at),
                 item.table,
-                _label(item),
+                self.row_name(item),
                 item.field or "whole row",
                 item.kind,
                 DECISION_LABELS.get(item.decision or "", item.decision or fmt.DASH),
@@ -175,6 +260,9 @@ class HistoryModel(PagedTableModel[Conflict]):
                 HOW_LABELS.get(item.decided_how or "", item.decided_how or ""),
             )
             return values[column]
-        if role == Qt.ItemDataRole.ToolTipRole and column == 6:
-            return fmt.value(item.decided_value, limit=1000)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == 2:
+                return f"{self.row_name(item)}\nkey {fmt.key(tuple(item.pk))}"
+            if column == 6:
+                return fmt.value(item.decided_value, limit=1000)
         return None

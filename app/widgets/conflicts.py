@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -141,7 +141,7 @@ class ConflictsPage(QWidget):
         open_layout.addWidget(self.splitter, 1)
         self.tabs.addTab(open_page, resources.icon("conflicts"), "Open")
 
-        # -- history
+        # -- history: every column sorts (click its header; or the menu key / right click: Sort by…)
         self.history = HistoryModel(device_name=service.device_name)
         self.history.failed.connect(lambda exc: ops.failed.emit("Reading the conflict history", exc))
         self.history_view = QTableView()
@@ -151,9 +151,21 @@ class ConflictsPage(QWidget):
         self.history_view.setShowGrid(False)
         self.history_view.setAlternatingRowColors(True)
         self.history_view.setTabKeyNavigation(False)  # Tab leaves the history too
-        self.history_view.horizontalHeader().setStretchLastSection(True)
+        history_header = self.history_view.horizontalHeader()
+        history_header.setStretchLastSection(True)
         for column, width in enumerate((150, 80, 140, 80, 90, 110, 150, 100)):
-            self.history_view.horizontalHeader().resizeSection(column, width)
+            history_header.resizeSection(column, width)
+        history_header.setSortIndicator(self.history.sort_column, self.history.sort_order)
+        self.history_view.setSortingEnabled(True)  # newest decision first until a header is clicked
+        self.history_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.history_view.customContextMenuRequested.connect(self._history_menu)
+        history_header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        history_header.customContextMenuRequested.connect(self._history_menu)
+        for keys in ("Menu", "Shift+F10"):  # the keyboard's way to the same menu, at the current row
+            sort_key = QShortcut(QKeySequence(keys), self.history_view, context=Qt.ShortcutContext.WidgetShortcut)
+            sort_key.activated.connect(self._history_menu_here)
+        self.history_menu: QMenu | None = None
+        self.history.pageLoaded.connect(self._show_history_count)
         self.tabs.addTab(self.history_view, resources.icon("history"), "History")
 
         self.view.selectionModel().selectionChanged.connect(self._selected)
@@ -208,13 +220,14 @@ class ConflictsPage(QWidget):
         labels = await self.service.row_labels(list({(c.table, tuple(c.pk)) for c in open_}))
         with self._quietly():
             self.model.set_conflicts(open_, labels)
+        self.history.labels.clear()  # names are read again with the pages: a row may have been renamed
         self.history.set_source(self._history_page)
         await self.history.load_more()
         n = self.model.open_count
         self._show_count()
         self.bulk_button.setEnabled(n > 0)
         self.tabs.setTabText(0, f"Open ({n})")
-        self.tabs.setTabText(1, f"History ({self.history.rowCount()}{'' if self.history.exhausted else '+'})")
+        self._show_history_count()
         self.countChanged.emit(n)
         await self._reselect(keep, keep_row)
 
@@ -260,13 +273,64 @@ class ConflictsPage(QWidget):
             self.panel.set_empty("Nothing to decide. Conflicts held for review appear here after a sync.")
 
     async def _history_page(self, offset: int, _last: Conflict | None, limit: int) -> list[Conflict]:
-        return await self.service.decided(offset=offset, limit=limit)
+        found = await self.service.decided(offset=offset, limit=limit)
+        unnamed = list({(c.table, tuple(c.pk)) for c in found} - set(self.history.labels))
+        if unnamed:  # their current names, from the tables (a deleted row keeps the one its conflict carries)
+            self.history.labels.update(await self.service.row_labels(unnamed))
+        return found
+
+    def _show_history_count(self, *_: Any) -> None:
+        n, history = self.history.rowCount(), self.history
+        self.tabs.setTabText(1, f"History ({n:,}{'+' if n and not history.exhausted else ''})")
+        self.tabs.setTabToolTip(
+            1,
+            f"The newest {n:,} decided conflicts: sorting orders these, not the older ones"
+            if history.truncated
+            else "Decided conflicts, the newest decision first. Click a column's header to sort by it "
+            "(again to reverse), or press the menu key in the list: Sort by…",
+        )
+
+    def _history_menu(self, pos: QPoint) -> QMenu:
+        """Offer a sort by each column of the history (the way to sort from the keyboard: the menu key)."""
+        if self.history_menu is not None:
+            self.history_menu.close()
+            self.history_menu.deleteLater()
+        menu = QMenu(self.history_view)
+        menu.setObjectName("historySortMenu")
+        header = self.history_view.horizontalHeader()
+        current, order = header.sortIndicatorSection(), header.sortIndicatorOrder()
+        for column, title in enumerate(self.history.headers):
+            arrow = ""
+            if column == current:
+                arrow = " (descending)" if order == Qt.SortOrder.DescendingOrder else " (ascending)"
+            action = menu.addAction(f"Sort by {title}{arrow}")
+            action.setCheckable(True)
+            action.setChecked(column == current)
+            action.triggered.connect(lambda _=False, c=column: self.sort_history(c))
+        self.history_menu = menu
+        menu.popup(self.history_view.viewport().mapToGlobal(pos))
+        return menu
+
+    def _history_menu_here(self) -> None:
+        rect = self.history_view.visualRect(self.history_view.currentIndex())
+        self._history_menu(rect.bottomLeft() if rect.isValid() else self.history_view.viewport().rect().topLeft())
+
+    def sort_history(self, column: int) -> None:
+        """Sort the history by ``column``: dates newest first, the rest A→Z; the same column again reverses it."""
+        header = self.history_view.horizontalHeader()
+        if header.sortIndicatorSection() == column:
+            order = Qt.SortOrder.AscendingOrder if header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder else Qt.SortOrder.DescendingOrder
+        else:
+            order = Qt.SortOrder(self.history.headerData(column, Qt.Orientation.Horizontal, Qt.ItemDataRole.InitialSortOrderRole))
+        header.setSortIndicator(column, order)  # the view sorts the model
 
     def selected_group(self) -> Group | None:
         rows = self.view.selectionModel().selectedRows()
         return self.model.row_item(rows[0].row()) if rows else None
 
     def _devices_read(self, _devices: Any) -> None:
+        if self.history.rowCount():  # By names the devices that decided
+            self.history.dataChanged.emit(self.history.index(0, 7), self.history.index(self.history.rowCount() - 1, 7))
         if self.selected_group() is not None:  # its header names the other devices, known now
             self._show_soon()
 
