@@ -54,6 +54,7 @@ class ActivityPage(QWidget):
         self.view.verticalHeader().hide()
         self.view.setShowGrid(False)
         self.view.setAlternatingRowColors(True)
+        self.view.setTabKeyNavigation(False)  # Tab leaves the list (arrows move in it)
         self.view.horizontalHeader().setStretchLastSection(True)
         for column, width in enumerate((140, 56, 76, 68, 76, 96, 72)):
             self.view.horizontalHeader().resizeSection(column, width)
@@ -109,6 +110,7 @@ class ActivityPage(QWidget):
         self.log_view.setShowGrid(False)
         self.log_view.setAlternatingRowColors(True)
         self.log_view.setWordWrap(False)
+        self.log_view.setTabKeyNavigation(False)
         self.log_view.horizontalHeader().setStretchLastSection(True)
         self.log_view.horizontalHeader().resizeSection(0, 180)
         self.log_view.horizontalHeader().resizeSection(1, 80)

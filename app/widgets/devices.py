@@ -81,6 +81,7 @@ class DevicesPage(QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.setWordWrap(False)
+        self.view.setTabKeyNavigation(False)  # Tab leaves the list (arrows move in it)
         self.view.verticalHeader().setDefaultSectionSize(34)
         for column, width in enumerate((190, 140, 170, 140, 140, 250)):
             self.view.horizontalHeader().resizeSection(column, width)

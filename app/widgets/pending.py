@@ -89,6 +89,7 @@ class PendingPage(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(24)
         self.view.setShowGrid(False)
         self.view.setWordWrap(False)
+        self.view.setTabKeyNavigation(False)  # Tab leaves the list (arrows move in it)
         header = self.view.horizontalHeader()
         header.setStretchLastSection(True)
         for column, width in enumerate((48, 120, 76, 130, 82, 92, 120)):
@@ -108,6 +109,7 @@ class PendingPage(QWidget):
         self.values.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.values.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.values.setAlternatingRowColors(True)
+        self.values.setTabKeyNavigation(False)
         quarantine_bar = QHBoxLayout()
         self.retry_button = QPushButton("&Retry")
         self.retry_button.setToolTip("Apply this quarantined entry again (after a schema change, say)")
