@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QToolButton
 
@@ -53,8 +53,20 @@ def _settled(qtbot, window) -> None:
 def _shot(window, name: str) -> None:
     window.resize(*SIZE)
     assert (window.width(), window.height()) == SIZE
+    _laid_out()
     image = window.grab().toImage()
     assert image.save(str(SHOTS / f"{name}.png"))
+
+
+def _laid_out() -> None:
+    """Carry out the layout requests still queued, so the shot shows the view as laid out (not a stale scroll bar).
+
+    A view shown a moment ago has posted its layout requests (a scroll area learns
+    its content's new size from them); ``grab`` alone paints before they are handled.
+    """
+    for _ in range(3):  # a layout can post another (a scroll area's content, then the area)
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        QCoreApplication.processEvents()
 
 
 def _no_temporary_paths(window) -> None:
@@ -108,6 +120,7 @@ def test_screenshot_of_add_a_device(qtbot, run, home) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     dialog.show_code(SHOWN_CODE, time.time() + dialog.timeout)
     dialog.progress.setRange(0, 1)  # a still bar: the busy bar's animation frame depends on the moment of the shot
+    _laid_out()
     assert dialog.grab().save(str(SHOTS / "add-device.png"))
     with qtbot.waitSignal(dialog.rejected, timeout=10000):
         dialog.reject()  # stops listening
@@ -143,6 +156,7 @@ def test_the_window_follows_a_dark_palette(qtbot, run, home) -> None:
         assert _lightest_pixel(window.overview.device_icon.pixmap().toImage()) > 200
         _no_temporary_paths(window)
         qtbot.waitExposed(window)
+        _laid_out()
         image = window.grab().toImage()
         assert image.pixelColor(image.width() - 20, image.height() // 2).lightness() < 80  # the window itself is dark
         _shot(window, "overview-dark")
