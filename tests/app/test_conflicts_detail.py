@@ -260,3 +260,19 @@ def test_tab_leaves_the_history_too(qtbot, run, tmp_path) -> None:
     qtbot.waitUntil(lambda: QApplication.focusWidget() is not view, timeout=5000)
     assert view.currentIndex().column() == 0  # Tab did not move along the row
     close_window(qtbot, window)
+
+
+def test_the_detail_names_the_other_device_once_the_device_list_is_read(qtbot, run, tmp_path) -> None:
+    window = _demo(qtbot, run, tmp_path)
+    page, service = window.conflicts, window.service
+    known = list(service.devices)
+    south = next(d for d in known if d.name == "shop-south")
+    service.devices = []  # as before the shared log answered: only ids are known
+    _select(qtbot, window, "Kettle")
+    head = page.panel.grid.itemAtPosition(0, 3).widget()
+    page._show_soon()
+    qtbot.waitUntil(lambda: head.isVisible() and page.panel.grid.itemAtPosition(0, 3).widget().text() == south.device_id[:8], timeout=5000)
+    run(service.check_remote())  # the list is read: devicesChanged redraws the open detail, no new selection needed
+    qtbot.waitUntil(lambda: page.panel.grid.itemAtPosition(0, 3).widget().text() == "shop-south", timeout=10000)
+    assert page.panel.title.text().startswith("Kettle")
+    close_window(qtbot, window)
