@@ -179,6 +179,7 @@ class HistoryModel(PagedTableModel[Conflict]):
         self.labels: dict[tuple[str, tuple[Any, ...]], str] = {}
         self.limit = limit
         self.sort_column, self.sort_order = 0, Qt.SortOrder.DescendingOrder
+        self._base: list[Conflict] = []  # the rows read, the newest decision first: where every sort starts
 
     # -- reading: every page up to the limit ------------------------------------------------
 
@@ -198,6 +199,7 @@ class HistoryModel(PagedTableModel[Conflict]):
                 return
 
     def _arrived(self) -> None:
+        self._base = sorted(self._rows, key=lambda c: (c.decided_at or 0.0, c.id), reverse=True)
         self._arrange()
 
     # -- sorting ----------------------------------------------------------------------------
@@ -219,7 +221,7 @@ class HistoryModel(PagedTableModel[Conflict]):
         self.layoutAboutToBeChanged.emit()
         moved = self.persistentIndexList()
         held = [self._rows[i.row()] for i in moved]
-        rows = sorted(self._rows, key=lambda c: (c.decided_at or 0.0, c.id), reverse=True)
+        rows = list(self._base) if len(self._base) == len(self._rows) else list(self._rows)
         column = self.sort_column
         rows.sort(key=lambda c: self.sort_key(c, column), reverse=self.sort_order == Qt.SortOrder.DescendingOrder)
         self._rows = rows
@@ -238,7 +240,7 @@ class HistoryModel(PagedTableModel[Conflict]):
             return (1, 0, fmt.value(v, limit=1000).casefold())
         if column == 6:
             return (2, 0, "")
-        return str(self.cell(item, column, Qt.ItemDataRole.DisplayRole)).casefold()
+        return self.text(item, column).casefold()
 
     # -- showing ----------------------------------------------------------------------------
 
@@ -246,20 +248,29 @@ class HistoryModel(PagedTableModel[Conflict]):
         """The row's name: its current name in the table, else one from the conflict's values, else its key."""
         return self.labels.get((item.table, tuple(item.pk))) or _label(item)
 
+    def text(self, item: Conflict, column: int) -> str:
+        """What ``column`` shows of ``item`` (only that column is formatted: sorting asks for thousands)."""
+        if column == 0:
+            return fmt.stamp(item.decided_at)
+        if column == 1:
+            return item.table
+        if column == 2:
+            return self.row_name(item)
+        if column == 3:
+            return item.field or "whole row"
+        if column == 4:
+            return item.kind
+        if column == 5:
+            return DECISION_LABELS.get(item.decision or "", item.decision or fmt.DASH)
+        if column == 6:
+            return "deleted" if item.decided_value is None and item.field is None else fmt.value(item.decided_value, limit=60)
+        if column == 7:
+            return self.device_name(item.decided_by)
+        return HOW_LABELS.get(item.decided_how or "", item.decided_how or "")
+
     def cell(self, item: Conflict, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
-            values = (
-                fmt.stamp(item.decided_at),
-                item.table,
-                self.row_name(item),
-                item.field or "whole row",
-                item.kind,
-                DECISION_LABELS.get(item.decision or "", item.decision or fmt.DASH),
-                "deleted" if item.decided_value is None and item.field is None else fmt.value(item.decided_value, limit=60),
-                self.device_name(item.decided_by),
-                HOW_LABELS.get(item.decided_how or "", item.decided_how or ""),
-            )
-            return values[column]
+            return self.text(item, column)
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 2:
                 return f"{self.row_name(item)}\nkey {fmt.key(tuple(item.pk))}"
