@@ -56,6 +56,8 @@ class DevicesModel(ListTableModel[DeviceInfo]):
                 return fmt.stamp({1: last_seen(item), 3: item.last_push_at, 4: item.last_pull_at}[column])
             if column == 0:
                 return "Double-click for this device's details"
+            if column in (5, 6):  # whole, where the column is too narrow for it
+                return self._text(item, column, mine)
         return None
 
     def _text(self, item: DeviceInfo, column: int, mine: bool) -> str:

@@ -83,7 +83,7 @@ class DevicesPage(QWidget):
         self.view.setWordWrap(False)
         self.view.setTabKeyNavigation(False)  # Tab leaves the list (arrows move in it)
         self.view.verticalHeader().setDefaultSectionSize(34)
-        for column, width in enumerate((190, 140, 170, 140, 140, 250)):
+        for column, width in enumerate((190, 130, 160, 130, 130, 265)):  # the id whole, and room left for Registered
             self.view.horizontalHeader().resizeSection(column, width)
         self.empty = QLabel()
         self.empty.setObjectName("muted")

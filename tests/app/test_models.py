@@ -143,6 +143,7 @@ def test_devices_model_marks_this_device(qtmodeltester) -> None:
     assert model.data(model.index(0, 2)) == "up to date"
     assert model.data(model.index(1, 2), BehindRole) == (7, 7)  # the bar: full for the device furthest behind
     assert model.data(model.index(1, 1)) == "never"  # last seen: neither pushed nor pulled
+    assert model.data(model.index(0, 5), Qt.ItemDataRole.ToolTipRole) == "me"  # an id or a date cut short reads whole on hover
     qtmodeltester.check(model)
 
 
