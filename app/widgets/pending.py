@@ -108,6 +108,9 @@ class PendingPage(QWidget):
         self.values.verticalHeader().hide()
         self.values.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.values.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.values.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)  # room for the values
+        self.values.setWordWrap(False)
+        self.values.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a key keeps its start and end; hover shows it whole
         self.values.setAlternatingRowColors(True)
         self.values.setTabKeyNavigation(False)
         quarantine_bar = QHBoxLayout()
@@ -130,7 +133,7 @@ class PendingPage(QWidget):
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([700, 460])
+        self.splitter.setSizes([780, 380])  # the list whole (its Values column too); the values beside it
         outer.addWidget(self.splitter, 1)
 
         for combo in (self.kind, self.table, self.op, self.device):
@@ -239,6 +242,7 @@ class PendingPage(QWidget):
             after = fmt.value(new.get(column)) if column in new else ("deleted" if record.op in ("delete", "tombstone") else "unchanged")
             for j, text in enumerate((column, before, after)):
                 item = QTableWidgetItem(text)
+                item.setToolTip(text)
                 if j == 2 and column in old and column in new and old.get(column) != new.get(column):
                     font = item.font()
                     font.setBold(True)

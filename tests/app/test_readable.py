@@ -28,6 +28,10 @@ def test_pending_rows_are_named_by_their_product_and_not_sent_yet_has_its_own_ic
     assert page.model.data(page.model.index(0, 1)) == "Not sent yet"
     assert page.model.data(page.model.index(0, 3), Qt.ItemDataRole.ToolTipRole).startswith("Key: ")
     not_sent = page.model.data(page.model.index(0, 1), Qt.ItemDataRole.DecorationRole)
+    page.view.selectRow(0)
+    assert page.detail_title.text() == "Insert of products Napkin rings"
+    key = page.values.item(0, 2)  # the new row's id: cut in the middle to fit, whole on hover
+    assert page.values.item(0, 0).text() == "id" and UUID.match(key.text()) and key.toolTip() == key.text()
     page.view.selectRow(2)
     assert page.detail_title.text() == "Update of products Juicer"
     page.kind.setCurrentIndex(page.kind.findData("pending"))
