@@ -184,3 +184,14 @@ def test_the_history_model_names_rows_from_labels_then_values_then_keys(qtbot) -
     assert model.row_name(dataclasses.replace(conflict, field=None, kind="delete/edit", local={"name": "Mug"}, decided_value=None)) == "Mug"
     model.labels[("products", ("p1",))] = "Teapot"
     assert model.row_name(conflict) == "Teapot"
+
+
+def test_the_activity_lists_the_newest_sync_first(qtbot, run, tmp_path) -> None:
+    window = open_window(qtbot, run, build_demo(tmp_path / "demo"))
+    window.show_view("activity")
+    model = window.activity.model
+    qtbot.waitUntil(lambda: model.rowCount() > 2 and not model.loading, timeout=10000)
+    syncs = [model.row_item(row) for row in range(model.rowCount())]
+    assert [s.started_at for s in syncs] == sorted((s.started_at for s in syncs), reverse=True)
+    assert [s.id for s in syncs] == sorted((s.id for s in syncs), reverse=True)
+    close_window(qtbot, window)
