@@ -96,16 +96,16 @@ def _describe(status: KeyStatus) -> str:
         mine = f"this device encrypts with key {status.key_id} ({held}, kept in {status.stored_in})"
         if not status.keys:
             mine = (
-                f"this device encrypts with key {status.key_id}, but its keys are gone from {status.stored_in}: "
-                "run 'syncengine key join DB' with the passphrase"
+                f"this device encrypts with key {status.key_id}, but its keys are gone from {status.stored_in} "
+                "or damaged there: run 'syncengine key join DB' with the passphrase"
             )
     if status.log_encrypted is None:
         return mine
     if not status.log_encrypted:
         return f"{mine}; the shared log is not encrypted"
     theirs = f"the shared log is encrypted (key {status.log_key_id})"
-    if not status.encrypts:
-        theirs += ": run 'syncengine key join DB' to sync with it"
+    if status.needs_join:
+        theirs += ": run 'syncengine key join DB' with the passphrase to sync with it"
     elif status.log_key_id != status.key_id:
         theirs += ": the next sync takes its new key"
     return f"{mine}; {theirs}"
@@ -133,7 +133,7 @@ def setup(
 ) -> None:
     """Encrypt the shared log from now on, with a key wrapped by a passphrase (on the first device)."""
     device = Device.open(db)
-    shared = open_remote(device, remote, user, token, create=False)
+    shared = open_remote(device, remote, user, token)  # a log made now is encrypted before anything is in it
     try:
         secret = _checked_new(_passphrase(passphrase_file, new=True))
         status = device.setup_encryption(shared, secret)

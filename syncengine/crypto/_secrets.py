@@ -63,11 +63,15 @@ def load_keys(store: str, where: str | None) -> dict[str, bytes]:
             f"this device encrypts, but its keys are no longer in {place}; "
             "run 'syncengine key join DB' with the passphrase to fetch them again"
         )
+    damaged = EncryptionError(
+        f"this device's keys in {where or 'its key store'} are damaged; "
+        "run 'syncengine key join DB' with the passphrase to fetch them again"
+    )
     try:
         data = json.loads(text)
-        return {str(k): base64.b64decode(v, validate=True) for k, v in data.items()}
+        keys = {str(k): base64.b64decode(v, validate=True) for k, v in data.items()}
     except (ValueError, AttributeError, TypeError) as exc:
-        raise EncryptionError(
-            f"this device's keys in {where or 'its key store'} are damaged ({exc}); "
-            "run 'syncengine key join DB' with the passphrase to fetch them again"
-        ) from exc
+        raise damaged from exc
+    if not keys or any(len(k) != 16 or len(v) != 32 for k, v in keys.items()):
+        raise damaged  # a key is 32 bytes under a 16-hex-digit id; anything else was edited or cut short
+    return keys

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,8 @@ class KeyStatus:
     """The log's current key (it differs from ``key_id`` until the device's next sync after a rotation)."""
     encrypted_from: int | None = None
     """The log position from which every batch is encrypted (the batches up to it were shared before)."""
+    needs_join: bool = False
+    """The log is encrypted and this device cannot read its current key: ``key join`` with the passphrase."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,7 @@ class KeyStatus:
             "log_encrypted": self.log_encrypted,
             "log_key_id": self.log_key_id,
             "encrypted_from": self.encrypted_from,
+            "needs_join": self.needs_join,
         }
 
 
@@ -86,8 +90,19 @@ def _put(board: KeyBoard, ring: Keyring, revision: int, remote: SharedLog, doing
         raise
 
 
-def _adopt(store: DeviceStore, ring: Keyring, keys: dict[str, bytes], stored: StoredKeyring | None = None) -> KeyStatus:
-    """Keep ``keys`` in the key store and the keyring's copy in the database."""
+def _adopt(
+    store: DeviceStore,
+    ring: Keyring,
+    keys: dict[str, bytes],
+    stored: StoredKeyring | None = None,
+    publish: Callable[[], StoredKeyring] | None = None,
+) -> KeyStatus:
+    """Keep ``keys`` in the key store and the keyring's copy in the database; then ``publish`` it, if given.
+
+    The log is written last, inside the device database's transaction: a device
+    database that cannot be written (read-only, busy) fails before the log is
+    touched, and a log that refuses leaves the device as it was.
+    """
     local = _local(store) or {}
     secret = local.get("store") or uuid.uuid4().hex
     held: dict[str, bytes] = {}
@@ -97,27 +112,40 @@ def _adopt(store: DeviceStore, ring: Keyring, keys: dict[str, bytes], stored: St
         except EncryptionError:
             held = {}
     held.update(keys)
-    where = save_keys(secret, held)
     with store.begin() as tx:
+        tx.set_setting(SETTING, {"store": secret, "where": None, "current": ring.current, "keyring": ring.dumps()})
+        where = save_keys(secret, held)
         tx.set_setting(SETTING, {"store": secret, "where": where, "current": ring.current, "keyring": ring.dumps()})
+        if publish is not None:
+            stored = publish()
     start = stored.encrypted_from if stored is not None else None
     return KeyStatus(True, ring.current, len(held), where, True, ring.current, start)
 
 
 def setup(store: DeviceStore, remote: SharedLog, passphrase: str, *, cost: dict[str, int] | None = None) -> KeyStatus:
-    """Make the user's first data key, wrap it with the passphrase, store it in the log and on this device."""
+    """Make the user's first data key, wrap it with the passphrase, store it in the log and on this device.
+
+    A device that encrypts already gives a log without keys its keyring instead
+    (after checking the passphrase against it): how a log other devices share in
+    the clear becomes encrypted with the keys this device has.
+    """
     board = _board(remote)
-    if board.keyring() is not None:
-        raise EncryptionError(f"the shared log {remote_url(remote)} is already encrypted: {_JOIN}")
     local = _local(store)
+    found = board.keyring()
     if local is not None:
-        raise EncryptionError(
-            f"this device already encrypts (key {local.get('current')}); its next sync gives the log its keys"
-        )
+        if found is not None:
+            raise EncryptionError(f"this device already encrypts (key {local.get('current')}): nothing to set up")
+        ring = Keyring.loads(local["keyring"])
+        ring.unwrap_all(passphrase)  # only the person who knows the passphrase encrypts a log
+        stored = _put(board, ring, 0, remote, "set up encryption")
+        log.warning("the shared log %s is encrypted from now on (key %s)", remote_url(remote), ring.current)
+        return _adopt(store, ring, {}, stored)
+    if found is not None:
+        raise EncryptionError(f"the shared log {remote_url(remote)} is already encrypted: {_JOIN}")
     ring, keys = Keyring.create(passphrase, cost=cost)
-    stored = _put(board, ring, 0, remote, "set up encryption")
+    status = _adopt(store, ring, keys, publish=lambda: _put(board, ring, 0, remote, "set up encryption"))
     log.warning("the shared log %s is encrypted from now on (key %s)", remote_url(remote), ring.current)
-    return _adopt(store, ring, keys, stored)
+    return status
 
 
 def join(store: DeviceStore, remote: SharedLog, passphrase: str) -> KeyStatus:
@@ -138,7 +166,8 @@ def rotate(store: DeviceStore, remote: SharedLog, passphrase: str, *, chained: b
     if stored is None:
         raise EncryptionError(f"the shared log {remote_url(remote)} is not encrypted: nothing to rotate")
     ring, keys = Keyring.loads(stored.body).rotated(passphrase, chained=chained)
-    return _adopt(store, ring, keys, _put(board, ring, stored.revision, remote, "rotate the key"))
+    revision = stored.revision
+    return _adopt(store, ring, keys, publish=lambda: _put(board, ring, revision, remote, "rotate the key"))
 
 
 def change_passphrase(store: DeviceStore, remote: SharedLog, old: str, new: str) -> KeyStatus:
@@ -164,23 +193,25 @@ def adopt(store: DeviceStore, keyring_body: str, keys: dict[str, bytes]) -> KeyS
 def status(store: DeviceStore, remote: SharedLog | None = None) -> KeyStatus:
     """This device's encryption as it stands; with ``remote``, the log's too."""
     local = _local(store)
-    log_encrypted: bool | None = None
-    log_key: str | None = None
+    ring: Keyring | None = None
     start: int | None = None
+    log_encrypted: bool | None = None if remote is None else False
     if remote is not None and isinstance(remote, KeyBoard):
         stored = remote.keyring()
         log_encrypted = stored is not None
         if stored is not None:
-            log_key, start = Keyring.loads(stored.body).current, stored.encrypted_from
-    elif remote is not None:
-        log_encrypted = False
+            ring, start = Keyring.loads(stored.body), stored.encrypted_from
+    log_key = ring.current if ring is not None else None
     if local is None:
-        return KeyStatus(False, None, 0, None, log_encrypted, log_key, start)
+        return KeyStatus(False, None, 0, None, log_encrypted, log_key, start, needs_join=ring is not None)
     try:
-        held = len(load_keys(local["store"], local.get("where")))
+        held = load_keys(local["store"], local.get("where"))
     except EncryptionError:
-        held = 0  # the keys are gone from where they were kept: 0 says so, and a sync says what to do
-    return KeyStatus(True, local.get("current"), held, local.get("where"), log_encrypted, log_key, start)
+        held = {}  # gone or damaged where they were kept: 0 keys says so, and a sync says what to do
+    needs_join = ring is not None and ring.current not in ring.follow_chain(held)
+    return KeyStatus(
+        True, local.get("current"), len(held), local.get("where"), log_encrypted, log_key, start, needs_join
+    )
 
 
 def held_keys(store: DeviceStore) -> tuple[str, dict[str, bytes]] | None:
@@ -226,6 +257,14 @@ def keys_for_sync(store: DeviceStore, remote: SharedLog) -> Keys | None:
         if board is None:
             raise EncryptionError(
                 f"this device encrypts, but the shared log {remote_url(remote)} cannot keep keys: nothing was sent"
+            )
+        with store.read() as tx:
+            me = tx.setting("device_id")
+        if any(d.device_id != me and d.last_push_seq is not None for d in remote.devices()):
+            raise EncryptionError(
+                f"this device encrypts, but the shared log {remote_url(remote)} is not encrypted and other devices "
+                "share there in the clear: nothing was sent. To encrypt that log with this device's keys, run "
+                "'syncengine key setup DB' with the passphrase (the others then need 'syncengine key join DB')"
             )
         try:
             stored = board.put_keyring(local["keyring"], 0)

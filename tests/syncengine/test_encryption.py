@@ -301,3 +301,72 @@ def test_status_says_when_the_keys_are_gone(a, shared) -> None:
     Path(str(status.stored_in)).unlink()
     after = a.encryption_status(shared)
     assert after.encrypts and after.keys == 0 and after.log_encrypted
+
+
+def test_a_device_database_that_cannot_be_written_leaves_the_log_unencrypted(devices, shared) -> None:
+    import sqlite3
+
+    from syncengine import DatabaseError
+    from syncengine._db import set_lock_wait
+
+    devices("a")
+    b = devices("b")
+    set_lock_wait(0.2)  # for databases opened from now on
+    a = devices.reopen("a")
+    holder = sqlite3.connect(str(a.engine.url.database), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another program holds the device database's write lock
+    try:
+        with pytest.raises(DatabaseError):
+            a.setup_encryption(shared, PASS, cost=CHEAP)
+    finally:
+        set_lock_wait(30)
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert shared.keyring() is None
+    add(b, ("p1", "still in the clear", 1))
+    assert b.sync(shared).sent == 1  # nobody was locked out
+
+
+def test_a_log_that_refuses_the_keys_leaves_the_device_as_it_was(a, shared, monkeypatch) -> None:
+    def refuse(body: str, revision: int) -> Any:
+        raise RemoteError("the shared log is down", kind="unavailable")
+
+    monkeypatch.setattr(shared, "put_keyring", refuse)
+    with pytest.raises(RemoteError):
+        a.setup_encryption(shared, PASS, cost=CHEAP)
+    assert not a.encryption_status().encrypts
+
+
+def test_an_encrypting_device_does_not_lock_others_out_of_a_log_they_share_in_the_clear(devices, shared, tmp_path) -> None:
+    a, b = devices("a"), devices("b")
+    other = SqlSharedLog(str(tmp_path / "other.db"))
+    a.setup_encryption(other, PASS, cost=CHEAP)
+    add(b, ("p1", "in the clear", 1))
+    b.sync(shared)
+    with pytest.raises(EncryptionError, match="other devices share there in the clear"):
+        a.sync(shared)
+    assert shared.keyring() is None and b.sync(shared).received == 0
+    # on purpose, with the passphrase: the log takes a's keys, and b needs them
+    a.setup_encryption(shared, PASS, cost=CHEAP)
+    assert shared.keyring() is not None
+    with pytest.raises(KeyMissing):
+        b.sync(shared)
+    other.close()
+
+
+def test_status_says_a_device_must_join_after_an_unchained_rotation(a, b, shared) -> None:
+    a.setup_encryption(shared, PASS, cost=CHEAP)
+    b.join_encryption(shared, PASS)
+    a.rotate_key(shared, PASS, chained=False)
+    assert b.encryption_status(shared).needs_join
+    assert not a.encryption_status(shared).needs_join
+
+
+def test_a_damaged_key_file_is_a_sentence_not_a_library_error(a, shared) -> None:
+    status = a.setup_encryption(shared, PASS, cost=CHEAP)
+    path = Path(str(status.stored_in))
+    path.write_text(json.dumps({str(status.key_id): base64.b64encode(b"short").decode()}))
+    add(a, ("p1", "x", 1))
+    with pytest.raises(EncryptionError, match="damaged"):
+        a.sync(shared)
+    assert a.encryption_status().keys == 0
