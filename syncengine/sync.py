@@ -330,6 +330,7 @@ class _Run:
             log.debug("pulled %d batches; cursor now %d", len(decoded), result.cursor)
         found: list[int] = []
         settled: list[int] = []
+        done_here: list[BatchResult] = []  # counted in the report once the transaction commits, not before
         with self.store.begin() as tx, tx.applying() if review is not None and decoded else contextlib.nullcontext():
             if review is not None and decoded:
                 tx.stamp(self.device_id)  # local writes first
@@ -352,22 +353,29 @@ class _Run:
                         review,
                         origin=(batch.seq, batch.batch_id, extra),
                     )
-                    self._count(done)
+                    self.emit(Reconciled(done.applied, done.quarantined))
+                    done_here.append(done)
                     found += done.opened
                     settled += done.decided
-                self.report.received += len(entries)
-                self.report.quarantined += len(bad)
-                self.report.received_batches += 1
             tx.save_clock(clock)
             tx.set_setting(cursor_key, result.cursor)
+        for done in done_here:
+            self._tally(done)
+        for _batch, (entries, bad) in decoded:
+            self.report.received += len(entries)
+            self.report.quarantined += len(bad)
+            self.report.received_batches += 1
         return found, settled
 
     def _count(self, result: BatchResult) -> None:
+        self._tally(result)
+        self.emit(Reconciled(result.applied, result.quarantined))
+
+    def _tally(self, result: BatchResult) -> None:
         self.report.applied += result.applied
         self.report.quarantined += result.quarantined
         self.report.conflicts += result.found
         self.report.held += result.held
-        self.emit(Reconciled(result.applied, result.quarantined))
 
     def _decode(self, batch: ReceivedBatch) -> tuple[list[Entry], list[tuple[str, Any]]]:
         """Open (when encrypted) and decode a batch; malformed entries come back separately, with the reason."""

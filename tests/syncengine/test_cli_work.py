@@ -174,8 +174,23 @@ def test_ctrl_c_while_receiving_stops_and_the_next_sync_goes_on(tmp_path) -> Non
     [record] = json.loads(se("history", b, "--json").stdout)
     assert record["error"] in (None, "interrupted") and record["report"]["cancelled"] is True
     first = record["report"]["received"]
+    assert count(b) == first == record["report"]["applied"]  # a batch rolled back by Ctrl-C is not counted
     second = json.loads(se("sync", b, "--remote", shared, "--json").stdout)["received"]
     assert first + second == ROWS and count(b) == ROWS
+
+
+def test_ctrl_c_inside_a_pull_of_many_batches_counts_only_what_was_kept(tmp_path) -> None:
+    a = big_shop(tmp_path / "a.db")
+    shared = str(tmp_path / "shared.db")
+    se("sync", a, "--remote", shared, "--batch-size", "1000")  # 20 batches, pulled by b at once below
+    b = big_shop(tmp_path / "b.db", 0)
+    command = start("-vv", "sync", b, "--remote", shared)
+    _, err = interrupt_when(command, "DEBUG pulled")  # the pull's one transaction is under way
+    assert command.returncode == 130, err
+    [record] = json.loads(se("history", b, "--json").stdout)
+    assert count(b) == record["report"]["received"] == record["report"]["applied"]
+    second = json.loads(se("sync", b, "--remote", shared, "--json").stdout)["received"]
+    assert record["report"]["received"] + second == ROWS and count(b) == ROWS
 
 
 # -- two syncs of one database ----------------------------------------------------------------
