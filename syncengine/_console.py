@@ -34,7 +34,8 @@ from .events import Progress
 
 T = TypeVar("T")
 
-GRACE = 0.5  # seconds a stopping job gets to reach a batch boundary, and then to unwind after an interrupt
+GRACE = 0.5  # seconds a stopping job gets to reach a batch boundary before its statements are interrupted
+UNWIND = 3.0  # ... and then to roll back and record itself (it takes a moment; longer on a loaded machine)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -143,7 +144,7 @@ def interruptible(work: Callable[[threading.Event], T], abandon: Callable[[], No
             # the work stops at its next batch boundary and records itself
             if not finished.wait(GRACE):
                 _db.interrupt_others()  # statements in progress stop now; their transactions roll back
-                finished.wait(GRACE)
+                finished.wait(UNWIND)
         except KeyboardInterrupt:
             pass  # asked twice: go now
         if not finished.is_set():
@@ -156,6 +157,8 @@ def interruptible(work: Callable[[threading.Event], T], abandon: Callable[[], No
         error = box.get("error")
         if error is not None and not _db.is_interrupt(error) and not _cancelled(error):
             raise error from None
+        if error is None and getattr(box.get("value"), "cancelled", True) is False:
+            return box["value"]  # type: ignore[no-any-return]  # it had finished before it heard Ctrl-C
         raise Interrupted(box.get("value")) from None
     if "error" in box:
         raise box["error"]

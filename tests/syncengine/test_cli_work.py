@@ -163,6 +163,15 @@ def test_ctrl_c_on_a_server_database_is_recorded_too(tmp_path, new_db, server) -
     assert first + second == ROWS
 
 
+def test_an_interrupted_json_sync_still_prints_its_report(tmp_path) -> None:
+    a = big_shop(tmp_path / "a.db")
+    command = start("-vv", "sync", a, "--remote", str(tmp_path / "shared.db"), "--batch-size", "1000", "--json")
+    out, err = interrupt_when(command, "DEBUG pushed batch")
+    assert command.returncode == 130, err
+    report = json.loads(out)
+    assert report["cancelled"] is True and 0 < report["sent"] < ROWS
+
+
 def test_ctrl_c_while_receiving_stops_and_the_next_sync_goes_on(tmp_path) -> None:
     a = big_shop(tmp_path / "a.db")
     shared = str(tmp_path / "shared.db")
@@ -331,7 +340,10 @@ def test_config_says_what_automatic_sync_governs(tmp_path) -> None:
     a = make_shop(tmp_path / "a.db")
     se("init", a, "--table", "products")
     out = se("config", a).stdout
-    assert "automatic sync (in the Sync Manager and 'syncengine watch'): on, every 60 s" in out
+    assert "automatic sync in the Sync Manager: on, every 60 s" in out
+    assert "'syncengine watch' syncs whenever it runs" in out  # watch does not follow the on/off setting
+    se("config", a, "--auto", "off")
+    assert "automatic sync in the Sync Manager: off" in se("config", a).stdout
     assert "remote: none remembered" in out
 
 
