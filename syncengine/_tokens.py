@@ -87,3 +87,41 @@ def write_private(path: Path, text: str) -> None:
         os.close(fd)
     os.chmod(tmp, 0o600)  # an older file or the umask may have left it wider
     os.replace(tmp, path)
+
+
+# -- a database password in a remote URL: kept here too, never in the device database ----------
+
+
+def _database_url(url: str) -> Any:
+    """The SQLAlchemy URL of a shared-log database URL (None for a path, a server, or text that is no URL)."""
+    if "://" not in url or url.startswith(("http://", "https://")):
+        return None
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url)
+    except Exception:  # not a URL: whoever opens it says so
+        return None
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """``url`` without its password, and the password (None when it has none)."""
+    parsed = _database_url(url)
+    if parsed is None or not parsed.password:
+        return url, None
+    import sqlalchemy as sa
+
+    bare = sa.URL.create(
+        parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database, parsed.query
+    )  # (URL.set(password=None) would leave the password as it is)
+    return bare.render_as_string(hide_password=False), str(parsed.password)
+
+
+def with_kept_password(url: str) -> str:
+    """``url`` with the password kept for it (see :func:`split_password`), when it names a user but no password."""
+    parsed = _database_url(url)
+    if parsed is None or parsed.password or not parsed.username:
+        return url
+    password = load_token(url)
+    return parsed.set(password=password).render_as_string(hide_password=False) if password else url
+

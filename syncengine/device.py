@@ -28,6 +28,7 @@ from ._db import create_engine, describe, explain, where
 from ._doctor import Diagnosis, diagnose
 from ._integrate import review_policy
 from ._synclock import one_sync_at_a_time
+from ._tokens import save_token, split_password
 from ._verify import RepairReport, Verification, compare
 from .crypto import KeyStatus
 from .errors import (
@@ -676,19 +677,26 @@ class Device:
         user = value.get("user")
         return {"url": value["url"], "user": user if isinstance(user, str) and user else None}
 
-    def set_remote(self, url: str | None, user: str | None = None) -> None:
+    def set_remote(self, url: str | None, user: str | None = None) -> str | None:
         """Remember ``url`` (a shared-log URL or path) and ``user`` as this device's remote; None forgets it.
 
         A plain file path is stored absolute, so the remote is found again from any folder.
+        A password in a database URL is not stored in the device database: it is kept
+        as server tokens are (the system keyring, else an owner-only file), and
+        :func:`~syncengine.open_shared_log` puts it back. Returns where it was kept
+        (None: there was none).
         """
         if url is None:
             self._set("remote", None)
-            return
+            return None
         if not url.strip():
             raise ConfigurationError("the remote cannot be empty: give a shared log's path or URL")
         if "://" not in url and url != "memory:":
             url = str(Path(url).expanduser().absolute())
+        url, password = split_password(url)
+        kept = save_token(url, password) if password else None
         self._set("remote", {"url": url, "user": user or None})
+        return kept
 
     def rename(self, name: str) -> None:
         """Change this device's display name (sent to the shared log at the next sync)."""

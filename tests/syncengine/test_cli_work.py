@@ -362,3 +362,19 @@ def test_serve_warns_about_plain_http_on_the_network_and_a_log_without_tokens(tm
     token = se("token", "create", "--db", log, "--user", "alice")  # the old name still works
     assert token.stdout.strip() and "for user alice" in token.stderr
     assert "alice" in se("token", "list", "--remote", log).stdout
+
+
+@pytest.mark.postgres
+def test_a_password_in_the_remote_is_kept_out_of_the_device_database_and_still_used(tmp_path, new_db) -> None:
+    url = sa.make_url(new_db("postgresql"))  # trust auth here: the password is carried, not checked
+    secret_url = url.set(password="S3cretPW-in-url").render_as_string(hide_password=False)
+    a = make_shop(tmp_path / "a.db")
+    env = {"SYNCENGINE_CONFIG_DIR": str(tmp_path / "config")}
+    done = se("init", a, "--table", "products", "--remote", secret_url, env=env)
+    assert "password is kept in" in done.stderr and "S3cretPW" not in done.stdout + done.stderr
+    assert b"S3cretPW" not in Path(a).read_bytes()
+    assert "S3cretPW" not in se("status", a, "--json", env=env).stdout
+    kept = (tmp_path / "config" / "tokens.json").read_text()
+    assert "S3cretPW-in-url" in kept and stat.S_IMODE((tmp_path / "config" / "tokens.json").stat().st_mode) == 0o600
+    report = json.loads(se("sync", a, "--json", env=env).stdout)  # the remembered remote, its password put back
+    assert report["log_created"] is True and report["sent"] == len(names(a))
