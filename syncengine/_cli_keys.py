@@ -54,7 +54,10 @@ def _passphrase(
         return _read_file(file, what)
     if not sys.stdin.isatty():
         raise ConfigurationError(f"no {what}: set {env}, pass {flag} FILE, or run the command in a terminal")
-    text = click.prompt(f"{what.capitalize()}", hide_input=True, confirmation_prompt=new, err=True)
+    try:
+        text = click.prompt(f"{what.capitalize()}", hide_input=True, confirmation_prompt=new, err=True)
+    except click.exceptions.Abort:  # Ctrl-C or Ctrl-D at the prompt: nothing was done
+        raise KeyboardInterrupt from None
     return str(text)
 
 
