@@ -35,6 +35,7 @@ _DRIVERS = {
     "mysql": "mysql+pymysql",
     "mariadb": "mariadb+pymysql",
 }
+_BACKENDS = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")  # the databases the engine runs on
 
 _wait_ms = 30000  # how long a write waits for a lock another program holds (set_lock_wait)
 _FIRST_TRY_MS = 500  # a lock held longer than this is another program's business: say so, then wait
@@ -53,10 +54,21 @@ def to_url(target: str | sa.URL) -> sa.URL:
         return target
     if "://" not in target:
         return sa.URL.create("sqlite+pysqlite", database=str(Path(target).expanduser()))
+    scheme = target.split("://", 1)[0].lower()
+    if scheme in ("http", "https"):
+        raise ConfigurationError(
+            f"{target} is a server's URL, not a database: give a path to an SQLite file or a database URL here"
+        )
     try:
         url = sa.make_url(target)
-    except sa.exc.ArgumentError as exc:
-        raise ConfigurationError(f"not a database URL: {target!r}") from exc
+    except sa.exc.ArgumentError:
+        url = None
+    if url is None or url.get_backend_name() not in _BACKENDS:
+        shown = target if url is None else url.render_as_string(hide_password=True)
+        raise ConfigurationError(
+            f"{shown} is neither a path nor a database URL syncengine knows ({scheme}:// is not one): "
+            "give a path to an SQLite file, or a URL that starts with sqlite:///, postgresql://, mysql:// or mariadb://"
+        )
     if url.drivername in _DRIVERS:
         url = url.set(drivername=_DRIVERS[url.drivername])
     return url
@@ -346,8 +358,34 @@ def explain(exc: BaseException, name: str, *, role: str = "database") -> str:
         return f"{the} cannot grow: the disk is full"
     if low == "interrupted":
         return "interrupted"
+    missing = _missing_database(message)
+    if missing is not None:
+        return f"the database {missing} does not exist on {_server_of(name)}: create it, or check the URL"
     if "connection refused" in low or "could not connect" in low or "can't connect" in low:
         return f"cannot reach {the}: {message} (is the database server running?)"
     if "does not exist" in low and ("database" in low or "role" in low):
         return f"cannot use {the}: {message}"
     return f"{the} failed: {message}"
+
+
+def _missing_database(message: str) -> str | None:
+    """The database a server says it does not have (PostgreSQL, MariaDB/MySQL error 1049), from its message."""
+    import re
+
+    found = re.search(r'database "([^"]+)" does not exist', message) or re.search(
+        r"Unknown database '([^']+)'", message
+    )
+    return found.group(1) if found else None
+
+
+def _server_of(name: str) -> str:
+    """``host:port`` of the database URL ``name`` (as :func:`where` renders it), or the URL itself."""
+    try:
+        url = sa.make_url(name)
+    except sa.exc.ArgumentError:
+        return name
+    if not url.host:
+        return name
+    default = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(url.get_backend_name())
+    port = url.port or default
+    return f"{url.host}:{port}" if port else url.host

@@ -25,13 +25,66 @@ def open_shared_log(url: str, *, user: str = "default", token: str | None = None
     """
     from ..store import SqlSharedLog
 
-    if url.startswith(("http://", "https://")):
+    check_remote(url)
+    if _is_server(url):
         from ._http import HttpSharedLog
 
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme.lower()}://{rest}"
         return HttpSharedLog(url, token or os.environ.get(TOKEN_ENV))
     if url == "memory:":
         return MemorySharedLog(user=user)
     return SqlSharedLog(url, user=user, create=create)
+
+
+def _is_server(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in ("http", "https") and "://" in url
+
+
+def check_remote(url: str) -> None:
+    """Refuse, with a sentence, a remote that is not a path, a database URL syncengine knows, or an http(s) URL.
+
+    Only the form is checked (nothing is opened or created), so a mistyped remote
+    is refused before it is remembered or used.
+    """
+    from ..errors import ConfigurationError
+
+    if not url.strip():
+        raise ConfigurationError("the remote is empty: give a shared log's path or URL")
+    if url == "memory:" or "://" not in url:
+        return
+    if _is_server(url):
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+        except ValueError:
+            parts = None
+        if parts is None or not parts.hostname:
+            raise ConfigurationError(
+                f"the remote {url} is not a server URL that works: write it as http(s)://HOST[:PORT]"
+            )
+        return
+    from .._db import to_url
+
+    try:
+        to_url(url)
+    except ConfigurationError:
+        scheme = url.split("://", 1)[0]
+        raise ConfigurationError(
+            f"the remote {_without_password(url)} is not a path, a database URL or a server URL "
+            f"({scheme}:// is none of them): give a path to an SQLite file, a URL that starts with sqlite:///, "
+            "postgresql://, mysql:// or mariadb://, or a server's http(s):// URL"
+        ) from None
+
+
+def _without_password(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    host, sep, path = rest.partition("/")
+    if "@" in host and ":" in host.split("@", 1)[0]:
+        host = host.split("@", 1)[0].split(":", 1)[0] + ":***@" + host.split("@", 1)[1]
+    return f"{scheme}://{host}{sep}{path}"
 
 
 def remote_url(remote: SharedLog) -> str:
@@ -66,6 +119,7 @@ __all__ = [
     "SharedLog",
     "StateBoard",
     "TOKEN_ENV",
+    "check_remote",
     "open_shared_log",
     "remote_url",
 ]
