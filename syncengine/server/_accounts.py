@@ -61,8 +61,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def install(engine: sa.Engine) -> None:
-    """Create the account tables if they are missing; a device database is refused."""
+def install(engine: sa.Engine, *, create: bool = True) -> bool:
+    """Create the account tables if they are missing; a device database is refused.
+
+    With ``create`` false (reading, revoking) nothing is created: return whether the
+    tables are there.
+    """
     with _translated(engine, "prepare the accounts of"):
         with engine.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
@@ -74,7 +78,10 @@ def install(engine: sa.Engine) -> None:
                 f"{where} is a device database, not a shared log: "
                 "give the shared log the server serves (--remote of 'syncengine serve')"
             )
+        if not create:
+            return tokens.name in present
         metadata.create_all(engine, checkfirst=True)
+        return True
 
 
 def create_token(engine: sa.Engine, user: str, *, clock: Any = time.time) -> tuple[TokenInfo, str]:
@@ -95,8 +102,9 @@ def create_token(engine: sa.Engine, user: str, *, clock: Any = time.time) -> tup
 
 
 def list_tokens(engine: sa.Engine) -> list[TokenInfo]:
-    """Return every token record, oldest first."""
-    install(engine)
+    """Return every token record, oldest first (none, and nothing created, where there are no accounts yet)."""
+    if not install(engine, create=False):
+        return []
     with _translated(engine, "list the tokens of"), engine.connect() as conn:
         rows = conn.execute(sa.select(tokens).order_by(tokens.c.id)).mappings().all()
     return [TokenInfo(int(r["id"]), r["user_name"], r["created_at"], r["revoked_at"]) for r in rows]
@@ -104,7 +112,8 @@ def list_tokens(engine: sa.Engine) -> list[TokenInfo]:
 
 def revoke_token(engine: sa.Engine, token_id: int, *, clock: Any = time.time) -> TokenInfo:
     """Revoke a token by id (a revoked token stays revoked); ConfigurationError if unknown."""
-    install(engine)
+    if not install(engine, create=False):
+        raise ConfigurationError(f"there is no token with id {token_id} (this shared log has no tokens)")
     with _translated(engine, "revoke a token in"), engine.begin() as conn:
         row = conn.execute(sa.select(tokens).where(tokens.c.id == token_id)).mappings().first()
         if row is None:

@@ -7,10 +7,12 @@ stays free of server imports beyond one call.
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
 from .._db import create_engine
+from ..errors import ConfigurationError
 
 
 def _when(stamp: float | None) -> str:
@@ -66,6 +68,8 @@ def serve(
 
     if (certfile is None) != (keyfile is None):
         raise click.UsageError("pass both --certfile and --keyfile, or neither")
+    _log_database(db, "serve")
+    _check_port(host, port)  # before the log is opened, so a refused start creates nothing
     active = _check_log(db)
     if certfile is None and not _loopback(host):
         click.echo(
@@ -90,6 +94,59 @@ def serve(
         # a client's retry must not meet a half-closed keep-alive connection too often
         timeout_keep_alive=30,
     )
+
+
+def _log_database(db: str, command: str, *, must_exist: bool = False) -> None:
+    """Refuse, in a sentence, what cannot be the shared log's database: a server's URL, a mistyped path or URL.
+
+    With ``must_exist`` (listing and revoking tokens), an SQLite file that is not
+    there is refused too, instead of being created empty.
+    """
+    from .._db import to_url
+
+    if db.split("://", 1)[0].lower() in ("http", "https") and "://" in db:
+        raise ConfigurationError(
+            f"'syncengine {command}' works on the shared log's database (the path or database URL that "
+            f"'syncengine serve --remote' serves), not on a server's URL like {db}: run it where that database is"
+        )
+    url = to_url(db)
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if must_exist and path and path != ":memory:" and not path.startswith("file:") and not os.path.exists(path):
+        raise ConfigurationError(
+            f"there is no shared log at {path}: check the path (the one 'syncengine serve --remote' serves)"
+        )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, in a sentence, an address the server could not listen on (a port in use, a host not of this machine)."""
+    import errno
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigurationError(f"cannot listen on {host}: its name is not known ({exc.strerror})") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigurationError(
+                    f"port {port} on {host} is already in use (another server?): choose another with --port"
+                ) from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigurationError(
+                    f"cannot listen on {host}: it is not an address of this machine; choose another with --host"
+                ) from None
+            if exc.errno == errno.EACCES:
+                raise ConfigurationError(
+                    f"port {port} on {host} needs privileges this user does not have: choose one above 1023 with --port"
+                ) from None
+            raise ConfigurationError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
 
 
 def _check_log(db: str) -> int:
@@ -129,6 +186,7 @@ def token_create(db: str, user: str) -> None:
     """Create a token for USER and print it (only the token, on the last line)."""
     from ._accounts import create_token
 
+    _log_database(db, "token create")
     engine = create_engine(db)
     try:
         info, secret = create_token(engine, user)
@@ -145,6 +203,7 @@ def token_list(db: str, as_json: bool) -> None:
     """List tokens: id, user, when created, when revoked (never the token itself)."""
     from ._accounts import list_tokens
 
+    _log_database(db, "token list", must_exist=True)
     engine = create_engine(db)
     try:
         found = list_tokens(engine)
@@ -167,6 +226,7 @@ def token_revoke(db: str, token_id: int) -> None:
     """Revoke the token TOKEN_ID (see 'token list'); it is refused from then on."""
     from ._accounts import revoke_token
 
+    _log_database(db, "token revoke", must_exist=True)
     engine = create_engine(db)
     try:
         info = revoke_token(engine, token_id)
