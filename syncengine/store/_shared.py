@@ -567,8 +567,8 @@ def copy_log(source: str | sa.URL, target: str | sa.URL) -> tuple[str, int]:
     For moving a team from one shared log to another (a file to PostgreSQL or to a
     server's database) without anyone sending anything again: devices that meet the
     copy see the log they know. ``target`` may be new or hold an empty shared log;
-    one that holds batches is refused. Returns the log's id and how many batches
-    were copied. One transaction: a copy that fails leaves the target as it was.
+    one in use (batches, registered devices or server tokens) is refused. Returns the
+    log's id and how many batches were copied. One transaction: a copy that fails leaves the target as it was.
     """
     from .._db import where as name_of
 
@@ -581,10 +581,27 @@ def copy_log(source: str | sa.URL, target: str | sa.URL) -> tuple[str, int]:
         if set(_DEVICE_TABLES) & present:
             raise RemoteError(f"{where} is a device database, not a place for a shared log", kind="not_a_log")
         with src.engine.connect() as read, dst.begin() as write:
+            # Only a target nobody uses yet: a log with devices or tokens but no batch is in use
+            # too, and replacing its id would cut off the devices that know it. Checked before
+            # anything is created (DDL commits at once on MariaDB).
+            used = []
+            for one, many, name in (
+                ("batch", "batches", batches.name),
+                ("registered device", "registered devices", devices.name),
+                ("token", "tokens", "sharedlog_tokens"),  # the server's accounts (syncengine.server._accounts)
+            ):
+                if name not in present:
+                    continue
+                n = write.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+                if n:
+                    used.append(f"{n} {one if n == 1 else many}")
+            if used:
+                held = ", ".join(used)
+                then = "; create the server's tokens after the copy" if "token" in held else ""
+                raise RemoteError(
+                    f"{where} already holds a shared log in use ({held}): copy into a new or empty database{then}"
+                )
             metadata.create_all(write, checkfirst=True)
-            held = write.execute(sa.select(sa.func.count()).select_from(batches)).scalar_one()
-            if held:
-                raise RemoteError(f"{where} already holds a shared log with {held} batches; copy into an empty one")
             for table in (meta, counter, devices, states, keyrings):
                 write.execute(table.delete())
                 rows = [dict(r) for r in read.execute(sa.select(table)).mappings()]
