@@ -75,7 +75,7 @@ def _local(store: DeviceStore, db: str) -> list[Diagnosis]:
             Diagnosis(
                 "quarantined",
                 "warning",
-                f"{len(quarantined)} received entries could not be applied: {listed}",
+                f"{_plural(len(quarantined), 'received entry', 'received entries')} could not be applied: {listed}",
                 f"syncengine quarantine {db} --retry --all   (after fixing the cause; or --skip --all)",
             )
         )
@@ -86,7 +86,7 @@ def _local(store: DeviceStore, db: str) -> list[Diagnosis]:
             Diagnosis(
                 "open_conflicts",
                 "warning",
-                f"{len(held)} conflicts wait for a person ({kinds})",
+                f"{_plural(len(held), 'conflict waits', 'conflicts wait')} for a person ({kinds})",
                 f"syncengine conflicts {db}   then   syncengine resolve {db} ID --take local|remote",
             )
         )
@@ -162,7 +162,8 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
                 )
             )
         if waiting:
-            found.append(Diagnosis("unshared", "info", f"{waiting} local writes wait to be shared", sync))
+            waits = _plural(waiting, "local write waits", "local writes wait")
+            found.append(Diagnosis("unshared", "info", f"{waits} to be shared", sync))
     if any(d.code == "no_key" for d in found):
         return found  # nothing to compare without the key
     result = compare(store, device_id, remote)
@@ -180,3 +181,8 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
                 )
             )
     return found
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    """``1 received entry``, ``2 received entries`` (as ``_console.plural``, without the console's imports)."""
+    return f"{n} {one if n == 1 else many}"

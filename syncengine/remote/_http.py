@@ -246,7 +246,7 @@ class _Flows(Generic[_Transport]):
         if not token:
             raise ConfigurationError(
                 f"the shared log at {url} needs a device token: pass --token or set SYNCENGINE_TOKEN "
-                "(create one with 'syncengine token create --db DB --user NAME' on the server)"
+                "(create one with 'syncengine token create --remote SHARED_LOG --user NAME' on the server)"
             )
         if read_ahead < 1:
             raise ConfigurationError("read_ahead must be at least 1 (1: no read-ahead)")
