@@ -43,11 +43,34 @@ class _Group(click.Group):
         except (KeyboardInterrupt, Interrupted):
             click.echo("interrupted; nothing saved was lost (run the command again to finish)", err=True)
             ctx.exit(130)
+        except BrokenPipeError as exc:
+            if not _stdout_closed():  # another pipe (a socket): an error like any other
+                click.echo(f"error: {_error_sentence(exc)}", err=True)
+                ctx.exit(1)
+            # the reader of stdout went away (`syncengine log DB | head -1`): end quietly, as SIGPIPE would,
+            # and keep Python from failing again when it flushes stdout at exit
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(141)
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
             click.echo(f"error: {_error_sentence(exc)}", err=True)
             ctx.exit(130 if _console_cancelled(exc) else 1)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (where poll() says so; else assumed)."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _fd, event in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() (Windows), or stdout is no file
+        return True
 
 
 def _error_sentence(exc: Exception) -> str:
@@ -163,9 +186,13 @@ def init(
         raise click.UsageError("--user goes with --remote")
     if remote is not None and not remote.strip():
         raise click.UsageError("--remote cannot be empty: give a shared log's path or URL")
-    device = interruptible(lambda _: Device.init(db, list(tables), name=name, snapshot=not no_snapshot))
     if remote is not None:
-        device.set_remote(remote, user)
+        from .remote import check_remote
+
+        check_remote(remote)  # a mistyped remote is refused before anything is written
+    device = interruptible(lambda _: Device.init(db, list(tables), name=name, snapshot=not no_snapshot))
+    if remote is not None and (kept_at := device.set_remote(remote, user)) is not None and not as_json:
+        click.echo(f"the remote's password is kept in {kept_at}, not in the database", err=True)
     status = device.status()
     if as_json:
         print_json(status.as_json())
@@ -239,7 +266,10 @@ def sync(
         report = interruptible(work, abandon=lambda: device.record_interrupted(shared, started, reached))
     except Interrupted as stopped:
         if isinstance(stopped.value, SyncReport):
-            click.echo(_summary(stopped.value), err=True)
+            if as_json:  # a script still gets the report (its "cancelled" is true)
+                print_json(stopped.value.as_json())
+            else:
+                click.echo(_summary(stopped.value), err=True)
         raise
     finally:
         shared.close()
@@ -356,11 +386,26 @@ def _verification(result: Any) -> str:
         more = f" and {diff.more} more" if diff.more else ""
         lines.append(f"  differs from {diff.device_id} in {diff.table}: {keys}{more}")
     same = sum(1 for d in result.devices if d.state == "same")
-    if result.position is not None:
+    compared = sum(1 for d in result.devices if d.state != "not comparable")
+    apart = len(result.devices) - compared
+    if result.position is not None and not compared:
+        # nothing was compared: say so, rather than "in step"
+        first = f"nothing compared at position {result.position}: "
+        if not result.devices:
+            first += "no other device uses this shared log"
+        elif all(d.position != result.position for d in result.devices):
+            if apart == 1:
+                first += "the other device is not at this position (see below): sync it, then verify"
+            else:
+                first += f"none of the {apart} other devices is at this position (see below): sync them, then verify"
+        else:
+            first += "no other device could be compared (see each below)"
+        lines.insert(0, first)
+    elif result.position is not None:
         verdict = "in step" if result.in_step else "NOT in step"
-        lines.insert(
-            0, f"{verdict} at position {result.position}: same as {same} of {len(result.devices)} other devices"
-        )
+        others = f"; {apart} not comparable (at another position)" if apart else ""
+        of = f"same as {same} of {plural(compared, 'device')} compared{others}"
+        lines.insert(0, f"{verdict} at position {result.position}: {of}")
     return "\n".join(lines)
 
 
@@ -658,7 +703,8 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
         print_json([q.as_json() for q in entries])
         return
     for q in entries:
-        click.echo(f"{q.id:>6} {q.table or '?'} {json.dumps(q.as_json()['pk'])}: {q.reason}")
+        what = f"{q.table} {json.dumps(q.as_json()['pk'])}" if q.table is not None else "(a whole batch)"
+        click.echo(f"{q.id:>6} {what}: {q.reason}")
     if not entries:
         click.echo("no quarantined entries")
 
@@ -711,11 +757,15 @@ def config(
         raise click.UsageError("--user goes with --remote")
     if forget_remote and remote is not None:
         raise click.UsageError("pass --remote or --forget-remote, not both")
+    if remote is not None:
+        from .remote import check_remote
+
+        check_remote(remote)  # a mistyped remote is refused before anything is written
     device = Device.open(db)
     if review is not None:
         device.set_review(review == "on", table=table)
-    if remote is not None or forget_remote:
-        device.set_remote(remote, user)
+    if (remote is not None or forget_remote) and (kept_at := device.set_remote(remote, user)) is not None:
+        click.echo(f"the remote's password is kept in {kept_at}, not in the database", err=True)
     kept = None
     if token is not None:
         remembered = device.remote_settings()
@@ -735,7 +785,10 @@ def config(
     if kept is not None:
         click.echo(f"token kept in {kept}")
     state = f"on, every {settings['interval']:g} s" if settings["enabled"] else "off"
-    click.echo(f"automatic sync (in the Sync Manager and 'syncengine watch'): {state}")
+    click.echo(
+        f"automatic sync in the Sync Manager: {state} "
+        f"('syncengine watch' syncs whenever it runs, every {settings['interval']:g} s unless --interval)"
+    )
     for name, held in settings["review"].items():
         click.echo(f"conflicts in {name}: {'held for review' if held else 'decided automatically'}")
 

@@ -34,7 +34,9 @@ def open_shared_log(url: str, *, user: str = "default", token: str | None = None
         return HttpSharedLog(url, token or os.environ.get(TOKEN_ENV))
     if url == "memory:":
         return MemorySharedLog(user=user)
-    return SqlSharedLog(url, user=user, create=create)
+    from .._tokens import with_kept_password
+
+    return SqlSharedLog(with_kept_password(url), user=user, create=create)
 
 
 def _is_server(url: str) -> bool:
