@@ -55,6 +55,12 @@ def _log_bytes(log: SqlSharedLog) -> bytes:
     return b"\n".join(out)
 
 
+def _both(a: Device, b: Device, shared: Any) -> None:
+    """``a`` encrypts the log; ``b`` joins with the same passphrase."""
+    a.setup_encryption(shared, PASS, cost=CHEAP)
+    b.join_encryption(shared, PASS)
+
+
 def _held_keys(folder: Path) -> list[bytes]:
     """Every unwrapped key the devices keep in their key files."""
     found = []
@@ -125,8 +131,7 @@ def test_the_log_refuses_a_plain_batch_once_encrypted(a, shared) -> None:
 
 
 def test_a_tampered_batch_is_quarantined_never_applied(a, b, shared) -> None:
-    a.setup_encryption(shared, PASS, cost=CHEAP)
-    b.join_encryption(shared, PASS)
+    _both(a, b, shared)
     add(a, ("p1", "genuine", 1))
     a.sync(shared)
     with shared.engine.begin() as conn:
@@ -141,8 +146,7 @@ def test_a_tampered_batch_is_quarantined_never_applied(a, b, shared) -> None:
 
 
 def test_a_batch_replayed_under_another_name_is_quarantined(a, b, shared) -> None:
-    a.setup_encryption(shared, PASS, cost=CHEAP)
-    b.join_encryption(shared, PASS)
+    _both(a, b, shared)
     add(a, ("p1", "sent once", 1))
     a.sync(shared)
     b.sync(shared)
@@ -175,8 +179,7 @@ def test_rotation_keeps_old_batches_readable_and_reaches_every_device(devices, s
 
 
 def test_an_unchained_rotation_needs_the_passphrase_on_every_other_device(a, b, shared) -> None:
-    a.setup_encryption(shared, PASS, cost=CHEAP)
-    b.join_encryption(shared, PASS)
+    _both(a, b, shared)
     a.rotate_key(shared, PASS, chained=False)
     add(b, ("p1", "waiting on b", 1))
     with pytest.raises(KeyMissing, match="replaced"):
@@ -207,8 +210,7 @@ def test_a_new_passphrase_rewraps_the_keys_and_the_devices_go_on(devices, shared
 
 
 def test_extra_info_travels_inside_the_ciphertext(a, b, shared) -> None:
-    a.setup_encryption(shared, PASS, cost=CHEAP)
-    b.join_encryption(shared, PASS)
+    _both(a, b, shared)
     add(a, ("p1", "x", 1))
     a.sync(shared, options=SyncOptions(extra_info={"shop": "north-" + SECRET}))
     seen: list[Any] = []
@@ -218,8 +220,7 @@ def test_extra_info_travels_inside_the_ciphertext(a, b, shared) -> None:
 
 
 def test_verify_compares_sealed_digests(a, b, shared) -> None:
-    a.setup_encryption(shared, PASS, cost=CHEAP)
-    b.join_encryption(shared, PASS)
+    _both(a, b, shared)
     add(a, ("p1", "x", 1))
     a.sync(shared)
     b.sync(shared)
@@ -283,8 +284,7 @@ def test_doctor_names_a_missing_key_and_its_fix_without_changing_anything(a, b, 
 
 
 def test_retrying_a_batch_that_did_not_open_keeps_its_reason(a, b, shared) -> None:
-    a.setup_encryption(shared, PASS, cost=CHEAP)
-    b.join_encryption(shared, PASS)
+    _both(a, b, shared)
     add(a, ("p1", "genuine", 1))
     a.sync(shared)
     with shared.engine.begin() as conn:
@@ -355,8 +355,7 @@ def test_an_encrypting_device_does_not_lock_others_out_of_a_log_they_share_in_th
 
 
 def test_status_says_a_device_must_join_after_an_unchained_rotation(a, b, shared) -> None:
-    a.setup_encryption(shared, PASS, cost=CHEAP)
-    b.join_encryption(shared, PASS)
+    _both(a, b, shared)
     a.rotate_key(shared, PASS, chained=False)
     assert b.encryption_status(shared).needs_join
     assert not a.encryption_status(shared).needs_join
