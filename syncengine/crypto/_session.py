@@ -112,9 +112,8 @@ def _adopt(
         except EncryptionError:
             held = {}
     held.update(keys)
+    where = save_keys(secret, held)  # (kept also if the database then fails: unused keys harm nothing)
     with store.begin() as tx:
-        tx.set_setting(SETTING, {"store": secret, "where": None, "current": ring.current, "keyring": ring.dumps()})
-        where = save_keys(secret, held)
         tx.set_setting(SETTING, {"store": secret, "where": where, "current": ring.current, "keyring": ring.dumps()})
         if publish is not None:
             stored = publish()
@@ -177,9 +176,9 @@ def change_passphrase(store: DeviceStore, remote: SharedLog, old: str, new: str)
     if stored is None:
         raise EncryptionError(f"the shared log {remote_url(remote)} is not encrypted: there is no passphrase")
     ring = Keyring.loads(stored.body).rewrapped(old, new)
-    return _adopt(
-        store, ring, ring.unwrap_all(new), _put(board, ring, stored.revision, remote, "change the passphrase")
-    )
+    revision = stored.revision
+    keys = ring.unwrap_all(new)
+    return _adopt(store, ring, keys, publish=lambda: _put(board, ring, revision, remote, "change the passphrase"))
 
 
 def adopt(store: DeviceStore, keyring_body: str, keys: dict[str, bytes]) -> KeyStatus:
@@ -224,20 +223,14 @@ def held_keys(store: DeviceStore) -> tuple[str, dict[str, bytes]] | None:
 
 def problem(store: DeviceStore, remote: SharedLog) -> str | None:
     """Why a sync with ``remote`` would be refused for want of a key (None: it would not); changes nothing."""
-    stored = remote.keyring() if isinstance(remote, KeyBoard) else None
-    if stored is None:
+    found = status(store, remote)
+    if not found.needs_join:
         return None
-    local = _local(store)
-    if local is None:
+    if not found.encrypts:
         return f"the shared log {remote_url(remote)} is encrypted and this device has no key"
-    try:
-        ring = Keyring.loads(stored.body)
-        held = load_keys(local["store"], local.get("where"))
-    except EncryptionError as exc:
-        return str(exc)
-    if ring.current not in ring.follow_chain(held):
-        return f"the key of the shared log {remote_url(remote)} was replaced and this device cannot take it without the passphrase"
-    return None
+    if not found.keys:
+        return f"this device's keys are gone from {found.stored_in} or damaged there"
+    return f"the key of the shared log {remote_url(remote)} was replaced and this device cannot take it without the passphrase"
 
 
 def keys_for_sync(store: DeviceStore, remote: SharedLog) -> Keys | None:

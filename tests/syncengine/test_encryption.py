@@ -369,3 +369,25 @@ def test_a_damaged_key_file_is_a_sentence_not_a_library_error(a, shared) -> None
     with pytest.raises(EncryptionError, match="damaged"):
         a.sync(shared)
     assert a.encryption_status().keys == 0
+
+
+def test_a_new_passphrase_on_a_busy_device_database_leaves_the_log_as_it_was(devices, shared) -> None:
+    import sqlite3
+
+    from syncengine import DatabaseError
+    from syncengine._db import set_lock_wait
+
+    devices("a").setup_encryption(shared, PASS, cost=CHEAP)
+    before = shared.keyring()
+    set_lock_wait(0.2)  # for databases opened from now on
+    a = devices.reopen("a")
+    holder = sqlite3.connect(str(a.engine.url.database), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DatabaseError):
+            a.change_passphrase(shared, PASS, "another long passphrase")
+    finally:
+        set_lock_wait(30)
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert shared.keyring() == before
