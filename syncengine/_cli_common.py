@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ._db import as_argument
 from .device import Device
 from .remote import SharedLog, open_shared_log
 
@@ -16,6 +17,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def command(device: Device, words: str, *more: str) -> str:
+    """``syncengine WORDS DB MORE…`` on this device's database as it was opened, for a person to paste."""
+    return " ".join(["syncengine", words, as_argument(device.engine.url), *more])
 
 
 # -- the remote: the same options on every command that talks to one --------------------------
@@ -61,7 +67,7 @@ def open_remote(
     chosen = chosen_remote(device, remote, user)
     if chosen is None:
         raise click.UsageError(
-            "no remote: pass --remote REMOTE, or remember one with 'syncengine config DB --remote REMOTE'"
+            f"no remote: pass --remote REMOTE, or remember one with '{command(device, 'config', '--remote REMOTE')}'"
         )
     url, user = chosen
     if token is None and url.startswith(("http://", "https://")):

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ._cli_common import open_remote, print_json, remote_options
+from ._cli_common import command, open_remote, print_json, remote_options
 from ._console import plural
 from .crypto import KeyStatus, strength
 from .device import Device
@@ -91,7 +91,8 @@ def _new_passphrase_option(f: F) -> F:
     )(f)
 
 
-def _describe(status: KeyStatus) -> str:
+def _describe(device: Device, status: KeyStatus) -> str:
+    join = command(device, "key join")
     if not status.encrypts:
         mine = "this device does not encrypt"
     else:
@@ -100,7 +101,7 @@ def _describe(status: KeyStatus) -> str:
         if not status.keys:
             mine = (
                 f"this device encrypts with key {status.key_id}, but its keys are gone from {status.stored_in} "
-                "or damaged there: run 'syncengine key join DB' with the passphrase"
+                f"or damaged there: run '{join}' with the passphrase"
             )
     if status.log_encrypted is None:
         return mine
@@ -108,7 +109,7 @@ def _describe(status: KeyStatus) -> str:
         return f"{mine}; the shared log is not encrypted"
     theirs = f"the shared log is encrypted (key {status.log_key_id})"
     if status.needs_join:
-        theirs += ": run 'syncengine key join DB' with the passphrase to sync with it"
+        theirs += f": run '{join}' with the passphrase to sync with it"
     elif status.log_key_id != status.key_id:
         theirs += ": the next sync takes its new key"
     return f"{mine}; {theirs}"
@@ -144,7 +145,7 @@ def setup(
         shared.close()
     sentence = (
         f"the shared log is encrypted from now on, with key {status.key_id}; this device keeps it in "
-        f"{status.stored_in}. On every other device run 'syncengine key join DB' with the same passphrase. "
+        f"{status.stored_in}. On every other device run 'syncengine key join' with its database and the same passphrase. "
         "Without the passphrase, a lost device cannot be replaced: keep it safe."
     )
     if status.encrypted_from:
@@ -193,7 +194,7 @@ def status(db: str, remote: str | None, user: str | None, token: str | None, loc
             found = device.encryption_status(shared)
         finally:
             shared.close()
-    _done(found, as_json, _describe(found))
+    _done(found, as_json, _describe(device, found))
 
 
 @key.command()
@@ -223,7 +224,7 @@ def rotate(
     finally:
         shared.close()
     others = (
-        "every other device needs 'syncengine key join DB' with the passphrase"
+        "every other device needs 'syncengine key join' with its database and the passphrase"
         if unchained
         else "other devices take it at their next sync"
     )

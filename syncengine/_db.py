@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import sqlite3
 import threading
 import time
@@ -188,6 +189,17 @@ def where(url: sa.URL) -> str:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return str(url.database)
     return url.render_as_string(hide_password=True)
+
+
+def as_argument(url: sa.URL) -> str:
+    """A database as a command names it, ready to paste: :func:`where`, in double quotes when the shell needs them.
+
+    Double quotes, because messages put a whole command in single quotes.
+    """
+    text = where(url)
+    if shlex.quote(text) == text:
+        return text
+    return '"' + "".join("\\" + c if c in '"\\$`' else c for c in text) + '"'
 
 
 def describe(engine: sa.Engine) -> str:

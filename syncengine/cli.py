@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, _console
-from ._cli_common import chosen_remote, open_remote, print_json, remote_options
+from ._cli_common import chosen_remote, command, open_remote, print_json, remote_options
 from ._console import Interrupted, interruptible, plural
 from .device import Device
 from .errors import SyncEngineError
@@ -519,7 +519,7 @@ def copy_log_command(source: str, target: str, as_json: bool) -> None:
     else:
         click.echo(
             f"copied shared log {log_id}: {plural(copied, 'batch', 'batches')}; "
-            f"point every device at it: syncengine config DB --remote {target}"
+            f"point every device at it: run 'syncengine config' on its database with --remote {target}"
         )
 
 
@@ -542,7 +542,7 @@ def status(db: str, as_json: bool) -> None:
     remembered = device.remote_settings()
     click.echo(f"device      {st.name} ({st.device_id})")
     click.echo(f"tables      {', '.join(st.tables)}")
-    click.echo(f"remote      {_remote_text(remembered)}")
+    click.echo(f"remote      {_remote_text(device, remembered)}")
     click.echo(f"unshared    {st.unshared}")
     click.echo(f"pending     {st.pending}")
     click.echo(f"quarantined {st.quarantined}")
@@ -560,9 +560,9 @@ def _check_table(device: Device, table: str | None) -> None:
         )
 
 
-def _remote_text(remembered: dict[str, Any] | None) -> str:
+def _remote_text(device: Device, remembered: dict[str, Any] | None) -> str:
     if remembered is None:
-        return "none remembered (pass --remote, or: syncengine config DB --remote REMOTE)"
+        return f"none remembered (pass --remote, or: {command(device, 'config', '--remote REMOTE')})"
     user = f" (user {remembered['user']})" if remembered["user"] else ""
     return f"{remembered['url']}{user}"
 
@@ -781,7 +781,7 @@ def config(
     if as_json:
         print_json(settings)
         return
-    click.echo(f"remote: {_remote_text(settings['remote'])}")
+    click.echo(f"remote: {_remote_text(device, settings['remote'])}")
     if kept is not None:
         click.echo(f"token kept in {kept}")
     state = f"on, every {settings['interval']:g} s" if settings["enabled"] else "off"

@@ -36,7 +36,7 @@ from ._codec import stored as stored_form
 from ._integrate import BatchResult, integrate, integrate_entries, retry_constraints, review_policy
 from ._verify import AUTO_PUBLISH_ROWS, publish
 from .core import LogPlace
-from .crypto import Keys, Unreadable, is_sealed, keys_for_sync
+from .crypto import Keys, Unreadable, is_sealed, key_command, keys_for_sync
 from .errors import ConfigurationError, DatabaseError, KeyMissing, RemoteError, SyncCancelled, SyncEngineError
 from .events import (
     ConflictDecided,
@@ -476,7 +476,7 @@ class _Run:
             if exc.kind == "encrypted":  # encrypted since this sync looked: nothing plain was stored
                 raise KeyMissing(
                     f"the shared log {remote_url(self.remote)} was encrypted during this sync and this device "
-                    "has no key: run 'syncengine key join DB' with the passphrase; nothing unshared was lost"
+                    f"has no key: run '{key_command(self.store, 'join')}' with the passphrase; nothing unshared was lost"
                 ) from exc
             raise
 

@@ -46,8 +46,11 @@ def save_keys(store: str, keys: dict[str, bytes]) -> str:
     return str(path)
 
 
-def load_keys(store: str, where: str | None) -> dict[str, bytes]:
-    """The keys kept as ``store`` (looked for where they were saved first); EncryptionError when gone."""
+def load_keys(store: str, where: str | None, join: str) -> dict[str, bytes]:
+    """The keys kept as ``store`` (looked for where they were saved first); EncryptionError when gone.
+
+    ``join`` is the command that fetches them again, which the error names.
+    """
     text: str | None = None
     ring = usable_keyring()
     if ring is not None:
@@ -61,11 +64,11 @@ def load_keys(store: str, where: str | None) -> dict[str, bytes]:
         place = where or "the system keyring or the config folder"
         raise EncryptionError(
             f"this device encrypts, but its keys are no longer in {place}; "
-            "run 'syncengine key join DB' with the passphrase to fetch them again"
+            f"run '{join}' with the passphrase to fetch them again"
         )
     damaged = EncryptionError(
         f"this device's keys in {where or 'its key store'} are damaged; "
-        "run 'syncengine key join DB' with the passphrase to fetch them again"
+        f"run '{join}' with the passphrase to fetch them again"
     )
     try:
         data = json.loads(text)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._db import as_argument
 from ..errors import EncryptionError, KeyMissing, RemoteError
 from ..model import StoredKeyring
 from ..remote import KeyBoard, SharedLog, remote_url
@@ -26,7 +27,15 @@ from ._secrets import load_keys, save_keys
 log = logging.getLogger("syncengine")
 
 SETTING = "encryption"
-_JOIN = "run 'syncengine key join DB' with the passphrase (the Sync Manager: Encryption… > Unlock)"
+
+
+def key_command(store: DeviceStore, action: str) -> str:
+    """``syncengine key ACTION`` on this device's database as it was opened, for a person to paste."""
+    return f"syncengine key {action} {as_argument(store.engine.url)}"
+
+
+def _join(store: DeviceStore) -> str:
+    return f"run '{key_command(store, 'join')}' with the passphrase (the Sync Manager: Encryption… > Unlock)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +117,7 @@ def _adopt(
     held: dict[str, bytes] = {}
     if local.get("store"):
         try:
-            held = load_keys(secret, local.get("where"))
+            held = load_keys(secret, local.get("where"), key_command(store, "join"))
         except EncryptionError:
             held = {}
     held.update(keys)
@@ -140,7 +149,7 @@ def setup(store: DeviceStore, remote: SharedLog, passphrase: str, *, cost: dict[
         log.warning("the shared log %s is encrypted from now on (key %s)", remote_url(remote), ring.current)
         return _adopt(store, ring, {}, stored)
     if found is not None:
-        raise EncryptionError(f"the shared log {remote_url(remote)} is already encrypted: {_JOIN}")
+        raise EncryptionError(f"the shared log {remote_url(remote)} is already encrypted: {_join(store)}")
     ring, keys = Keyring.create(passphrase, cost=cost)
     status = _adopt(store, ring, keys, publish=lambda: _put(board, ring, 0, remote, "set up encryption"))
     log.warning("the shared log %s is encrypted from now on (key %s)", remote_url(remote), ring.current)
@@ -152,7 +161,7 @@ def join(store: DeviceStore, remote: SharedLog, passphrase: str) -> KeyStatus:
     stored = _board(remote).keyring()
     if stored is None:
         raise EncryptionError(
-            f"the shared log {remote_url(remote)} is not encrypted: set it up with 'syncengine key setup DB'"
+            f"the shared log {remote_url(remote)} is not encrypted: set it up with '{key_command(store, 'setup')}'"
         )
     ring = Keyring.loads(stored.body)
     return _adopt(store, ring, ring.unwrap_all(passphrase), stored)
@@ -204,7 +213,7 @@ def status(store: DeviceStore, remote: SharedLog | None = None) -> KeyStatus:
     if local is None:
         return KeyStatus(False, None, 0, None, log_encrypted, log_key, start, needs_join=ring is not None)
     try:
-        held = load_keys(local["store"], local.get("where"))
+        held = load_keys(local["store"], local.get("where"), key_command(store, "join"))
     except EncryptionError:
         held = {}  # gone or damaged where they were kept: 0 keys says so, and a sync says what to do
     needs_join = ring is not None and ring.current not in ring.follow_chain(held)
@@ -218,7 +227,7 @@ def held_keys(store: DeviceStore) -> tuple[str, dict[str, bytes]] | None:
     local = _local(store)
     if local is None:
         return None
-    return local["keyring"], load_keys(local["store"], local.get("where"))
+    return local["keyring"], load_keys(local["store"], local.get("where"), key_command(store, "join"))
 
 
 def problem(store: DeviceStore, remote: SharedLog) -> str | None:
@@ -257,7 +266,8 @@ def keys_for_sync(store: DeviceStore, remote: SharedLog) -> Keys | None:
             raise EncryptionError(
                 f"this device encrypts, but the shared log {remote_url(remote)} is not encrypted and other devices "
                 "share there in the clear: nothing was sent. To encrypt that log with this device's keys, run "
-                "'syncengine key setup DB' with the passphrase (the others then need 'syncengine key join DB')"
+                f"'{key_command(store, 'setup')}' with the passphrase (then each of the others needs "
+                "'syncengine key join' with its own database)"
             )
         try:
             stored = board.put_keyring(local["keyring"], 0)
@@ -268,15 +278,15 @@ def keys_for_sync(store: DeviceStore, remote: SharedLog) -> Keys | None:
             stored = board.keyring()
             assert stored is not None
     if local is None:
-        raise KeyMissing(f"the shared log {remote_url(remote)} is encrypted and this device has no key: {_JOIN}")
+        raise KeyMissing(f"the shared log {remote_url(remote)} is encrypted and this device has no key: {_join(store)}")
     ring = Keyring.loads(stored.body)
-    held = load_keys(local["store"], local.get("where"))
+    held = load_keys(local["store"], local.get("where"), key_command(store, "join"))
     if ring.current not in held:
         found = ring.follow_chain(held)
         if ring.current not in found:
             raise KeyMissing(
                 f"the key of the shared log {remote_url(remote)} was replaced (key {ring.current}) "
-                f"and this device cannot take it without the passphrase: {_JOIN}"
+                f"and this device cannot take it without the passphrase: {_join(store)}"
             )
         log.info("took the shared log's new key %s", ring.current)
         _adopt(store, ring, found)

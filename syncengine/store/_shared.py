@@ -341,7 +341,7 @@ class SqlSharedLog:
             if payload[: len(SEALED)] != SEALED and self._encrypted(conn):
                 raise RemoteError(
                     f"the shared log refuses batch {batch_id}: it is not encrypted, and this user's log is "
-                    "(run 'syncengine key join DB' on that device)",
+                    "(on that device, run 'syncengine key join' with its database)",
                     kind="encrypted",
                 )
             seq = int(conn.execute(_TOP).scalar_one())

@@ -1,0 +1,82 @@
+"""The last gaps of the command line as a product, each through the real command in a real process.
+
+A message that tells a person to run a command names the database they gave, so
+the command can be pasted as it stands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncengine import Device, open_shared_log
+
+from .test_cli import make_shop, se
+
+PASS = "correct horse battery staple"
+CHEAP = {"memory_kib": 1024, "iterations": 1, "lanes": 1}
+
+
+@pytest.fixture(autouse=True)
+def key_folder(tmp_path, monkeypatch) -> Path:
+    """Keys go to a folder of the test's own (never the system keyring); no passphrase comes from outside."""
+    folder = tmp_path / "config"
+    monkeypatch.setenv("SYNCENGINE_CONFIG_DIR", str(folder))
+    monkeypatch.delenv("SYNCENGINE_PASSPHRASE", raising=False)
+    return folder
+
+
+def _device(path: Path) -> str:
+    db = make_shop(path, ("p1", "kettle"))
+    se("init", db, "--table", "products")
+    return db
+
+
+# -- messages name the database given, not a placeholder ----------------------------------------
+
+
+def test_a_device_without_the_key_is_told_to_run_key_join_on_its_own_database(tmp_path) -> None:
+    a = _device(tmp_path / "a.db")
+    till = _device(tmp_path / "my till.db")  # a space: the command quotes it
+    shared = str(tmp_path / "shared.db")
+    se("sync", a, "--remote", shared)
+    log = open_shared_log(shared)
+    try:
+        Device.open(a).setup_encryption(log, PASS, cost=CHEAP)
+    finally:
+        log.close()
+    refused = se("sync", till, "--remote", shared, check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"run 'syncengine key join \"{till}\"' with the passphrase" in refused.stderr
+    status = se("key", "status", till, "--remote", shared).stdout
+    assert f"run 'syncengine key join \"{till}\"' with the passphrase to sync with it" in status
+    assert " DB" not in refused.stderr + status
+
+
+def test_key_join_on_a_log_that_is_not_encrypted_names_the_setup_command_for_this_database(tmp_path) -> None:
+    a = _device(tmp_path / "a.db")
+    shared = str(tmp_path / "shared.db")
+    se("sync", a, "--remote", shared)
+    refused = se("key", "join", a, "--remote", shared, env={"SYNCENGINE_PASSPHRASE": PASS}, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"error: the shared log {shared} is not encrypted: set it up with 'syncengine key setup {a}'"
+    )
+
+
+def test_without_a_remote_the_config_command_to_paste_names_the_database(tmp_path) -> None:
+    a = _device(tmp_path / "a.db")
+    refused = se("sync", a, check=False)
+    assert refused.returncode == 2
+    assert f"remember one with 'syncengine config {a} --remote REMOTE'" in refused.stderr
+    assert f"none remembered (pass --remote, or: syncengine config {a} --remote REMOTE)" in se("status", a).stdout
+
+
+def test_copy_log_says_what_every_device_runs_without_a_placeholder(tmp_path) -> None:
+    a = _device(tmp_path / "a.db")
+    shared, copy = str(tmp_path / "shared.db"), str(tmp_path / "copy.db")
+    se("sync", a, "--remote", shared)
+    out = se("copy-log", shared, copy).stdout
+    assert f"point every device at it: run 'syncengine config' on its database with --remote {copy}" in out
+    assert " DB " not in out
