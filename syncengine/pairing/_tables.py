@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from ..errors import SchemaError
 
@@ -73,6 +74,9 @@ def build(name: str, doc: Mapping[str, Any], metadata: sa.MetaData) -> sa.Table:
             column_type = kind(**args)
         except TypeError:
             column_type = kind()
+        if kind is sa.Float and "precision" not in args:
+            # a float of unstated precision is a double everywhere but in MariaDB's FLOAT, which holds 4 bytes
+            column_type = column_type.with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
         columns.append(sa.Column(c["name"], column_type, nullable=c["nullable"], primary_key=c["primary_key"]))
     constraints = [sa.UniqueConstraint(*cols) for cols in doc.get("unique", [])]
     return sa.Table(name, metadata, *columns, *constraints)
