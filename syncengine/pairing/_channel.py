@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import select
 import socket
 import ssl
 import struct
@@ -131,6 +132,13 @@ class Channel:
         payload = self._read(size) if size else b""
         self.received_bytes += 4 + length + size
         return header, payload
+
+    def waiting(self) -> bool:
+        """Whether the other device's next message has begun to arrive (so receiving would not wait)."""
+        try:
+            return self.sock.pending() > 0 or bool(select.select([self.sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
 
     def _read(self, n: int) -> bytes:
         chunks: list[bytes] = []

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
-from .. import crypto
+from .. import _gc, crypto
 from .._codec import codec_for
 from .._db import create_engine
 from .._integrate import integrate_entries, review_policy
@@ -63,12 +63,14 @@ PAGE = 5000
 PAGE_BYTES = 4 << 20
 """A snapshot page grows (doubling, from 8 rows up to :data:`PAGE`) while it stays under this many bytes
 and halves when it passes them, so large rows travel a few at a time and memory stays bounded."""
-COMMIT_ROWS = 1
-"""Rows of snapshot pages a joiner writes before it commits: every page commits, so that joining again
-after a stop resumes at the page that did not arrive (four pages a commit saved only 12% of a join's time)."""
+COMMIT_SECONDS = 1.0
+"""How long a joiner writes snapshot pages into one transaction, at most, while the next page is already
+waiting; when it is not, the joiner commits before it waits. A commit costs a few fsyncs (a third of a
+join's time when every page committed); a stop loses at most this much work, and joining again resumes
+at the first page not committed."""
 WINDOW = 3
 """Batches sent before the first is acknowledged: the sender reads the next pages while the joiner writes."""
-VERSION = 1
+VERSION = 2
 MAX_WRONG = 5
 """Wrong secrets a pairing takes before it stops listening."""
 
@@ -191,10 +193,13 @@ def _receive_batches(
     with _FreshWriter(device) as writer:
         while True:
             _check_cancel(cancel)
-            header, payload = channel.receive()
-            if header.get("kind") == "end":
-                return
-            count = _take(header, payload, device, sender_id, report, writer, note, fresh)
+            with _gc.paused():  # a page's objects die with it (see syncengine._gc): a third of decoding's time
+                header, payload = channel.receive()
+                if header.get("kind") == "end":
+                    return
+                count = _take(header, payload, device, sender_id, report, writer, note, fresh)
+            if writer.open and (time.monotonic() - writer.began >= COMMIT_SECONDS or not channel.waiting()):
+                writer.commit()
             report.received += count
             meter.add(count)
             channel.send({"kind": "ack"})
@@ -239,35 +244,39 @@ def _take(
 
 
 class _FreshWriter:
-    """Writes snapshot pages into fresh tables, :data:`COMMIT_ROWS` rows a transaction (capture off).
+    """Writes snapshot pages into fresh tables, several to a transaction (capture off).
 
-    A page is acknowledged once written, before its transaction commits: should the
-    joiner stop, the uncommitted pages roll back with the resume point written
-    beside them, so joining again asks for them again.
+    The caller commits (see :data:`COMMIT_SECONDS`). A page is acknowledged once
+    written, before its transaction commits: should the joiner stop, the uncommitted
+    pages roll back with the resume point written beside them, so joining again asks
+    for them again.
     """
 
     def __init__(self, device: Device) -> None:
         self.device = device
         self.stack: contextlib.ExitStack | None = None
         self.tx: Any = None
-        self.rows = 0
+        self.began = 0.0
+
+    @property
+    def open(self) -> bool:
+        """Whether pages wait in a transaction not committed yet."""
+        return self.stack is not None
 
     def write(self, table: str, document: dict[str, Any], extra: Callable[[Any], None] | None) -> int:
         if self.stack is None:
             self.stack = contextlib.ExitStack()
             self.tx = self.stack.enter_context(self.device.store.begin())
             self.stack.enter_context(self.tx.applying())
+            self.began = time.monotonic()
         count = int(self.tx.load_fresh(table, document))
         if extra is not None:
             extra(self.tx)
-        self.rows += count
-        if self.rows >= COMMIT_ROWS:
-            self.commit()
         return count
 
     def commit(self) -> None:
         if self.stack is not None:
-            stack, self.stack, self.tx, self.rows = self.stack, None, None, 0
+            stack, self.stack, self.tx = self.stack, None, None
             stack.close()
 
     def __enter__(self) -> _FreshWriter:
@@ -438,7 +447,7 @@ class Pairing:
             after = str(resume.get("after") or "") if resume and index == start else ""
             while True:
                 _check_cancel(cancel)
-                with device.store.begin() as tx:  # a page a transaction: the sender keeps working meanwhile
+                with _gc.paused(), device.store.begin() as tx:  # a page a transaction: the sender works on
                     tx.stamp(device.device_id)
                     payload, last, count = tx.snapshot_page(name, after, limit)
                 if payload is None or last is None:

@@ -1,12 +1,14 @@
 """Snapshot pages: a table's rows with their registers, as pairing sends them, and loading them on the joiner.
 
-A page is one JSON document: the table, its columns, and per row ``[key text,
-existence version, alive, explicit field versions (JSON text or null), tombstone
-values (JSON text or null), values in column order (portable form, or null for a
-deleted row)]`` — the sender's ``syncengine_rows`` row and its table row, as they are.
+A page is one JSON document: the table, its columns, ``registers`` (per row ``[key
+text, existence version, alive, explicit field versions (JSON text or null),
+tombstone values (JSON text or null)]``, the sender's ``syncengine_rows`` row as it
+is) and ``cells`` (the values of each live row, in the order of the live registers,
+in column order, in portable form). Both lists are in the shape the drivers bind, so
+a joiner binds them as they are decoded, with no Python work per row.
 
 A joiner that knows nothing of the table yet (no register, no row) writes a page as
-it comes: the rows into the table and the registers verbatim, two ``executemany``s
+it comes: the cells into the table and the registers verbatim, two ``executemany``s
 (:func:`load_fresh`). Otherwise it merges them as state and tombstone entries
 (:func:`entries_of`), which is the same result on an empty table, by the registers'
 max (see ``reconcile/_state``), only slower.
@@ -43,14 +45,15 @@ def snapshot_page(
         if not joined:
             return None, None, 0
         reals = [i for i, c in enumerate(columns) if c in synced.floats]
-        payload = _page_of_cells(synced.name, columns, columns.index(synced.pk_columns[0]), reals, joined)
-        return payload, str(joined[-1][0]), len(joined)
+        payload, count = _page_of_cells(synced.name, columns, columns.index(synced.pk_columns[0]), reals, joined)
+        return payload, str(joined[-1][0]), count
     select = _REGISTERS.where(s.rows.c.tbl == synced.name, s.rows.c.pk > after).order_by(s.rows.c.pk).limit(limit)
     page = conn.execute(select).all()
     if not page:
         return None, None, 0
     live = read_rows(conn, synced, [tuple(loads(r.pk)) for r in page if r.alive])
-    rows: list[list[Any]] = []
+    registers: list[tuple[Any, ...]] = []
+    cells: list[list[Any]] = []
     encode = values.encode
     for r in page:
         if r.alive:
@@ -58,30 +61,29 @@ def snapshot_page(
             if found is None:
                 continue  # live by its registers, gone from the table: nothing to send
             portable = encode(found)
-            rows.append([r.pk, r.exists_v, 1, r.fields, None, [portable.get(c) for c in columns]])
-        else:
-            rows.append([r.pk, r.exists_v, 0, r.fields, r.dead, None])
-    document = {"table": synced.name, "columns": columns, "rows": rows}
-    return orjson.dumps(document), str(page[-1].pk), len(rows)
+            cells.append([portable.get(c) for c in columns])
+        registers.append((r.pk, r.exists_v, r.alive, r.fields, r.dead))
+    document = {"table": synced.name, "columns": columns, "registers": registers, "cells": cells}
+    return orjson.dumps(document), str(page[-1].pk), len(registers)
 
 
-def _page_of_cells(table: str, columns: list[str], key: int, reals: list[int], joined: list[Any]) -> bytes:
-    """A page from registers joined to raw cells (text, integers, reals, blobs, NULL): only blobs and
-    non-finite reals need their portable tag."""
-    rows: list[list[Any]] = []
-    for r in joined:
-        if not r[2]:
-            rows.append([r[0], r[1], 0, r[3], r[4], None])
-            continue
-        cells = list(r[5:])
-        if cells[key] is None:
-            continue  # live by its registers, gone from the table: nothing to send
-        for i in reals:  # (a REAL column's cells; other columns hold no reals that JSON cannot write)
-            value = cells[i]
-            if type(value) is float and not math.isfinite(value):
-                cells[i] = values.encode(value)
-        rows.append([r[0], r[1], 1, r[3], None, cells])
-    return orjson.dumps({"table": table, "columns": columns, "rows": rows}, default=_tag)
+def _page_of_cells(table: str, columns: list[str], key: int, reals: list[int], joined: list[Any]) -> tuple[bytes, int]:
+    """A page from registers joined to raw cells (text, integers, reals, blobs, NULL), and its row count.
+
+    Only blobs and non-finite reals need their portable tag.
+    """
+    registers = [r[:5] for r in joined]
+    cells: list[Any] = [r[5:] for r in joined if r[2]]
+    if None in [c[key] for c in cells]:  # live by its registers, gone from the table: nothing to send
+        registers = [r[:5] for r in joined if not r[2] or r[5 + key] is not None]
+        cells = [c for c in cells if c[key] is not None]
+    for i in reals:  # (a REAL column's cells; other columns hold no reals that JSON cannot write)
+        column = [c[i] for c in cells]
+        if math.inf in column or -math.inf in column:  # (SQLite holds no NaN)
+            cells = [[values.encode(v) if type(v) is float and not math.isfinite(v) else v for v in c] for c in cells]
+            break
+    document = {"table": table, "columns": columns, "registers": registers, "cells": cells}
+    return orjson.dumps(document, default=_tag), len(registers)
 
 
 def _tag(value: Any) -> Any:
@@ -93,13 +95,22 @@ def _tag(value: Any) -> Any:
 def read_page(payload: bytes) -> dict[str, Any]:
     """Read a page; ValueError when it is not one."""
     document = orjson.loads(payload)
-    if not (isinstance(document, dict) and isinstance(document.get("rows"), list)):
+    if not isinstance(document, dict):
         raise ValueError("not a snapshot page")
+    registers, cells, columns = document.get("registers"), document.get("cells"), document.get("columns")
+    if not (isinstance(registers, list) and isinstance(cells, list) and isinstance(columns, list)):
+        raise ValueError("not a snapshot page")
+    try:
+        widths = set(map(len, registers)) | {5}, set(map(len, cells)) | {len(columns)}
+    except TypeError:
+        raise ValueError("a row is not a list") from None
+    if widths != ({5}, {len(columns)}):
+        raise ValueError("a row of the wrong width")
+    if sum(1 for r in registers if r[2]) != len(cells):
+        raise ValueError("its live rows and their values do not match")
     document["tagged"] = b'"$' in payload
     if document["tagged"]:  # tagged values (dates, decimals, bytes…): back to Python values
-        for row in document["rows"]:
-            if row[5] is not None:
-                row[5] = [values.decode(v) for v in row[5]]
+        document["cells"] = [[values.decode(v) for v in row] for row in cells]
     return document
 
 
@@ -108,11 +119,9 @@ def load_fresh(conn: sa.Connection, synced: SyncedTable, document: dict[str, Any
     names = [str(c) for c in document["columns"]]
     keep = [i for i, name in enumerate(names) if name in synced.column_set]
     columns = tuple(names[i] for i in keep)
-    rows = document["rows"]
-    if keep == list(range(len(names))):
-        cells = [r[5] for r in rows if r[2]]
-    else:  # columns this device lacks (they hold NULL: see SyncedTable.problem) are left out
-        cells = [[r[5][i] for i in keep] for r in rows if r[2]]
+    cells = document["cells"]
+    if keep != list(range(len(names))):  # columns this device lacks (they hold NULL: see SyncedTable.problem)
+        cells = [[row[i] for i in keep] for row in cells]
     if cells:
         if synced.plain:
             quote = conn.dialect.identifier_preparer.quote
@@ -125,12 +134,14 @@ def load_fresh(conn: sa.Connection, synced: SyncedTable, document: dict[str, Any
             conn.exec_driver_sql(sql, [_reals(row, reals) for row in cells] if reals else list(map(tuple, cells)))
         else:
             conn.execute(synced.table.insert(), [dict(zip(columns, row, strict=True)) for row in cells])
+    registers = document["registers"]
+    table = sa.literal(synced.name).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
     executemany(
         conn,
-        "INSERT INTO syncengine_rows (exists_v, alive, fields, dead, tbl, pk) VALUES (?, ?, ?, ?, ?, ?)",
-        [(r[1], r[2], r[3], r[4], synced.name, r[0]) for r in rows],
+        f"INSERT INTO syncengine_rows (pk, exists_v, alive, fields, dead, tbl) VALUES (?, ?, ?, ?, ?, {table})",
+        list(map(tuple, registers)),
     )
-    return len(rows)
+    return len(registers)
 
 
 def _reals(row: list[Any], reals: list[int]) -> tuple[Any, ...]:
@@ -145,9 +156,10 @@ def _reals(row: list[Any], reals: list[int]) -> tuple[Any, ...]:
 def entries_of(synced: SyncedTable, device_id: str, document: dict[str, Any]) -> list[Entry]:
     """A page as state and tombstone entries of ``device_id``, to merge into a table that holds rows already."""
     names = [str(c) for c in document["columns"]]
+    cells = iter(document["cells"])
     out: list[Entry] = []
-    for key, exists, alive, fields, dead, cells in document["rows"]:
-        row_values = dict(zip(names, cells, strict=True)) if alive else (loads(dead) or {})
+    for key, exists, alive, fields, dead in document["registers"]:
+        row_values = dict(zip(names, next(cells), strict=True)) if alive else (loads(dead) or {})
         out.append(state_entry(device_id, synced.name, tuple(loads(key)), exists, bool(alive), fields, row_values))
     return out
 
