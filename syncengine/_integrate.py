@@ -9,8 +9,9 @@ The steps, all in one transaction (the sync module opens and commits it):
 4. rows the database refused for a constraint become constraint conflicts (their
    entries held), other refusals are quarantined — the rest of the batch lands;
 5. record conflicts (open when held, decided automatically otherwise), close open
-   conflicts that an incoming decision from another device settled, save row
-   states and retire the entries.
+   conflicts that an incoming decision from another device settled (and take it
+   in place of a result decided automatically here), save row states and retire
+   the entries.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .core import constraint_sides, held_behind, settlement
+from .core import Settlement, constraint_sides, held_behind, settlement, with_decisions
 from .model import PK, Conflict, Entry, Op
 from .reconcile import RowPlan, RowState, reconcile
 from .store import Failure, LoadedRow, LogState, SyncedTable, Tx, entry_of, pk_key
@@ -40,7 +41,7 @@ class BatchResult:
     quarantined: int = 0
     held: int = 0
     opened: list[int] = field(default_factory=list)  # every conflict found (held or decided automatically)
-    decided: list[int] = field(default_factory=list)  # open conflicts settled by a decision from elsewhere
+    decided: list[int] = field(default_factory=list)  # conflicts settled (or re-decided) by a decision from elsewhere
     found: int = 0
 
 
@@ -137,18 +138,15 @@ def integrate_entries(
         if not open_by_row:  # no conflict is open on this batch's rows: nothing to settle
             continue
         for open_conflict in open_by_row.get((row_plan.table, pk_key(row_plan.pk)), []):
-            settled = settlement(open_conflict, row_plan)
-            if settled is not None:
-                tx.close_conflict(
-                    settled.conflict_id,
-                    decision="remote",
-                    value=settled.value,
-                    by=settled.by,
-                    how="remote",
-                    version=settled.version,
-                    now=now,
-                )
-                result.decided.append(settled.conflict_id)
+            _settle(tx, settlement(open_conflict, row_plan), now, result)
+    # A decision from elsewhere also settles a conflict this batch opened, and replaces a result this
+    # device chose automatically. Only rows with an entry that can be a decision are looked at (rare).
+    deciding = with_decisions(good) if good else []
+    if deciding:
+        settleable = tx.settleable_conflicts((r.table, r.pk) for r in deciding)
+        for row_plan in deciding:
+            for conflict in settleable.get((row_plan.table, pk_key(row_plan.pk)), []):
+                _settle(tx, settlement(conflict, row_plan), now, result)
     tx.insert_created([(e.table, texts[e.key], e.version) for e in created])
     tx.save_registers([_register(r, loaded.get((r.table, r.pk))) for r in good])
     integrated = [e for r in good for e in r.entries] + created
@@ -159,6 +157,22 @@ def integrate_entries(
         if kept and origin is not None:
             tx.add_received(origin[0], origin[1], kept, origin[2], state=LogState.DONE)
     return result
+
+
+def _settle(tx: Tx, settled: Settlement | None, now: float, result: BatchResult) -> None:
+    """Record a conflict as decided by a decision from elsewhere (nothing when ``settled`` is None)."""
+    if settled is None:
+        return
+    tx.close_conflict(
+        settled.conflict_id,
+        decision="remote",
+        value=settled.value,
+        by=settled.by,
+        how="remote",
+        version=settled.version,
+        now=now,
+    )
+    result.decided.append(settled.conflict_id)
 
 
 def _register(row: RowPlan, loaded: LoadedRow | None) -> tuple[str, str, RowState, bool]:

@@ -85,7 +85,12 @@ class ConflictFound:
 
 @dataclass(frozen=True, slots=True)
 class ConflictDecided:
-    """An open conflict was decided: by a person here, or by a decision received from another device."""
+    """A conflict was decided: by a person here, or by a decision received from another device.
+
+    The decision received may also replace the result this device chose
+    automatically: the conflict was decided already, and now holds the value
+    kept and who decided it.
+    """
 
     conflict: Conflict
 

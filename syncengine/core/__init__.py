@@ -9,8 +9,9 @@ what they need and writes what they return; ``syncengine.sync`` and
 
 * :func:`stamp`: captured local writes and their rows' registers → versioned
   entries (with the versions each was based on) and the registers after them.
-* :func:`settlement`, :func:`joined`, :func:`constraint_sides`,
-  :func:`held_behind`: what received entries do to open conflicts.
+* :func:`settlement`, :func:`with_decisions`, :func:`joined`,
+  :func:`constraint_sides`, :func:`held_behind`: what received entries do to
+  open conflicts (and to those decided automatically here).
 * :func:`decide`: a conflict, its row and a person's choice → the change that
   shares the decision, and the row's writes and registers.
 * :class:`TableDigest`, :func:`differing`: digests of the synced state, and
@@ -33,6 +34,7 @@ from ._settle import (
     settlement,
     value_after,
     versions_of,
+    with_decisions,
 )
 from ._stamp import Register, RowKey, Stamped, Write, base_of, created, stamp, writes_of
 
@@ -68,5 +70,6 @@ __all__ = [
     "stamp",
     "value_after",
     "versions_of",
+    "with_decisions",
     "writes_of",
 ]

@@ -4,6 +4,10 @@ A conflict stays open on this device until a person decides it here, or until a
 decision made on another device arrives. That decision is an entry whose base
 lists every version the conflict involved (see :mod:`._decide`): whoever wrote
 it had seen all of them, so it settles the conflict here too (:func:`settlement`).
+A conflict this device decided automatically is settled the same way when a
+person on another device decided it otherwise: its record then says what is
+kept now and who decided. Only a row with an entry that can be a decision
+(:func:`with_decisions`) can settle anything of the kind.
 
 A further concurrent change to a spot that already has an open conflict does not
 open a second one; it joins the first as one more remote side
@@ -16,6 +20,7 @@ to that row wait behind it (:func:`held_behind`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,12 +46,31 @@ class Settlement:
     version: str
 
 
+def with_decisions(rows: Iterable[RowPlan]) -> list[RowPlan]:
+    """The rows that hold an entry which can be a decision: one whose base lists the versions of a spot.
+
+    A local write is based on one version per spot, written as text; only a
+    decision lists versions (all those its conflict involved, see :mod:`._decide`).
+    So only these rows can settle a conflict decided automatically here, or one
+    that their own batch opened. A quick pass: no entry is copied.
+    """
+    found = []
+    for row in rows:
+        for entry in row.entries:
+            if any(not isinstance(based, str) for based in entry.base.values()):
+                found.append(row)
+                break
+    return found
+
+
 def settlement(conflict: Conflict, row: RowPlan) -> Settlement | None:
     """Whether an incoming entry of ``row`` settles ``conflict``; the settlement, or None.
 
     An entry settles it when it was based on every version the conflict involves
-    (for a field conflict: an entry that writes that field, or an insert). A
-    constraint conflict is settled only by a person or by its change applying.
+    (for a field conflict: an entry that writes that field, or an insert). That
+    holds for an open conflict and for one decided automatically here, whose
+    decision it replaces. A constraint conflict is settled only by a person or by
+    its change applying.
     """
     if conflict.kind == "constraint":
         return None

@@ -209,6 +209,30 @@ def open_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict[tuple
     return out
 
 
+def settleable_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, str], list[Conflict]]:
+    """Return the conflicts on the given rows that a decision from elsewhere may still settle, by (table, pk text).
+
+    Those are the open ones and the ones decided automatically (a person's
+    decision elsewhere replaces them); meant for the few rows a decision reached.
+    """
+    out: dict[tuple[str, str], list[Conflict]] = {}
+    wanted: dict[str, list[str]] = {}
+    for table, pk in keys:
+        wanted.setdefault(table, []).append(pk_key(pk))
+    c = s.conflicts.c
+    for table, texts in wanted.items():
+        for start in range(0, len(texts), 500):
+            part = texts[start : start + 500]
+            for row in conn.execute(
+                sa.select(s.conflicts)
+                .where(c.status.in_((OPEN, DECIDED)), c.tbl == table, c.pk.in_(part))  # the index's columns
+                .where(sa.or_(c.status == OPEN, c.decided_how == "automatic"))
+                .order_by(c.id)
+            ):
+                out.setdefault((row.tbl, row.pk), []).append(to_model(row))
+    return out
+
+
 def has_open(conn: sa.Connection) -> bool:
     """Return whether any conflict is open (cheap: one indexed row)."""
     return conn.execute(sa.select(s.conflicts.c.id).where(s.conflicts.c.status == OPEN).limit(1)).first() is not None

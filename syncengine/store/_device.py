@@ -389,6 +389,10 @@ class Tx:
         """The open conflicts on these rows, by (table, key text); quick when none is open."""
         return conflicts.open_rows(self.conn, keys)
 
+    def settleable_conflicts(self, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, str], list[Conflict]]:
+        """The conflicts on these rows a decision from elsewhere may settle (open, or decided automatically)."""
+        return conflicts.settleable_rows(self.conn, keys)
+
     def count_open_conflicts(self) -> int:
         """How many conflicts are open."""
         return conflicts.count_open(self.conn)

@@ -6,13 +6,15 @@ the command can be pasted as it stands.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from syncengine import Device, open_shared_log
 
-from .test_cli import make_shop, se
+from .test_cli import make_shop, names, se
 
 PASS = "correct horse battery staple"
 CHEAP = {"memory_kib": 1024, "iterations": 1, "lanes": 1}
@@ -80,3 +82,52 @@ def test_copy_log_says_what_every_device_runs_without_a_placeholder(tmp_path) ->
     out = se("copy-log", shared, copy).stdout
     assert f"point every device at it: run 'syncengine config' on its database with --remote {copy}" in out
     assert " DB " not in out
+
+
+# -- a person's decision elsewhere replaces an automatic one here -------------------------------
+
+
+def _edit(db: str, name: str, *, later: bool = False) -> None:
+    con = sqlite3.connect(db)
+    con.execute("UPDATE products SET name = ? WHERE id = 'p1'", (name,))
+    if later:  # a second later than the other edit (both could share a millisecond): it wins automatically
+        con.execute("UPDATE syncengine_log SET wall = wall + 1000 WHERE state = 0")
+    con.commit()
+    con.close()
+
+
+def _decided_elsewhere(tmp_path: Path) -> tuple[str, str, str]:
+    """A reviews its conflicts and B decides them automatically; A's person takes the value that lost on B."""
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    b = make_shop(tmp_path / "b.db")
+    shared = str(tmp_path / "shared.db")
+    se("init", a, "--table", "products", "--name", "shop-a")
+    se("init", b, "--table", "products", "--name", "shop-b")
+    se("sync", a, "--remote", shared)
+    se("sync", b, "--remote", shared)
+    se("config", a, "--review", "on")
+    _edit(a, "Kettle A")
+    _edit(b, "Kettle B", later=True)
+    se("sync", a, "--remote", shared)
+    se("sync", b, "--remote", shared)  # B decides automatically: its own later write wins
+    se("sync", a, "--remote", shared)  # A holds the conflict for a person
+    [on_b] = json.loads(se("conflicts", b, "--all", "--json").stdout)
+    assert (on_b["decided_value"], on_b["decided_how"]) == ("Kettle B", "automatic")
+    [held] = json.loads(se("conflicts", a, "--json").stdout)
+    se("resolve", a, str(held["id"]), "--take", "local")  # "Kettle A", the value that lost on B
+    se("sync", a, "--remote", shared)
+    se("sync", b, "--remote", shared)
+    return a, b, shared
+
+
+def test_conflicts_all_shows_a_persons_decision_elsewhere_in_place_of_the_automatic_one(tmp_path) -> None:
+    a, b, _ = _decided_elsewhere(tmp_path)
+    assert names(a) == names(b) == ["Kettle A"]
+    a_id = json.loads(se("status", a, "--json").stdout)["device_id"]
+    [record] = json.loads(se("conflicts", b, "--all", "--json").stdout)
+    assert record["status"] == "decided"
+    assert (record["decided_value"], record["decided_by"], record["decided_how"]) == ("Kettle A", a_id, "remote")
+    line = se("conflicts", b, "--all").stdout
+    assert 'kept "Kettle A"' in line and f"decided on device {a_id}" in line
+    assert "automatically" not in line
+    assert json.loads(se("conflicts", b, "--json").stdout) == []  # nothing opened by it

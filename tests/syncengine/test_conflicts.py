@@ -363,6 +363,53 @@ def test_three_devices_one_decision_reaches_all_with_nothing_left_open(devices, 
         assert [x.decided_how for x in device.conflicts(include_decided=True)] == ["remote", "remote"]
 
 
+@every_dialect
+def test_a_persons_decision_elsewhere_replaces_the_result_decided_automatically_here(ab, shared) -> None:
+    a, b = ab
+    a.set_review(True)  # a holds the conflict for a person; b decides automatically
+    set_price(a, "p1", 11)
+    set_price(b, "p1", 12)
+    later(b)
+    a.sync(shared)
+    b.sync(shared)
+    [automatic] = b.conflicts(include_decided=True)
+    assert (automatic.decided_value, automatic.decided_how) == (12, "automatic")
+    a.sync(shared)
+    a.resolve(a.conflicts()[0].id, "local")  # 11: the value that lost on b
+    a.sync(shared)
+    seen: list[Any] = []
+    b.add_listener(seen.append)
+    b.sync(shared)
+    assert price(a) == price(b) == 11
+    [record] = b.conflicts(include_decided=True)
+    assert record.id == automatic.id and record.status == "decided"
+    assert (record.decided_value, record.decided_by, record.decided_how) == (11, a.device_id, "remote")
+    assert [(type(e).__name__, e.conflict.id) for e in seen] == [("ConflictDecided", automatic.id)]
+
+
+@every_dialect
+@pytest.mark.parametrize("review", [False, True], ids=["automatic", "held"])
+def test_a_decision_arriving_with_the_change_it_decides_settles_the_conflict_that_change_makes(
+    ab, shared, review
+) -> None:
+    a, b = ab
+    a.set_review(True)
+    b.set_review(review)  # held or not, the decision that came with the change settles it
+    set_price(b, "p1", 12)
+    b.sync(shared)
+    set_price(a, "p1", 11)
+    later(a)
+    a.sync(shared, stages=("receive", "reconcile"))  # a's own change stays unshared
+    a.resolve(a.conflicts()[0].id, "remote")  # 12
+    a.sync(shared)  # a's change and its decision travel together
+    b.sync(shared)
+    assert price(a) == price(b) == 12
+    [record] = b.conflicts(include_decided=True)
+    assert (record.local, record.remote) == (12, 11)
+    assert (record.decided_value, record.decided_by, record.decided_how) == (12, a.device_id, "remote")
+    assert rows(a) == rows(b) and a.status().conflicts == b.status().conflicts == 0
+
+
 def test_conflict_events_reach_listeners(ab, shared) -> None:
     a, b = ab
     b.set_review(True)

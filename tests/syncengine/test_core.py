@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncengine import Conflict, HybridClock, RemoteValue
-from syncengine.core import NO_VALUE, Row, Write, choose, decide, joined, last_writer, settlement, stamp
+from syncengine.core import (
+    NO_VALUE,
+    Row,
+    Write,
+    choose,
+    decide,
+    joined,
+    last_writer,
+    settlement,
+    stamp,
+    with_decisions,
+)
 from syncengine.model import ROW, Entry, Op
 from syncengine.reconcile import RowState, merge, reconcile
 
@@ -167,6 +179,33 @@ def test_a_decision_settles_its_conflict_on_every_device_and_auto_is_the_last_wr
     # an edit that had seen only some of the sides settles nothing
     partial = Entry("f" * 19 + "e", "e", "t", ("k1",), Op.UPDATE, {"a": 7}, None, {"a": local_version})
     assert settlement(conflict, reconcile([partial], {("t", ("k1",)): state}).rows[0]) is None
+
+
+def test_a_decision_replaces_a_result_decided_automatically_and_only_its_row_is_looked_at() -> None:
+    state = RowState("0000000000001000000a", True, {"a": "0000000000003000000b"}, {"id": "k1", "a": 2})
+    remotes = [RemoteValue(1, "0000000000002000000a", "a")]
+    automatic = dataclasses.replace(
+        _conflict("a", 2, "0000000000003000000b", remotes, auto=2),
+        status="decided",
+        decision="auto",
+        decided_value=2,
+        decided_how="automatic",
+    )
+    # a person on device "a" took its own value, 1: the decision lists both versions
+    decision = Entry(
+        "0000000000004000000a", "a", "t", ("k1",), Op.UPDATE, {"a": 1}, {"a": 2},
+        {"a": ["0000000000002000000a", "0000000000003000000b"]},
+    )
+    edit = Entry("0000000000005000000c", "c", "t", ("k2",), Op.UPDATE, {"a": 7}, None, {"a": "0000000000001000000a"})
+    k2 = RowState("0000000000001000000a", True, {"a": "0000000000001000000a"}, {"id": "k2", "a": 0})
+    plan = reconcile([decision, edit], {("t", ("k1",)): state, ("t", ("k2",)): k2})
+    [decided_row] = with_decisions(plan.rows)
+    assert decided_row.pk == ("k1",) and not plan.conflicts
+    settled = settlement(automatic, decided_row)
+    assert settled is not None and (settled.value, settled.by, settled.version) == (1, "a", decision.version)
+    # a later edit that had seen only the automatic result is no decision of it
+    plain = reconcile([edit], {("t", ("k2",)): k2})
+    assert with_decisions(plain.rows) == []
 
 
 def test_a_further_remote_side_joins_an_open_conflict_and_the_newest_side_wins_automatically() -> None:
