@@ -4,9 +4,11 @@ Setup: a device holding N rows of ``items`` (SQLite file), synced once to a shar
 file (so the log holds the N inserts). Per round, alternating the order:
 
 * **pair + join**: ``Device.pair`` serves in a process of its own (as the sending device
-  would), ``syncengine.join`` makes a fresh database from its code in this process (TLS
+  would), ``syncengine.join`` makes a new database from its code in this process (TLS
   over 127.0.0.1), the time from the join's start to its end (threads of one process would
-  fight over the GIL);
+  fight over the GIL). The new database arrives as one file (see ``syncengine/pairing/_file.py``);
+* **pair + join as pages**: the same into an existing empty file, which receives pages of
+  rows instead (as a PostgreSQL or MariaDB joiner, or one that holds rows, always does);
 * **raw copy** (the floor): ``sqlite3`` reads the N rows of the sender's table and
   ``executemany``-inserts them into a plain table of the same shape in a fresh file
   (one transaction, committed);
@@ -14,7 +16,7 @@ file (so the log holds the N inserts). Per round, alternating the order:
   shared log, receiving and applying the N inserts.
 
 Peak memory (VmHWM) of the sender and the joiner, each in a process of its own
-(``--child``), at N and at N/4: bounded means it does not grow with N.
+(``--child``), at N and at N/4, for both ways: bounded means it does not grow with N.
 
     .venv/bin/python bench/bench_pairing.py              # 1,000,000 rows, 3 rounds
     .venv/bin/python bench/bench_pairing.py --quick      # 100,000 rows, 2 rounds
@@ -24,6 +26,7 @@ Peak memory (VmHWM) of the sender and the joiner, each in a process of its own
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import subprocess
 import sys
@@ -51,15 +54,24 @@ def build(folder: Path, n: int) -> tuple[Path, Path]:
     return sender, log
 
 
-def pair_and_join(folder: Path, sender: Path) -> float:
+def _joiner(folder: Path, pages: bool) -> Path:
+    """A path for the joiner: absent (it arrives as a file), or an existing empty file (it receives pages)."""
+    path = c.fresh_path(folder, "joiner")
+    if pages:
+        path.touch()
+    return path
+
+
+def pair_and_join(folder: Path, sender: Path, pages: bool = False) -> float:
     """The sender in a process of its own (as a device would be), the joiner here; the join's time."""
     serving = subprocess.Popen(
         [sys.executable, __file__, "--child", "serve", str(sender), "-"], stdout=subprocess.PIPE, text=True
     )
     assert serving.stdout is not None
     code = serving.stdout.readline().strip()
+    target = _joiner(folder, pages)
     t0 = time.perf_counter()
-    report = join(str(c.fresh_path(folder, "joiner")), code)
+    report = join(str(target), code)
     seconds = time.perf_counter() - t0
     serving.communicate(timeout=600)
     assert report.received > 0, report
@@ -107,7 +119,7 @@ def child(mode: str, path: str, code_or_none: str) -> None:
     print(f"{c.peak_rss_mb():.1f}", flush=True)
 
 
-def peaks(folder: Path, sender: Path) -> tuple[float, float]:
+def peaks(folder: Path, sender: Path, pages: bool = False) -> tuple[float, float]:
     """Peak RSS of the sender and of the joiner, each in its own process."""
     serving = subprocess.Popen(
         [sys.executable, __file__, "--child", "serve", str(sender), "-"], stdout=subprocess.PIPE, text=True
@@ -115,7 +127,7 @@ def peaks(folder: Path, sender: Path) -> tuple[float, float]:
     assert serving.stdout is not None
     code = serving.stdout.readline().strip()
     joining = subprocess.run(
-        [sys.executable, __file__, "--child", "join", str(c.fresh_path(folder, "mem")), code],
+        [sys.executable, __file__, "--child", "join", str(_joiner(folder, pages)), code],
         capture_output=True,
         text=True,
         check=True,
@@ -142,11 +154,12 @@ def main() -> None:
     with c.workdir(args.dir) as folder:
         print(f"building a sender of {args.rows:,} rows and its shared log…", flush=True)
         sender, log = build(folder, args.rows)
-        times: dict[str, list[float]] = {"pair": [], "raw": [], "replay": []}
+        times: dict[str, list[float]] = {"pair": [], "pages": [], "raw": [], "replay": []}
         for r in range(args.repeats):
             runs = [
                 ("pair", lambda: pair_and_join(folder, sender)),
                 ("raw", lambda: raw_copy(folder, sender)),
+                ("pages", lambda: pair_and_join(folder, sender, pages=True)),
                 ("replay", lambda: replay(folder, log)),
             ]
             if r % 2:
@@ -155,36 +168,61 @@ def main() -> None:
             for name, seconds in got.items():
                 times[name].append(seconds)
             print(
-                f"  round {r + 1}: pair+join {got['pair']:.2f} s, raw copy {got['raw']:.2f} s, replay {got['replay']:.2f} s",
+                f"  round {r + 1} (load {os.getloadavg()[0]:.1f}): pair+join {got['pair']:.2f} s, "
+                f"as pages {got['pages']:.2f} s, raw copy {got['raw']:.2f} s, replay {got['replay']:.2f} s",
                 flush=True,
             )
-        pair, raw, rep = (c.median(times[k]) for k in ("pair", "raw", "replay"))
-        vs_raw = c.median([p / r for p, r in zip(times["pair"], times["raw"], strict=True)])
-        vs_replay = c.median([r / p for p, r in zip(times["pair"], times["replay"], strict=True)])
+        med = {k: c.median(v) for k, v in times.items()}
+
+        def ratios(way: str) -> tuple[float, float, str, str]:
+            vs_raw = [p / r for p, r in zip(times[way], times["raw"], strict=True)]
+            vs_replay = [r / p for p, r in zip(times[way], times["replay"], strict=True)]
+            return c.median(vs_raw), c.median(vs_replay), c.spread(vs_raw), c.spread(vs_replay)
+
+        rows = args.rows
         print(
-            f"pair + join of {args.rows:,} rows: {pair:.2f} s {c.spread(times['pair'])} = {args.rows / pair:,.0f} rows/s; "
-            f"raw copy {raw:.2f} s ({args.rows / raw:,.0f} rows/s); replay {rep:.2f} s ({args.rows / rep:,.0f} rows/s)"
+            f"raw copy {med['raw']:.2f} s {c.spread(times['raw'])} ({rows / med['raw']:,.0f} rows/s); "
+            f"replay {med['replay']:.2f} s {c.spread(times['replay'])} ({rows / med['replay']:,.0f} rows/s)"
         )
-        print(f"  {vs_raw:.2f}x the raw copy's time (target <= 3), {vs_replay:.2f}x as fast as replay (target >= 5)")
-        sender_mb, joiner_mb = peaks(folder, sender)
-        print(f"peak RSS at {args.rows:,} rows: sender {sender_mb:.0f} MB, joiner {joiner_mb:.0f} MB")
-        small, _ = build(folder, max(1, args.rows // 4))
-        small_sender, small_joiner = peaks(folder, small)
-        print(f"peak RSS at {args.rows // 4:,} rows: sender {small_sender:.0f} MB, joiner {small_joiner:.0f} MB")
+        for way, label in (("pair", "pair + join"), ("pages", "pair + join as pages")):
+            vs_raw, vs_replay, raw_spread, replay_spread = ratios(way)
+            print(
+                f"{label} of {rows:,} rows: {med[way]:.2f} s {c.spread(times[way])} = {rows / med[way]:,.0f} rows/s; "
+                f"{vs_raw:.2f}x the raw copy's time {raw_spread} (target <= 3), "
+                f"{vs_replay:.2f}x as fast as replay {replay_spread} (target >= 5)"
+            )
+        vs_raw, vs_replay, _, _ = ratios("pair")
+        pages_vs_raw, pages_vs_replay, _, _ = ratios("pages")
+        small, _ = build(folder, max(1, rows // 4))
+        rss = {}
+        for way, pages in (("file", False), ("pages", True)):
+            rss[way] = peaks(folder, sender, pages) + peaks(folder, small, pages)
+            print(
+                f"peak RSS {'as pages' if pages else 'as a file'}: sender {rss[way][0]:.0f} MB, "
+                f"joiner {rss[way][1]:.0f} MB at {rows:,} rows; {rss[way][2]:.0f} and {rss[way][3]:.0f} MB "
+                f"at {rows // 4:,}"
+            )
     if args.json:
         c.emit_json(
             "pairing",
             {
                 "rows": args.rows,
-                "pair_s": pair,
-                "raw_s": raw,
-                "replay_s": rep,
+                "pair_s": med["pair"],
+                "pages_s": med["pages"],
+                "raw_s": med["raw"],
+                "replay_s": med["replay"],
                 "vs_raw": vs_raw,
                 "vs_replay": vs_replay,
-                "sender_rss_mb": sender_mb,
-                "joiner_rss_mb": joiner_mb,
-                "sender_rss_quarter_mb": small_sender,
-                "joiner_rss_quarter_mb": small_joiner,
+                "pages_vs_raw": pages_vs_raw,
+                "pages_vs_replay": pages_vs_replay,
+                "sender_rss_mb": rss["file"][0],
+                "joiner_rss_mb": rss["file"][1],
+                "sender_rss_quarter_mb": rss["file"][2],
+                "joiner_rss_quarter_mb": rss["file"][3],
+                "pages_sender_rss_mb": rss["pages"][0],
+                "pages_joiner_rss_mb": rss["pages"][1],
+                "pages_sender_rss_quarter_mb": rss["pages"][2],
+                "pages_joiner_rss_quarter_mb": rss["pages"][3],
             },
         )
 

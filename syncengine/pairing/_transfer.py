@@ -2,24 +2,31 @@
 
 The conversation, after the joiner checked the sender's certificate (``_channel``)::
 
-    joiner → hello    {secret, resume: {table, after} | null}
-    sender → welcome  {tables, rows, device_id, name, log: {log_id, cursor} | null, remote,
-                       keys: {keyring, keys} | null}  (or {error})
+    joiner → hello    {secret, resume: {table, after} | null, file: {offset} | null}
+    sender → welcome  {tables, rows, device_id, name, clock, log: {log_id, cursor} | null, remote,
+                       keys: {keyring, keys} | null, file: {bytes, sha256, from} | null}  (or {error})
     joiner → ready    {device_id, name, entries}      (its rows, stamped as its own inserts)
     sender → order    {first: "sender" | "joiner"}    (the smaller side sends first)
-    each side in turn → batch {table?, after?, count} + payload … end
-                 the other ← ack after each batch (written and committed)
-    joiner → done;  sender → bye
+    each side in turn → batch {table?, after?, count} + payload … end   (or file {offset} + bytes … end)
+                 the other ← ack after each batch (written; committed at the latest a second later)
+    joiner → done {device_id?, name?};  sender → bye
 
-The sender's rows travel as state and tombstone entries (their registers, see
-``store/_restate``), read a page per transaction (no long lock on the sender's
-database); the joiner's own rows travel as the inserts it stamped. Each side merges
-what it receives by the usual rules, in one transaction a batch (conflicts are
-recorded where real: the sender meets the joiner's inserts as inserts). The joiner
-records in the same transaction how far it got, so joining again with the same code
-resumes there. Only when everything arrived does it take the sender's place in the
-shared log (its cursor at the position the sender's state reflects, so its first
-sync fetches only what came after) and the sender's remote settings (never a token).
+The sender's rows travel as pages of registers and cells (see ``store/_snapshot``),
+read a page per transaction (no long lock on the sender's database); the joiner's
+own rows travel as the inserts it stamped. Each side merges what it receives by the
+usual rules (conflicts are recorded where real: the sender meets the joiner's
+inserts as inserts); a table the joiner knew nothing of takes its pages as they
+come. The joiner records in the same transaction how far it got, so joining again
+with the same code resumes there. Only when everything arrived does it take the
+sender's place in the shared log (its cursor at the position the sender's state
+reflects, so its first sync fetches only what came after) and the sender's remote
+settings (never a token).
+
+A joiner whose SQLite database does not exist yet asks for a file instead
+(``file``): an SQLite sender answers with one snapshot file of its synced tables and
+registers, made in one transaction (see ``_file``), which the joiner receives whole,
+makes a device of its own, and only then moves to its database's path (its device id
+goes in ``done``). Rows inserted one by one were most of a join's time.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import hmac
 import logging
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -40,17 +48,15 @@ import sqlalchemy as sa
 
 from .. import _gc, crypto
 from .._codec import codec_for
-from .._db import create_engine
 from .._integrate import integrate_entries, review_policy
-from ..clock import Timestamp
-from ..core import LogPlace
-from ..errors import ConfigurationError, RemoteError, RemoteUnavailable, SyncCancelled, SyncEngineError
+from ..errors import ConfigurationError, DatabaseError, RemoteError, RemoteUnavailable, SyncCancelled
 from ..model import Entry
 from ..options import SyncOptions
 from ..serializer import JsonSerializer
-from ..store import LogState, read_page, reflect
+from ..store import read_page, reflect
+from . import _file
 from . import _tables as tables
-from ._channel import Channel, connect, server_context
+from ._channel import Channel, server_context
 from ._code import PairingCode
 
 if TYPE_CHECKING:
@@ -70,6 +76,9 @@ join's time when every page committed); a stop loses at most this much work, and
 at the first page not committed."""
 WINDOW = 3
 """Batches sent before the first is acknowledged: the sender reads the next pages while the joiner writes."""
+FILES = True
+"""Whether a sender sends a joiner whose SQLite database does not exist yet one whole file (see ``_file``), when it
+can; otherwise, and to any other joiner, pages."""
 VERSION = 2
 MAX_WRONG = 5
 """Wrong secrets a pairing takes before it stops listening."""
@@ -322,10 +331,15 @@ class Pairing:
         self.deadline = time.monotonic() + timeout
         self.used = False
         self.wrong = 0
+        self.folder: tempfile.TemporaryDirectory[str] | None = None
+        self.whole: tuple[dict[str, Any], _file.Snapshot] | None = None
 
     def close(self) -> None:
-        """Stop listening: the code no longer works."""
+        """Stop listening: the code no longer works (and a snapshot file made for it is removed)."""
         self.listener.close()
+        if self.folder is not None:
+            self.folder.cleanup()
+            self.folder, self.whole = None, None
 
     def serve(self, *, on_progress: Progress | None = None, cancel: threading.Event | None = None) -> PairReport:
         """Wait for the joiner and send it everything; return when a transfer succeeded.
@@ -379,19 +393,32 @@ class Pairing:
             raise _Refused
         started = time.monotonic()
         resume = hello.get("resume") or None
-        with device.store.begin() as tx:
-            tx.stamp(device.device_id)  # the state sent must hold every captured write
-        with device.store.read() as tx:
-            totals = {t: tx.registers_count(t) for t in device.tables}
-            log_id, cursor = tx.setting("log"), int(tx.setting("cursor", 0))
-            remote = tx.setting("remote")
-            clock = tx.clock(device.device_id)
-        held = crypto.held_keys(device.store)  # an encrypting sender hands its keys over: no passphrase to type
         with device.engine.connect() as conn:
             shapes = {
                 t: tables.describe(table)
                 for t, table in zip(device.tables, reflect(conn, list(device.tables)), strict=True)
             }
+        asked = hello.get("file")  # the joiner's database does not exist yet: it can take a whole file
+        whole = None
+        if isinstance(asked, dict) and FILES and _file.can_send(device):
+            try:
+                whole = self._snapshot(shapes)
+            except DatabaseError as exc:  # (a full disk, say): pages need no room
+                log.warning("pairing: cannot make a snapshot file (%s); sending pages", exc)
+        if whole is not None:
+            start = int(asked.get("offset") or 0) if isinstance(asked, dict) else 0
+            start = start if 0 <= start <= whole.size else 0  # (not this file's part: from the start)
+            totals, log_id, cursor, clock = whole.rows, whole.log, whole.cursor, whole.clock
+        else:
+            with device.store.begin() as tx:
+                tx.stamp(device.device_id)  # the state sent must hold every captured write
+            with device.store.read() as tx:
+                totals = {t: tx.registers_count(t) for t in device.tables}
+                log_id, cursor = tx.setting("log"), int(tx.setting("cursor", 0))
+                now = tx.clock(device.device_id)
+                clock = [now.wall_ms, now.counter]
+        remote = device.setting("remote")
+        held = crypto.held_keys(device.store)  # an encrypting sender hands its keys over: no passphrase to type
         channel.send(
             {
                 "v": VERSION,
@@ -399,22 +426,25 @@ class Pairing:
                 "rows": sum(totals.values()),
                 "device_id": device.device_id,
                 "name": device.name,
-                "clock": [clock.wall_ms, clock.counter],  # past every version the rows carry
+                "clock": clock,  # past every version the rows carry
                 "log": {"log_id": log_id, "cursor": cursor} if log_id is not None else None,
                 "remote": _shareable(remote),
                 "keys": {"keyring": held[0], "keys": {k: v.hex() for k, v in held[1].items()}} if held else None,
+                "file": {"bytes": whole.size, "sha256": whole.sha256, "from": start} if whole is not None else None,
             }
         )
         ready, _ = channel.receive()
         if ready.get("kind") != "ready":
             raise RemoteError(f"the joiner broke off: {ready.get('error') or ready}")
-        joiner_id, name = str(ready["device_id"]), str(ready.get("name") or "")
-        report = PairReport(joiner_id, name, resumed=resume is not None)
+        joiner_id, name = str(ready.get("device_id") or ""), str(ready.get("name") or "")
+        report = PairReport(joiner_id, name, resumed=resume is not None or (whole is not None and start > 0))
         theirs = int(ready.get("entries") or 0)
         first = "joiner" if theirs < sum(totals.values()) else "sender"
         channel.send({"kind": "order", "first": first})
         for turn in (first, "sender" if first == "joiner" else "joiner"):
-            if turn == "sender":
+            if turn == "sender" and whole is not None:
+                self._send_file(channel, whole, start, report, on_progress, cancel)
+            elif turn == "sender":
                 self._send_state(channel, totals, resume, report, on_progress, cancel)
             else:
                 meter = _Meter("receiving", theirs, channel, on_progress)
@@ -422,11 +452,42 @@ class Pairing:
         done, _ = channel.receive()
         if done.get("kind") != "done":
             raise RemoteError(f"the joiner broke off: {done.get('error') or done}")
+        if done.get("device_id"):  # a joiner that arrived as a file has its id only now
+            report.device_id, report.name = str(done["device_id"]), str(done.get("name") or name)
+            joiner_id, name = report.device_id, report.name
         channel.send({"kind": "bye"})
         report.seconds = time.monotonic() - started
         report.bytes = channel.sent_bytes + channel.received_bytes
         log.info("pairing: %s (%s) joined: %d rows sent, %d received", name, joiner_id, report.sent, report.received)
         return report
+
+    def _snapshot(self, shapes: dict[str, Any]) -> _file.Snapshot:
+        """The snapshot file of this pairing, made at the first joiner that asks (kept for one that comes back)."""
+        if self.whole is None or self.whole[0] != shapes:
+            if self.folder is None:  # beside the database (a copy of part of it), readable by its owner only
+                home = self.device.engine.url.database if self.device.engine.dialect.name == "sqlite" else None
+                self.folder = tempfile.TemporaryDirectory(
+                    prefix=".syncengine-pairing-", dir=Path(home).expanduser().parent if home else None
+                )
+            self.whole = (shapes, _file.Snapshot(self.device, shapes, Path(self.folder.name)))
+        return self.whole[1]
+
+    def _send_file(
+        self,
+        channel: Channel,
+        whole: _file.Snapshot,
+        start: int,
+        report: PairReport,
+        on_progress: Progress | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        meter = _Meter("sending", whole.total - whole.rows_at(start), channel, on_progress)
+
+        def acked(rows: int) -> None:
+            report.sent += rows
+            meter.add(rows)
+
+        _file.send(channel, whole, start, WINDOW, acked, cancel)
 
     def _send_state(
         self,
@@ -507,145 +568,3 @@ def _lan_address() -> str | None:
             return str(probe.getsockname()[0])
     except OSError:
         return None
-
-
-# -- the joiner -----------------------------------------------------------------------
-
-
-def join(
-    db: str,
-    code: str,
-    *,
-    name: str | None = None,
-    timeout: float = 60.0,
-    on_progress: Progress | None = None,
-    cancel: threading.Event | None = None,
-) -> PairReport:
-    """Join the device that showed ``code``: make ``db`` a full device with every row it holds, with versions.
-
-    ``db`` is created when absent, with the sender's synced tables; an existing
-    database's tables must fit (SchemaError names the difference otherwise), and
-    rows it already holds are sent the other way. See the module docstring.
-    """
-    from ..device import Device
-
-    parsed = PairingCode.parse(code)
-    started = time.monotonic()
-    channel = connect(parsed.host, parsed.port, parsed.pin, timeout)
-    try:
-        resume = _resume_point(db, parsed)
-        channel.send({"v": VERSION, "secret": parsed.secret.hex(), "resume": resume})
-        welcome, _ = channel.receive()
-        if "error" in welcome:
-            raise RemoteError(f"the other device refused: {welcome['error']}")
-        engine = create_engine(db)
-        try:
-            made = tables.check_or_create(engine, welcome["tables"])
-            device = Device.init(engine, list(welcome["tables"]), name=name)
-        except BaseException:
-            engine.dispose()
-            raise
-        try:
-            sender_id = str(welcome["device_id"])
-            with device.store.begin() as tx:
-                tx.stamp(device.device_id)
-                mine = tx.counts().get(LogState.UNSHARED, 0)  # this database's rows, as its own inserts
-                wall, counter = welcome.get("clock") or [0, 0]
-                clock = tx.clock(device.device_id)
-                clock.observe(Timestamp(int(wall), int(counter), sender_id).encode())  # past every version to come
-                tx.save_clock(clock)
-                earlier = tx.setting("joining")
-                if resume is not None and isinstance(earlier, dict):
-                    fresh = frozenset(earlier.get("fresh") or ())
-                else:
-                    fresh = frozenset(t for t in device.tables if tx.is_fresh(t))
-                    tx.set_setting("joining", {"pin": parsed.pin.hex(), "fresh": sorted(fresh)})
-            channel.send({"kind": "ready", "device_id": device.device_id, "name": device.name, "entries": mine})
-            order, _ = channel.receive()
-            if order.get("kind") != "order":
-                raise RemoteError(f"the other device broke off: {order.get('error') or order}")
-            report = PairReport(device.device_id, device.name, resumed=resume is not None, tables_created=made)
-            pin = parsed.pin.hex()
-
-            def note(header: dict[str, Any]) -> Callable[[Any], None]:
-                point = {"pin": pin, "fresh": sorted(fresh), "table": header.get("table"), "after": header.get("after")}
-                return lambda tx: tx.set_setting("joining", point)
-
-            first = order["first"]
-            for turn in (first, "sender" if first == "joiner" else "joiner"):
-                if turn == "sender":
-                    meter = _Meter("receiving", int(welcome.get("rows") or 0), channel, on_progress)
-                    _receive_batches(channel, device, sender_id, meter, report, cancel, note, fresh)
-                else:
-                    _send_own(channel, device, mine, report, on_progress, cancel)
-            channel.send({"kind": "done"})
-            bye, _ = channel.receive()
-            if bye.get("kind") != "bye":
-                raise RemoteError(f"the other device broke off: {bye.get('error') or bye}")
-            with device.store.begin() as tx:
-                if welcome.get("log"):
-                    tx.enter_log(str(welcome["log"]["log_id"]), LogPlace(int(welcome["log"]["cursor"]), None))
-                if welcome.get("remote"):
-                    tx.set_setting("remote", welcome["remote"])
-                tx.set_setting("joining", None)
-            handed = welcome.get("keys")
-            if handed:
-                keys = {str(k): bytes.fromhex(str(v)) for k, v in handed["keys"].items()}
-                report.key_id = crypto.adopt(device.store, str(handed["keyring"]), keys).key_id
-            report.seconds = time.monotonic() - started
-            report.bytes = channel.sent_bytes + channel.received_bytes
-            return report
-        finally:
-            device.close()
-    finally:
-        channel.close()
-
-
-def _send_own(
-    channel: Channel,
-    device: Device,
-    total: int,
-    report: PairReport,
-    on_progress: Progress | None,
-    cancel: threading.Event | None,
-) -> None:
-    """Send this database's stamped, unshared entries (its rows, as its own inserts); they stay unshared here."""
-    meter = _Meter("sending", total, channel, on_progress)
-    after = 0
-    while True:
-        _check_cancel(cancel)
-        with device.store.read() as tx:
-            rows = tx.unshared(after, PAGE)
-        if not rows:
-            break
-        channel.send({"kind": "batch", "count": len(rows)}, _CODEC.encode(rows))
-        _ack(channel)
-        report.sent += len(rows)
-        meter.add(len(rows))
-        after = rows[-1].id
-    channel.send({"kind": "end"})
-
-
-def _resume_point(db: str, code: PairingCode) -> dict[str, Any] | None:
-    """Where an earlier join of ``db`` with this code stopped, if it did."""
-    from ..device import Device
-
-    url = sa.engine.make_url(db) if "://" in db else None
-    path = (
-        Path(db)
-        if url is None
-        else (Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None)
-    )
-    if path is not None and not path.exists():
-        return None
-    try:
-        device = Device.open(db)
-    except SyncEngineError:
-        return None
-    try:
-        point = device.setting("joining")
-    finally:
-        device.close()
-    if isinstance(point, dict) and point.get("pin") == code.pin.hex() and point.get("table"):
-        return {"table": point["table"], "after": point.get("after")}
-    return None

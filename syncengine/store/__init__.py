@@ -13,6 +13,7 @@ from ._client import entry_of
 from ._device import Assign, DeviceStore, LoadedRow, LogState, Outgoing, Tx, install, load_catalog, reflect
 from ._shared import SqlSharedLog, copy_log
 from ._snapshot import read_page
+from ._snapshot_file import can_write_file, write_file
 
 __all__ = [
     "Assign",
@@ -25,6 +26,7 @@ __all__ = [
     "SqlSharedLog",
     "SyncedTable",
     "Tx",
+    "can_write_file",
     "copy_log",
     "entry_of",
     "execute_plan",
@@ -33,4 +35,5 @@ __all__ = [
     "pk_key",
     "read_page",
     "reflect",
+    "write_file",
 ]

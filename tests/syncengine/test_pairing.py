@@ -182,6 +182,7 @@ def test_ctrl_c_mid_transfer_leaves_a_consistent_database_and_joining_again_resu
     # one page in flight at a time, so that when the sender holds its second page the joiner has
     # committed the first and waits for the next (with more in flight, Ctrl-C would land mid-write)
     monkeypatch.setattr("syncengine.pairing._transfer.WINDOW", 1)
+    monkeypatch.setattr("syncengine.pairing._transfer.FILES", False)  # pages, as to an existing database
     shop_path = Path(_big_shop(tmp_path / "shop.db", 20_000))
     shop = Device.open(str(shop_path))
     pairing = shop.pair(host="127.0.0.1")
@@ -263,6 +264,7 @@ def test_the_joiner_takes_the_senders_remote_but_never_its_token_or_password(tmp
 def test_large_rows_travel_a_few_at_a_time(tmp_path, monkeypatch) -> None:
     """Pages shrink to stay under a size: rows of 300 kB each arrive whole, never in one huge message."""
     monkeypatch.setattr("syncengine.pairing._transfer.PAGE_BYTES", 1 << 20)
+    monkeypatch.setattr("syncengine.pairing._transfer.FILES", False)
     sizes: list[int] = []
     real_send = __import__("syncengine.pairing._channel", fromlist=["Channel"]).Channel.send
 

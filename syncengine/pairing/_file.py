@@ -1,0 +1,260 @@
+"""A new SQLite database joins whole: it arrives as one file, made a device before it takes its place.
+
+When the joiner's database does not exist yet and both devices are SQLite, the
+sender copies its synced tables and their registers into a snapshot file
+(``store.write_file``: SQLite copies the records as they are, with no row
+inserted one by one on either side) and sends it in chunks. The joiner appends
+them to a partial file beside the database, named after the code, so joining
+again with the same code goes on from its size. Once the file is whole and its
+SHA-256 is the sender's, the joiner checks that it holds the described tables
+and nothing else, makes it a device of its own (a new device id), and moves it to
+the database's path last: until then nothing exists there, and a stop or a crash
+leaves at most a partial file that the next join resumes or removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ..errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled
+from ..store import can_write_file, write_file
+from . import _tables as tables
+from ._channel import Channel
+
+CHUNK = 1 << 20
+"""Bytes of the file a message carries."""
+
+if TYPE_CHECKING:
+    from ..device import Device
+
+
+class Snapshot:
+    """A snapshot file a sender made for one pairing, kept until the pairing ends (a joiner may come back)."""
+
+    def __init__(self, device: Device, shapes: Mapping[str, Mapping[str, Any]], folder: Path) -> None:
+        self.path = folder / "snapshot.sqlite"
+        metadata = sa.MetaData(schema="snap")
+        made = [tables.build(name, doc, metadata) for name, doc in shapes.items()]
+        try:
+            with device.store.translated():
+                found = write_file(device.engine, device.store.catalog, device.device_id, self.path, made)
+        except BaseException:
+            self.path.unlink(missing_ok=True)
+            raise
+        self.rows: dict[str, int] = found["rows"]
+        self.log: str | None = found["log"]
+        self.cursor: int = found["cursor"]
+        self.clock: list[int] = found["clock"]
+        self.size = self.path.stat().st_size
+        self.sha256 = _sha256(self.path)
+
+    @property
+    def total(self) -> int:
+        """Rows (registers) the file holds."""
+        return sum(self.rows.values())
+
+    def rows_at(self, offset: int) -> int:
+        """Rows that ``offset`` bytes of the file stand for (see :func:`rows_at`)."""
+        return rows_at(self.total, self.size, offset)
+
+
+def rows_at(total: int, size: int, offset: int) -> int:
+    """Rows that ``offset`` of the ``size`` bytes of a file of ``total`` rows stand for, for progress."""
+    return total * offset // size if size else 0
+
+
+def can_send(device: Device) -> bool:
+    """Whether this device can send a snapshot file."""
+    return can_write_file(device.engine, device.store.catalog)
+
+
+def send(
+    channel: Channel,
+    snapshot: Snapshot,
+    offset: int,
+    window: int,
+    on_acked: Callable[[int], None],
+    cancel: threading.Event | None,
+) -> None:
+    """Send the file from ``offset``, ``window`` chunks ahead of the acknowledgements; ``on_acked(rows)`` after each."""
+    in_flight: list[int] = []
+    with snapshot.path.open("rb") as source:
+        source.seek(offset)
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise SyncCancelled("the transfer was cancelled")
+            data = source.read(CHUNK)
+            if not data:
+                break
+            channel.send({"kind": "file", "offset": offset}, data)
+            end = offset + len(data)
+            in_flight.append(snapshot.rows_at(end) - snapshot.rows_at(offset))
+            offset = end
+            if len(in_flight) >= window:
+                _ack(channel)
+                on_acked(in_flight.pop(0))
+    while in_flight:
+        _ack(channel)
+        on_acked(in_flight.pop(0))
+    channel.send({"kind": "end"})
+
+
+def _ack(channel: Channel) -> None:
+    header, _ = channel.receive()
+    if header.get("kind") != "ack":
+        raise RemoteError(f"the other device broke off: {header.get('error') or header}")
+
+
+# -- the joiner ------------------------------------------------------------------------
+
+
+def partial(path: Path, pin: bytes) -> Path:
+    """Where the file for ``path`` arrives when joining with the code of ``pin``."""
+    return path.with_name(f"{path.name}.joining-{pin.hex()[:12]}")
+
+
+def arrived(path: Path, pin: bytes) -> int:
+    """How much of the file an earlier join of ``path`` with this code received."""
+    mine = partial(path, pin)
+    return mine.stat().st_size if mine.exists() else 0
+
+
+def tidy(path: Path, pin: bytes, *, keep: bool) -> None:
+    """Remove what earlier joins of ``path`` with other codes left, and this code's partial file unless ``keep``."""
+    mine = partial(path, pin)
+    for leftover in path.parent.glob(f"{glob.escape(path.name)}.joining-*"):
+        if leftover != mine or not keep:
+            leftover.unlink(missing_ok=True)
+    for leftover in path.parent.glob(f"{glob.escape(path.name)}.joined-*"):
+        leftover.unlink(missing_ok=True)  # made whole but not placed (a crash at its very end): made again
+
+
+def discard(path: Path, pin: bytes) -> None:
+    """Remove this code's partial file (the file it was part of is not the one coming)."""
+    partial(path, pin).unlink(missing_ok=True)
+
+
+def receive(
+    channel: Channel,
+    path: Path,
+    pin: bytes,
+    size: int,
+    on_chunk: Callable[[int, int], None],
+    cancel: threading.Event | None,
+) -> None:
+    """Append the file's chunks to the partial file until the sender says end; ``on_chunk(start, end)`` after each.
+
+    Each chunk is written before it is acknowledged; a stop keeps what arrived.
+    """
+    target = partial(path, pin)
+    with _said(target), target.open("ab") as out:
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise SyncCancelled(
+                    "the transfer was cancelled; what arrived is kept (join again with the same code to go on)"
+                )
+            header, payload = channel.receive()
+            kind = header.get("kind")
+            if kind == "end":
+                return
+            start = out.tell()
+            if kind != "file" or header.get("offset") != start or start + len(payload) > size:
+                raise RemoteError(f"the other device sent a part of the file out of place: {header}")
+            out.write(payload)
+            out.flush()
+            on_chunk(start, start + len(payload))
+            channel.send({"kind": "ack"})
+
+
+def verify(path: Path, pin: bytes, size: int, sha256: str) -> Path:
+    """Check the whole file arrived as sent; return it renamed as made whole. RemoteError (file removed) if not."""
+    target = partial(path, pin)
+    with _said(target):
+        if target.stat().st_size != size or _sha256(target) != sha256:
+            target.unlink(missing_ok=True)
+            raise RemoteError("the copy of the database arrived damaged; join again with the same code to start over")
+        whole = path.with_name(f"{path.name}.joined-{pin.hex()[:12]}")
+        os.replace(target, whole)
+    return whole
+
+
+def check(whole: Path, shapes: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse a file that holds anything but the described tables, their keys' indexes and the registers."""
+    expected = {*shapes, "syncengine_rows"}
+    connection = sqlite3.connect(f"file:{whole}?mode=ro", uri=True)
+    try:
+        objects = connection.execute("SELECT type, name, tbl_name FROM sqlite_master").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise RemoteError(f"the other device sent a file that is not a database ({exc})") from exc
+    finally:
+        connection.close()
+    for kind, name, table in objects:
+        if not (
+            (kind == "table" and name in expected)
+            or (kind == "index" and table in expected and name.startswith("sqlite_autoindex_"))
+        ):
+            raise RemoteError(f"the other device sent a database holding {kind} {name!r}, which pairing never sends")
+    missing = expected - {name for kind, name, _ in objects if kind == "table"}
+    if missing:
+        raise RemoteError(f"the other device sent a database without {', '.join(sorted(missing))}")
+    engine = sa.create_engine(f"sqlite:///{whole}")
+    try:
+        with engine.connect() as conn:
+            for name, doc in shapes.items():
+                table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+                described = [c["name"] for c in doc["columns"]]
+                if [c.name for c in table.columns] != described or tables.misfit(name, doc, table) is not None:
+                    raise RemoteError(f"the other device sent table {name!r} in another shape than it described")
+    finally:
+        engine.dispose()
+
+
+def place(whole: Path, path: Path) -> None:
+    """Move the finished device to the database's path, where nothing may have appeared meanwhile."""
+    try:
+        os.link(whole, path)  # fails if something is there now: never overwritten
+    except FileExistsError:
+        raise ConfigurationError(
+            f"{path} appeared while this device joined; the joined database is kept as {whole}"
+        ) from None
+    except OSError:  # a file system without hard links
+        if path.exists():
+            raise ConfigurationError(
+                f"{path} appeared while this device joined; the joined database is kept as {whole}"
+            ) from None
+        os.replace(whole, path)
+    else:
+        whole.unlink()
+    with contextlib.suppress(OSError):  # the new name survives a crash
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+@contextlib.contextmanager
+def _said(path: Path) -> Iterator[None]:
+    """Turn a file system's refusal (a full disk, no permission) into a sentence naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise DatabaseError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
