@@ -657,6 +657,8 @@ def devices(db: str, remote: str | None, user: str | None, token: str | None, as
         found = shared.devices()
     finally:
         shared.close()
+    with contextlib.suppress(SyncEngineError):  # kept for 'conflicts --all'; a read-only database keeps none
+        device.remember_devices(found)
     if as_json:
         print_json([{**d.as_json(), "this_device": d.device_id == device.device_id} for d in found])
         return
@@ -793,14 +795,20 @@ def config(
         click.echo(f"conflicts in {name}: {'held for review' if held else 'decided automatically'}")
 
 
-def _who(conflict: Any, device: Device) -> str:
-    """Who decided a conflict, as a person reads it."""
+def _who(conflict: Any, device: Device, names: dict[str, str]) -> str:
+    """Who decided a conflict, as a person reads it: a device by its name when known (with its id when the name is shared)."""
     if conflict.decided_how == "automatic":
         return "automatically (the later write won)"
     if conflict.decided_by == device.device_id or conflict.decided_how == "person":
         return "here, by a person"
-    by = conflict.decided_by or "another device"
-    return f"on device {by}"
+    by = conflict.decided_by
+    if by is None:
+        return "on another device"
+    name = names.get(by)
+    if name is None:
+        return f"on device {by}, by a person"
+    shared = sum(1 for n in names.values() if n == name) > 1
+    return f"on device {name}{f' ({by})' if shared else ''}, by a person"
 
 
 @main.command()
@@ -813,8 +821,9 @@ def conflicts(db: str, show_all: bool, table: str | None, as_json: bool) -> None
     device = Device.open(db)
     _check_table(device, table)
     found = device.conflicts(include_decided=show_all, table=table)
+    names = device.device_names() if show_all else {}  # kept here: no network
     if as_json:
-        print_json([c.as_json() for c in found])
+        print_json([{**c.as_json(), "decided_by_name": names.get(c.decided_by or "")} for c in found])
         return
     for c in found:
         data = c.as_json()
@@ -826,7 +835,7 @@ def conflicts(db: str, show_all: bool, table: str | None, as_json: bool) -> None
         else:
             line = head + (
                 f"kept {json.dumps(data['decided_value'])} (was local {json.dumps(data['local'])}, "
-                f"remote {json.dumps(data['remote'])}), decided {_who(c, device)}, {_when(c.decided_at)}"
+                f"remote {json.dumps(data['remote'])}), decided {_who(c, device, names)}, {_when(c.decided_at)}"
             )
         click.echo(line)
     if not found:

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,7 @@ from .errors import (
     SyncEngineError,
 )
 from .events import ConflictDecided, ConflictEvent, ConflictReopened, Stage
-from .model import Conflict, LogRecord, Op, QuarantinedEntry, Status, SyncRecord, SyncReport
+from .model import Conflict, DeviceInfo, LogRecord, Op, QuarantinedEntry, Status, SyncRecord, SyncReport
 from .options import SyncOptions
 from .remote import SharedLog, remote_url
 from .store import DeviceStore, LogState, SyncedTable, Tx, install, reflect
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from .pairing import Pairing
 
 log = logging.getLogger("syncengine")
+
+_NAMES = "device_names"  # the setting that keeps other devices' display names, by device id
 
 
 class Device:
@@ -222,11 +224,21 @@ class Device:
         this database is running").
         """
         opts = options if options is not None else SyncOptions(**kwargs)
+        deciders: set[str] = set()
+
+        def notify(event: ConflictEvent) -> None:
+            if isinstance(event, ConflictDecided) and event.conflict.decided_how == "remote":
+                deciders.add(event.conflict.decided_by or "")
+            self._notify(event)
+
         with self._lock, one_sync_at_a_time(self.engine, wait=wait_for_other_sync, cancel=opts.cancel):
             try:
-                return run(self.store, Identity(self.device_id, self.name), remote, opts, notify=self._notify)
+                report = run(self.store, Identity(self.device_id, self.name), remote, opts, notify=notify)
             finally:
                 self._reread_identity()
+            if remote is not None and deciders - {""} - self.device_names().keys():
+                self._learn_names(remote)
+            return report
 
     def record_interrupted(self, remote: SharedLog | None, started_at: float, reached: Mapping[str, int]) -> None:
         """Keep in the history a sync that was stopped from outside before it could record itself.
@@ -697,6 +709,34 @@ class Device:
         kept = save_token(url, password) if password else None
         self._set("remote", {"url": url, "user": user or None})
         return kept
+
+    def device_names(self) -> dict[str, str]:
+        """The display names of the devices this one knows, by device id (its own included); no network.
+
+        A sync that receives a decision from a device whose name is not known yet
+        asks the shared log's registry once and keeps the names; so does
+        :meth:`remember_devices`, with a list a caller fetched.
+        """
+        kept = self._get(_NAMES)
+        names = {str(k): str(v) for k, v in kept.items() if v} if isinstance(kept, dict) else {}
+        if self.name:
+            names[self.device_id] = self.name
+        return names
+
+    def remember_devices(self, devices: Iterable[DeviceInfo]) -> None:
+        """Keep the names of these devices (as a shared log's registry lists them) for :meth:`device_names`."""
+        kept = self._get(_NAMES)
+        names = dict(kept) if isinstance(kept, dict) else {}
+        update = {d.device_id: d.name for d in devices if d.name and d.device_id != self.device_id}
+        if any(names.get(k) != v for k, v in update.items()):
+            self._set(_NAMES, {**names, **update})
+
+    def _learn_names(self, remote: SharedLog) -> None:
+        """Keep the names the shared log's registry lists; a failure only leaves them unknown (ids are shown)."""
+        try:
+            self.remember_devices(remote.devices())
+        except SyncEngineError as exc:
+            log.info("could not learn the names of the other devices: %s", " ".join(str(exc).split()))
 
     def rename(self, name: str) -> None:
         """Change this device's display name (sent to the shared log at the next sync)."""

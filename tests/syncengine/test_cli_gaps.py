@@ -127,7 +127,19 @@ def test_conflicts_all_shows_a_persons_decision_elsewhere_in_place_of_the_automa
     [record] = json.loads(se("conflicts", b, "--all", "--json").stdout)
     assert record["status"] == "decided"
     assert (record["decided_value"], record["decided_by"], record["decided_how"]) == ("Kettle A", a_id, "remote")
+    assert record["decided_by_name"] == "shop-a"  # learnt by b's sync, which received the decision
     line = se("conflicts", b, "--all").stdout
-    assert 'kept "Kettle A"' in line and f"decided on device {a_id}" in line
+    assert 'kept "Kettle A"' in line and "decided on device shop-a, by a person" in line
     assert "automatically" not in line
     assert json.loads(se("conflicts", b, "--json").stdout) == []  # nothing opened by it
+
+
+def test_a_device_whose_name_is_not_known_here_is_named_by_its_id_until_devices_lists_it(tmp_path) -> None:
+    a, b, shared = _decided_elsewhere(tmp_path)
+    a_id = json.loads(se("status", a, "--json").stdout)["device_id"]
+    Device.open(b).set_setting("device_names", None)  # as if the name had never been learnt
+    assert f"decided on device {a_id}, by a person" in se("conflicts", b, "--all").stdout
+    se("devices", b, "--remote", shared)  # lists the devices, and keeps their names
+    assert "decided on device shop-a, by a person" in se("conflicts", b, "--all").stdout
+    [record] = json.loads(se("conflicts", b, "--all", "--json").stdout)
+    assert (record["decided_by"], record["decided_by_name"]) == (a_id, "shop-a")
