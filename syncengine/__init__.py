@@ -7,6 +7,7 @@ converge. See the README for a tour.
 """
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from . import events, values
 from ._doctor import Diagnosis
@@ -49,14 +50,28 @@ from .model import (
     SyncRecord,
     SyncReport,
 )
-from .pairing import Pairing, PairingCode, PairProgress, PairReport, join
 from .reconcile import Action, Finding, Plan, RowPlan, RowState, reconcile
 from .remote import KeyBoard, MemorySharedLog, SharedLog, StateBoard, open_shared_log
 from .serializer import JsonSerializer, Serializer
 from .store import SqlSharedLog, copy_log
 from .sync import SyncOptions
 
+if TYPE_CHECKING:
+    from .pairing import Pairing, PairingCode, PairProgress, PairReport, join
+
 __version__ = "0.1.0"
+
+# Pairing loads TLS and certificate code (about 10 MB, a tenth of a second) that a sync never
+# needs: its names are imported when first used (PEP 562).
+_PAIRING = frozenset({"Pairing", "PairingCode", "PairProgress", "PairReport", "join"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PAIRING:
+        from . import pairing
+
+        return getattr(pairing, name)
+    raise AttributeError(f"module 'syncengine' has no attribute {name!r}")
 
 # A library logs; the application decides where it goes (without this, Python's last-resort
 # handler would print the engine's warnings on stderr of every program that uses it).

@@ -15,13 +15,14 @@ import struct
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from ..model import SEALED
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 _NONCE = 12
 _HEAD = len(SEALED) + 8 + _NONCE
@@ -47,6 +48,9 @@ class Keys:
     """Batches after this log position must be sealed; a plain one there is not trusted."""
 
     def _cipher(self, key_id: str) -> ChaCha20Poly1305:
+        # imported here: a device that does not encrypt never loads the library (about 8 MB)
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
         return ChaCha20Poly1305(self.keys[key_id])
 
     def _seal(self, plain: bytes, aad: bytes) -> bytes:
@@ -61,6 +65,8 @@ class Keys:
         if key_id not in self.keys:
             raise Unreadable(f"{what} is encrypted with key {key_id}, which this device does not hold")
         head, nonce = sealed[: len(SEALED) + 8], sealed[len(SEALED) + 8 : _HEAD]
+        from cryptography.exceptions import InvalidTag
+
         try:
             return self._cipher(key_id).decrypt(nonce, sealed[_HEAD:], head + aad)
         except InvalidTag:

@@ -18,9 +18,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from ..errors import EncryptionError, WrongPassphrase
 
@@ -55,6 +52,8 @@ class Kdf:
         return cls(os.urandom(16), **(cost or DEFAULT_COST))
 
     def derive(self, passphrase: str) -> bytes:
+        from cryptography.hazmat.primitives.kdf.argon2 import Argon2id  # loaded only by who encrypts
+
         return Argon2id(
             salt=self.salt,
             length=KEY_BYTES,
@@ -169,7 +168,7 @@ class Keyring:
         kek = self.kdf.derive(passphrase)
         try:
             return {k.id: _unwrap(kek, k.id, k.wrapped) for k in self.keys}
-        except InvalidTag:
+        except _DoesNotOpen:
             raise WrongPassphrase(
                 "the passphrase does not unlock the shared log's keys (check it; it is the one "
                 "given at 'syncengine key setup' or the last 'syncengine key passphrase')"
@@ -182,7 +181,7 @@ class Keyring:
             if k.id not in out and k.chained is not None and k.chained_by in out:
                 try:
                     out[k.id] = _unwrap(out[k.chained_by], k.id, k.chained)
-                except InvalidTag:
+                except _DoesNotOpen:
                     continue  # a damaged link: the key stays missing, and the caller says so
         return out
 
@@ -214,8 +213,12 @@ class Keyring:
         return replace(self, kdf=kdf, keys=wrapped)
 
 
+class _DoesNotOpen(Exception):
+    """A wrapped key that the key given does not unwrap (a wrong passphrase, or a damaged link)."""
+
+
 def _new_key() -> tuple[str, bytes]:
-    return os.urandom(8).hex(), ChaCha20Poly1305.generate_key()
+    return os.urandom(8).hex(), os.urandom(KEY_BYTES)
 
 
 def _aad(key_id: str) -> bytes:
@@ -223,9 +226,17 @@ def _aad(key_id: str) -> bytes:
 
 
 def _wrap(kek: bytes, key_id: str, key: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305  # loaded only by who encrypts
+
     nonce = os.urandom(NONCE_BYTES)
     return nonce + ChaCha20Poly1305(kek).encrypt(nonce, key, _aad(key_id))
 
 
 def _unwrap(kek: bytes, key_id: str, wrapped: bytes) -> bytes:
-    return ChaCha20Poly1305(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _aad(key_id))
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    try:
+        return ChaCha20Poly1305(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _aad(key_id))
+    except InvalidTag:
+        raise _DoesNotOpen(key_id) from None
