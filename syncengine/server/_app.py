@@ -423,9 +423,9 @@ def _quick_engine(url: sa.URL) -> sa.Engine:
     schema, and may find a writer in the way): what cannot be read at once is read
     in the thread pool instead.
     """
-    from .._db import create_engine
+    from .._db import SHARED_LOG_PAGE_CACHE_MIB, create_engine
 
-    return create_engine(url, busy_timeout_ms=0, pool_size=1, max_overflow=1)
+    return create_engine(url, busy_timeout_ms=0, page_cache_mib=SHARED_LOG_PAGE_CACHE_MIB, pool_size=1, max_overflow=1)
 
 
 def _chunks(batches: list[ReceivedBatch], sizes: list[int]) -> list[list[ReceivedBatch]]:
@@ -446,7 +446,7 @@ def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MA
 
     Request bodies over ``max_body_bytes`` (before or after gunzipping) get 413.
     """
-    from .._db import create_engine, to_url
+    from .._db import SHARED_LOG_PAGE_CACHE_MIB, create_engine, to_url
 
     quick = None
     if isinstance(db, sa.Engine):
@@ -459,7 +459,7 @@ def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MA
         pooled: dict[str, Any] = {"pool_use_lifo": True} if not sqlite or _is_file(url) else {}
         if not sqlite:
             pooled.update(pool_size=10, max_overflow=30)  # enough for Starlette's thread pool (40 threads)
-        engine = create_engine(db, **pooled)
+        engine = create_engine(db, page_cache_mib=SHARED_LOG_PAGE_CACHE_MIB, **pooled)
         if sqlite and _is_file(url):
             quick = _quick_engine(url)
     server = _Server(engine, max_body_bytes, quick)

@@ -176,9 +176,9 @@ def _failure(
 
 
 def _engine(url: str | sa.URL) -> sa.Engine:
-    from .._db import create_engine
+    from .._db import SHARED_LOG_PAGE_CACHE_MIB, create_engine
 
-    return create_engine(url)
+    return create_engine(url, page_cache_mib=SHARED_LOG_PAGE_CACHE_MIB)
 
 
 class SqlSharedLog:

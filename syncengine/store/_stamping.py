@@ -66,7 +66,7 @@ def stamp(
     catalog: Mapping[str, SyncedTable],
     device_id: str,
     *,
-    chunk: int = 20000,
+    chunk: int = 5000,
     limit: int | None = None,
     assign: Assign | None = None,
     keep: bool = True,
@@ -81,19 +81,17 @@ def stamp(
     recorded in the batches it puts them in (all ``limit`` writes in one go), so
     they can be sent without being read back; without ``keep`` they are not
     written to the log at all (``assign`` keeps them, in the outbox) and their
-    captured rows stay as they are.
+    captured rows stay as they are. Writes are taken ``chunk`` at a time (each
+    chunk's entries go to ``assign`` on their own), so however many a transaction
+    stamps, only one chunk is held at once.
     """
-    if assign is not None and limit is not None:
-        chunk = max(chunk, limit)  # one call of assign sees every entry: no batch is cut short
     taken = 0
     reader = CapturedReader(conn)
     while limit is None or taken < limit:
         size = chunk if limit is None else min(chunk, limit - taken)
-        rows = reader.next(size)
-        if rows:
-            _stamp_rows(conn, catalog, device_id, reader, rows, assign, keep)
-            taken += len(rows)
-        if len(rows) < size:
+        read = _stamp_rows(conn, catalog, device_id, reader, reader.next(size), assign, keep)
+        taken += read
+        if read < size:
             break
     return taken
 
@@ -116,10 +114,9 @@ class CapturedReader:
         # captured rows up to the highest one a batch waiting in the outbox covers are stamped
         # already (see _schema.outbox)
         outboxed = conn.execute(sa.select(sa.func.max(s.outbox.c.last_id))).scalar() if dialect.outbox else None
-        self.sql = (
-            f"{self.select} WHERE state = 0{f' AND id > {int(outboxed)}' if outboxed is not None else ''} "
-            f"ORDER BY id LIMIT {param_marker(conn)}"
-        )
+        self.after = int(outboxed or 0)  # and rows this reader has handed out are not read again
+        marker = param_marker(conn)
+        self.sql = f"{self.select} WHERE state = 0 AND id > {marker} ORDER BY id LIMIT {marker}"
         cleared = "".join(f", n{i} = NULL, o{i} = NULL" for i in range(self.width))
         self.stamp_sql = (
             "UPDATE syncengine_log SET state = ?, tbl = ?, pk = ?, op = ?, data = ?, old = ?, version = ?, "
@@ -128,7 +125,10 @@ class CapturedReader:
 
     def next(self, limit: int) -> list[Any]:
         """The next ``limit`` captured rows, oldest first."""
-        return list(self.conn.exec_driver_sql(self.sql, (limit,)).all())
+        rows = list(self.conn.exec_driver_sql(self.sql, (self.after, limit)).all())
+        if rows:
+            self.after = int(rows[-1][0])
+        return rows
 
     def rows(self, ids: Sequence[int]) -> list[Any]:
         """The captured rows with these ids."""
@@ -159,8 +159,15 @@ def _stamp_rows(
     rows: Sequence[Any],
     assign: Assign | None,
     keep: bool = True,
-) -> None:
-    """Stamp these captured rows (see :func:`syncengine.core.stamp`) and write what stamping decided."""
+) -> int:
+    """Stamp these captured rows (see :func:`syncengine.core.stamp`) and write what stamping decided; how many.
+
+    The rows are let go once decoded (the caller keeps no reference): at 20,000 rows
+    they are a quarter of what stamping holds.
+    """
+    read = len(rows)
+    if not rows:
+        return 0
     writes: list[Write] = []
     orphans: list[int] = []
     for row in rows:
@@ -174,6 +181,7 @@ def _stamp_rows(
         if not made:
             orphans.append(log_id)
         writes += made
+    del rows, row
     keys: dict[str, set[str]] = {}
     for write in writes:
         keys.setdefault(write.table, set()).add(write.key)
@@ -210,6 +218,7 @@ def _stamp_rows(
         for part in chunks(orphans):
             conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
     save_clock(conn, clock)
+    return read
 
 
 def _write_stamped(
