@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ import click
 from . import __version__, _console
 from ._cli_common import chosen_remote, command, open_remote, print_json, remote_options
 from ._console import Interrupted, interruptible, plural
+from ._entry import INTERRUPTED, running
 from .device import Device
 from .errors import SyncEngineError
 from .model import SyncReport
@@ -35,13 +37,20 @@ T = TypeVar("T")
 class _Group(click.Group):
     """Turns every error into one clear line and a non-zero exit (the traceback only with ``--debug``)."""
 
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:  # while the arguments are read: interrupted like a command (not click's "Aborted!")
+            _ending_on_interrupt()
+            raise click.exceptions.Exit(130) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (KeyboardInterrupt, Interrupted):
-            click.echo("interrupted; nothing saved was lost (run the command again to finish)", err=True)
+            _ending_on_interrupt()
             ctx.exit(130)
         except BrokenPipeError as exc:
             if not _stdout_closed():  # another pipe (a socket): an error like any other
@@ -59,6 +68,13 @@ class _Group(click.Group):
                 traceback.print_exc()
             click.echo(f"error: {_error_sentence(exc)}", err=True)
             ctx.exit(130 if _console_cancelled(exc) else 1)
+
+
+def _ending_on_interrupt() -> None:
+    """Say that the command was interrupted; a further Ctrl-C while it ends changes nothing."""
+    if running():  # the process is the command: it ends now (a program calling the group keeps its handler)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    click.echo(INTERRUPTED, err=True)
 
 
 def _stdout_closed() -> bool:

@@ -6,8 +6,13 @@ the command can be pasted as it stands.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +148,81 @@ def test_a_device_whose_name_is_not_known_here_is_named_by_its_id_until_devices_
     assert "decided on device shop-a, by a person" in se("conflicts", b, "--all").stdout
     [record] = json.loads(se("conflicts", b, "--all", "--json").stdout)
     assert (record["decided_by"], record["decided_by_name"]) == (a_id, "shop-a")
+
+
+# -- Ctrl-C while the command line loads -----------------------------------------------------------
+
+INTERRUPTED = "interrupted; nothing saved was lost (run the command again to finish)"
+SCRIPT = Path(sys.executable).with_name("syncengine")  # the console script pip installed
+
+
+def _loading(launch: list[str], db: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``syncengine status DB`` started with Python's import log on stderr, caught while it loads SQLAlchemy.
+
+    stderr is a one-page pipe: the process cannot write more than a page of that log
+    beyond what was read, so when a line about SQLAlchemy has been read, the command
+    line is still loading (hundreds of modules are left) whatever the machine's speed.
+    Returns the process and the pipe to read the rest from.
+    """
+    read, write = os.pipe()
+    fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)
+    process = subprocess.Popen(
+        [sys.executable, "-X", "importtime", *launch, "status", db], stdout=subprocess.PIPE, stderr=write
+    )
+    os.close(write)
+    seen = b""
+    while b"sqlalchemy" not in seen:
+        chunk = os.read(read, 512)
+        assert chunk, seen.decode()  # it ended before loading SQLAlchemy
+        seen += chunk
+    return process, read
+
+
+def _ended(process: subprocess.Popen[bytes], read: int) -> tuple[int, str, list[str]]:
+    """Read the rest; the exit status, stdout, and stderr without the import log."""
+    rest = b""
+    while chunk := os.read(read, 65536):
+        rest += chunk
+    os.close(read)
+    out = process.communicate(timeout=60)[0].decode()
+    code = process.returncode
+    lines = [line for line in rest.decode(errors="replace").splitlines() if not line.startswith("import time:")]
+    return code, out, lines
+
+
+LAUNCHES = [pytest.param(["-m", "syncengine"], id="python -m syncengine"), pytest.param([str(SCRIPT)], id="script")]
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_SETPIPE_SZ"), reason="needs Linux's pipe size control")
+@pytest.mark.parametrize("launch", LAUNCHES)
+def test_ctrl_c_while_the_command_line_loads_ends_with_the_interrupted_line(tmp_path, launch) -> None:
+    db = _device(tmp_path / "a.db")
+    process, read = _loading(launch, db)
+    process.send_signal(signal.SIGINT)
+    code, out, lines = _ended(process, read)
+    assert (code, out) == (130, "")
+    assert lines == [INTERRUPTED]  # nothing else: no traceback, no "Aborted!"  # nothing else: no traceback, no "Aborted!"
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_SETPIPE_SZ"), reason="needs Linux's pipe size control")
+@pytest.mark.parametrize("launch", LAUNCHES)
+def test_ctrl_c_pressed_again_and_again_still_ends_with_one_line(tmp_path, launch) -> None:
+    db = _device(tmp_path / "a.db")
+    process, read = _loading(launch, db)
+    for _ in range(20):
+        process.send_signal(signal.SIGINT)
+    code, out, lines = _ended(process, read)
+    assert (code, out, lines) == (130, "", [INTERRUPTED])
+
+
+def test_import_syncengine_loads_none_of_the_engines_libraries() -> None:
+    """What lets the command hear Ctrl-C at once: the package loads its names when they are used."""
+    probe = "import sys, syncengine; print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'click', 'cryptography', 'httpx'}))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_the_command_line_group_still_runs_as_before() -> None:
+    run = "import sys; from syncengine.cli import main; sys.argv = ['syncengine', '--version']; main()"
+    done = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True)
+    assert done.returncode == 0 and "syncengine, version" in done.stdout
