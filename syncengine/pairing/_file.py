@@ -6,7 +6,7 @@ sender copies its synced tables and their registers into a snapshot file
 inserted one by one on either side) and sends it in chunks. The joiner appends
 them to a partial file beside the database, named after the code, so joining
 again with the same code goes on from its size. Once the file is whole and its
-SHA-256 is the sender's, the joiner checks that it holds the described tables
+SHA-256 is the sender's (both sides compute it on the way), the joiner checks that it holds the described tables
 and nothing else, makes it a device of its own (a new device id), and moves it to
 the database's path last: until then nothing exists there, and a stop or a crash
 leaves at most a partial file that the next join resumes or removes.
@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import hmac
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import sqlalchemy as sa
 
@@ -56,7 +57,6 @@ class Snapshot:
         self.cursor: int = found["cursor"]
         self.clock: list[int] = found["clock"]
         self.size = self.path.stat().st_size
-        self.sha256 = _sha256(self.path)
 
     @property
     def total(self) -> int:
@@ -86,16 +86,22 @@ def send(
     on_acked: Callable[[int], None],
     cancel: threading.Event | None,
 ) -> None:
-    """Send the file from ``offset``, ``window`` chunks ahead of the acknowledgements; ``on_acked(rows)`` after each."""
+    """Send the file from ``offset``, ``window`` chunks ahead of the acknowledgements; ``on_acked(rows)`` after each.
+
+    The end message carries the whole file's SHA-256, computed on the way (the joiner
+    computes its own as it writes, from the start of its partial file).
+    """
     in_flight: list[int] = []
+    digest = hashlib.sha256()
     with snapshot.path.open("rb") as source:
-        source.seek(offset)
+        _digest_of(source, offset, digest)
         while True:
             if cancel is not None and cancel.is_set():
                 raise SyncCancelled("the transfer was cancelled")
             data = source.read(CHUNK)
             if not data:
                 break
+            digest.update(data)
             channel.send({"kind": "file", "offset": offset}, data)
             end = offset + len(data)
             in_flight.append(snapshot.rows_at(end) - snapshot.rows_at(offset))
@@ -106,7 +112,7 @@ def send(
     while in_flight:
         _ack(channel)
         on_acked(in_flight.pop(0))
-    channel.send({"kind": "end"})
+    channel.send({"kind": "end", "sha256": digest.hexdigest()})
 
 
 def _ack(channel: Channel) -> None:
@@ -151,41 +157,43 @@ def receive(
     size: int,
     on_chunk: Callable[[int, int], None],
     cancel: threading.Event | None,
-) -> None:
+) -> Path:
     """Append the file's chunks to the partial file until the sender says end; ``on_chunk(start, end)`` after each.
 
-    Each chunk is written before it is acknowledged; a stop keeps what arrived.
+    Each chunk is written before it is acknowledged; a stop keeps what arrived. At
+    the end, the partial file (what an earlier join left, and what came now) must be
+    the whole file with the sender's SHA-256: it is then renamed as made whole and
+    returned; otherwise it is removed and RemoteError says so.
     """
     target = partial(path, pin)
-    with _said(target), target.open("ab") as out:
-        while True:
-            if cancel is not None and cancel.is_set():
-                raise SyncCancelled(
-                    "the transfer was cancelled; what arrived is kept (join again with the same code to go on)"
-                )
-            header, payload = channel.receive()
-            kind = header.get("kind")
-            if kind == "end":
-                return
-            start = out.tell()
-            if kind != "file" or header.get("offset") != start or start + len(payload) > size:
-                raise RemoteError(f"the other device sent a part of the file out of place: {header}")
-            out.write(payload)
-            out.flush()
-            on_chunk(start, start + len(payload))
-            channel.send({"kind": "ack"})
-
-
-def verify(path: Path, pin: bytes, size: int, sha256: str) -> Path:
-    """Check the whole file arrived as sent; return it renamed as made whole. RemoteError (file removed) if not."""
-    target = partial(path, pin)
+    digest = hashlib.sha256()
     with _said(target):
-        if target.stat().st_size != size or _sha256(target) != sha256:
+        with target.open("a+b") as out:
+            _digest_of(out, out.seek(0, os.SEEK_END), digest)
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise SyncCancelled(
+                        "the transfer was cancelled; what arrived is kept (join again with the same code to go on)"
+                    )
+                header, payload = channel.receive()
+                kind = header.get("kind")
+                if kind == "end":
+                    break
+                start = out.tell()
+                if kind != "file" or header.get("offset") != start or start + len(payload) > size:
+                    raise RemoteError(f"the other device sent a part of the file out of place: {header}")
+                out.write(payload)
+                out.flush()
+                digest.update(payload)
+                on_chunk(start, start + len(payload))
+                channel.send({"kind": "ack"})
+            intact = out.tell() == size and hmac.compare_digest(digest.hexdigest(), str(header.get("sha256")))
+        if not intact:
             target.unlink(missing_ok=True)
             raise RemoteError("the copy of the database arrived damaged; join again with the same code to start over")
-        whole = path.with_name(f"{path.name}.joined-{pin.hex()[:12]}")
-        os.replace(target, whole)
-    return whole
+        made = path.with_name(f"{path.name}.joined-{pin.hex()[:12]}")
+        os.replace(target, made)
+    return made
 
 
 def check(whole: Path, shapes: Mapping[str, Mapping[str, Any]]) -> None:
@@ -221,17 +229,16 @@ def check(whole: Path, shapes: Mapping[str, Mapping[str, Any]]) -> None:
 
 def place(whole: Path, path: Path) -> None:
     """Move the finished device to the database's path, where nothing may have appeared meanwhile."""
+    appeared = f"{path} appeared while this device joined; it was left as it is (join to another path)"
     try:
         os.link(whole, path)  # fails if something is there now: never overwritten
     except FileExistsError:
-        raise ConfigurationError(
-            f"{path} appeared while this device joined; the joined database is kept as {whole}"
-        ) from None
+        whole.unlink(missing_ok=True)
+        raise ConfigurationError(appeared) from None
     except OSError:  # a file system without hard links
         if path.exists():
-            raise ConfigurationError(
-                f"{path} appeared while this device joined; the joined database is kept as {whole}"
-            ) from None
+            whole.unlink(missing_ok=True)
+            raise ConfigurationError(appeared) from None
         os.replace(whole, path)
     else:
         whole.unlink()
@@ -252,9 +259,11 @@ def _said(path: Path) -> Iterator[None]:
         raise DatabaseError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _digest_of(source: BinaryIO, size: int, digest: Any) -> None:
+    """Feed the first ``size`` bytes of ``source`` to ``digest``; leave ``source`` just after them."""
+    source.seek(0)
+    left = size
+    while left > 0 and (chunk := source.read(min(CHUNK, left))):
+        digest.update(chunk)
+        left -= len(chunk)
+    source.seek(size)

@@ -4,10 +4,10 @@ The conversation, after the joiner checked the sender's certificate (``_channel`
 
     joiner → hello    {secret, resume: {table, after} | null, file: {offset} | null}
     sender → welcome  {tables, rows, device_id, name, clock, log: {log_id, cursor} | null, remote,
-                       keys: {keyring, keys} | null, file: {bytes, sha256, from} | null}  (or {error})
+                       keys: {keyring, keys} | null, file: {bytes, from} | null}  (or {error})
     joiner → ready    {device_id, name, entries}      (its rows, stamped as its own inserts)
     sender → order    {first: "sender" | "joiner"}    (the smaller side sends first)
-    each side in turn → batch {table?, after?, count} + payload … end   (or file {offset} + bytes … end)
+    each side in turn → batch {table?, after?, count} + payload … end   (or file {offset} + bytes … end {sha256})
                  the other ← ack after each batch (written; committed at the latest a second later)
     joiner → done {device_id?, name?};  sender → bye
 
@@ -430,7 +430,7 @@ class Pairing:
                 "log": {"log_id": log_id, "cursor": cursor} if log_id is not None else None,
                 "remote": _shareable(remote),
                 "keys": {"keyring": held[0], "keys": {k: v.hex() for k, v in held[1].items()}} if held else None,
-                "file": {"bytes": whole.size, "sha256": whole.sha256, "from": start} if whole is not None else None,
+                "file": {"bytes": whole.size, "from": start} if whole is not None else None,
             }
         )
         ready, _ = channel.receive()
