@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import sqlalchemy as sa
 
 from ..errors import ConfigurationError, DatabaseError, RemoteError, SyncCancelled
-from ..store import can_write_file, write_file
+from ..store import can_write_file, registers_fit, write_file
 from . import _tables as tables
 from ._channel import Channel
 
@@ -199,7 +199,7 @@ def receive(
 def check(whole: Path, shapes: Mapping[str, Mapping[str, Any]]) -> None:
     """Refuse a file that holds anything but the described tables, their keys' indexes and the registers."""
     expected = {*shapes, "syncengine_rows"}
-    connection = sqlite3.connect(f"file:{whole}?mode=ro", uri=True)
+    connection = sqlite3.connect(whole)
     try:
         objects = connection.execute("SELECT type, name, tbl_name FROM sqlite_master").fetchall()
     except sqlite3.DatabaseError as exc:
@@ -215,9 +215,11 @@ def check(whole: Path, shapes: Mapping[str, Mapping[str, Any]]) -> None:
     missing = expected - {name for kind, name, _ in objects if kind == "table"}
     if missing:
         raise RemoteError(f"the other device sent a database without {', '.join(sorted(missing))}")
-    engine = sa.create_engine(f"sqlite:///{whole}")
+    engine = sa.create_engine(sa.URL.create("sqlite", database=str(whole)))
     try:
         with engine.connect() as conn:
+            if not registers_fit(conn):
+                raise RemoteError("the other device sent a database whose registers are not as this version keeps them")
             for name, doc in shapes.items():
                 table = sa.Table(name, sa.MetaData(), autoload_with=conn)
                 described = [c["name"] for c in doc["columns"]]

@@ -13,7 +13,7 @@ from ._client import entry_of
 from ._device import Assign, DeviceStore, LoadedRow, LogState, Outgoing, Tx, install, load_catalog, reflect
 from ._shared import SqlSharedLog, copy_log
 from ._snapshot import read_page
-from ._snapshot_file import can_write_file, write_file
+from ._snapshot_file import can_write_file, registers_fit, write_file
 
 __all__ = [
     "Assign",
@@ -35,5 +35,6 @@ __all__ = [
     "pk_key",
     "read_page",
     "reflect",
+    "registers_fit",
     "write_file",
 ]

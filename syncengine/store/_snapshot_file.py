@@ -77,6 +77,16 @@ def write_file(
     return out
 
 
+def registers_fit(conn: sa.Connection) -> bool:
+    """Whether the database's registers table (one received in a snapshot file) has the engine's columns and key."""
+    if not sa.inspect(conn).has_table("syncengine_rows"):
+        return False
+    found = sa.Table("syncengine_rows", sa.MetaData(), autoload_with=conn)
+    return [c.name for c in found.columns] == [c.name for c in s.rows.columns] and [
+        c.name for c in found.primary_key.columns
+    ] == [c.name for c in s.rows.primary_key.columns]
+
+
 def _prune(raw: Any, catalog: Mapping[str, SyncedTable], quote: Any) -> dict[str, int]:
     """Leave in the copy what pages would carry (see ``snapshot_page``); return each table's registers.
 

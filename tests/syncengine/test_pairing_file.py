@@ -61,6 +61,7 @@ def test_a_file_and_pages_make_the_same_device_leaving_out_what_sync_does_not_kn
     con.commit()
     con.close()
     shop = Device.init(str(path), ["products"], snapshot=False)  # the five rows stay this device's own
+    assert _file.can_send(shop)
     con = sqlite3.connect(path)
     con.executemany("INSERT INTO products VALUES (?, ?, ?)", [(f"p{i}", f"item {i}", i / 4) for i in range(40)])
     con.execute("UPDATE products SET price = 1e999 WHERE id = 'p3'")
@@ -160,7 +161,10 @@ def test_a_file_holding_anything_else_is_refused(tmp_path) -> None:
     path = tmp_path / "f.db"
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE products (id TEXT, name TEXT NOT NULL, PRIMARY KEY (id))")
-    con.execute("CREATE TABLE syncengine_rows (tbl TEXT, pk TEXT, exists_v TEXT, alive INT, fields TEXT, dead TEXT)")
+    con.execute(
+        "CREATE TABLE syncengine_rows (tbl TEXT, pk TEXT, exists_v TEXT, alive INT, fields TEXT, dead TEXT, "
+        "PRIMARY KEY (tbl, pk)) WITHOUT ROWID"
+    )
     con.commit()
     _file.check(path, shapes)  # as described: taken
     con.execute("CREATE TRIGGER sneaky AFTER INSERT ON products BEGIN DELETE FROM products; END")
@@ -168,8 +172,54 @@ def test_a_file_holding_anything_else_is_refused(tmp_path) -> None:
     with pytest.raises(RemoteError, match="trigger 'sneaky'"):
         _file.check(path, shapes)
     con.execute("DROP TRIGGER sneaky")
+    con.execute("ALTER TABLE syncengine_rows ADD COLUMN extra TEXT")
+    con.commit()
+    with pytest.raises(RemoteError, match="registers"):
+        _file.check(path, shapes)
+    con.execute("ALTER TABLE syncengine_rows DROP COLUMN extra")
     con.execute("ALTER TABLE products ADD COLUMN extra TEXT")
     con.commit()
     con.close()
     with pytest.raises(RemoteError, match="another shape"):
         _file.check(path, shapes)
+
+
+def test_integer_keys_unique_columns_and_names_that_need_quoting_arrive_as_pages_make_them(
+    tmp_path, monkeypatch
+) -> None:
+    path = tmp_path / "shop.db"
+    con = sqlite3.connect(path)
+    con.execute('CREATE TABLE "order lines" (n BIGINT PRIMARY KEY, sku TEXT UNIQUE, "qty.x" INTEGER, note BLOB)')
+    con.execute("CREATE TABLE products (id TEXT PRIMARY KEY, name TEXT NOT NULL, price REAL)")
+    con.executemany(
+        'INSERT INTO "order lines" VALUES (?, ?, ?, ?)', [(i, f"s{i}", i * 7, bytes([i])) for i in range(60)]
+    )
+    con.executemany("INSERT INTO products VALUES (?, ?, ?)", [(f"p{i}", f"it's {i}", i / 3) for i in range(30)])
+    con.commit()
+    con.close()
+    shop = Device.init(str(path), ["order lines", "products"])
+    assert _file.can_send(shop)  # (else both ways below would be pages)
+    con = sqlite3.connect(path)
+    con.execute('DELETE FROM "order lines" WHERE n = 5')
+    con.execute("UPDATE products SET name = 'changed' WHERE id = 'p2'")
+    con.commit()
+    con.close()
+    joined = {}
+    for files in (True, False):
+        monkeypatch.setattr("syncengine.pairing._transfer.FILES", files)
+        thread, _out, code = _serving(shop)
+        new = tmp_path / f"new-{files}.db"
+        report = join(str(new), code)
+        thread.join(60)
+        assert report.received == 90 and sorted(report.tables_created) == ["order lines", "products"]
+        con = sqlite3.connect(new)
+        joined[files] = [
+            con.execute('SELECT * FROM "order lines" ORDER BY n').fetchall(),
+            con.execute("SELECT * FROM products ORDER BY id").fetchall(),
+            con.execute("SELECT * FROM syncengine_rows ORDER BY tbl, pk").fetchall(),
+            sorted(con.execute("SELECT type, name, sql FROM sqlite_master").fetchall(), key=str),
+        ]
+        con.close()
+    shop.close()
+    assert joined[True] == joined[False]
+    assert len(joined[True][0]) == 59 and joined[True][0][0] == (0, "s0", 0, b"\x00")
