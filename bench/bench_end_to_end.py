@@ -21,6 +21,7 @@ The two use separate fresh files in the same round.
     /work/venv/bin/python bench/bench_end_to_end.py                    # 100k entries, 3 rounds
     /work/venv/bin/python bench/bench_end_to_end.py --quick            # 20k entries, 2 rounds
     /work/venv/bin/python bench/bench_end_to_end.py --one-after-other  # only the sequential figure
+    /work/venv/bin/python bench/bench_end_to_end.py --one-after-other --cli  # and through 'syncengine sync'
     /work/venv/bin/python bench/bench_end_to_end.py --quick --json     # last line: one JSON object of the figures
 
 Only the package's public API is used, so the script runs against other versions of the
@@ -30,8 +31,11 @@ engine too (``compare.py`` points ``PYTHONPATH`` at an older tree).
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import sqlite3
+import subprocess
+import sys
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -93,6 +97,26 @@ def one_round(folder: Path, rows: list[c.Row], options: SyncOptions) -> dict[str
         "B.receive": rb.timings.get("receive", 0.0),
         "B.reconcile": rb.timings.get("reconcile", 0.0),
     }
+
+
+def cli_round(folder: Path, rows: list[c.Row]) -> dict[str, float]:
+    """One after the other as a person runs it: ``syncengine sync`` on A, then on B, each a fresh process.
+
+    ``python -m syncengine`` (the same engine ``PYTHONPATH`` gives this script); the
+    seconds are each command's wall time, start-up and imports included.
+    """
+    a_path, b_path, log_path, _ = prepare(folder, rows)
+    seconds = {}
+    for side, path in (("A", a_path), ("B", b_path)):
+        command = [sys.executable, "-m", "syncengine", "sync", str(path), "--remote", str(log_path), "--json"]
+        t0 = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds[side] = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise SystemExit(f"syncengine sync on {side} failed (exit {done.returncode}): {done.stderr[-2000:]}")
+        report = json.loads(done.stdout)
+        assert report["sent" if side == "A" else "applied"] == len(rows), report
+    return {"cli": seconds["A"] + seconds["B"], "cli.A": seconds["A"], "cli.B": seconds["B"]}
 
 
 def _sync_b_until(
@@ -166,6 +190,11 @@ def main() -> None:
         help="skip the end-to-end run of A and B at once (two processes); time only A's sync, then B's",
     )
     parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="also time one after the other through the command line: 'syncengine sync' on A, then on B",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print the key figures (medians) as one JSON object on the last line, for compare.py",
@@ -194,6 +223,8 @@ def main() -> None:
     with c.workdir(args.dir) as folder:
         for r in range(args.repeats):
             res = one_round(folder, rows, options)
+            if args.cli:
+                res.update(cli_round(folder, rows))
             if not args.one_after_other:
                 res["concurrent"] = concurrent_round(folder, rows, options)
             results.append(res)
@@ -219,6 +250,13 @@ def main() -> None:
     print(
         f"capture on A (trigger-captured executemany, not in the sync figure): {c.median([x['capture'] for x in results]):.3f} s"
     )
+    if args.cli:
+        cli = [x["cli"] for x in results]
+        print(
+            f"through the command line ('syncengine sync' on A, then on B, start-up included): "
+            f"{n / c.median(cli):,.0f} entries/s [{c.spread(cli)} s; A {c.median([x['cli.A'] for x in results]):.2f} s, "
+            f"B {c.median([x['cli.B'] for x in results]):.2f} s]  " + c.verdict(n / c.median(cli), 40_000, higher_is_better=True)
+        )
     if not args.one_after_other:
         together = c.median([x["concurrent"] for x in results])
         print(
@@ -236,6 +274,7 @@ def main() -> None:
                 "rounds": len(results),
                 "two_process_eps": n / c.median(concurrent) if concurrent else None,
                 "one_after_other_eps": rate,
+                "cli_eps": n / c.median([x["cli"] for x in results]) if args.cli else None,
                 "a_seconds": c.median([x["A.sync"] for x in results]),
                 "b_seconds": c.median([x["B.sync"] for x in results]),
             },

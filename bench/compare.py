@@ -94,11 +94,12 @@ SCENARIOS = ("inserts/empty", "ins+upd/empty", "updates/populated", "mixed/popul
 BENCHES: dict[str, Bench] = {
     "end_to_end": Bench(
         "bench_end_to_end.py",
-        (),
+        ("--cli",),
         ("--quick",),
         (
             Figure("end to end, A and B at once (entries/s)", ("two_process_eps",), True, ",.0f"),
             Figure("end to end, one after the other (entries/s)", ("one_after_other_eps",), True, ",.0f"),
+            Figure("  same, through 'syncengine sync' (entries/s)", ("cli_eps",), True, ",.0f"),
             Figure("  A.sync, one after the other (s)", ("a_seconds",), False, ".3f"),
             Figure("  B.sync, one after the other (s)", ("b_seconds",), False, ".3f"),
         ),
