@@ -20,6 +20,7 @@ to that row wait behind it (:func:`held_behind`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -57,10 +58,13 @@ def with_decisions(rows: Iterable[RowPlan]) -> list[RowPlan]:
     found = []
     for row in rows:
         for entry in row.entries:
-            if any(not isinstance(based, str) for based in entry.base.values()):
+            if not all(map(isinstance, entry.base.values(), _TEXT)):  # map: no Python frame per entry
                 found.append(row)
                 break
     return found
+
+
+_TEXT = itertools.repeat(str)
 
 
 def settlement(conflict: Conflict, row: RowPlan) -> Settlement | None:
