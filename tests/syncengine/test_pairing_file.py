@@ -53,7 +53,10 @@ def _state(path: Path) -> dict:
         con.close()
 
 
-def test_a_file_and_pages_make_the_same_device_leaving_out_what_sync_does_not_know(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("unstamped", [False, True], ids=["searched-beside-the-copy", "searched-in-the-copy"])
+def test_a_file_and_pages_make_the_same_device_leaving_out_what_sync_does_not_know(
+    tmp_path, monkeypatch, unstamped
+) -> None:
     path = tmp_path / "shop.db"
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE products (id TEXT PRIMARY KEY, name TEXT NOT NULL, price REAL)")
@@ -73,8 +76,11 @@ def test_a_file_and_pages_make_the_same_device_leaving_out_what_sync_does_not_kn
     con.execute("UPDATE syncengine_control SET applying = 1")
     con.execute("DELETE FROM products WHERE id = 'p7'")
     con.execute("UPDATE syncengine_control SET applying = 0")
+    if unstamped:  # a write captured but not stamped yet: the file's transaction stamps it, then searches its copy
+        con.execute("INSERT INTO products VALUES ('p40', 'written last', 10)")
     con.commit()
     con.close()
+    expected = 40 if unstamped else 39
     joined = {}
     for files in (True, False):
         monkeypatch.setattr("syncengine.pairing._transfer.FILES", files)
@@ -82,12 +88,12 @@ def test_a_file_and_pages_make_the_same_device_leaving_out_what_sync_does_not_kn
         new = tmp_path / f"new-{files}.db"
         report = join(str(new), code)
         thread.join(60)
-        assert report.received == 39 and report.tables_created == ["products"]
+        assert report.received == expected and report.tables_created == ["products"]
         joined[files] = _state(new)
     shop.close()
     assert joined[True] == joined[False]
     ids = [r[0] for r in joined[True]["rows"]]
-    assert len(ids) == 39 and "p7" not in ids and not any(i.startswith("old") for i in ids)
+    assert len(ids) == expected and "p7" not in ids and not any(i.startswith("old") for i in ids)
     assert [r[2] for r in joined[True]["rows"] if r[0] == "p3"] == [float("inf")]
     assert b"never shared" not in (tmp_path / "new-True.db").read_bytes()  # not even in a free page
 
