@@ -403,7 +403,7 @@ class Pairing:
         if isinstance(asked, dict) and FILES and _file.can_send(device):
             try:
                 whole = self._snapshot(shapes)
-            except DatabaseError as exc:  # (a full disk, say): pages need no room
+            except (DatabaseError, OSError) as exc:  # (a full disk, say): pages need no room
                 log.warning("pairing: cannot make a snapshot file (%s); sending pages", exc)
         if whole is not None:
             start = int(asked.get("offset") or 0) if isinstance(asked, dict) else 0
@@ -465,9 +465,10 @@ class Pairing:
         """The snapshot file of this pairing, made at the first joiner that asks (kept for one that comes back)."""
         if self.whole is None or self.whole[0] != shapes:
             if self.folder is None:  # beside the database (a copy of part of it), readable by its owner only
-                home = self.device.engine.url.database if self.device.engine.dialect.name == "sqlite" else None
+                home = self.device.engine.url.database or ""
+                beside = home not in ("", ":memory:") and not home.startswith("file:")
                 self.folder = tempfile.TemporaryDirectory(
-                    prefix=".syncengine-pairing-", dir=Path(home).expanduser().parent if home else None
+                    prefix=".syncengine-pairing-", dir=Path(home).expanduser().parent if beside else None
                 )
             self.whole = (shapes, _file.Snapshot(self.device, shapes, Path(self.folder.name)))
         return self.whole[1]

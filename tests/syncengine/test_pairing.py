@@ -335,7 +335,9 @@ def test_pairing_hands_the_encryption_key_over_so_no_passphrase_is_typed(tmp_pat
     log = SqlSharedLog(str(tmp_path / "log.db"))
     shop = Device.init(make_shop(tmp_path / "shop.db", ("p1", "kettle")), ["products"])
     shop.set_remote(str(tmp_path / "log.db"))
-    key = shop.setup_encryption(log, "correct horse battery staple", cost={"memory_kib": 1024, "iterations": 1, "lanes": 1})
+    key = shop.setup_encryption(
+        log, "correct horse battery staple", cost={"memory_kib": 1024, "iterations": 1, "lanes": 1}
+    )
     shop.sync(log)
     pairing = shop.pair(host="127.0.0.1")
     thread = threading.Thread(target=pairing.serve)

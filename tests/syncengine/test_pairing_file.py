@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from syncengine import Device, RemoteError, SyncCancelled, join
+from syncengine import DatabaseError, Device, RemoteError, SyncCancelled, join
 from syncengine.pairing import _file
 
 from .test_cli import se
@@ -151,6 +151,7 @@ def test_a_damaged_partial_file_is_refused_with_a_sentence_and_joining_again_sta
     report = join(str(new), code)
     thread.join(60)
     assert report.resumed is False and report.received == 5_000 and len(_rows(new)) == 5_000
+    assert not list(tmp_path.glob(".syncengine-pairing-*"))  # the sender's snapshot file went with the pairing
     shop.close()
 
 
@@ -229,3 +230,18 @@ def test_integer_keys_unique_columns_and_names_that_need_quoting_arrive_as_pages
     shop.close()
     assert joined[True] == joined[False]
     assert len(joined[True][0]) == 59 and joined[True][0][0] == (0, "s0", 0, b"\x00")
+
+
+def test_a_sender_that_cannot_make_the_file_sends_pages(tmp_path, monkeypatch) -> None:
+    def no_room(*_args, **_kwargs):
+        raise DatabaseError("cannot write the snapshot: database or disk is full")
+
+    monkeypatch.setattr("syncengine.pairing._file.Snapshot.__init__", no_room)
+    shop = Device.open(_big_shop(tmp_path / "shop.db", 3_000))
+    thread, _out, code = _serving(shop)
+    new = tmp_path / "new.db"
+    report = join(str(new), code)
+    thread.join(60)
+    assert report.received == 3_000 and _rows(new) == _rows(tmp_path / "shop.db") and not _partials(new)
+    assert not list(tmp_path.glob(".syncengine-pairing-*"))  # the pairing's folder went with it
+    shop.close()
