@@ -302,7 +302,7 @@ class SyncReport:
     log_created: bool = False
     """The shared log did not exist: this sync created it."""
     new_log: bool = False
-    """This device had not shared with this log before: it shared its whole state there and read the log from its start."""
+    """This device had not shared with this log before (or shared elsewhere since): it shared its whole state there."""
     state_shared: int = 0
     """Rows whose registers this sync shared again (see ``new_log``)."""
     device_id: str | None = None

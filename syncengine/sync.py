@@ -236,7 +236,7 @@ class _Run:
 
         A log the device has not shared with gets the device's whole state; a
         database that is not the only one with its device id sends what it prepared
-        under that id, then takes a new one and reads the log from its start. The
+        under that id, then takes a new one and reads the log on from its cursor. The
         decision to take a new id is recorded first, so a sync that stops half way
         finishes it next time.
         """
@@ -259,7 +259,7 @@ class _Run:
         if copied is not None:
             log.warning("%s; this database takes a new device id", copied)
             self._send_prepared()
-            self._take_new_identity(log_id, copied)
+            self._take_new_identity(log_id, copied, meeting.place.cursor)
         if meeting.new_log:
             with self.store.begin() as tx:
                 tx.stamp(self.device_id)  # every captured write first: then the registers hold every value
@@ -279,15 +279,23 @@ class _Run:
         finally:
             self.stamping = True
 
-    def _take_new_identity(self, log_id: str, why: str) -> None:
-        """Give this database a new device id; it reads the log from its start, as a device that shared nothing."""
+    def _take_new_identity(self, log_id: str, why: str, cursor: int) -> None:
+        """Give this database a new device id; it reads the log on from ``cursor``, where this database stands.
+
+        Everything up to the cursor is in this database already (a backup or a copy
+        holds its cursor with its rows). After it come the batches the old id
+        pushed from elsewhere, which now arrive as another device's. Reading
+        from the log's start instead would replay entries already merged, and an
+        entry older than a decision made since looks concurrent with it: conflicts
+        a person had decided would open again.
+        """
         assert self.remote is not None
         old, new = self.device_id, uuid.uuid4().hex
         with self.store.begin() as tx:
             tx.set_setting("device_id", new)
             tx.set_setting("previous_device_ids", [*tx.setting("previous_device_ids", []), old])
             tx.set_setting("identity_pending", None)
-            tx.enter_log(log_id, LogPlace(), forget_others=True)
+            tx.enter_log(log_id, LogPlace(cursor), forget_others=True)
         self.device_id = self.report.device_id = new
         self.report.identity_changed = why
         self.remote.register_device(new, self.name)

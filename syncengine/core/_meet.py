@@ -15,9 +15,11 @@ cursor and the sequence number of the newest batch it pushed there
   a batch from this device id that this database did not push. Each such database
   would skip the others' batches as its own, forever. It takes a new device id,
   after sending what it had already prepared under the old one, and reads the log
-  from its start, so every batch of the old id reaches it (its own ones again
-  change nothing: merging is idempotent). A copy that detects the other does the
-  same, so both end with new ids and every write everywhere.
+  on from its cursor, so every batch the old id pushed from elsewhere reaches it
+  (what came before the cursor is in the database already; replayed, an entry
+  older than a decision made since would look concurrent with it). A copy that
+  detects the other does the same, so both end with new ids and every write
+  everywhere.
 
 A database synced before logs had ids adopts the first log it meets when the log
 already knew the device (the upgrade), rather than reading it all again.

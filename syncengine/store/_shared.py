@@ -220,6 +220,16 @@ class SqlSharedLog:
             if counter.name not in names:
                 if not create:
                     raise RemoteError(f"there is no shared log at {where} (a sync creates one)", kind="no_log")
+                others = sorted(n for n in names if not n.startswith("sharedlog_"))
+                if path is not None and others:
+                    # an SQLite file is a shared log of its own: one holding an application's tables is a
+                    # mistyped path (a server's database may hold other tables beside the log: that is allowed)
+                    raise RemoteError(
+                        f"{where} is another program's database (it holds {', '.join(others[:3])}"
+                        f"{', …' if len(others) > 3 else ''}), not a shared log: give a new file's path for "
+                        "the shared log, or the existing log's",
+                        kind="not_a_log",
+                    )
                 self.created = True
             metadata.create_all(self.engine, checkfirst=True)
             with self.engine.begin() as conn:

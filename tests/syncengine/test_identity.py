@@ -92,6 +92,59 @@ def test_a_database_restored_from_a_backup_gets_back_the_writes_it_shared_after_
     assert names(other) == names(shop)
 
 
+def _decided_conflict(tmp_path: Path, log: str) -> tuple[str, str]:
+    """Two shops; a concurrent edit of p1 that a person on b decided (kept b's value); both synced after."""
+    a, b = _shop(tmp_path, "a", ("p1", "kettle")), _shop(tmp_path, "b")
+    se("config", b, "--review", "on")
+    _sync(a, log)
+    _sync(b, log)
+    _write(a, "UPDATE products SET name = 'from a' WHERE id = 'p1'")
+    _write(b, "UPDATE products SET name = 'from b' WHERE id = 'p1'")
+    _sync(a, log)
+    _sync(b, log)
+    se("resolve", b, "1", "--take", "local")
+    _sync(b, log)
+    _sync(a, log)
+    assert names(a) == names(b) == ["from b"]
+    return a, b
+
+
+def _open_conflicts(db: str) -> list[dict]:
+    return [c for c in json.loads(se("conflicts", db, "--all", "--json").stdout) if c["status"] == "open"]
+
+
+def test_a_restored_backup_does_not_bring_back_conflicts_already_decided(tmp_path) -> None:
+    log = str(tmp_path / "log.db")
+    a, b = _decided_conflict(tmp_path, log)
+    backup = str(tmp_path / "b.bak")
+    shutil.copy(b, backup)
+    _write(b, "INSERT INTO products (id, name) VALUES ('p2', 'after the backup')")
+    _sync(b, log)
+    shutil.copy(backup, b)  # restored: it holds the decision, but not p2
+    report = _sync(b, log)
+    assert report["identity_changed"]
+    assert report["conflicts"] == 0 and _open_conflicts(b) == []
+    assert names(b) == ["from b", "after the backup"]
+    _sync(a, log)
+    assert names(a) == names(b) and _open_conflicts(a) == []
+
+
+def test_a_copied_database_does_not_decide_old_conflicts_again(tmp_path) -> None:
+    log = str(tmp_path / "log.db")
+    a, _ = _decided_conflict(tmp_path, log)
+    c = str(tmp_path / "c.db")
+    shutil.copy(a, c)  # a second machine set up by copying a's file
+    _write(a, "INSERT INTO products (id, name) VALUES ('p2', 'from a again')")
+    _sync(a, log)
+    report = _sync(c, log)
+    assert report["identity_changed"] and report["conflicts"] == 0
+    assert names(c) == ["from b", "from a again"] and _open_conflicts(c) == []
+    # no conflict recorded twice: the copy holds the same conflict history as the original
+    assert len(json.loads(se("conflicts", c, "--all", "--json").stdout)) == len(
+        json.loads(se("conflicts", a, "--all", "--json").stdout)
+    )
+
+
 def test_a_log_recreated_or_deleted_is_said_and_every_device_shares_its_state_there(tmp_path) -> None:
     log = tmp_path / "log.db"
     a = _shop(tmp_path, "a", ("p1", "kettle"))
@@ -202,3 +255,18 @@ def test_log_created_is_said_by_the_first_sync_only(tmp_path) -> None:
     assert a.synced_rows() == 1
     shared.close()
     a.close()
+
+
+def test_an_application_database_given_as_the_remote_is_refused_untouched(tmp_path) -> None:
+    app = str(tmp_path / "app.db")
+    con = sqlite3.connect(app)
+    con.execute("CREATE TABLE invoices (id TEXT PRIMARY KEY)")
+    con.commit()
+    con.close()
+    before = Path(app).read_bytes()
+    shop = _shop(tmp_path, "shop", ("p1", "kettle"))
+    done = se("sync", shop, "--remote", app, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "another program's database" in done.stderr and "invoices" in done.stderr
+    assert Path(app).read_bytes() == before  # not a table added
+    assert _sync(shop, str(tmp_path / "log.db"))["sent"] == 1  # nothing unshared was lost
