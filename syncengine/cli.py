@@ -150,7 +150,7 @@ def _summary(report: SyncReport, db: str | None = None, waiting: int | None = No
     if report.new_log:
         said.append(
             f"this device had not shared with this log before: it shared the state of {plural(report.state_shared, 'row')} "
-            "and read the log from its start"
+            "there"
         )
     parts = [
         f"received {report.received}",
@@ -519,6 +519,24 @@ def reset_identity(db: str, as_json: bool) -> None:
         print_json({"previous_device_id": old, "device_id": new})
     else:
         click.echo(f"this database is now device {new} (it was {old}); its next sync shares its whole state")
+
+
+@main.command()
+@click.argument("db")
+@click.argument("statements", nargs=-1, required=True, metavar="SQL...")
+@click.option("--json", "as_json", is_flag=True, help="Print what changed, one sentence per table, as JSON.")
+def migrate(db: str, statements: tuple[str, ...], as_json: bool) -> None:
+    """Run SQL that changes synced tables (ALTER TABLE t DROP COLUMN c) with capture set aside, then put back.
+
+    SQLite refuses DROP COLUMN on a synced table while the capture triggers name the
+    column; this runs the statements and re-installs capture in one transaction.
+    """
+    device = Device.open(db)
+    said = device.migrate(*statements)
+    if as_json:
+        print_json({"schema_changes": said})
+    else:
+        click.echo("; ".join(said) if said else "no synced table changed; capture re-installed")
 
 
 @main.command("copy-log")

@@ -172,6 +172,20 @@ class Device:
         """
         return self.store.reload()
 
+    def migrate(self, *statements: str) -> list[str]:
+        """Run SQL that changes synced tables (``ALTER TABLE notes DROP COLUMN color``); return what changed.
+
+        Capture is set aside while the statements run and put back after them, in one
+        transaction on SQLite and PostgreSQL (SQLite itself refuses to drop a column
+        the capture triggers name). Returns one sentence per changed table, as a
+        sync's ``schema_changes``; a statement the database refuses raises
+        :class:`DatabaseError` and changes nothing (MariaDB keeps the statements
+        before it: its DDL commits as it runs).
+        """
+        if not statements:
+            raise ConfigurationError("give at least one SQL statement to run")
+        return self.store.migrate(statements)
+
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()

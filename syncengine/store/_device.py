@@ -549,6 +549,32 @@ class DeviceStore:
             log.warning("schema change: %s", sentence)
         return said
 
+    def migrate(self, statements: Sequence[str]) -> list[str]:
+        """Run statements that change synced tables, capture set aside meanwhile; return what changed.
+
+        SQLite refuses ``DROP COLUMN`` on a column the capture triggers name, so there
+        the triggers are dropped first, and the statements run and the triggers come
+        back in one transaction: no write of another program falls in between.
+        PostgreSQL's and MariaDB's triggers survive the statements (MariaDB's cannot be
+        dropped in a transaction: writes would go uncaptured meanwhile) and are
+        re-installed right after them, as a sync would. A statement the database
+        refuses undoes the whole (but MariaDB commits each statement as it runs).
+        """
+        with self.translated(), self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                for synced in self.catalog.values():
+                    capture.uninstall(conn, synced.table)
+                drift.record(conn, list(self.catalog))  # set aside on purpose: not a change to report
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+            catalog = load_catalog(conn)
+            said = drift.repair(conn, catalog, force=True)
+            drift.note(conn, said)
+        self.catalog = catalog
+        for sentence in said:
+            log.warning("schema change: %s", sentence)
+        return said
+
     def check_schema(self, *, report: bool = False) -> list[str]:
         """Notice synced tables whose columns or triggers changed since sync was installed; repair them.
 

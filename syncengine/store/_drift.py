@@ -179,7 +179,7 @@ def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[lis
     kept = [name for name in old if name in new]
     if kept != [name for name in new if name in old]:
         parts.append("columns reordered")
-    if not now["triggers"]:
+    if not now["triggers"] and before["triggers"]:  # (none before either: set aside on purpose, see migrate)
         parts.append("triggers missing (dropped, or the table was rebuilt)")
     elif now["triggers"] != before["triggers"] and not parts:
         parts.append("triggers out of date")

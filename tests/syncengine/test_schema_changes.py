@@ -410,3 +410,45 @@ def test_columns_added_to_a_rebuilt_table_share_the_values_written_to_them(devic
     ]
     b.sync(shared)
     assert query(devices, "b", f"SELECT id, {names[-1]} FROM products ORDER BY id") == [("p1", None), ("p2", "last")]
+
+
+@every_dialect
+def test_migrate_drops_a_column_with_capture_set_aside_and_put_back(devices, a, b, shared) -> None:
+    add(a, ("p1", "kettle", 10))
+    pump(a, b, remote=shared)
+    execute(devices, "a", "UPDATE products SET price = 11, note = 'old stock' WHERE id = 'p1'")  # captured, unshared
+    said = a.migrate("ALTER TABLE products DROP COLUMN note")
+    assert said == ["products: column note removed; triggers re-installed"]
+    b.migrate("ALTER TABLE products DROP COLUMN note")
+    # another program writes at once, with no sync or open in between: captured (MariaDB no longer refuses it)
+    execute(devices, "a", "INSERT INTO products (id, name, price) VALUES ('p2', 'mug', 3)")
+    assert a.sync(shared).sent == 2
+    received = b.sync(shared)
+    assert (received.applied, received.quarantined) == (2, 0)
+    expected = [("p1", "kettle", 11), ("p2", "mug", 3)]
+    assert query(devices, "b", "SELECT id, name, price FROM products ORDER BY id") == expected
+
+
+def test_migrate_through_the_cli_drops_a_column_sqlite_refuses_to_drop_while_synced(tmp_path) -> None:
+    path = tmp_path / "notes.db"
+    sqlite_run(path, "CREATE TABLE notes (id TEXT PRIMARY KEY, title TEXT, color TEXT)")
+    se("init", str(path), "--table", "notes")
+    with pytest.raises(sqlite3.OperationalError, match="syncengine_notes"):  # why the command exists
+        sqlite_run(path, "ALTER TABLE notes DROP COLUMN color")
+    out = se("migrate", str(path), "ALTER TABLE notes DROP COLUMN color", "--json").stdout
+    assert json.loads(out) == {"schema_changes": ["notes: column color removed; triggers re-installed"]}
+    sqlite_run(path, "INSERT INTO notes (id, title) VALUES ('n1', 'after')")
+    log = json.loads(se("log", str(path), "--json").stdout)
+    assert [(e["op"], e["data"]) for e in log] == [("insert", {"id": "n1", "title": "after"})]
+    refused = subprocess.run(
+        [sys.executable, "-m", "syncengine", "migrate", str(path), "ALTER TABLE notes DROP COLUMN nothere"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 1 and "nothere" in refused.stderr and "Traceback" not in refused.stderr
+    con = sqlite3.connect(path)
+    try:  # the refused statement undid everything: the triggers are still there
+        assert len(con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()) == 3
+    finally:
+        con.close()
