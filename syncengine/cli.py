@@ -27,7 +27,7 @@ from ._cli_common import chosen_remote, command, open_remote, print_json, remote
 from ._console import Interrupted, interruptible, plural
 from ._entry import INTERRUPTED, running
 from .device import Device
-from .errors import SyncEngineError
+from .errors import ConflictError, SyncEngineError
 from .model import SyncReport
 from .options import SyncOptions
 
@@ -891,6 +891,12 @@ def conflicts(db: str, show_all: bool, table: str | None, as_json: bool) -> None
 )
 @click.option("--all", "all_", is_flag=True, help="Decide every open conflict (of --table) with --take.")
 @click.option("--table", default=None, help="With --all: only conflicts of this table.")
+@click.option(
+    "--skip-undecidable",
+    is_flag=True,
+    help="With --all: leave open the conflicts that cannot take this decision (a constraint conflict has no "
+    "automatic result) and decide the others, instead of deciding nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the decided conflicts as JSON.")
 def resolve(
     db: str,
@@ -899,14 +905,29 @@ def resolve(
     value_json: str | None,
     all_: bool,
     table: str | None,
+    skip_undecidable: bool,
     as_json: bool,
 ) -> None:
     """Decide a conflict: resolve DB ID --take local|remote|auto | --value VALUE; or --all [--table T] --take ..."""
     device = Device.open(db)
+    if skip_undecidable and not all_:
+        raise click.UsageError("--skip-undecidable goes with --all")
     if all_:
         if conflict_id is not None or value_json is not None or take is None:
             raise click.UsageError("--all needs --take (and no ID or --value)")
-        decided = device.resolve_many(take, table=table)  # type: ignore[arg-type]
+        try:
+            decided = device.resolve_many(take, table=table, skip_undecidable=skip_undecidable)  # type: ignore[arg-type]
+        except ConflictError as exc:
+            raise ConflictError(
+                f"{exc}; nothing was decided (--skip-undecidable decides the others and leaves it open)"
+            ) from exc
+        left = len(device.conflicts(table=table)) if skip_undecidable else 0
+        if left:
+            click.echo(
+                f"{plural(left, 'conflict')} left open: they cannot take --take {take}; "
+                f"decide each by its ID (syncengine conflicts {db})",
+                err=True,
+            )
     else:
         if conflict_id is None:
             raise click.UsageError("name the conflict ID, or pass --all")

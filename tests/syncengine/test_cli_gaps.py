@@ -226,3 +226,43 @@ def test_the_command_line_group_still_runs_as_before() -> None:
     run = "import sys; from syncengine.cli import main; sys.argv = ['syncengine', '--version']; main()"
     done = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True)
     assert done.returncode == 0 and "syncengine, version" in done.stdout
+
+
+def _constraint_and_edit_conflicts(tmp_path: Path) -> str:
+    """Device b (review on) holding a constraint conflict (two new products with one sku) and an edit/edit one."""
+    log = str(tmp_path / "log.db")
+    paths = []
+    for name in ("a", "b"):
+        path = str(tmp_path / f"{name}.db")
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE products (id TEXT PRIMARY KEY, sku TEXT UNIQUE, name TEXT)")
+        con.execute("INSERT INTO products VALUES ('p1', 'A-1', 'kettle')")
+        con.commit()
+        con.close()
+        se("init", path, "--table", "products", "--name", name, "--no-snapshot", "--remote", log)
+        paths.append(path)
+    a, b = paths
+    se("config", b, "--review", "on")
+    for path, key, name in ((a, "p3", "from a"), (b, "p4", "from b")):
+        con = sqlite3.connect(path)
+        con.execute("INSERT INTO products VALUES (?, 'Z-1', 'new')", (key,))
+        con.execute("UPDATE products SET name = ? WHERE id = 'p1'", (name,))
+        con.commit()
+        con.close()
+    se("sync", a)
+    se("sync", b)
+    kinds = sorted(c["kind"] for c in json.loads(se("conflicts", b, "--json").stdout))
+    assert kinds == ["constraint", "edit/edit"], kinds
+    return b
+
+
+def test_resolve_all_auto_with_a_constraint_conflict_says_how_to_decide_the_others(tmp_path) -> None:
+    b = _constraint_and_edit_conflicts(tmp_path)
+    refused = se("resolve", b, "--all", "--take", "auto", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "nothing was decided" in refused.stderr and "--skip-undecidable" in refused.stderr
+    assert len(json.loads(se("conflicts", b, "--json").stdout)) == 2  # all or nothing
+    done = se("resolve", b, "--all", "--take", "auto", "--skip-undecidable", "--json")
+    assert [c["kind"] for c in json.loads(done.stdout)] == ["edit/edit"]
+    assert "1 conflict left open" in done.stderr
+    assert [c["kind"] for c in json.loads(se("conflicts", b, "--json").stdout)] == ["constraint"]
