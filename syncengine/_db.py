@@ -172,7 +172,7 @@ def _begin_immediate(raw: Any, name: str, wait_ms: int) -> None:
             if not _is_locked(exc) or wait_ms <= first:
                 raise
         log.warning(
-            "%s is busy: another program is writing to it; waiting for it (up to %g s)",
+            "%s is busy: another program (or another sync of it) is writing to it; waiting for it (up to %g s)",
             name,
             wait_ms / 1000,
             extra=NOTICE,

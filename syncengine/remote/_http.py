@@ -391,7 +391,8 @@ class _Flows(Generic[_Transport]):
         message = _message(response)
         if status == 401:
             raise RemoteError(
-                f"the shared log at {self.url} refused the token ({message}); check --token or SYNCENGINE_TOKEN",
+                f"the shared log at {self.url} refused the token ({message}); check --token or SYNCENGINE_TOKEN, "
+                "or the token 'syncengine config' kept for this remote (replace it with config --token)",
                 status=status,
                 kind="auth",
             )

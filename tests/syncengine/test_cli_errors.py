@@ -185,7 +185,7 @@ def test_a_database_another_program_writes_says_at_once_that_it_waits(tmp_path) 
     )
     assert command.stderr is not None
     first = command.stderr.readline()  # said while the other program still holds the lock
-    assert first.startswith(f"{db} is busy: another program is writing to it; waiting for it")
+    assert first.startswith(f"{db} is busy: another program (or another sync of it) is writing to it; waiting for it")
     holder.communicate("go\n", timeout=30)
     out, err = command.communicate(timeout=60)
     assert command.returncode == 0, err
