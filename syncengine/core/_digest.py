@@ -69,11 +69,15 @@ class TableDigest:
 
 
 def differing(mine: Mapping[str, TableDigest], theirs: Mapping[str, TableDigest]) -> dict[str, list[int]]:
-    """The buckets that differ, by table; a table only one side has differs in every bucket it holds rows in."""
+    """The buckets that differ, by table, over the tables both sides sync.
+
+    A digest holds every table its device syncs, empty ones too: a table only one
+    side has is one the other does not sync (devices may sync different tables, as
+    one shop the suppliers and the others not), so its rows are not expected there.
+    """
     out: dict[str, list[int]] = {}
-    empty = TableDigest()
-    for table in sorted(set(mine) | set(theirs)):
-        a, b = mine.get(table, empty), theirs.get(table, empty)
+    for table in sorted(set(mine) & set(theirs)):
+        a, b = mine[table], theirs[table]
         buckets = [i for i, (x, y) in enumerate(zip(a.sums, b.sums, strict=True)) if x != y]
         if buckets or a.rows != b.rows:
             out[table] = buckets

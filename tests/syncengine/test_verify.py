@@ -52,6 +52,24 @@ def test_devices_in_step_verify_with_exit_0(tmp_path) -> None:
     assert code == 0 and [d["state"] for d in result["devices"]] == ["same"]
 
 
+def test_devices_syncing_different_tables_are_in_step_over_the_tables_they_share(tmp_path) -> None:
+    log = str(tmp_path / "log.db")
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    _write(a, "CREATE TABLE suppliers (id TEXT PRIMARY KEY, name TEXT)", "INSERT INTO suppliers VALUES ('s1', 'Acme')")
+    se("init", a, "--table", "products", "--table", "suppliers", "--name", "a")  # only a syncs its suppliers
+    b = _shop(tmp_path, "b")
+    for db in (a, b, a):
+        se("sync", db, "--remote", log)
+    code, result = _verify(a, log)
+    assert code == 0 and result["in_step"] is True and result["differences"] == []
+    assert [d["state"] for d in result["devices"]] == ["same"]
+    _write(b, "DROP TRIGGER syncengine_products_ins", "INSERT INTO products (id, name) VALUES ('p9', 'unseen')")
+    se("sync", b, "--remote", log)
+    se("sync", a, "--remote", log)
+    code, result = _verify(a, log)  # a real difference in a table both sync is still found
+    assert code == 3 and [d["table"] for d in result["differences"]] == ["products"]
+
+
 def test_a_device_that_has_not_synced_since_is_not_comparable(tmp_path) -> None:
     a, _b, log = _in_step(tmp_path)
     _write(a, "INSERT INTO products (id, name) VALUES ('p3', 'teapot')")
