@@ -137,6 +137,10 @@ class SyncedTable:
         self._required: set[str] = set()
         for column in table.columns:
             check = _check_for(column.type)
+            if dialect.name == "sqlite" and isinstance(column.type, sqltypes.String) and not column.type.length:
+                # SQLite stores a blob in a text column as it is given: the device that wrote one holds
+                # it so, and so must every SQLite copy (a declared length stays a limit: see problem())
+                check = _ColumnCheck(lambda v: isinstance(v, str | bytes), "text", (str, bytes))
             if check is not None:
                 self._checks[str(column.name)] = check
                 if check.fits:

@@ -266,3 +266,30 @@ def test_resolve_all_auto_with_a_constraint_conflict_says_how_to_decide_the_othe
     assert [c["kind"] for c in json.loads(done.stdout)] == ["edit/edit"]
     assert "1 conflict left open" in done.stderr
     assert [c["kind"] for c in json.loads(se("conflicts", b, "--json").stdout)] == ["constraint"]
+
+
+def test_a_blob_that_sqlite_holds_in_a_text_column_reaches_another_sqlite_device(tmp_path) -> None:
+    log = str(tmp_path / "log.db")
+    paths = []
+    for name in ("a", "b"):
+        path = str(tmp_path / f"{name}.db")
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT, code VARCHAR(3))")
+        con.commit()
+        con.close()
+        se("init", path, "--table", "notes", "--name", name, "--remote", log)
+        paths.append(path)
+    a, b = paths
+    con = sqlite3.connect(a)
+    con.execute("INSERT INTO notes VALUES ('n1', x'00ff', 'abc')")  # SQLite keeps the blob as given
+    con.commit()
+    con.close()
+    se("sync", a)
+    report = json.loads(se("sync", b, "--json").stdout)
+    assert (report["applied"], report["quarantined"]) == (1, 0)
+    con = sqlite3.connect(b)
+    try:
+        assert con.execute("SELECT body, code FROM notes").fetchone() == (b"\x00\xff", "abc")
+    finally:
+        con.close()
+    assert se("verify", a, "--json", check=False).returncode == 0
