@@ -88,6 +88,8 @@ def build_demo(folder: str | Path) -> config.Workspace:
     east = Device.init(str(root / "shop-east.db"), metadata=east_metadata, name="shop-east")
     shared = SqlSharedLog(str(root / "shared.db"))
     try:
+        for shop in (north, south, east):  # each remembers the log, so the command line needs no --remote
+            shop.set_remote(str(root / "shared.db"))
         _story(north, south, east, shared)
     finally:
         for closable in (north, south, east, shared):

@@ -103,7 +103,11 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
         return [Diagnosis("remote_unreachable", "error", " ".join(str(exc).split()), f"{sync}   (when it is back)")]
     except RemoteError as exc:
         if exc.kind == "auth":
-            return [Diagnosis("token_refused", "error", str(exc), "ask for a new token: syncengine token create")]
+            fix = (
+                "ask whoever runs the server for a new token (there: syncengine token create --remote LOG --user USER), "
+                f"then: syncengine config {db} --token TOKEN"
+            )
+            return [Diagnosis("token_refused", "error", str(exc), fix)]
         return [Diagnosis("remote_error", "error", f"the shared log refused: {exc}", None)]
     found: list[Diagnosis] = []
     missing = crypto.problem(store, remote)

@@ -583,7 +583,7 @@ def status(db: str, as_json: bool) -> None:
     click.echo(f"conflicts   {st.conflicts}" + (f" (see: syncengine conflicts {db})" if st.conflicts else ""))
     click.echo(f"last sync   {_when(st.last_sync_at)}")
     if st.clock_offset_ms is not None:
-        click.echo(f"clock       {st.clock_offset_ms:+.0f} ms from the server")
+        click.echo(f"clock       {round(st.clock_offset_ms) or 0:+d} ms from the server")
 
 
 def _check_table(device: Device, table: str | None) -> None:

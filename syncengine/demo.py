@@ -59,6 +59,8 @@ def run_demo(folder: str | Path, echo: Echo = print) -> dict[str, Any]:
     shop_a = Device.init(str(root / "shop-a.db"), metadata=metadata, name="shop-a")
     shop_b = Device.init(str(root / "shop-b.db"), metadata=metadata, name="shop-b")
     shared = SqlSharedLog(str(root / "shared.db"))
+    for shop in (shop_a, shop_b):  # so that 'syncengine sync shop-a.db' needs no --remote, as after init --remote
+        shop.set_remote(str(root / "shared.db"))
     kettle = new_id()
     with shop_a.engine.begin() as conn:
         conn.execute(

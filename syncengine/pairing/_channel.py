@@ -89,7 +89,7 @@ def connect(host: str, port: int, pin: bytes, timeout: float) -> Channel:
         sock.close()
         raise RemoteError(
             f"the device at {host}:{port} is not the one that made this code (its certificate does not match); "
-            "nothing was sent. Check the code, or ask for a new one."
+            "nothing was sent. A mistyped code looks the same as a stranger: check the code, or ask for a new one."
         )
     return Channel(sock, timeout)
 

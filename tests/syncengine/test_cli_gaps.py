@@ -293,3 +293,11 @@ def test_a_blob_that_sqlite_holds_in_a_text_column_reaches_another_sqlite_device
     finally:
         con.close()
     assert se("verify", a, "--json", check=False).returncode == 0
+
+
+def test_the_demo_devices_remember_their_shared_log(tmp_path) -> None:
+    se("demo", str(tmp_path / "d"))
+    report = json.loads(se("sync", str(tmp_path / "d" / "shop-a.db"), "--json").stdout)  # no --remote needed
+    assert report["received"] >= 0 and report["quarantined"] == 0
+    verified = se("verify", str(tmp_path / "d" / "shop-b.db"), "--json", check=False)
+    assert "no remote" not in verified.stderr and verified.returncode != 2  # not a usage error: it knew the log
