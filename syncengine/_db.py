@@ -386,10 +386,25 @@ def explain(exc: BaseException, name: str, *, role: str = "database") -> str:
     if missing is not None:
         return f"the database {missing} does not exist on {_server_of(name)}: create it, or check the URL"
     if "connection refused" in low or "could not connect" in low or "can't connect" in low:
-        return f"cannot reach {the}: {message} (is the database server running?)"
+        return f"cannot reach {the}: nothing answers at {_server_of(name)} (is the database server running?)"
+    user = _refused_user(message)
+    if user is not None:
+        return f"{_server_of(name)} refused the user {user} (no such user, or a wrong password): check the URL"
     if "does not exist" in low and ("database" in low or "role" in low):
         return f"cannot use {the}: {message}"
     return f"{the} failed: {message}"
+
+
+def _refused_user(message: str) -> str | None:
+    """The user a server would not let in (PostgreSQL's missing role or failed password, MariaDB's 1045)."""
+    import re
+
+    found = (
+        re.search(r'role "([^"]+)" does not exist', message)
+        or re.search(r'password authentication failed for user "([^"]+)"', message)
+        or re.search(r"Access denied for user '([^']+)'", message)
+    )
+    return found.group(1) if found else None
 
 
 def _missing_database(message: str) -> str | None:

@@ -113,6 +113,21 @@ def test_a_server_database_that_does_not_exist_is_named_in_our_words(tmp_path, w
     assert "nosuch_xyz" not in _databases(base)
 
 
+@pytest.mark.parametrize(("what", "port"), [("postgresql", 5432), ("mariadb", 3306)], ids=["postgresql", "mariadb"])
+def test_a_user_the_database_server_refuses_is_named_in_our_words(tmp_path, what, port) -> None:
+    base = POSTGRES if what == "postgresql" else MYSQL
+    _need_server(base, what)
+    server = sa.make_url(base)
+    url = server.set(username="nobody_xyz", password="s3cr3t_pw").render_as_string(hide_password=False)
+    result = se("status", url, check=False, cwd=tmp_path)
+    in_our_words(
+        result,
+        f"{server.host}:{server.port or port} refused the user nobody_xyz (no such user, or a wrong password): "
+        "check the URL",
+    )
+    assert "s3cr3t_pw" not in result.stderr  # the password is never shown
+
+
 # -- C: serve on a port another program holds --------------------------------------------------
 
 
