@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import shutil
 import socket
 import ssl
 import tempfile
@@ -306,6 +307,36 @@ def _ack(channel: Channel) -> None:
 # -- the sender -----------------------------------------------------------------------
 
 
+_FOLDER = ".syncengine-pairing-"
+
+
+def _lock(folder: Path) -> Any:
+    """Mark a pairing's folder as in use; the operating system lets go when the process ends, however it ends."""
+    from filelock import FileLock
+
+    lock = FileLock(str(folder / "in-use.lock"), timeout=0)
+    lock.acquire()
+    return lock
+
+
+def _sweep(parent: Path) -> None:
+    """Remove the snapshot folders of pairings whose process was killed (a million rows leave about 235 MB)."""
+    from filelock import Timeout
+
+    for folder in parent.glob(_FOLDER + "*"):
+        if not folder.is_dir() or time.time() - folder.stat().st_mtime < 60:  # one being made right now
+            continue
+        try:
+            lock = _lock(folder)
+        except (Timeout, OSError):
+            continue  # a pairing in another process still serves from it
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("removed %s, left by a pairing that did not end", folder)
+        finally:
+            lock.release()
+
+
 class Pairing:
     """A device waiting for one new device to join it: show :attr:`code`, then :meth:`serve`.
 
@@ -333,6 +364,7 @@ class Pairing:
         self.wrong = 0
         self.folder: tempfile.TemporaryDirectory[str] | None = None
         self.whole: tuple[dict[str, Any], _file.Snapshot] | None = None
+        self.in_use: Any = None  # the lock that marks this pairing's folder as in use (see _sweep)
 
     def close(self) -> None:
         """Stop listening: the code no longer works (and a snapshot file made for it is removed)."""
@@ -340,6 +372,9 @@ class Pairing:
         if self.folder is not None:
             self.folder.cleanup()
             self.folder, self.whole = None, None
+        if self.in_use is not None:
+            self.in_use.release()
+            self.in_use = None
 
     def serve(self, *, on_progress: Progress | None = None, cancel: threading.Event | None = None) -> PairReport:
         """Wait for the joiner and send it everything; return when a transfer succeeded.
@@ -467,9 +502,10 @@ class Pairing:
             if self.folder is None:  # beside the database (a copy of part of it), readable by its owner only
                 home = self.device.engine.url.database or ""
                 beside = home not in ("", ":memory:") and not home.startswith("file:")
-                self.folder = tempfile.TemporaryDirectory(
-                    prefix=".syncengine-pairing-", dir=Path(home).expanduser().parent if beside else None
-                )
+                parent = Path(home).expanduser().parent if beside else Path(tempfile.gettempdir())
+                _sweep(parent)
+                self.folder = tempfile.TemporaryDirectory(prefix=_FOLDER, dir=parent)
+                self.in_use = _lock(Path(self.folder.name))
             self.whole = (shapes, _file.Snapshot(self.device, shapes, Path(self.folder.name)))
         return self.whole[1]
 

@@ -7,11 +7,13 @@ holds the transfer at a progress event (a signal), so no test depends on speed.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -172,10 +174,34 @@ def test_a_sender_killed_mid_transfer_fails_the_join_clearly_and_a_new_pairing_w
     with pytest.raises(RemoteUnavailable, match=r"connection|closed"):
         join(new, code, on_progress=kill_after_first_batch)
     _stop(sender)
+    left = list(tmp_path.glob(".syncengine-pairing-*"))  # the killed sender's snapshot file stayed behind
+    assert left and any(p.is_file() for p in left[0].iterdir())
+    os.utime(left[0], (time.time() - 3600, time.time() - 3600))  # an hour ago: no pairing is making it now
+    busy = tmp_path / ".syncengine-pairing-busy"
+    busy.mkdir()
+    os.utime(busy, (time.time() - 3600, time.time() - 3600))
+    holder = subprocess.Popen(  # another pairing, alive, serving from its folder
+        [sys.executable, "-c", HOLD, str(busy / "in-use.lock")], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     sender, code = _pair(shop)
     se("join", new, code)
     _finish(sender)
     assert _rows(new) == _rows(shop)
+    assert list(tmp_path.glob(".syncengine-pairing-*")) == [busy]  # the stale folder went; the one in use stayed
+    holder.kill()
+    holder.wait()
+    holder.stdout.close()
+
+
+HOLD = """
+import sys, time
+from filelock import FileLock
+lock = FileLock(sys.argv[1], timeout=0)
+lock.acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
 
 
 def test_ctrl_c_mid_transfer_leaves_a_consistent_database_and_joining_again_resumes(tmp_path, monkeypatch) -> None:
