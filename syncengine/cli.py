@@ -941,8 +941,8 @@ def resolve(
             decided = [device.resolve(conflict_id, value=value)]
         else:
             decided = [device.resolve(conflict_id, take)]  # type: ignore[arg-type]
-    if as_json:
-        print_json([c.as_json() for c in decided])
+    if as_json:  # as conflicts --json: decided here, so by this device's name
+        print_json([{**c.as_json(), "decided_by_name": device.name} for c in decided])
         return
     for c in decided:
         click.echo(f"conflict {c.id} decided: {c.decision} -> {json.dumps(c.as_json()['decided_value'])}")

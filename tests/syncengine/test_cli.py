@@ -246,6 +246,7 @@ def test_conflicts_are_listed_and_resolved_from_the_command_line(tmp_path) -> No
     assert "give exactly one" in se("resolve", b, str(conflict["id"]), check=False).stderr
     [decided] = json.loads(se("resolve", b, str(conflict["id"]), "--value", '"Kettle C"', "--json").stdout)
     assert decided["decided_value"] == "Kettle C" and decided["status"] == "decided"
+    assert decided["decided_by_name"] == json.loads(se("status", b, "--json").stdout)["name"]  # decided here
     assert json.loads(se("conflicts", b, "--json").stdout) == []
     history = json.loads(se("conflicts", b, "--all", "--json").stdout)
     assert [(h["decision"], h["decided_how"]) for h in history] == [("custom", "person")]
