@@ -99,6 +99,7 @@ class DeviceService(Reads, QObject):
         if missing:
             self.reachability, self.reachability_detail = Reachability.MISSING, missing
         self.devices: list[DeviceInfo] = []
+        self._kept_names: dict[str, str] | None = None  # the names the device keeps (read once; a sync may add)
         self.last_sync: SyncRecord | None = None  # the newest entry of the engine's sync history
         self._cancel: threading.Event | None = None
         self._idle = asyncio.Event()
@@ -267,6 +268,9 @@ class DeviceService(Reads, QObject):
                 return self.devices
             raise
         self.devices = found
+        with contextlib.suppress(SyncEngineError):  # kept, so names stay known offline (a read-only database keeps none)
+            await self.run(self.device.remember_devices, found)
+        self._kept_names = None
         self._set_reachability(Reachability.REACHABLE, "")
         self.devicesChanged.emit(found)
         return found
@@ -280,7 +284,12 @@ class DeviceService(Reads, QObject):
         for info in self.devices:
             if info.device_id == device_id:
                 return info.name
-        return device_id[:8]
+        if self._kept_names is None:  # offline, or a device gone from the registry: the names kept here
+            try:
+                self._kept_names = self.device.device_names()
+            except SyncEngineError:
+                self._kept_names = {}
+        return self._kept_names.get(device_id) or device_id[:8]
 
     def _set_reachability(self, state: Reachability, detail: str) -> None:
         self.reachability, self.reachability_detail = state, detail
@@ -381,6 +390,7 @@ class DeviceService(Reads, QObject):
 
     async def _end_sync(self, report: SyncReport | None, error: BaseException | None) -> None:
         self._cancel = None
+        self._kept_names = None  # the sync may have kept names of devices whose decisions it received
         if error is not None and is_offline(error):
             self._set_reachability(Reachability.OFFLINE, str(error))
         elif error is None and self.remote is not None:

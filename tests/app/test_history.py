@@ -195,3 +195,14 @@ def test_the_activity_lists_the_newest_sync_first(qtbot, run, tmp_path) -> None:
     assert [s.started_at for s in syncs] == sorted((s.started_at for s in syncs), reverse=True)
     assert [s.id for s in syncs] == sorted((s.id for s in syncs), reverse=True)
     close_window(qtbot, window)
+
+
+def test_devices_keep_their_names_when_the_shared_log_cannot_be_reached(qtbot, run, tmp_path) -> None:
+    workspace = build_demo(tmp_path / "demo")
+    window = open_window(qtbot, run, workspace)
+    service = window.service
+    qtbot.waitUntil(lambda: len(service.devices) >= 3, timeout=10000)  # listed from the shared log
+    others = {d.device_id: d.name for d in service.devices if d.device_id != service.device_id}
+    service.devices = []  # as when the shared log is out of reach: no live list
+    assert {i: service.device_name(i) for i in others} == others  # not their short ids
+    close_window(qtbot, window)
