@@ -21,6 +21,18 @@ from .helpers import add, metadata, pump, rows
 
 
 @pytest.fixture
+def key_folder(tmp_path, monkeypatch) -> Path:
+    """Keys go to a folder of the test's own (never the system keyring); no passphrase comes from outside.
+
+    Modules that touch encryption use it for every test (``pytestmark = pytest.mark.usefixtures("key_folder")``).
+    """
+    folder = tmp_path / "config"
+    monkeypatch.setenv("SYNCENGINE_CONFIG_DIR", str(folder))
+    monkeypatch.delenv("SYNCENGINE_PASSPHRASE", raising=False)
+    return folder
+
+
+@pytest.fixture
 def device_dialect(request) -> str:
     """The dialect the test's devices live on: "sqlite", or each in turn under ``@every_dialect``."""
     return str(getattr(request, "param", "sqlite"))

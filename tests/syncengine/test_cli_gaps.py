@@ -25,13 +25,7 @@ PASS = "correct horse battery staple"
 CHEAP = {"memory_kib": 1024, "iterations": 1, "lanes": 1}
 
 
-@pytest.fixture(autouse=True)
-def key_folder(tmp_path, monkeypatch) -> Path:
-    """Keys go to a folder of the test's own (never the system keyring); no passphrase comes from outside."""
-    folder = tmp_path / "config"
-    monkeypatch.setenv("SYNCENGINE_CONFIG_DIR", str(folder))
-    monkeypatch.delenv("SYNCENGINE_PASSPHRASE", raising=False)
-    return folder
+pytestmark = pytest.mark.usefixtures("key_folder")  # keys in a folder of the test's own (conftest)
 
 
 def _device(path: Path) -> str:

@@ -35,12 +35,7 @@ SECRET = "Sesame-7f3a-private-recipe"
 PASS = "correct horse battery staple"
 
 
-@pytest.fixture(autouse=True)
-def key_folder(tmp_path, monkeypatch) -> Path:
-    """Keys go to a folder of the test's own (and never to the system keyring)."""
-    folder = tmp_path / "config"
-    monkeypatch.setenv("SYNCENGINE_CONFIG_DIR", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("key_folder")  # keys in a folder of the test's own (conftest)
 
 
 def _log_bytes(log: SqlSharedLog) -> bytes:

@@ -19,12 +19,7 @@ SECRET = "Sesame-4b1d-private-recipe"
 PASS = "correct horse battery staple"
 
 
-@pytest.fixture(autouse=True)
-def key_folder(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "config"
-    monkeypatch.setenv("SYNCENGINE_CONFIG_DIR", str(folder))
-    monkeypatch.delenv("SYNCENGINE_PASSPHRASE", raising=False)
-    return folder
+pytestmark = pytest.mark.usefixtures("key_folder")  # keys in a folder of the test's own (conftest)
 
 
 def _shop(tmp_path: Path, name: str, url: str, token: str) -> str:
