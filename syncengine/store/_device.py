@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -540,14 +540,7 @@ class DeviceStore:
         What changed is noticed and repaired as :meth:`check_schema` does (values
         written to added columns are captured), and kept for the next sync's report.
         """
-        with self.translated(), self.engine.begin() as conn:
-            catalog = load_catalog(conn)
-            said = drift.repair(conn, catalog, force=True)
-            drift.note(conn, said)
-        self.catalog = catalog
-        for sentence in said:
-            log.warning("schema change: %s", sentence)
-        return said
+        return self._reinstall(lambda conn: None)
 
     def migrate(self, statements: Sequence[str]) -> list[str]:
         """Run statements that change synced tables, capture set aside meanwhile; return what changed.
@@ -560,13 +553,21 @@ class DeviceStore:
         re-installed right after them, as a sync would. A statement the database
         refuses undoes the whole (but MariaDB commits each statement as it runs).
         """
-        with self.translated(), self.engine.begin() as conn:
+
+        def run(conn: sa.Connection) -> None:
             if conn.dialect.name == "sqlite":
                 for synced in self.catalog.values():
                     capture.uninstall(conn, synced.table)
                 drift.record(conn, list(self.catalog))  # set aside on purpose: not a change to report
             for statement in statements:
                 conn.exec_driver_sql(statement)
+
+        return self._reinstall(run)
+
+    def _reinstall(self, first: Callable[[sa.Connection], None]) -> list[str]:
+        """In one transaction, ``first``, then reflect the synced tables and re-install capture; what changed."""
+        with self.translated(), self.engine.begin() as conn:
+            first(conn)
             catalog = load_catalog(conn)
             said = drift.repair(conn, catalog, force=True)
             drift.note(conn, said)
