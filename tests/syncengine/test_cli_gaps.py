@@ -222,20 +222,31 @@ def test_the_command_line_group_still_runs_as_before() -> None:
     assert done.returncode == 0 and "syncengine, version" in done.stdout
 
 
-def _constraint_and_edit_conflicts(tmp_path: Path) -> str:
-    """Device b (review on) holding a constraint conflict (two new products with one sku) and an edit/edit one."""
+def _two_devices(tmp_path: Path, table: str, *sql: str, init: tuple[str, ...] = ()) -> tuple[str, str]:
+    """SQLite devices a and b, each made by ``sql`` then ``init`` with one shared log remembered as their remote."""
     log = str(tmp_path / "log.db")
     paths = []
     for name in ("a", "b"):
         path = str(tmp_path / f"{name}.db")
         con = sqlite3.connect(path)
-        con.execute("CREATE TABLE products (id TEXT PRIMARY KEY, sku TEXT UNIQUE, name TEXT)")
-        con.execute("INSERT INTO products VALUES ('p1', 'A-1', 'kettle')")
+        for statement in sql:
+            con.execute(statement)
         con.commit()
         con.close()
-        se("init", path, "--table", "products", "--name", name, "--no-snapshot", "--remote", log)
+        se("init", path, "--table", table, "--name", name, *init, "--remote", log)
         paths.append(path)
-    a, b = paths
+    return paths[0], paths[1]
+
+
+def _constraint_and_edit_conflicts(tmp_path: Path) -> str:
+    """Device b (review on) holding a constraint conflict (two new products with one sku) and an edit/edit one."""
+    a, b = _two_devices(
+        tmp_path,
+        "products",
+        "CREATE TABLE products (id TEXT PRIMARY KEY, sku TEXT UNIQUE, name TEXT)",
+        "INSERT INTO products VALUES ('p1', 'A-1', 'kettle')",
+        init=("--no-snapshot",),
+    )
     se("config", b, "--review", "on")
     for path, key, name in ((a, "p3", "from a"), (b, "p4", "from b")):
         con = sqlite3.connect(path)
@@ -263,17 +274,7 @@ def test_resolve_all_auto_with_a_constraint_conflict_says_how_to_decide_the_othe
 
 
 def test_a_blob_that_sqlite_holds_in_a_text_column_reaches_another_sqlite_device(tmp_path) -> None:
-    log = str(tmp_path / "log.db")
-    paths = []
-    for name in ("a", "b"):
-        path = str(tmp_path / f"{name}.db")
-        con = sqlite3.connect(path)
-        con.execute("CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT, code VARCHAR(3))")
-        con.commit()
-        con.close()
-        se("init", path, "--table", "notes", "--name", name, "--remote", log)
-        paths.append(path)
-    a, b = paths
+    a, b = _two_devices(tmp_path, "notes", "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT, code VARCHAR(3))")
     con = sqlite3.connect(a)
     con.execute("INSERT INTO notes VALUES ('n1', x'00ff', 'abc')")  # SQLite keeps the blob as given
     con.commit()
