@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from syncengine import DatabaseError, Device, RemoteError, SyncCancelled, join
+from syncengine import DatabaseError, Device, PairReport, RemoteError, SyncCancelled, join
 from syncengine.pairing import _file
 
 from .test_cli import se
@@ -30,6 +30,19 @@ def _serving(device: Device, **kwargs) -> tuple[threading.Thread, dict, str]:
     thread = threading.Thread(target=lambda: out.setdefault("report", pairing.serve(**kwargs)))
     thread.start()
     return thread, out, str(pairing.code)
+
+
+def _join_both_ways(shop: Device, tmp_path: Path, monkeypatch) -> dict[bool, tuple[Path, PairReport]]:
+    """Join ``shop`` into new-True.db as one file and into new-False.db as pages; each database and report."""
+    out = {}
+    for files in (True, False):
+        monkeypatch.setattr("syncengine.pairing._transfer.FILES", files)
+        thread, _out, code = _serving(shop)
+        new = tmp_path / f"new-{files}.db"
+        report = join(str(new), code)
+        thread.join(60)
+        out[files] = (new, report)
+    return out
 
 
 def _partials(new: Path) -> list[Path]:
@@ -82,12 +95,7 @@ def test_a_file_and_pages_make_the_same_device_leaving_out_what_sync_does_not_kn
     con.close()
     expected = 40 if unstamped else 39
     joined = {}
-    for files in (True, False):
-        monkeypatch.setattr("syncengine.pairing._transfer.FILES", files)
-        thread, _out, code = _serving(shop)
-        new = tmp_path / f"new-{files}.db"
-        report = join(str(new), code)
-        thread.join(60)
+    for files, (new, report) in _join_both_ways(shop, tmp_path, monkeypatch).items():
         assert report.received == expected and report.tables_created == ["products"]
         joined[files] = _state(new)
     shop.close()
@@ -212,12 +220,7 @@ def test_integer_keys_unique_columns_and_names_that_need_quoting_arrive_as_pages
     con.commit()
     con.close()
     joined = {}
-    for files in (True, False):
-        monkeypatch.setattr("syncengine.pairing._transfer.FILES", files)
-        thread, _out, code = _serving(shop)
-        new = tmp_path / f"new-{files}.db"
-        report = join(str(new), code)
-        thread.join(60)
+    for files, (new, report) in _join_both_ways(shop, tmp_path, monkeypatch).items():
         assert report.received == 90 and sorted(report.tables_created) == ["order lines", "products"]
         con = sqlite3.connect(new)
         joined[files] = [
