@@ -191,22 +191,9 @@ def reopen(conn: sa.Connection, conflict_id: int, *, now: float) -> None:
 
 def open_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, str], list[Conflict]]:
     """Return the open conflicts on the given rows, by (table, pk text)."""
-    out: dict[tuple[str, str], list[Conflict]] = {}
     if not has_open(conn):
-        return out
-    wanted: dict[str, list[str]] = {}
-    for table, pk in keys:
-        wanted.setdefault(table, []).append(pk_key(pk))
-    for table, texts in wanted.items():
-        for start in range(0, len(texts), 500):
-            part = texts[start : start + 500]
-            for row in conn.execute(
-                sa.select(s.conflicts).where(
-                    s.conflicts.c.status == OPEN, s.conflicts.c.tbl == table, s.conflicts.c.pk.in_(part)
-                )
-            ):
-                out.setdefault((row.tbl, row.pk), []).append(to_model(row))
-    return out
+        return {}
+    return _on_rows(conn, keys, statuses=(OPEN,))
 
 
 def settleable_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict[tuple[str, str], list[Conflict]]:
@@ -214,6 +201,21 @@ def settleable_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict
 
     Those are the open ones and the ones decided automatically (a person's
     decision elsewhere replaces them); meant for the few rows a decision reached.
+    """
+    c = s.conflicts.c
+    return _on_rows(conn, keys, statuses=(OPEN, DECIDED), also=sa.or_(c.status == OPEN, c.decided_how == "automatic"))
+
+
+def _on_rows(
+    conn: sa.Connection,
+    keys: Iterable[tuple[str, PK]],
+    *,
+    statuses: tuple[str, ...],
+    also: sa.ColumnElement[bool] | None = None,
+) -> dict[tuple[str, str], list[Conflict]]:
+    """The conflicts of these statuses (meeting ``also``) on the given rows, oldest first, by (table, pk text).
+
+    The statuses lead the query through the (status, table, key) index; 500 keys a query.
     """
     out: dict[tuple[str, str], list[Conflict]] = {}
     wanted: dict[str, list[str]] = {}
@@ -223,12 +225,10 @@ def settleable_rows(conn: sa.Connection, keys: Iterable[tuple[str, PK]]) -> dict
     for table, texts in wanted.items():
         for start in range(0, len(texts), 500):
             part = texts[start : start + 500]
-            for row in conn.execute(
-                sa.select(s.conflicts)
-                .where(c.status.in_((OPEN, DECIDED)), c.tbl == table, c.pk.in_(part))  # the index's columns
-                .where(sa.or_(c.status == OPEN, c.decided_how == "automatic"))
-                .order_by(c.id)
-            ):
+            query = sa.select(s.conflicts).where(c.status.in_(statuses), c.tbl == table, c.pk.in_(part))
+            if also is not None:
+                query = query.where(also)
+            for row in conn.execute(query.order_by(c.id)):
                 out.setdefault((row.tbl, row.pk), []).append(to_model(row))
     return out
 
