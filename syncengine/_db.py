@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import shlex
 import sqlite3
 import threading
@@ -397,8 +398,6 @@ def explain(exc: BaseException, name: str, *, role: str = "database") -> str:
 
 def _refused_user(message: str) -> str | None:
     """The user a server would not let in (PostgreSQL's missing role or failed password, MariaDB's 1045)."""
-    import re
-
     found = (
         re.search(r'role "([^"]+)" does not exist', message)
         or re.search(r'password authentication failed for user "([^"]+)"', message)
@@ -409,8 +408,6 @@ def _refused_user(message: str) -> str | None:
 
 def _missing_database(message: str) -> str | None:
     """The database a server says it does not have (PostgreSQL, MariaDB/MySQL error 1049), from its message."""
-    import re
-
     found = re.search(r'database "([^"]+)" does not exist', message) or re.search(
         r"Unknown database '([^']+)'", message
     )

@@ -78,8 +78,8 @@ def stamp(
     change makes two entries). Runs in the caller's transaction, and must run
     before anything received is applied in it, so a local write is always based on
     what the row held when it was written. With ``assign``, the entries are
-    recorded in the batches it puts them in (all ``limit`` writes in one go), so
-    they can be sent without being read back; without ``keep`` they are not
+    recorded in the batches it puts them in, so they can be sent without being
+    read back; without ``keep`` they are not
     written to the log at all (``assign`` keeps them, in the outbox) and their
     captured rows stay as they are. Writes are taken ``chunk`` at a time (each
     chunk's entries go to ``assign`` on their own), so however many a transaction
