@@ -99,7 +99,7 @@ class DeviceService(Reads, QObject):
         if missing:
             self.reachability, self.reachability_detail = Reachability.MISSING, missing
         self.devices: list[DeviceInfo] = []
-        self._kept_names: dict[str, str] | None = None  # the names the device keeps (read once; a sync may add)
+        self._kept_names: dict[str, str] = {}  # the names the device keeps, read with the status
         self.last_sync: SyncRecord | None = None  # the newest entry of the engine's sync history
         self._cancel: threading.Event | None = None
         self._idle = asyncio.Event()
@@ -234,10 +234,10 @@ class DeviceService(Reads, QObject):
 
     async def refresh_status(self) -> Status:
         """Read the device's counts and broadcast them."""
-        def read() -> tuple[Status, list[SyncRecord]]:
-            return self.device.status(), self.device.history(limit=1)
+        def read() -> tuple[Status, list[SyncRecord], dict[str, str]]:
+            return self.device.status(), self.device.history(limit=1), self.device.device_names()
 
-        status, last = await self.run(read)
+        status, last, self._kept_names = await self.run(read)
         self.status = status
         self.last_sync = last[0] if last else None
         self.statusChanged.emit(status)
@@ -270,7 +270,7 @@ class DeviceService(Reads, QObject):
         self.devices = found
         with contextlib.suppress(SyncEngineError):  # kept, so names stay known offline (a read-only database keeps none)
             await self.run(self.device.remember_devices, found)
-        self._kept_names = None
+        self._kept_names = {**self._kept_names, **{d.device_id: d.name for d in found}}
         self._set_reachability(Reachability.REACHABLE, "")
         self.devicesChanged.emit(found)
         return found
@@ -284,12 +284,7 @@ class DeviceService(Reads, QObject):
         for info in self.devices:
             if info.device_id == device_id:
                 return info.name
-        if self._kept_names is None:  # offline, or a device gone from the registry: the names kept here
-            try:
-                self._kept_names = self.device.device_names()
-            except SyncEngineError:
-                self._kept_names = {}
-        return self._kept_names.get(device_id) or device_id[:8]
+        return self._kept_names.get(device_id) or device_id[:8]  # offline, or gone from the registry: names kept here
 
     def _set_reachability(self, state: Reachability, detail: str) -> None:
         self.reachability, self.reachability_detail = state, detail
@@ -390,7 +385,6 @@ class DeviceService(Reads, QObject):
 
     async def _end_sync(self, report: SyncReport | None, error: BaseException | None) -> None:
         self._cancel = None
-        self._kept_names = None  # the sync may have kept names of devices whose decisions it received
         if error is not None and is_offline(error):
             self._set_reachability(Reachability.OFFLINE, str(error))
         elif error is None and self.remote is not None:

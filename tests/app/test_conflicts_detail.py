@@ -269,7 +269,7 @@ def test_the_detail_names_the_other_device_once_the_device_list_is_read(qtbot, r
     south = next(d for d in known if d.name == "shop-south")
     service.devices = []  # as before the shared log ever answered: only ids are known
     service.device.set_setting("device_names", None)  # (no name kept from an earlier listing either)
-    service._kept_names = None
+    run(service.refresh_status())
     _select(qtbot, window, "Kettle")
     head = page.panel.grid.itemAtPosition(0, 3).widget()
     page._show_soon()
