@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from ..model import Entry
 from ..reconcile import Action, Plan, RowPlan, created_row
 from ._catalog import SyncedTable
-from ._dialects import param_marker
+from ._dialects import strategy
 
 
 class Failure(NamedTuple):
@@ -120,12 +120,8 @@ def insert_rows(
     """Insert rows that all have exactly ``columns`` (ones this table has)."""
     if synced.plain and columns:  # nothing to convert: hand the rows straight to the driver
         quote = conn.dialect.identifier_preparer.quote
-        marker = param_marker(conn)
-        sql = (
-            f"INSERT INTO {quote(synced.name)} ({', '.join(quote(c) for c in columns)}) "
-            f"VALUES ({', '.join([marker] * len(columns))})"
-        )
-        conn.exec_driver_sql(sql, [synced.driver_row(row, columns) for row in rows])
+        into = f"{quote(synced.name)} ({', '.join(quote(c) for c in columns)})"
+        strategy(conn).insert_rows(conn, into, len(columns), [synced.driver_row(row, columns) for row in rows])
     else:
         conn.execute(synced.table.insert(), list(rows))
 

@@ -3,15 +3,17 @@
 The rest of the store asks :func:`strategy` and never tests the dialect's name.
 
 * **SQLite** looks rows up with every key in one JSON parameter (``json_each``), so
-  no statement of hundreds of markers is built; its triggers copy captured values
-  into the log's typeless value columns ``n0…``/``o0…``; and, with cleanup, a
-  stamped batch waits whole in ``syncengine_outbox`` (see ``_schema.outbox``).
+  no statement of hundreds of markers is built; inserts rows into a user table
+  thousands to a statement; its triggers copy captured values into the log's
+  typeless value columns ``n0…``/``o0…``; and, with cleanup, a stamped batch waits
+  whole in ``syncengine_outbox`` (see ``_schema.outbox``).
 * **PostgreSQL and MariaDB** look rows up in chunks of ``IN (...)`` lists, capture
   values as JSON, and keep a stamped batch's id beside its log entries.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,6 +25,7 @@ from . import _schema as s
 from ._catalog import SyncedTable
 
 CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
+_ROWS_PER_INSERT = 5000  # rows per SQLite INSERT statement (fewer when the parameter limit says so)
 _REGISTERS = "pk, exists_v, alive, fields, dead"
 
 
@@ -62,6 +65,11 @@ class Dialect:
     def value_columns(self, conn: sa.Connection) -> int:
         """How many typeless value columns (``n0…`` and ``o0…``) the log has: none here."""
         return 0
+
+    def insert_rows(self, conn: sa.Connection, into: str, width: int, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows of ``width`` driver values each; ``into`` is ``"table" ("column", …)``, quoted."""
+        marker = param_marker(conn)
+        conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({', '.join([marker] * width)})", list(rows))
 
     def registers_with_rows(self, conn: sa.Connection, synced: SyncedTable, after: str, limit: int) -> list[Any] | None:
         """A page of a table's registers each joined to its row's raw cells, in one query; None where not done so.
@@ -103,6 +111,23 @@ class Sqlite(Dialect):
             "WHERE r.tbl = ? AND r.pk > ? ORDER BY r.pk LIMIT ?"
         )
         return list(conn.exec_driver_sql(sql, (synced.name, after, limit)).fetchall())
+
+    def insert_rows(self, conn: sa.Connection, into: str, width: int, rows: Sequence[tuple[Any, ...]]) -> None:
+        # Many rows to a statement, not one statement per row: the executor writes inside a
+        # savepoint, where every statement that fires a trigger (the capture triggers fire,
+        # capturing nothing, while sync applies) pays for a statement journal of its own;
+        # row by row that made inserting 2.4 times as slow (bench/bench_floor.py showed it).
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        one = f"({', '.join(['?'] * width)})"
+        fits = min(
+            raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width,
+            (raw.getlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH) - len(into) - 100) // (len(one) + 2),
+        )
+        per = max(1, min(_ROWS_PER_INSERT, fits))
+        for part in chunks(rows, per):
+            values = [value for row in part for value in row]
+            conn.exec_driver_sql(f"INSERT INTO {into} VALUES {', '.join([one] * len(part))}", tuple(values))
 
     def value_columns(self, conn: sa.Connection) -> int:
         names = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(syncengine_log)")}

@@ -159,6 +159,24 @@ def test_a_broken_unique_constraint_is_held_the_rest_lands_and_a_custom_value_de
     assert a.status().conflicts == 0
 
 
+def test_a_clash_in_a_later_statement_of_a_bulk_insert_lands_every_other_row(devices, shared, monkeypatch) -> None:
+    """SQLite inserts new rows thousands to a statement; here two, so the clash is in the third statement.
+
+    The statements before it must not stay half-written: every other row lands once,
+    the clashing one is held.
+    """
+    monkeypatch.setattr("syncengine.store._dialects._ROWS_PER_INSERT", 2)
+    a, b = devices("a", unique_meta), devices("b", unique_meta)
+    write(a, unique_products.insert(), [{"id": f"r{i}", "sku": f"S-{i}", "name": f"thing {i}"} for i in range(7)])
+    write(b, unique_products.insert().values(id="z", sku="S-4", name="clash"))
+    a.sync(shared)
+    report = b.sync(shared)
+    assert (report.applied, report.held) == (6, 1)
+    [conflict] = b.conflicts()
+    assert conflict.kind == "constraint" and conflict.pk == ("r4",)
+    assert sorted(r["id"] for r in rows(b, unique_products)) == ["r0", "r1", "r2", "r3", "r5", "r6", "z"]
+
+
 @every_dialect
 def test_taking_local_in_a_constraint_conflict_removes_the_remote_row_everywhere(devices, shared) -> None:
     a, b = devices("a", unique_meta), devices("b", unique_meta)
