@@ -31,6 +31,7 @@ engine too (``compare.py`` points ``PYTHONPATH`` at an older tree).
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import multiprocessing
 import sqlite3
@@ -103,8 +104,11 @@ def cli_round(folder: Path, rows: list[c.Row]) -> dict[str, float]:
     """One after the other as a person runs it: ``syncengine sync`` on A, then on B, each a fresh process.
 
     ``python -m syncengine`` (the same engine ``PYTHONPATH`` gives this script); the
-    seconds are each command's wall time, start-up and imports included.
+    seconds are each command's wall time, start-up and imports included. The engine's
+    bytecode is compiled first, as ``pip install`` leaves it (with ``PYTHONDONTWRITEBYTECODE``
+    set, as on the CI machine, each process would otherwise compile ~70 modules again).
     """
+    compileall.compile_dir(str(Path(syncengine.__file__).parent), quiet=1)
     a_path, b_path, log_path, _ = prepare(folder, rows)
     seconds = {}
     for side, path in (("A", a_path), ("B", b_path)):
