@@ -151,7 +151,9 @@ def integrate_entries(
     tx.save_registers([_register(r, loaded.get((r.table, r.pk))) for r in good])
     integrated = [e for r in good for e in r.entries] + created
     tx.finish([e.log_id for e in integrated if e.log_id is not None], cleanup=options.cleanup)
-    result.applied += len(integrated)
+    waiting = sum(r.held for r in good)  # held whole for a person's review: merged, not applied
+    result.applied += len(integrated) - waiting
+    result.held += waiting
     if not options.cleanup:  # keep the integrated entries that never had a log row, as history
         kept = [e for e in integrated if e.log_id is None]
         if kept and origin is not None:

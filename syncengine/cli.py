@@ -159,6 +159,8 @@ def _summary(report: SyncReport, db: str | None = None, waiting: int | None = No
     ]
     if report.quarantined:
         parts.append(f"quarantined {report.quarantined}")
+    if report.held:
+        parts.append(f"held {report.held}")
     if report.conflicts:
         parts.append(f"{plural(report.conflicts, 'conflict')} found")
     if report.cancelled:

@@ -65,7 +65,7 @@ def report_html(record: SyncRecord, device_name: Callable[[str | None], str] = l
 
 
 STAGE_NAMES = {"receive": "receiving", "share": "sending", "reconcile": "applying"}
-_OPTIONAL = (("held", "Entries held behind a constraint"), ("quarantined", "Quarantined"), ("dropped", "Dropped"),
+_OPTIONAL = (("held", "Held for a decision"), ("quarantined", "Quarantined"), ("dropped", "Dropped"),
              ("cleaned", "Cleaned from the log"), ("state_shared", "Rows shared again"))
 
 

@@ -420,8 +420,9 @@ class OverviewPage(QWidget):
             paused = " — automatic sync paused until you resume it" if self.service.paused else ""
             self.progress_label.setText("Cancelled — nothing is lost" + paused)
         elif report is not None:
+            held = f", held {report.held:,} for a decision" if report.held else ""
             self.progress_label.setText(
-                f"Done: sent {report.sent:,}, received {report.received:,}, applied {report.applied:,}"
+                f"Done: sent {report.sent:,}, received {report.received:,}, applied {report.applied:,}{held}"
             )
 
     # -- settings ----------------------------------------------------------------------------

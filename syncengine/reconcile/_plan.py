@@ -47,6 +47,8 @@ class RowPlan:
     state: RowState
     entries: list[Entry] = field(default_factory=list)
     conflicts: list[Finding] = field(default_factory=list)
+    held: int = 0
+    """How many of ``entries`` were held whole for a person's review: nothing of them is applied yet."""
 
 
 @dataclass(slots=True)
@@ -177,11 +179,13 @@ def _plan_row(
         entries.sort(key=lambda e: e.version)
     changed: set[str] = set()
     conflicts: list[Finding] = []
+    held = 0
     for entry in entries:
         found, to_merge = detect(state, entry, review=review)
         if found:
             conflicts += found
         if to_merge is None:
+            held += any(f.held for f in found)
             continue
         if double_create == "error":
             snapshot = dict(state.values)
@@ -191,7 +195,7 @@ def _plan_row(
             merge_into(state, to_merge, changed)
     table, pk = key
     row = _row_plan(table, pk, state, was_alive, changed, entries)
-    row.conflicts = conflicts
+    row.conflicts, row.held = conflicts, held
     return row
 
 

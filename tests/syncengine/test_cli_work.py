@@ -240,10 +240,41 @@ def test_the_sync_summary_says_conflicts_and_how_to_see_them(tmp_path) -> None:
     con.close()
     se("sync", a, "--remote", shared)
     out = se("sync", b, "--remote", shared).stdout
+    assert "applied 1 in" in out  # the price: no conflict
     assert "1 conflict waits for a decision: syncengine conflicts " + b in out
     assert "1 conflicts" not in out
     status = se("status", b).stdout
     assert "conflicts   1 (see: syncengine conflicts" in status
+
+
+def test_a_change_held_for_review_is_counted_as_held_not_applied(tmp_path) -> None:
+    a, b = make_shop(tmp_path / "a.db", ("p1", "kettle")), make_shop(tmp_path / "b.db")
+    shared = str(tmp_path / "shared.db")
+    for db in (a, b):
+        se("init", db, "--table", "products")
+        se("sync", db, "--remote", shared)
+    se("config", b, "--review", "on")
+    for db, name in ((a, "Kettle A"), (b, "Kettle B")):  # neither has seen the other's edit
+        con = sqlite3.connect(db)
+        con.execute("UPDATE products SET name = ? WHERE id = 'p1'", (name,))
+        con.commit()
+        con.close()
+    se("sync", a, "--remote", shared)
+    out = se("sync", b, "--remote", shared).stdout
+    assert "received 1, sent 1, applied 0, held 1, 1 conflict found" in out
+    assert "1 conflict waits for a decision" in out
+    con = sqlite3.connect(b)
+    assert con.execute("SELECT name FROM products").fetchall() == [("Kettle B",)]
+    con.close()
+    [conflict] = json.loads(se("conflicts", b, "--json").stdout)
+    se("resolve", b, str(conflict["id"]), "--take", "remote")  # a's name
+    se("sync", b, "--remote", shared)
+    report = json.loads(se("sync", a, "--remote", shared, "--json").stdout)
+    assert report["held"] == 0 and report["applied"] == report["received"] >= 1  # a holds nothing for review
+    for db in (a, b):
+        con = sqlite3.connect(db)
+        assert con.execute("SELECT name FROM products").fetchall() == [("Kettle A",)]
+        con.close()
 
 
 def test_conflicts_all_shows_the_value_kept_and_who_decided(tmp_path) -> None:

@@ -215,8 +215,9 @@ def test_under_review_the_local_value_stays_until_a_decision(ab, shared) -> None
     set_name(a, "p1", "big kettle")
     set_price(b, "p1", 12)
     a.sync(shared)
-    b.sync(shared)
+    report = b.sync(shared)
     assert price(b) == 12 and rows(b)[0]["name"] == "big kettle"  # only the conflicting field waits
+    assert (report.applied, report.held, report.conflicts) == (1, 1, 1)  # the name applied, the price waits
     [conflict] = b.conflicts()
     assert conflict.is_open and conflict.held and conflict.auto == 12
     assert (conflict.local, conflict.remote) == (12, 11)
