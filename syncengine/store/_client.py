@@ -160,9 +160,16 @@ def add_outbox(
     )
 
 
-def outboxed(conn: sa.Connection) -> list[Any]:
-    """The batches waiting in the outbox, oldest first (see ``_schema.outbox``)."""
-    return list(conn.execute(sa.select(s.outbox).order_by(s.outbox.c.id)).all())
+def outboxed(conn: sa.Connection, *, payloads: bool = True) -> list[Any]:
+    """The batches waiting in the outbox, oldest first (see ``_schema.outbox``); without ``payloads``, all but them."""
+    columns = s.outbox.c if payloads else [c for c in s.outbox.c if c.name != "payload"]
+    return list(conn.execute(sa.select(*columns).order_by(s.outbox.c.id)).all())
+
+
+def outbox_payload(conn: sa.Connection, batch_id: str) -> bytes | None:
+    """The payload of a batch waiting in the outbox; None when no such batch waits."""
+    found = conn.execute(sa.select(s.outbox.c.payload).where(s.outbox.c.batch_id == batch_id)).scalar()
+    return None if found is None else bytes(found)
 
 
 def drop_outboxed(conn: sa.Connection, batch_id: str, first_id: int, last_id: int) -> None:

@@ -105,6 +105,10 @@ class Tx:
         """The batches waiting in the outbox, oldest first."""
         return client.outboxed(self.conn)
 
+    def outbox_payload(self, batch_id: str) -> bytes | None:
+        """The payload of a batch waiting in the outbox (None when none waits under that id)."""
+        return client.outbox_payload(self.conn, batch_id)
+
     def add_outbox(
         self, batch_id: str, ids: Sequence[int], payload: bytes, count: int, dropped: int, extra: str | None
     ) -> None:
@@ -172,7 +176,7 @@ class Tx:
 
     def prepared_batches(self) -> set[str]:
         """The ids of batches prepared to be sent and not yet known to have arrived."""
-        found = {str(row.batch_id) for row in client.outboxed(self.conn)}
+        found = {str(row.batch_id) for row in client.outboxed(self.conn, payloads=False)}
         query = sa.select(s.log.c.batch_id).where(s.log.c.state == LogState.UNSHARED, s.log.c.batch_id.is_not(None))
         found.update(str(b) for b in self.conn.execute(query.distinct()).scalars())
         return found
@@ -239,7 +243,7 @@ class Tx:
         unshared = self.conn.execute(
             sa.select(sa.func.count()).select_from(s.log).where(s.log.c.state == LogState.UNSHARED)
         ).scalar_one()
-        boxed = sum(int(row.count) for row in client.outboxed(self.conn))
+        boxed = sum(int(row.count) for row in client.outboxed(self.conn, payloads=False))
         return int(unshared) + boxed
 
     def digest(self) -> dict[str, TableDigest]:
