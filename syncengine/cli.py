@@ -666,6 +666,7 @@ def history(db: str, limit: int, as_json: bool) -> None:
         report = r.report
         counts = (
             f"received {report['received']}, sent {report['sent']}, applied {report['applied']}"
+            + (f", held {report['held']}" if report.get("held") else "")
             + (f", {plural(report['conflicts'], 'conflict')}" if report.get("conflicts") else "")
             + (f", {report['quarantined']} quarantined" if report.get("quarantined") else "")
         )

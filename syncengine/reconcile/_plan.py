@@ -24,7 +24,7 @@ from .._gc import paused
 from ..errors import ReconcileError
 from ..model import PK, Entry, Op
 from ._conflicts import Finding, detect
-from ._state import DOUBLE_CREATE, RowState, merge_into
+from ._state import DOUBLE_CREATE, EXISTENCE_CHANGED, RowState, merge_into
 
 
 class Action(enum.StrEnum):
@@ -184,15 +184,18 @@ def _plan_row(
         found, to_merge = detect(state, entry, review=review)
         if found:
             conflicts += found
+        waits = any(f.held for f in found)
         if to_merge is None:
-            held += any(f.held for f in found)
+            held += waits
             continue
-        if double_create == "error":
-            snapshot = dict(state.values)
-            if merge_into(state, to_merge, changed) & DOUBLE_CREATE:
-                _refuse_double_create(key, to_merge, snapshot)
-        else:
-            merge_into(state, to_merge, changed)
+        moved: set[str] = set()
+        snapshot = dict(state.values) if double_create == "error" else None
+        flags = merge_into(state, to_merge, moved)
+        if snapshot is not None and flags & DOUBLE_CREATE:
+            _refuse_double_create(key, to_merge, snapshot)
+        if waits and not moved and not flags & EXISTENCE_CHANGED:
+            held += 1  # what it changes waits for a person; the rest it holds is what the row holds
+        changed |= moved
     table, pk = key
     row = _row_plan(table, pk, state, was_alive, changed, entries)
     row.conflicts, row.held = conflicts, held

@@ -263,6 +263,7 @@ def test_a_change_held_for_review_is_counted_as_held_not_applied(tmp_path) -> No
     out = se("sync", b, "--remote", shared).stdout
     assert "received 1, sent 1, applied 0, held 1, 1 conflict found" in out
     assert "1 conflict waits for a decision" in out
+    assert "received 1, sent 1, applied 0, held 1, 1 conflict" in se("history", b).stdout
     con = sqlite3.connect(b)
     assert con.execute("SELECT name FROM products").fetchall() == [("Kettle B",)]
     con.close()

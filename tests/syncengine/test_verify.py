@@ -95,7 +95,8 @@ def test_a_write_made_without_triggers_is_found_and_repair_and_a_decision_make_e
     repaired = json.loads(se("repair", a, "--remote", log, "--json").stdout)
     assert repaired["restated"] >= 1 and repaired["sync"]["sent"] >= 1
     report = json.loads(se("sync", b, "--remote", log, "--json").stdout)
-    assert report["conflicts"] == 1
+    assert report["conflicts"] == 1 and report["held"] == 1  # the restated row waits: it is not applied
+    assert report["applied"] == report["received"] - 1
     conflicts = json.loads(se("conflicts", b, "--json").stdout)
     assert [(c["kind"], c["field"], c["local"], c["remote"], c["held"]) for c in conflicts] == [
         ("diverged", "name", "kettle", "kettle (uncaptured)", True)
