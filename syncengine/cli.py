@@ -147,7 +147,12 @@ def _summary(report: SyncReport, db: str | None = None, waiting: int | None = No
         said.append(f"created a new shared log ({report.log_id})")
     if report.identity_changed:
         said.append(f"{report.identity_changed}; this database is now device {report.device_id}")
-    if report.new_log:
+    if report.log_restored:
+        said.append(
+            f"{report.log_restored}; this device shared the state of {plural(report.state_shared, 'row')} "
+            "there again and read it from its start"
+        )
+    elif report.new_log:
         said.append(
             f"this device had not shared with this log before: it shared the state of {plural(report.state_shared, 'row')} "
             "there"

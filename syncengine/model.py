@@ -309,6 +309,11 @@ class SyncReport:
     """The device id the sync ran as (it changes when ``identity_changed``)."""
     identity_changed: str | None = None
     """Why this database took a new device id during the sync (copied or restored from a backup), or None."""
+    log_restored: str | None = None
+    """Why the shared log seems to have lost batches this device sent (restored from a backup), or None.
+
+    The device then shared its whole state there again and read the log from its start (``new_log``).
+    """
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form the command line prints."""
@@ -319,6 +324,7 @@ class SyncReport:
             "state_shared": self.state_shared,
             "device_id": self.device_id,
             "identity_changed": self.identity_changed,
+            "log_restored": self.log_restored,
             "received": self.received,
             "received_batches": self.received_batches,
             "sent": self.sent,

@@ -63,11 +63,12 @@ log = logging.getLogger("syncengine")
 # Captured writes stamped in one go when no stamped entry is left to send (after the
 # first batch of a sync, which is stamped alone so that it leaves at once). Each
 # transaction rewrites most pages of the row registers it touches (random keys), so
-# fewer, larger ones cost less: at 100,000 entries A took 0.84x the time with 50,000
-# as with 10,000 (bench 2026-12-06). Memory does not grow with it where batches wait in
-# the outbox (SQLite): each payload is read back from there just before it is pushed.
-# Elsewhere the batches of one go wait in memory, about 1 MB per 5,000 entries.
-_STAMP_AHEAD = 50000
+# fewer, larger ones cost A less alone; but the batches after the first then leave
+# later, and the other device waits. Against 10,000, 50,000 measured A alone 0.84x
+# but, through compare.py (2026-12-06), A 1.01x and A and B at once 0.75x (ranges
+# overlapping): kept at 10,000. Where batches wait in the outbox (SQLite) each payload
+# is read back from there just before it is pushed, so memory does not grow with it.
+_STAMP_AHEAD = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,18 +253,27 @@ class _Run:
         with self.store.begin() as tx:
             meeting = tx.meet(info)
             copied = tx.setting("identity_pending") or meeting.copied
+            # sharing the whole state is decided here and done in a transaction of its own: a sync that
+            # stops between the two does it next time (the log is entered already and looks known then)
+            restate = meeting.new_log or tx.setting("restate_pending") == log_id
             if copied is None:
                 tx.enter_log(log_id, meeting.place)
+                if meeting.new_log:
+                    tx.set_setting("restate_pending", log_id)
             elif meeting.copied:
                 tx.set_setting("identity_pending", copied)
         if copied is not None:
             log.warning("%s; this database takes a new device id", copied)
             self._send_prepared()
             self._take_new_identity(log_id, copied, meeting.place.cursor)
-        if meeting.new_log:
+        if meeting.restored is not None:
+            self.report.log_restored = meeting.restored
+            log.warning("%s; sharing this device's whole state there again and reading it from its start", meeting.restored)
+        if restate:
             with self.store.begin() as tx:
                 tx.stamp(self.device_id)  # every captured write first: then the registers hold every value
                 self.report.state_shared = tx.restate(self.device_id)
+                tx.set_setting("restate_pending", None)
             self.report.new_log = True
             log.warning(
                 "this device had not shared with the shared log %s (or shared elsewhere since): sharing the state of %d rows there",

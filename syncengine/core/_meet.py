@@ -21,6 +21,13 @@ cursor and the sequence number of the newest batch it pushed there
   detects the other does the same, so both end with new ids and every write
   everywhere.
 
+* **a log that lost batches this database sent** (the log's file restored from a
+  backup, or its database rolled back): the log holds an older newest batch of this
+  device id than the one this database recorded pushing, or none. What the device
+  sent since the backup is gone from it, and its cursor may stand past batches other
+  devices push into the restored log under the same numbers. It shares its whole state
+  there again and reads the log from its start, as with a log it has not shared with.
+
 A database synced before logs had ids adopts the first log it meets when the log
 already knew the device (the upgrade), rather than reading it all again.
 """
@@ -52,6 +59,8 @@ class Meeting:
     """The device has not shared with this log, or shared elsewhere since: share its whole state there."""
     copied: str | None = None
     """Why another database seems to hold this device id (then take a new one), or None."""
+    restored: str | None = None
+    """Why the log seems to have lost batches this database sent (then ``new_log`` and a cursor of 0), or None."""
 
 
 def meet(
@@ -94,6 +103,13 @@ def meet(
             f"sent ({place.pushed or 'none'}): it was copied from another device's database, or restored from a backup"
         )
         return Meeting(place, new_log=log_id != current, copied=why)
+    if place.pushed is not None and (theirs is None or theirs < place.pushed):
+        holds = "none" if theirs is None else f"up to number {theirs}"
+        why = (
+            f"the shared log no longer holds batch number {place.pushed} that this database sent there (it holds "
+            f"{holds} of device {info.device_id}): it was restored from a backup or rolled back"
+        )
+        return Meeting(LogPlace(0, theirs), new_log=True, restored=why)
     if theirs is not None and (place.pushed is None or theirs > place.pushed):
         place = LogPlace(place.cursor, theirs)  # pushed by this database; the sync that did so died before recording it
     return Meeting(place, new_log=log_id != current)

@@ -165,6 +165,32 @@ def test_a_log_recreated_or_deleted_is_said_and_every_device_shares_its_state_th
     assert names(c) == ["kettle", "mug"]
 
 
+def test_a_shared_log_restored_from_a_backup_is_said_and_every_write_reaches_every_device(tmp_path) -> None:
+    """The review's case: the log file put back from a backup, then devices write and sync on."""
+    log, backup = str(tmp_path / "log.db"), tmp_path / "log.backup"
+    a, b = _shop(tmp_path, "a", ("k1", "one")), _shop(tmp_path, "b")
+    _sync(a, log)
+    _sync(b, log)
+    shutil.copy(log, backup)
+    _write(a, "INSERT INTO products (id, name) VALUES ('k2', 'two')")
+    _sync(a, log)
+    _sync(b, log)
+    _write(b, "INSERT INTO products (id, name) VALUES ('k3', 'three')")
+    _sync(b, log)
+    shutil.copy(backup, log)  # k2 and k3 are gone from the log; b's cursor stands past its end
+    _write(a, "INSERT INTO products (id, name) VALUES ('k4', 'four')")
+    report = _sync(a, log)
+    assert report["log_restored"] and "restored from a backup" in report["log_restored"]
+    assert report["new_log"] and report["state_shared"] == 3
+    _write(b, "INSERT INTO products (id, name) VALUES ('k5', 'five')")
+    out = se("sync", b, "--remote", log).stdout
+    assert "restored from a backup or rolled back; this device shared the state of 4 rows there again" in out
+    assert _sync(a, log)["log_restored"] is None  # said once
+    _sync(b, log)
+    assert names(a) == names(b) == ["one", "two", "three", "four", "five"]
+    assert json.loads(se("verify", a, "--remote", log, "--json").stdout)["in_step"] is True
+
+
 def test_devices_that_first_synced_with_different_logs_converge_on_one(tmp_path) -> None:
     log_a, log_b = str(tmp_path / "logA.db"), str(tmp_path / "logB.db")
     x = _shop(tmp_path, "x", ("p1", "from x"))

@@ -86,8 +86,19 @@ def test_a_database_is_called_a_copy_exactly_when_the_log_holds_a_batch_of_its_i
         prepared={batch} if prepared and batch else (),
     )
     unaccounted = theirs is not None and (pushed is None or theirs > pushed) and not prepared
+    lost = pushed is not None and (theirs is None or theirs < pushed)  # the log went back: restored
     assert (met.copied is not None) == unaccounted
-    if not unaccounted:
+    assert (met.restored is not None) == lost
+    if lost:
+        assert met.place == LogPlace(0, theirs) and met.new_log
+    elif not unaccounted:
         assert met.place.cursor == 60 and met.place.pushed == (
             max(theirs, pushed or 0) if theirs is not None else pushed
         )
+        assert not met.new_log
+
+
+def test_a_log_restored_from_before_this_databases_last_push_is_read_again_and_gets_the_whole_state() -> None:
+    met = meet(_info(2, "b2"), "L", {"L": LogPlace(9, 5)}, legacy_cursor=None, prepared=())
+    assert met.restored is not None and "batch number 5" in met.restored and "up to number 2" in met.restored
+    assert met.place == LogPlace(0, 2) and met.new_log and met.copied is None

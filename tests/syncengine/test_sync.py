@@ -88,7 +88,7 @@ def test_writes_that_change_nothing_do_not_stop_the_share_short(a, b, shared, mo
 
 
 def test_batches_keep_their_size_when_it_is_over_what_is_stamped_at_a_time(a, shared, monkeypatch) -> None:
-    monkeypatch.setattr(sync_module, "_STAMP_AHEAD", 3)  # stands for 50,000, under a batch size of 5
+    monkeypatch.setattr(sync_module, "_STAMP_AHEAD", 3)  # stands for 10,000, under a batch size of 5
     add(a, *[(f"p{i:02}", "x", i) for i in range(15)])
     sizes: list[int] = []
     report = a.sync(
