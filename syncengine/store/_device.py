@@ -504,7 +504,9 @@ class DeviceStore:
     def __init__(self, engine: sa.Engine) -> None:
         """Open a database that sync was installed on; raise NotInitializedError when it was not."""
         self.engine = engine
+        # a read: opening a device never waits for a sync (or another program) writing to it
         with self.translated(), engine.connect() as conn:
+            conn = conn.execution_options(syncengine_read=True)
             present = set(sa.inspect(conn).get_table_names())
             _refuse_shared_log(engine, present)
             if "syncengine_state" not in present:

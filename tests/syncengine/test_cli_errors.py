@@ -207,6 +207,19 @@ def test_a_database_that_stays_busy_names_the_likely_cause(tmp_path) -> None:
     assert json.loads(se("config", db, "--json").stdout)["review"] == {"products": False}
 
 
+def test_reading_commands_do_not_wait_for_a_writer(tmp_path) -> None:
+    """What the README promises of reads: they take no write lock, so a sync in progress never holds them up."""
+    db = synced_shop(tmp_path)
+    holder = _hold_lock(db)
+    try:
+        results = [se("--wait", "1", command, db, "--json", check=False) for command in ("status", "log", "conflicts")]
+    finally:
+        holder.communicate("go\n", timeout=30)
+    for result in results:
+        assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(results[0].stdout)["tables"] == ["products"]
+
+
 def test_init_of_a_file_that_does_not_exist_leaves_no_file(tmp_path) -> None:
     missing = tmp_path / "nothere.db"
     one_sentence(se("init", str(missing), "--table", "products", check=False), "does not exist")
