@@ -52,6 +52,8 @@ def report_html(record: SyncRecord, device_name: Callable[[str | None], str] = l
             rows.append(("New shared log", "this device shared its whole state there for the first time"))
         if r.get("identity_changed"):
             rows.append(("New device id", str(r["identity_changed"])))
+        if r.get("log_restored"):
+            rows.append(("Shared log restored", f"{r['log_restored']}; this device shared its whole state there again"))
         for change in r.get("schema_changes") or ():
             rows.append(("Schema change", str(change)))
         if r.get("device_id"):

@@ -138,6 +138,15 @@ def from_report(report: SyncReport) -> list[Diagnosis]:
     found = [Diagnosis("schema_changed", "info", f"schema change handled: {s}", None) for s in report.schema_changes]
     if report.identity_changed:
         found.append(Diagnosis("identity_changed", "info", f"this database took a new device id: {report.identity_changed}", None))
+    if report.log_restored:
+        found.append(
+            Diagnosis(
+                "log_restored",
+                "warning",
+                f"{report.log_restored}; this device shared its whole state there again and read it from its start",
+                None,
+            )
+        )
     # (not report.log_created: the engine sets it on every sync through a log object that created its log)
     return found
 

@@ -348,3 +348,16 @@ def test_restated_entries_read_as_restated_in_the_pending_view(qtbot, run, tmp_p
     qtbot.waitUntil(lambda: page.model.exhausted and not page.model.loading, timeout=5000)
     assert page.model.rowCount() == 0 and not window.banner.isVisible()
     close_window(qtbot, window)
+
+
+def test_a_sync_that_found_its_shared_log_restored_shows_it_as_a_warning_and_in_the_history() -> None:
+    from app.models.activity import report_html
+    from app.services.health import from_report
+    from syncengine import SyncRecord, SyncReport
+
+    why = "the shared log no longer holds batch number 5 that this database sent there: it was restored from a backup"
+    report = SyncReport(log_restored=why, new_log=True, state_shared=3)
+    [finding] = from_report(report)
+    assert (finding.code, finding.severity) == ("log_restored", "warning") and why in finding.message
+    record = SyncRecord(1, 0.0, 1.0, "shared.db", report.as_json(), None)
+    assert "Shared log restored" in report_html(record) and "restored from a backup" in report_html(record)
