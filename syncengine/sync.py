@@ -242,7 +242,18 @@ class _Run:
         finishes it next time.
         """
         assert self.remote is not None
-        info = self.remote.register_device(self.device_id, self.name)
+        try:
+            info = self.remote.register_device(self.device_id, self.name)
+        except RemoteError as exc:
+            if exc.kind != "not_owned":
+                raise
+            raise RemoteError(
+                f"device {self.device_id} is registered to another user of the shared log {remote_url(self.remote)} "
+                "(a token of another user?): sync with a token of the user it belongs to, or give this database "
+                f"a new device id with 'syncengine reset-identity {_db.as_argument(self.store.engine.url)}' to sync it "
+                "as this user's",
+                kind="not_owned",
+            ) from exc
         if getattr(self.remote, "created", False):  # said once: by the first sync through this object
             self.report.log_created = True
             self.remote.created = False  # type: ignore[attr-defined]

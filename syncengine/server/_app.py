@@ -286,7 +286,7 @@ class _Server:
         try:
             info = await self.call(user, "register_device", device_id, name)
         except RemoteError as exc:
-            raise Problem(409, f"device {device_id} belongs to another user; pick another device id") from exc
+            raise Problem(409, f"device {device_id} belongs to another user") from exc
         return _Json(wire.device_json(info))
 
     async def push(self, request: Request) -> Response:

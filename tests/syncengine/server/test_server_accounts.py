@@ -65,3 +65,25 @@ def test_a_revoked_token_is_refused_and_listed_as_revoked(start_server, new_db, 
     assert unknown.returncode == 1 and "no token with id 999" in unknown.stderr
     bad_user = run_cli("token", "create", "--db", db, "--user", "no spaces", check=False)
     assert bad_user.returncode == 1 and "user name" in bad_user.stderr
+
+
+def test_a_device_synced_with_another_users_token_is_told_how_to_go_on(log_db, start_server, tmp_path) -> None:
+    from tests.syncengine.test_cli import make_shop, names, se
+
+    server = start_server(log_db)
+    alice, bob = new_token(log_db, "alice"), new_token(log_db, "bob")
+    shop = make_shop(tmp_path / "shop.db", ("p1", "kettle"))
+    se("init", shop, "--table", "products")
+    se("sync", shop, "--remote", server.url, "--token", alice)
+    refused = se("sync", shop, "--remote", server.url, "--token", bob, check=False)
+    assert refused.returncode == 1
+    [line] = refused.stderr.strip().splitlines()
+    assert "is registered to another user of the shared log" in line and "409" not in line
+    assert f"syncengine reset-identity {shop}" in line
+    se("reset-identity", shop)
+    report = json.loads(se("sync", shop, "--remote", server.url, "--token", bob, "--json").stdout)
+    assert report["sent"] >= 1 and report["state_shared"] == 1  # bob's log gets the shop's rows
+    other = make_shop(tmp_path / "other.db")
+    se("init", other, "--table", "products")
+    se("sync", other, "--remote", server.url, "--token", bob)
+    assert names(other) == ["kettle"]
