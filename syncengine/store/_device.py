@@ -568,15 +568,15 @@ class DeviceStore:
             for statement in statements:
                 conn.exec_driver_sql(statement)
 
-        return self._reinstall(run)
+        return self._reinstall(run, told=True)  # the caller has the sentences: the next sync does not repeat them
 
-    def _reinstall(self, first: Callable[[sa.Connection], None]) -> list[str]:
+    def _reinstall(self, first: Callable[[sa.Connection], None], *, told: bool = False) -> list[str]:
         """In one transaction, ``first``, then reflect the synced tables and re-install capture; what changed."""
         with self.translated(), self.engine.begin() as conn:
             first(conn)
             catalog = load_catalog(conn)
             said = drift.repair(conn, catalog, force=True)
-            drift.note(conn, said)
+            drift.note(conn, said, told=told)
         self.catalog = catalog
         for sentence in said:
             log.warning("schema change: %s", sentence)

@@ -117,16 +117,24 @@ def repair(conn: sa.Connection, catalog: Mapping[str, SyncedTable], *, force: bo
     return said
 
 
-def note(conn: sa.Connection, said: Sequence[str]) -> None:
-    """Keep what a repair did until a sync reports it."""
+def note(conn: sa.Connection, said: Sequence[str], *, told: bool = False) -> None:
+    """Keep what a repair did until a sync reports it (``told``: the caller said it already; the sync only acts on it).
+
+    The next sync starts by retrying entries quarantined for a column that exists now
+    whenever anything is noted, told or not.
+    """
     if said:
-        client.set_setting(conn, NOTED, [*client.get_setting(conn, NOTED, []), *said])
+        kept = [_TOLD + sentence for sentence in said] if told else list(said)
+        client.set_setting(conn, NOTED, [*client.get_setting(conn, NOTED, []), *kept])
 
 
 def noted(conn: sa.Connection) -> list[str]:
-    """What repairs did that no sync has reported yet."""
+    """What repairs did that no sync has reported yet, and nobody said when it was done."""
     found: list[str] = client.get_setting(conn, NOTED, [])
-    return found
+    return [sentence for sentence in found if not sentence.startswith(_TOLD)]
+
+
+_TOLD = "(told) "
 
 
 def forget_noted(conn: sa.Connection) -> None:
