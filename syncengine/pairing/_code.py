@@ -67,8 +67,12 @@ class PairingCode:
                 return cls(address, number, body[6 : 6 + SECRET_BYTES], body[6 + SECRET_BYTES :])
         except ValueError:
             pass
+        if raw.upper().startswith(_PREFIX[:3]):
+            why = "it starts as one but the rest is cut short, too long or mistyped"
+        else:
+            why = "a pairing code starts with SE1-"
         raise ConfigurationError(
-            f"{text.strip()!r} is not a pairing code (it starts with SE1-; copy it whole from 'syncengine pair')"
+            f"{text.strip()!r} is not a pairing code ({why}; copy it whole from what 'syncengine pair' printed)"
         )
 
 

@@ -133,6 +133,11 @@ def test_a_wrong_code_an_unknown_one_and_a_used_one_get_a_sentence_and_nothing_i
     assert refused.returncode == 1 and "wrong pairing code" in refused.stderr and not new.exists()
     refused = se("join", str(new), "SE1-NOTAC-ODE", check=False)
     assert refused.returncode == 1 and "is not a pairing code" in refused.stderr and not new.exists()
+    assert "starts as one but the rest is cut short" in refused.stderr  # it does start with SE1-
+    refused = se("join", str(new), code[: len(code) // 2], check=False)  # half of it pasted
+    assert "starts as one but the rest is cut short" in refused.stderr and not new.exists()
+    refused = se("join", str(new), "hello", check=False)
+    assert "(a pairing code starts with SE1-;" in refused.stderr
     se("join", str(new), code)
     _finish(sender)
     again = se("join", str(tmp_path / "other.db"), code, check=False)
