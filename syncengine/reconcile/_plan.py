@@ -182,20 +182,22 @@ def _plan_row(
     held = 0
     for entry in entries:
         found, to_merge = detect(state, entry, review=review)
+        waits = False
         if found:
             conflicts += found
-        waits = any(f.held for f in found)
+            waits = any(f.held for f in found)
         if to_merge is None:
             held += waits
             continue
-        moved: set[str] = set()
+        moved: set[str] = set() if waits else changed  # its own set only when part of it waits (rare)
         snapshot = dict(state.values) if double_create == "error" else None
         flags = merge_into(state, to_merge, moved)
         if snapshot is not None and flags & DOUBLE_CREATE:
             _refuse_double_create(key, to_merge, snapshot)
-        if waits and not moved and not flags & EXISTENCE_CHANGED:
-            held += 1  # what it changes waits for a person; the rest it holds is what the row holds
-        changed |= moved
+        if waits:
+            if not moved and not flags & EXISTENCE_CHANGED:
+                held += 1  # what it changes waits for a person; the rest it holds is what the row holds
+            changed |= moved
     table, pk = key
     row = _row_plan(table, pk, state, was_alive, changed, entries)
     row.conflicts, row.held = conflicts, held
