@@ -166,12 +166,6 @@ def outboxed(conn: sa.Connection, *, payloads: bool = True) -> list[Any]:
     return list(conn.execute(sa.select(*columns).order_by(s.outbox.c.id)).all())
 
 
-def outbox_payload(conn: sa.Connection, batch_id: str) -> bytes | None:
-    """The payload of a batch waiting in the outbox; None when no such batch waits."""
-    found = conn.execute(sa.select(s.outbox.c.payload).where(s.outbox.c.batch_id == batch_id)).scalar()
-    return None if found is None else bytes(found)
-
-
 def drop_outboxed(conn: sa.Connection, batch_id: str, first_id: int, last_id: int) -> None:
     """Forget a batch of the outbox that reached the shared log, and the captured rows it was stamped from.
 

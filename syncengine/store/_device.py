@@ -105,10 +105,6 @@ class Tx:
         """The batches waiting in the outbox, oldest first."""
         return client.outboxed(self.conn)
 
-    def outbox_payload(self, batch_id: str) -> bytes | None:
-        """The payload of a batch waiting in the outbox (None when none waits under that id)."""
-        return client.outbox_payload(self.conn, batch_id)
-
     def add_outbox(
         self, batch_id: str, ids: Sequence[int], payload: bytes, count: int, dropped: int, extra: str | None
     ) -> None:
