@@ -31,7 +31,6 @@ engine too (``compare.py`` points ``PYTHONPATH`` at an older tree).
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import multiprocessing
 import sqlite3
@@ -104,11 +103,10 @@ def cli_round(folder: Path, rows: list[c.Row]) -> dict[str, float]:
     """One after the other as a person runs it: ``syncengine sync`` on A, then on B, each a fresh process.
 
     ``python -m syncengine`` (the same engine ``PYTHONPATH`` gives this script); the
-    seconds are each command's wall time, start-up and imports included. The engine's
-    bytecode is compiled first, as ``pip install`` leaves it (with ``PYTHONDONTWRITEBYTECODE``
-    set, as on the CI machine, each process would otherwise compile ~70 modules again).
+    seconds are each command's wall time, start-up and imports included, with the engine's
+    bytecode compiled first (:func:`_common.compile_engine`).
     """
-    compileall.compile_dir(str(Path(syncengine.__file__).parent), quiet=1)
+    c.compile_engine()
     a_path, b_path, log_path, _ = prepare(folder, rows)
     seconds = {}
     for side, path in (("A", a_path), ("B", b_path)):

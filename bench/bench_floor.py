@@ -31,7 +31,6 @@ Engine internals are not used; the recording hooks SQLAlchemy's engine class.
 from __future__ import annotations
 
 import argparse
-import compileall
 import contextlib
 import shutil
 import sqlite3
@@ -48,7 +47,6 @@ import sqlalchemy as sa
 from bench_end_to_end import prepare
 from sqlalchemy import event
 
-import syncengine
 from syncengine import Device, SqlSharedLog
 
 
@@ -181,7 +179,7 @@ def sync_pair(folder: Path, names: list[str], recording: Recording | None = None
 
 def start_up(folder: Path, repeats: int) -> tuple[float, float]:
     """Median seconds of a ``syncengine sync`` with nothing to do, and of a bare ``python -c 'import sqlite3'``."""
-    compileall.compile_dir(str(Path(syncengine.__file__).parent), quiet=1)  # as pip install leaves it (see cli_round)
+    c.compile_engine()
     a_path, _, log_path, _ = prepare(folder, [])
     command = [sys.executable, "-m", "syncengine", "sync", str(a_path), "--remote", str(log_path)]
     subprocess.run(command, check=True, capture_output=True)  # the first sync makes the log
