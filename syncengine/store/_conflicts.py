@@ -19,6 +19,7 @@ from ..model import PK, Conflict, RemoteValue
 from ..reconcile import Finding
 from . import _schema as s
 from ._catalog import pk_key
+from ._dialects import chunks
 
 OPEN = "open"
 DECIDED = "decided"
@@ -215,7 +216,7 @@ def _on_rows(
 ) -> dict[tuple[str, str], list[Conflict]]:
     """The conflicts of these statuses (meeting ``also``) on the given rows, oldest first, by (table, pk text).
 
-    The statuses lead the query through the (status, table, key) index; 500 keys a query.
+    The statuses lead the query through the (status, table, key) index; ``chunks`` of keys a query.
     """
     out: dict[tuple[str, str], list[Conflict]] = {}
     wanted: dict[str, list[str]] = {}
@@ -223,8 +224,7 @@ def _on_rows(
         wanted.setdefault(table, []).append(pk_key(pk))
     c = s.conflicts.c
     for table, texts in wanted.items():
-        for start in range(0, len(texts), 500):
-            part = texts[start : start + 500]
+        for part in chunks(texts):
             query = sa.select(s.conflicts).where(c.status.in_(statuses), c.tbl == table, c.pk.in_(part))
             if also is not None:
                 query = query.where(also)
