@@ -48,7 +48,7 @@ def report_html(record: SyncRecord, device_name: Callable[[str | None], str] = l
         timings = r.get("timings") or {}
         if timings:
             rows.append(("Stages", ", ".join(f"{STAGE_NAMES.get(k, k)} {float(v):.2f} s" for k, v in timings.items())))
-        if r.get("new_log"):
+        if r.get("new_log") and not r.get("log_restored"):  # a restored log: said below, not "for the first time"
             rows.append(("New shared log", "this device shared its whole state there for the first time"))
         if r.get("identity_changed"):
             rows.append(("New device id", str(r["identity_changed"])))

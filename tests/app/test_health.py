@@ -361,3 +361,4 @@ def test_a_sync_that_found_its_shared_log_restored_shows_it_as_a_warning_and_in_
     assert (finding.code, finding.severity) == ("log_restored", "warning") and why in finding.message
     record = SyncRecord(1, 0.0, 1.0, "shared.db", report.as_json(), None)
     assert "Shared log restored" in report_html(record) and "restored from a backup" in report_html(record)
+    assert "for the first time" not in report_html(record)
