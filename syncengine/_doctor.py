@@ -147,6 +147,8 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
         waiting = counts.get(LogState.UNSHARED, 0) + counts.get(LogState.CAPTURED, 0)
         if met.copied:
             found.append(Diagnosis("copied", "error", met.copied, f"{sync}   (it takes a new device id by itself)"))
+        elif met.restored:
+            found.append(Diagnosis("log_restored", "warning", met.restored, f"{sync}   (it shares its whole state there again)"))
         elif met.new_log and met.place == LogPlace():
             found.append(
                 Diagnosis(

@@ -150,7 +150,7 @@ def _summary(report: SyncReport, db: str | None = None, waiting: int | None = No
     if report.log_restored:
         said.append(
             f"{report.log_restored}; this device shared the state of {plural(report.state_shared, 'row')} "
-            "there again and read it from its start"
+            "there again and read it again"
         )
     elif report.new_log:
         said.append(

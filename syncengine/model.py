@@ -310,9 +310,10 @@ class SyncReport:
     identity_changed: str | None = None
     """Why this database took a new device id during the sync (copied or restored from a backup), or None."""
     log_restored: str | None = None
-    """Why the shared log seems to have lost batches this device sent (restored from a backup), or None.
+    """Why the shared log seems to have lost batches this device sent or read (restored from a backup), or None.
 
-    The device then shared its whole state there again and read the log from its start (``new_log``).
+    The device then shared its whole state there again (``new_log``) and read the log
+    again: from its start, or from the cursor the log's registry kept for it.
     """
 
     def as_json(self) -> dict[str, Any]:

@@ -103,6 +103,7 @@ class _Run:
         self.report = SyncReport(stages=self.stages)
         self.codec = codec_for(options.serializer)
         self.stamping = True  # whether the share stage stamps captured writes (or only sends what is prepared)
+        self.marked: int | None = None  # the pull cursor the log's registry recorded for this device in this sync
         self.keys: Keys | None = None  # the data keys, when the log or the device encrypts
 
     # -- helpers ---------------------------------------------------------------
@@ -183,6 +184,8 @@ class _Run:
             with self.store.begin() as tx:
                 if not self.report.cancelled:
                     tx.set_setting("last_sync_at", time.time())
+                if self.marked is not None:
+                    tx.record_marked(self.marked)
                 if offset is not None:  # a server told us its time: keep our clock's estimated offset
                     tx.set_setting("clock_offset_ms", round(float(offset), 1))
         except BaseException as exc:
@@ -279,7 +282,11 @@ class _Run:
             self._take_new_identity(log_id, copied, meeting.place.cursor)
         if meeting.restored is not None:
             self.report.log_restored = meeting.restored
-            log.warning("%s; sharing this device's whole state there again and reading it from its start", meeting.restored)
+            log.warning(
+                "%s; sharing this device's whole state there again and reading it on from batch %d",
+                meeting.restored,
+                meeting.place.cursor + 1,
+            )
         if restate:
             with self.store.begin() as tx:
                 tx.stamp(self.device_id)  # every captured write first: then the registers hold every value
@@ -345,6 +352,7 @@ class _Run:
             self.conflicts_changed(found, settled)
             with contextlib.suppress(RemoteError):  # only the registry's "behind" figure waits for the next sync
                 self.remote.mark_pulled(self.device_id, result.cursor)
+                self.marked = result.cursor  # recorded with the sync's end: a log that loses it was restored
             self.emit(Progress("receive", self.report.received, None))
             if not result.more or not self.keep_going():
                 return

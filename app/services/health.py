@@ -143,7 +143,7 @@ def from_report(report: SyncReport) -> list[Diagnosis]:
             Diagnosis(
                 "log_restored",
                 "warning",
-                f"{report.log_restored}; this device shared its whole state there again and read it from its start",
+                f"{report.log_restored}; this device shared its whole state there again and read it again",
                 None,
             )
         )

@@ -27,6 +27,13 @@ cursor and the sequence number of the newest batch it pushed there
   sent since the backup is gone from it, and its cursor may stand past batches other
   devices push into the restored log under the same numbers. It shares its whole state
   there again and reads the log from its start, as with a log it has not shared with.
+* **a log that lost what this database read** (the same, seen by a device that only
+  read after the backup): the log's registry records a pull cursor for this device
+  lower than one it recorded before. Batches pushed into the restored log take the
+  numbers of the lost ones, which the device's cursor stands past. It shares its whole
+  state there again (what it received from lost batches is in the log again for every
+  device) and reads the log on from the cursor the registry kept: up to there the
+  restored log holds what the device read before.
 
 A database synced before logs had ids adopts the first log it meets when the log
 already knew the device (the upgrade), rather than reading it all again.
@@ -47,6 +54,8 @@ class LogPlace:
     cursor: int = 0
     pushed: int | None = None
     """The sequence number of the newest batch this database pushed there (None: none)."""
+    marked: int | None = None
+    """The newest pull cursor this database saw the log's registry record for it (None: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +119,14 @@ def meet(
             f"{holds} of device {info.device_id}): it was restored from a backup or rolled back"
         )
         return Meeting(LogPlace(0, theirs), new_log=True, restored=why)
+    if place.marked is not None and info.last_pull_seq < place.marked:
+        why = (
+            f"the shared log's registry says device {info.device_id} read up to batch number {info.last_pull_seq}, "
+            f"but it had recorded {place.marked}: the log was restored from a backup or rolled back"
+        )
+        return Meeting(LogPlace(info.last_pull_seq, theirs), new_log=True, restored=why)
     if theirs is not None and (place.pushed is None or theirs > place.pushed):
-        place = LogPlace(place.cursor, theirs)  # pushed by this database; the sync that did so died before recording it
+        place = LogPlace(place.cursor, theirs, place.marked)  # pushed by this database; the sync that did so died before recording it
     return Meeting(place, new_log=log_id != current)
 
 

@@ -183,11 +183,13 @@ class Tx:
         """The id of the log this device last synced with, and where it stands in each log it knows."""
         current = client.get_setting(self.conn, "log")
         places = {
-            k: LogPlace(int(v["cursor"]), v.get("pushed")) for k, v in client.get_setting(self.conn, "logs", {}).items()
+            k: LogPlace(int(v["cursor"]), v.get("pushed"), v.get("marked"))
+            for k, v in client.get_setting(self.conn, "logs", {}).items()
         }
         if current is not None:
-            pushed = client.get_setting(self.conn, "pushed")
-            places[current] = LogPlace(int(client.get_setting(self.conn, "cursor", 0)), pushed)
+            cursor = int(client.get_setting(self.conn, "cursor", 0))
+            pushed, marked = client.get_setting(self.conn, "pushed"), client.get_setting(self.conn, "marked")
+            places[current] = LogPlace(cursor, pushed, marked)
         return current, places
 
     def meet(self, info: DeviceInfo) -> Meeting:
@@ -209,12 +211,17 @@ class Tx:
         has shared nothing anywhere).
         """
         _, places = self.log_places()
-        others = {} if forget_others else {k: {"cursor": p.cursor, "pushed": p.pushed} for k, p in places.items()}
+        others = {} if forget_others else {k: _place_setting(p) for k, p in places.items()}
         others.pop(log_id, None)
         client.set_setting(self.conn, "logs", others)
         client.set_setting(self.conn, "log", log_id)
         client.set_setting(self.conn, "cursor", place.cursor)
         client.set_setting(self.conn, "pushed", place.pushed)
+        client.set_setting(self.conn, "marked", place.marked)
+
+    def record_marked(self, seq: int) -> None:
+        """Record that the current log's registry recorded ``seq`` as this device's pull cursor."""
+        client.set_setting(self.conn, "marked", seq)
 
     def reset_identity(self, new_id: str) -> str:
         """Give the database the device id ``new_id``; return the old one.
@@ -225,9 +232,10 @@ class Tx:
         """
         old = str(client.get_setting(self.conn, "device_id"))
         _, places = self.log_places()
-        client.set_setting(self.conn, "logs", {k: {"cursor": p.cursor, "pushed": None} for k, p in places.items()})
+        client.set_setting(self.conn, "logs", {k: {"cursor": p.cursor} for k, p in places.items()})
         client.set_setting(self.conn, "log", None)
         client.set_setting(self.conn, "pushed", None)
+        client.set_setting(self.conn, "marked", None)
         client.set_setting(self.conn, "device_id", new_id)
         client.set_setting(
             self.conn, "previous_device_ids", [*client.get_setting(self.conn, "previous_device_ids", []), old]
@@ -492,6 +500,11 @@ class Tx:
             query = query.limit(limit)
         rows = self.conn.execute(query).all()
         return [SyncRecord(r.id, r.started_at, r.finished_at, r.remote, orjson.loads(r.report), r.error) for r in rows]
+
+
+def _place_setting(place: LogPlace) -> dict[str, int | None]:
+    """How a log's place is kept in the ``logs`` setting (the current log's in settings of their own)."""
+    return {"cursor": place.cursor, "pushed": place.pushed, "marked": place.marked}
 
 
 class DeviceStore:

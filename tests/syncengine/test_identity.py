@@ -191,6 +191,47 @@ def test_a_shared_log_restored_from_a_backup_is_said_and_every_write_reaches_eve
     assert json.loads(se("verify", a, "--remote", log, "--json").stdout)["in_step"] is True
 
 
+def test_a_device_that_only_read_after_the_log_was_backed_up_notices_its_restore(tmp_path) -> None:
+    """A reader's cursor stands past batch numbers the restored log gives to new batches: it must not skip them."""
+    log, backup = str(tmp_path / "log.db"), tmp_path / "log.backup"
+    a, b, c = _shop(tmp_path, "a", ("k1", "one")), _shop(tmp_path, "b"), _shop(tmp_path, "c")
+    for device in (a, b, c):
+        _sync(device, log)
+    shutil.copy(log, backup)
+    _write(a, "INSERT INTO products (id, name) VALUES ('k2', 'two')")
+    _sync(a, log)
+    assert _sync(c, log)["received"] == 1  # c has read k2's batch; then a is put away
+    shutil.copy(backup, log)
+    _write(b, "INSERT INTO products (id, name) VALUES ('k3', 'three')")
+    assert _sync(b, log)["log_restored"] is None  # b lost nothing it sent or read
+    report = _sync(c, log)  # k3 has the number k2's batch had, which c read
+    assert report["log_restored"] and "read up to batch number" in report["log_restored"]
+    assert report["new_log"] and report["state_shared"] == 2
+    assert names(c) == ["one", "two", "three"]
+    assert _sync(c, log)["log_restored"] is None  # said once
+    doctor = json.loads(se("doctor", b, "--remote", log, "--json", check=False).stdout)
+    assert "log_restored" not in {d["code"] for d in doctor}
+    _sync(b, log)
+    _sync(a, log)
+    assert names(a) == names(b) == names(c) == ["one", "two", "three"]
+    assert json.loads(se("verify", c, "--remote", log, "--json").stdout)["in_step"] is True
+
+
+def test_doctor_says_a_restored_log_before_the_sync_that_heals_it(tmp_path) -> None:
+    log, backup = str(tmp_path / "log.db"), tmp_path / "log.backup"
+    a, b = _shop(tmp_path, "a", ("k1", "one")), _shop(tmp_path, "b")
+    _sync(a, log)
+    _sync(b, log)
+    shutil.copy(log, backup)
+    _write(a, "INSERT INTO products (id, name) VALUES ('k2', 'two')")
+    _sync(a, log)
+    shutil.copy(backup, log)
+    doctor = json.loads(se("doctor", a, "--remote", log, "--json", check=False).stdout)
+    found = {d["code"]: d for d in doctor}
+    assert "log_restored" in found and "restored from a backup" in found["log_restored"]["message"]
+    assert "new_log" not in found
+
+
 def test_devices_that_first_synced_with_different_logs_converge_on_one(tmp_path) -> None:
     log_a, log_b = str(tmp_path / "logA.db"), str(tmp_path / "logB.db")
     x = _shop(tmp_path, "x", ("p1", "from x"))

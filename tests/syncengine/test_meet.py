@@ -102,3 +102,16 @@ def test_a_log_restored_from_before_this_databases_last_push_is_read_again_and_g
     met = meet(_info(2, "b2"), "L", {"L": LogPlace(9, 5)}, legacy_cursor=None, prepared=())
     assert met.restored is not None and "batch number 5" in met.restored and "up to number 2" in met.restored
     assert met.place == LogPlace(0, 2) and met.new_log and met.copied is None
+
+
+def test_a_registry_that_lost_this_devices_pull_cursor_means_a_restored_log_read_on_from_its_cursor() -> None:
+    met = meet(_info(4, "b4", last_pull_seq=30), "L", {"L": LogPlace(52, 4, 50)}, legacy_cursor=None, prepared=())
+    assert met.restored is not None and "read up to batch number 30" in met.restored and "recorded 50" in met.restored
+    assert met.place == LogPlace(30, 4) and met.new_log and met.copied is None
+
+
+@given(marked=st.one_of(st.none(), st.integers(0, 50)), registry=st.integers(0, 50))
+def test_only_a_registry_behind_the_cursor_it_recorded_is_called_restored(marked: int | None, registry: int) -> None:
+    met = meet(_info(4, "b4", last_pull_seq=registry), "L", {"L": LogPlace(60, 4, marked)}, legacy_cursor=None, prepared=())
+    assert (met.restored is not None) == (marked is not None and registry < marked)
+    assert met.place.cursor == (registry if met.restored else 60)
