@@ -291,8 +291,8 @@ def sync(
         if isinstance(stopped.value, SyncReport):
             if as_json:  # a script still gets the report (its "cancelled" is true)
                 print_json(stopped.value.as_json())
-            else:
-                click.echo(_summary(stopped.value), err=True)
+            else:  # what it did on stdout, as after a whole sync; "interrupted" on stderr
+                click.echo(_summary(stopped.value))
         raise
     finally:
         shared.close()

@@ -120,9 +120,10 @@ def test_ctrl_c_while_sharing_stops_loses_nothing_is_recorded_and_counts_once(tm
     a = big_shop(tmp_path / "a.db")
     shared = str(tmp_path / "shared.db")
     command = start("-vv", "sync", a, "--remote", shared, "--batch-size", "1000")
-    _, err = interrupt_when(command, "DEBUG pushed batch")
+    out, err = interrupt_when(command, "DEBUG pushed batch")
     assert command.returncode == 130, err
     assert "interrupted; nothing saved was lost" in err and "Traceback" not in err
+    assert "sent" in out and "interrupted" in out  # what it did, on stdout like a whole sync's summary
     [record] = json.loads(se("history", a, "--json").stdout)
     assert record["error"] in (None, "interrupted") and record["report"]["cancelled"] is True
     assert record["remote"] == str(Path(shared).resolve())
