@@ -26,7 +26,7 @@ from . import __version__, _console
 from ._cli_common import chosen_remote, command, open_remote, print_json, remote_options
 from ._console import Interrupted, interruptible, plural
 from ._entry import INTERRUPTED, running
-from .device import Device
+from .device import Device, check_name
 from .errors import ConflictError, SyncEngineError
 from .model import SyncReport
 from .options import SyncOptions
@@ -146,7 +146,10 @@ def _summary(report: SyncReport, db: str | None = None, waiting: int | None = No
     if report.log_created:
         said.append(f"created a new shared log ({report.log_id})")
     if report.identity_changed:
-        said.append(f"{report.identity_changed}; this database is now device {report.device_id}")
+        said.append(
+            f"{report.identity_changed}; this database is now device {report.device_id}"
+            + (f" (give it a name of its own: syncengine config {db} --name NAME)" if db else "")
+        )
     if report.log_restored:
         said.append(
             f"{report.log_restored}; this device shared the state of {plural(report.state_shared, 'row')} "
@@ -292,7 +295,7 @@ def sync(
             if as_json:  # a script still gets the report (its "cancelled" is true)
                 print_json(stopped.value.as_json())
             else:  # what it did on stdout, as after a whole sync; "interrupted" on stderr
-                click.echo(_summary(stopped.value))
+                click.echo(_summary(stopped.value, db))
         raise
     finally:
         shared.close()
@@ -516,16 +519,23 @@ def _end_progress() -> None:
 
 @main.command("reset-identity")
 @click.argument("db")
-@click.option("--json", "as_json", is_flag=True, help="Print the old and new device ids as JSON.")
-def reset_identity(db: str, as_json: bool) -> None:
+@click.option("--name", default=None, help="Also rename the device (a copy keeps the name of the device it was copied from).")
+@click.option("--json", "as_json", is_flag=True, help="Print the old and new device ids (and the name) as JSON.")
+def reset_identity(db: str, name: str | None, as_json: bool) -> None:
     """Give DB a new device id, after copying a device's database on purpose to set up another device."""
     device = Device.open(db)
+    if name is not None:
+        check_name(name)  # refused before the identity changes
     old = device.device_id
     new = device.reset_identity()
+    if name is not None:
+        device.rename(name)
     if as_json:
-        print_json({"previous_device_id": old, "device_id": new})
+        print_json({"previous_device_id": old, "device_id": new, "name": device.name})
     else:
-        click.echo(f"this database is now device {new} (it was {old}); its next sync shares its whole state")
+        click.echo(
+            f"this database is now device {new} (it was {old}), named {device.name!r}; its next sync shares its whole state"
+        )
 
 
 @main.command()
@@ -779,6 +789,9 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
     default=None,
     help="Keep this server token for the device's remote (in the system keyring, or a file only you can read).",
 )
+@click.option(
+    "--name", default=None, help="Rename this device: the name other devices see (sent to the shared log at the next sync)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
 def config(
     db: str,
@@ -790,9 +803,10 @@ def config(
     user: str | None,
     forget_remote: bool,
     token: str | None,
+    name: str | None,
     as_json: bool,
 ) -> None:
-    """Show or change the settings stored in DB: the remote, the review policy, automatic sync."""
+    """Show or change the settings stored in DB: the device's name, the remote, the review policy, automatic sync."""
     from .scheduler import configure
 
     if table is not None and review is None:
@@ -806,6 +820,8 @@ def config(
 
         check_remote(remote)  # a mistyped remote is refused before anything is written
     device = Device.open(db)
+    if name is not None:
+        device.rename(name)
     if review is not None:
         device.set_review(review == "on", table=table)
     if (remote is not None or forget_remote) and (kept_at := device.set_remote(remote, user)) is not None:
@@ -822,9 +838,11 @@ def config(
     policy = device.review_policy()
     settings["review"] = {t: policy(t) for t in device.tables}
     settings["remote"] = device.remote_settings()
+    settings["name"] = device.name
     if as_json:
         print_json(settings)
         return
+    click.echo(f"name: {device.name}")
     click.echo(f"remote: {_remote_text(device, settings['remote'])}")
     if kept is not None:
         click.echo(f"token kept in {kept}")

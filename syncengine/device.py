@@ -105,6 +105,8 @@ class Device:
         other devices receive them. Running it again adds tables; the device keeps
         its id. Raises :class:`SchemaError` when a table cannot be synced.
         """
+        if name is not None:
+            name = check_name(name)
         if isinstance(db, sa.Engine):
             return cls._init(db, tables, metadata=metadata, name=name, snapshot=snapshot)
         engine = create_engine(db)
@@ -753,7 +755,12 @@ class Device:
             log.info("could not learn the names of the other devices: %s", " ".join(str(exc).split()))
 
     def rename(self, name: str) -> None:
-        """Change this device's display name (sent to the shared log at the next sync)."""
+        """Change this device's display name (sent to the shared log at the next sync).
+
+        Raises :class:`ConfigurationError` for a name that is empty, longer than 256
+        characters or holds a line break (see :func:`check_name`).
+        """
+        name = check_name(name)
         self._set("name", name)
         self.name = name
 
@@ -764,6 +771,21 @@ class Device:
     def _set(self, key: str, value: Any) -> None:
         with self.store.begin() as tx:
             tx.set_setting(key, value)
+
+
+NAME_MAX = 256  # the shared log's registry keeps a name in up to this many characters
+
+
+def check_name(name: str) -> str:
+    """Return a device name without surrounding blanks; raise :class:`ConfigurationError` when it cannot be one."""
+    name = name.strip()
+    if not name:
+        raise ConfigurationError("a device name cannot be empty")
+    if len(name) > NAME_MAX:
+        raise ConfigurationError(f"a device name has at most {NAME_MAX} characters (this one has {len(name)})")
+    if any(c in name for c in "\r\n\t\x00"):
+        raise ConfigurationError(f"a device name is one line, without tabs: {name!r}")
+    return name
 
 
 def _sqlite_file(engine: sa.Engine) -> Path | None:

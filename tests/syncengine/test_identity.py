@@ -191,6 +191,48 @@ def test_a_shared_log_restored_from_a_backup_is_said_and_every_write_reaches_eve
     assert json.loads(se("verify", a, "--remote", log, "--json").stdout)["in_step"] is True
 
 
+def test_a_copy_is_told_how_to_take_a_name_of_its_own_and_the_others_see_it(tmp_path) -> None:
+    log = str(tmp_path / "log.db")
+    laptop = _shop(tmp_path, "laptop", ("p1", "kettle"))
+    _sync(laptop, log)
+    desktop = str(tmp_path / "desktop.db")
+    shutil.copy(laptop, desktop)
+    _write(laptop, "INSERT INTO products (id, name) VALUES ('p2', 'mug')")
+    _sync(laptop, log)
+    out = se("sync", desktop, "--remote", log).stdout
+    assert f"give it a name of its own: syncengine config {desktop} --name NAME" in out
+    names_seen = [d["name"] for d in json.loads(se("devices", laptop, "--remote", log, "--json").stdout)]
+    assert names_seen.count("laptop") == 2  # the copy kept the name
+    assert json.loads(se("config", desktop, "--name", "  desktop ", "--json").stdout)["name"] == "desktop"
+    assert "name: desktop" in se("config", desktop).stdout
+    _sync(desktop, log)
+    names_seen = sorted(d["name"] for d in json.loads(se("devices", laptop, "--remote", log, "--json").stdout))
+    assert names_seen == ["desktop", "laptop"]
+
+
+def test_reset_identity_can_name_the_copy_and_refuses_a_bad_name_before_changing_anything(tmp_path) -> None:
+    log = str(tmp_path / "log.db")
+    till = _shop(tmp_path, "till", ("p1", "kettle"))
+    _sync(till, log)
+    second = str(tmp_path / "second.db")
+    shutil.copy(till, second)
+    before = _device_id(second)
+    for bad, said in (("   ", "cannot be empty"), ("x" * 257, "at most 256"), ("two\nlines", "one line")):
+        refused = se("reset-identity", second, "--name", bad, check=False)
+        assert refused.returncode == 1 and said in refused.stderr, refused.stderr
+        assert _device_id(second) == before
+    done = json.loads(se("reset-identity", second, "--name", "till 2", "--json").stdout)
+    assert done["previous_device_id"] == before and done["device_id"] == _device_id(second) != before
+    assert done["name"] == "till 2"
+    assert "named 'till 1'" in se("reset-identity", till, "--name", "till 1").stdout
+    refused = se("config", second, "--name", "", check=False)
+    assert refused.returncode == 1 and "cannot be empty" in refused.stderr
+    _sync(second, log)
+    _sync(till, log)
+    names_seen = sorted(d["name"] for d in json.loads(se("devices", till, "--remote", log, "--json").stdout))
+    assert names_seen == ["till", "till 1", "till 2"]  # the first id stays registered under its old name
+
+
 def test_a_device_that_only_read_after_the_log_was_backed_up_notices_its_restore(tmp_path) -> None:
     """A reader's cursor stands past batch numbers the restored log gives to new batches: it must not skip them."""
     log, backup = str(tmp_path / "log.db"), tmp_path / "log.backup"
