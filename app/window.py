@@ -74,8 +74,7 @@ class MainWindow(QMainWindow):
         # Where "Add a device…" listens and what address its code carries: None for every
         # interface and this machine's LAN address (tests pass 127.0.0.1).
         self.pair_host: str | None = None
-        name = service.device.name or "device"
-        self.setWindowTitle(f"{name} — Sync Manager")
+        self._show_name(service.device.name)
         self.setWindowIcon(resources.icon("app", "#2f6fde"))
         self.resize(1180, 760)
         self.setMinimumSize(860, 560)
@@ -123,6 +122,7 @@ class MainWindow(QMainWindow):
         service.conflictsArrived.connect(self.tray.conflicts_arrived)
         service.busyChanged.connect(self._busy)
         service.syncFinished.connect(self._sync_finished)
+        service.renamed.connect(self._show_name)
         self.conflicts.countChanged.connect(self._conflict_count)
         self.tray.showWindow.connect(self._raise)
         self.tray.syncNow.connect(self.overview.sync_button.click)
@@ -138,6 +138,9 @@ class MainWindow(QMainWindow):
         lock.install(self)  # end-to-end encryption: the lock in the status bar, its banner, Sync → Encryption…
 
     # -- building -------------------------------------------------------------------------
+
+    def _show_name(self, name: str) -> None:
+        self.setWindowTitle(f"{name or 'device'} — Sync Manager")
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

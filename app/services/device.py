@@ -77,6 +77,7 @@ class DeviceService(Reads, QObject):
     autoSyncChanged = Signal(bool, float)  # enabled, interval
     pausedChanged = Signal(bool)  # automatic sync paused (for this session) or resumed
     identityChanged = Signal(str)  # the new device id (reset here, or taken by a sync of a copied database)
+    renamed = Signal(str)  # this device's new name
 
     def __init__(
         self,
@@ -289,6 +290,12 @@ class DeviceService(Reads, QObject):
     def _set_reachability(self, state: Reachability, detail: str) -> None:
         self.reachability, self.reachability_detail = state, detail
         self.reachabilityChanged.emit(state.value, detail)
+
+    async def rename(self, name: str) -> str:
+        """Give this device a new name (the others see it after its next sync); return the name as kept."""
+        await self.run(self.device.rename, name)
+        self.renamed.emit(self.device.name)
+        return self.device.name
 
     def check_identity(self) -> None:
         """Emit ``identityChanged`` when the device id is not the one last seen (a reset, or a copied database's sync)."""

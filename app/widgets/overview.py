@@ -15,7 +15,9 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -135,7 +137,16 @@ class OverviewPage(QWidget):
         self.id_label = QLabel(f"Device id {service.device_id}")
         self.id_label.setObjectName("muted")
         self.id_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        names.addWidget(self.name_label)
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.setFlat(True)
+        self.rename_button.setToolTip("Change the name other devices see for this one (a copied database keeps the name of its original)")
+        self.rename_box: QInputDialog | None = None  # the question, while it is open
+        name_row = QHBoxLayout()
+        name_row.setSpacing(6)
+        name_row.addWidget(self.name_label)
+        name_row.addWidget(self.rename_button)
+        name_row.addStretch(1)
+        names.addLayout(name_row)
         names.addWidget(self.id_label)
         self.sync_button = QPushButton("&Sync now")
         resources.themed(self.sync_button, "sync")
@@ -280,6 +291,8 @@ class OverviewPage(QWidget):
         service.activityChanged.connect(lambda: self.ops.start("Reading the sync history", self.load_chart))
         service.syncFinished.connect(self.check_after_sync)
         service.identityChanged.connect(self.show_identity)
+        service.renamed.connect(self.name_label.setText)
+        self.rename_button.clicked.connect(self.ask_name)
         self.check_panel.check_button.clicked.connect(self.check_now)
         self.attention.act.connect(self.act)
         self.show_reachability(service.reachability.value, service.reachability_detail)
@@ -334,6 +347,31 @@ class OverviewPage(QWidget):
 
     def show_identity(self, device_id: str) -> None:
         self.id_label.setText(f"Device id {device_id}")
+
+    def ask_name(self) -> None:
+        """Ask for this device's new name (a window-modal box; the UI never waits on it)."""
+        box = QInputDialog(self)
+        box.setWindowTitle("Rename this device")
+        box.setLabelText("The name the other devices see for this one (sent with the next sync):")
+        box.setTextEchoMode(QLineEdit.EchoMode.Normal)
+        box.setTextValue(self.service.device.name)
+        box.setOkButtonText("Rename")
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.textValueSelected.connect(self._rename)
+        box.finished.connect(lambda _: self._forget_rename_box(box))
+        self.rename_box = box
+        box.open()
+
+    def _forget_rename_box(self, box: QInputDialog) -> None:
+        self.rename_box = None
+        box.deleteLater()
+
+    def _rename(self, name: str) -> None:
+        async def rename() -> str:
+            kept = await self.service.rename(name)
+            return f"This device is now named {kept!r}; the other devices see it after its next sync."
+
+        self.ops.start("Renaming the device", lambda: self._tell(rename()), [self.rename_button])
 
     def show_auto(self, enabled: bool, interval: float) -> None:
         self._loading = True

@@ -281,6 +281,38 @@ def test_a_copied_database_is_given_a_new_identity_after_a_confirmation(qtbot, r
     close_window(qtbot, window)
 
 
+def test_a_device_is_renamed_from_the_overview_and_a_bad_name_is_refused_in_the_banner(qtbot, run, tmp_path) -> None:
+    paths = _shops(tmp_path)
+    window = _open(qtbot, run, paths, "south")
+    overview = window.overview
+    qtbot.mouseClick(overview.rename_button, Qt.MouseButton.LeftButton)
+    box = overview.rename_box
+    assert box is not None and box.isVisible() and box.textValue() == "shop-south"
+    box.setTextValue("   ")
+    _done(qtbot, window, "Renaming the device", box.accept)
+    assert window.banner.level == "error" and "cannot be empty" in window.banner.text.text()
+    assert overview.name_label.text() == "shop-south" and overview.rename_box is None
+    qtbot.mouseClick(overview.rename_button, Qt.MouseButton.LeftButton)
+    box = overview.rename_box
+    assert box is not None
+    box.setTextValue("shop-south (new till)")
+    with qtbot.waitSignal(window.service.renamed, timeout=10000):
+        _done(qtbot, window, "Renaming the device", box.accept)
+    assert overview.name_label.text() == "shop-south (new till)"
+    assert window.windowTitle().startswith("shop-south (new till)")
+    assert "now named 'shop-south (new till)'" in window.banner.text.text()
+    _sync_in_window(qtbot, window)  # the registry learns the new name with the sync
+    close_window(qtbot, window)
+    kept = Device.open(paths["south"])
+    shared = SqlSharedLog(paths["log"])
+    try:
+        assert kept.name == "shop-south (new till)"
+        assert sorted(d.name for d in shared.devices()) == ["shop-north", "shop-south (new till)"]
+    finally:
+        kept.close()
+        shared.close()
+
+
 def test_quarantined_entries_are_retried_from_their_finding(qtbot, run, tmp_path) -> None:
     paths = _shops(tmp_path)
     # north adds a column and writes to it; south does not have it yet: its entry is quarantined there
