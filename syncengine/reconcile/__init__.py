@@ -22,3 +22,11 @@ __all__ = [
     "reconcile",
     "same",
 ]
+
+# ``syncengine.reconcile`` is this function once ``syncengine`` is imported (its name
+# there wins over the package's), so ``syncengine.reconcile.created_row`` would fail:
+# the package's names are the function's attributes too.
+for _name in __all__:
+    if _name != "reconcile":
+        setattr(reconcile, _name, globals()[_name])
+del _name

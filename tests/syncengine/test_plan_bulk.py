@@ -80,3 +80,14 @@ def test_an_executor_written_for_a_sequence_of_rows_still_writes_every_row(tmp_p
     assert sorted(seen) == [("insert", "p1"), ("insert", "p2")]
     assert [r["id"] for r in rows(b)] == ["p1", "p2"]
     shared.close()
+
+
+def test_the_reconcilers_helpers_are_reachable_as_the_readme_writes_them() -> None:
+    """``syncengine.reconcile`` is the function, and ``syncengine.reconcile.created_row`` works as documented."""
+    import syncengine
+    import syncengine.reconcile as package
+
+    entry = _insert(V1, "k1", name="new")
+    assert syncengine.reconcile.created_row(entry) == created_row(entry)  # type: ignore[attr-defined]
+    assert package.created_row is created_row  # type: ignore[attr-defined]
+    assert syncengine.reconcile([entry], {}).rows[0].values == {"id": "k1", "name": "new"}
