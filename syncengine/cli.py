@@ -520,7 +520,7 @@ def _end_progress() -> None:
 @main.command("reset-identity")
 @click.argument("db")
 @click.option("--name", default=None, help="Also rename the device (a copy keeps the name of the device it was copied from).")
-@click.option("--json", "as_json", is_flag=True, help="Print the old and new device ids (and the name) as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the old and new device ids as JSON.")
 def reset_identity(db: str, name: str | None, as_json: bool) -> None:
     """Give DB a new device id, after copying a device's database on purpose to set up another device."""
     device = Device.open(db)
@@ -531,7 +531,7 @@ def reset_identity(db: str, name: str | None, as_json: bool) -> None:
     if name is not None:
         device.rename(name)
     if as_json:
-        print_json({"previous_device_id": old, "device_id": new, "name": device.name})
+        print_json({"previous_device_id": old, "device_id": new})
     else:
         click.echo(
             f"this database is now device {new} (it was {old}), named {device.name!r}; its next sync shares its whole state"
@@ -838,7 +838,6 @@ def config(
     policy = device.review_policy()
     settings["review"] = {t: policy(t) for t in device.tables}
     settings["remote"] = device.remote_settings()
-    settings["name"] = device.name
     if as_json:
         print_json(settings)
         return

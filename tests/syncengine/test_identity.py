@@ -203,7 +203,8 @@ def test_a_copy_is_told_how_to_take_a_name_of_its_own_and_the_others_see_it(tmp_
     assert f"give it a name of its own: syncengine config {desktop} --name NAME" in out
     names_seen = [d["name"] for d in json.loads(se("devices", laptop, "--remote", log, "--json").stdout)]
     assert names_seen.count("laptop") == 2  # the copy kept the name
-    assert json.loads(se("config", desktop, "--name", "  desktop ", "--json").stdout)["name"] == "desktop"
+    se("config", desktop, "--name", "  desktop ", "--json")
+    assert json.loads(se("status", desktop, "--json").stdout)["name"] == "desktop"
     assert "name: desktop" in se("config", desktop).stdout
     _sync(desktop, log)
     names_seen = sorted(d["name"] for d in json.loads(se("devices", laptop, "--remote", log, "--json").stdout))
@@ -223,7 +224,7 @@ def test_reset_identity_can_name_the_copy_and_refuses_a_bad_name_before_changing
         assert _device_id(second) == before
     done = json.loads(se("reset-identity", second, "--name", "till 2", "--json").stdout)
     assert done["previous_device_id"] == before and done["device_id"] == _device_id(second) != before
-    assert done["name"] == "till 2"
+    assert json.loads(se("status", second, "--json").stdout)["name"] == "till 2"
     assert "named 'till 1'" in se("reset-identity", till, "--name", "till 1").stdout
     refused = se("config", second, "--name", "", check=False)
     assert refused.returncode == 1 and "cannot be empty" in refused.stderr
