@@ -40,7 +40,7 @@ def digest(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> dict[str,
         names = sorted(synced.columns)
         keyed = [names.index(c) for c in synced.pk_columns]
         columns = [synced.table.c[c] for c in names]
-        result = conn.execution_options(yield_per=_PAGE).execute(sa.select(*columns))
+        result = conn.execute(sa.select(*columns), execution_options={"yield_per": _PAGE})
         dumps, add = orjson.dumps, table.add
         for part in result.partitions():
             for row in part:
@@ -54,7 +54,7 @@ def keys_in(conn: sa.Connection, synced: SyncedTable, buckets: set[int]) -> list
     """The keys of the table's rows that fall in ``buckets``, in key order."""
     columns = [synced.table.c[c] for c in synced.pk_columns]
     found: list[PK] = []
-    result = conn.execution_options(yield_per=_PAGE).execute(sa.select(*columns).order_by(*columns))
+    result = conn.execute(sa.select(*columns).order_by(*columns), execution_options={"yield_per": _PAGE})
     for part in result.partitions():
         found += [tuple(row) for row in part if bucket_of(pk_key(tuple(row))) in buckets]
     return found

@@ -113,7 +113,7 @@ def capture_missing(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> 
         marker = param_marker(conn)
         where = " AND ".join(f"r.{conn.dialect.identifier_preparer.quote(c)} = {marker}" for c in synced.pk_columns)
         statement = f"{capture.snapshot_statement(conn, synced.table)} WHERE {where}"
-        result = conn.execution_options(yield_per=_PAGE).execute(sa.select(*columns).order_by(*columns))
+        result = conn.execute(sa.select(*columns).order_by(*columns), execution_options={"yield_per": _PAGE})
         for part in result.partitions():
             pks = {pk_key(tuple(row)): tuple(row) for row in part}
             known = load_registers(conn, synced, pks)

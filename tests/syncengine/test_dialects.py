@@ -274,6 +274,27 @@ def test_reconcile_batches_commit_one_by_one(devices, shared) -> None:
     assert rows(b) == rows(a) and b.status().pending == 0
 
 
+@every_dialect
+def test_repair_shares_an_uncaptured_write_and_every_row_again(devices, shared) -> None:
+    """repair streams the table (a server-side cursor on PostgreSQL and MariaDB) and writes in the same transaction."""
+    a, b = devices("a"), devices("b")
+    add(a, *[(f"p{i}", "x", i) for i in range(5)])
+    pump(a, b, remote=shared)
+    with a.engine.begin() as conn:  # another program, with capture set aside: nothing is logged
+        conn.execute(sa.text("UPDATE syncengine_control SET applying = 1"))
+        conn.execute(products.insert().values(id="p9", name="never captured", price=9))
+        conn.execute(sa.text("UPDATE syncengine_control SET applying = 0"))
+    assert not a.verify(shared).in_step
+    report = a.repair(shared)
+    assert report.captured == 1
+    pump(b, remote=shared)
+    assert rows(b) == rows(a) and len(rows(b)) == 6
+    assert a.repair(shared, everything=True).restated == 6
+    pump(b, a, remote=shared)
+    assert rows(b) == rows(a) and no_conflicts(a, b)
+    assert a.verify(shared).in_step and b.verify(shared).in_step
+
+
 # -- mixed dialects -------------------------------------------------------------------
 
 
