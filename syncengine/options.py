@@ -38,7 +38,9 @@ class SyncOptions:
       device 0.86x the time of 5,000, and hold its write lock about 0.3 s;
       ``reconcile_batch_size``: entries per reconcile transaction.
     * ``upload_byte_limit``: a batch whose payload is larger is halved and tried
-      again; a single entry over the limit is an error.
+      again; a single entry over the limit travels in a batch of its own (a remote
+      that refuses it as too large raises a :class:`RemoteError` of kind
+      ``"too_large"`` that says so; the writes after it wait).
     * ``single_batch``: do at most one batch of each stage.
     * ``should_continue``: called with the report between batches; False stops.
     * ``pre_send`` / ``post_receive``: change or drop entries (return the list to keep).

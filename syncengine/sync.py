@@ -525,6 +525,14 @@ class _Run:
                     f"the shared log {remote_url(self.remote)} was encrypted during this sync and this device "
                     f"has no key: run '{key_command(self.store, 'join')}' with the passphrase; nothing unshared was lost"
                 ) from exc
+            if exc.kind == "too_large" and batch.count == 1:  # halving cannot help: say what can
+                raise RemoteError(
+                    f"the shared log {remote_url(self.remote)} refused one entry of {len(payload):,} bytes as too large "
+                    "(its server's --max-body-bytes); start the server with a larger limit, or make the value smaller; "
+                    "writes after it wait, nothing is lost",
+                    status=exc.status,
+                    kind="too_large",
+                ) from exc
             raise
 
     def _mark_shared(self, tx: Tx, batch: _Batch, seq: int) -> None:
@@ -599,11 +607,16 @@ class _Run:
             batch = self._pack(rows, None)
             if limit is None or len(batch.payload) <= limit:
                 return batch
-            if len(rows) == 1:
-                raise SyncEngineError(
-                    f"entry {rows[0].version} ({rows[0].tbl} {rows[0].pk}) is {len(batch.payload)} bytes, "
-                    f"over the upload byte limit of {limit}; raise upload_byte_limit"
+            if len(rows) == 1:  # the limit sizes batches; a larger entry travels alone rather than never
+                log.info(
+                    "entry %s (%s %s) is %d bytes, over the upload byte limit of %d: sent in a batch of its own",
+                    rows[0].version,
+                    rows[0].tbl,
+                    rows[0].pk,
+                    len(batch.payload),
+                    limit,
                 )
+                return batch
             rows = rows[: max(1, len(rows) // 2)]
 
     def _pack(self, rows: Sequence[Outgoing], batch_id: str | None) -> _Batch:

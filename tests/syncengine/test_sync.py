@@ -117,11 +117,13 @@ def test_a_batch_over_the_byte_limit_is_halved_until_it_fits(a, b, shared) -> No
     assert rows(b) == rows(a)
 
 
-def test_a_single_entry_over_the_byte_limit_is_a_clear_error_and_stays_unshared(a, shared) -> None:
-    add(a, ("big", "x" * 5000, 1))
-    with pytest.raises(SyncEngineError, match="over the upload byte limit"):
-        a.sync(shared, upload_byte_limit=2000)
-    assert a.status().unshared == 1
+def test_a_single_entry_over_the_byte_limit_travels_alone_and_the_writes_after_it_follow(a, b, shared) -> None:
+    """The limit sizes batches: one larger value must not hold back every later write for good."""
+    add(a, ("p0", "small", 0), ("big", "x" * 5000, 1), ("p2", "small", 2))
+    report = a.sync(shared, upload_byte_limit=2000)
+    assert report.sent == 3 and report.sent_batches == 3 and a.status().unshared == 0
+    b.sync(shared)
+    assert rows(b) == rows(a)
 
 
 def test_single_batch_stops_after_one_batch_and_the_next_sync_goes_on(a, b, shared) -> None:

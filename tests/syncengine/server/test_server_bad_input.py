@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import os
 import time
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from syncengine.errors import RemoteError
+from syncengine.remote import HttpSharedLog
+
+from ..helpers import add
 from .servers import new_token
 
 LIMIT = 64 * 1024
@@ -113,3 +118,16 @@ def test_every_answer_states_the_server_time(server) -> None:
     ):
         assert abs(int(response.headers["x-server-time"]) / 1000 - time.time()) < 5  # the same machine's clock
         assert response.status_code < 500
+
+
+def test_an_entry_too_large_for_the_server_is_said_and_the_writes_after_it_wait(server, a) -> None:
+    """A value larger than the server takes: the error names the server's limit; nothing is lost."""
+    add(a, ("p0", "small", 0), ("big", os.urandom(LIMIT).hex(), 1), ("p2", "small", 2))
+    with HttpSharedLog(server.url, server.token) as log:
+        with pytest.raises(RemoteError, match=r"refused one entry of [\d,]+ bytes as too large") as refused:
+            a.sync(log, upload_byte_limit=LIMIT // 4)
+        assert refused.value.kind == "too_large" and "--max-body-bytes" in str(refused.value)
+        assert a.status().unshared == 2  # p0 went; the large value and the write after it wait
+        with pytest.raises(RemoteError, match="as too large"):  # and again, not silently skipped
+            a.sync(log, upload_byte_limit=LIMIT // 4)
+    assert _stored(server.db)[0] == 1
