@@ -679,6 +679,8 @@ def install(
         )
         if snapshot:
             capture.snapshot(conn, table)
+        if retried := drift.retry_unknown_table(conn, table.name):
+            log.info("%d entries received for %s before it was synced here will be applied at the next sync", retried, table.name)
     drift.record(conn, sorted({*installed, *(t.name for t in tables)}))
 
 

@@ -219,6 +219,22 @@ def retry_unknown_columns(conn: sa.Connection, catalog: Mapping[str, SyncedTable
     return found
 
 
+def retry_unknown_table(conn: sa.Connection, table: str) -> int:
+    """Put entries quarantined because ``table`` was not synced here back to pending, now that it is; how many.
+
+    Other devices' writes to a table this device did not sync wait quarantined; once
+    sync is installed on it, the next reconcile applies them like any received entry.
+    """
+    query = sa.select(s.log.c.id).where(
+        s.log.c.state == s.LogState.QUARANTINED,
+        s.log.c.tbl == table,
+        s.log.c.reason.startswith("unknown table ", autoescape=True),
+    )
+    ids = [int(log_id) for (log_id,) in conn.execute(query)]
+    views.requeue(conn, ids)
+    return len(ids)
+
+
 def _plural(n: int, word: str) -> str:
     return word if n == 1 else f"{word}s"
 

@@ -501,6 +501,12 @@ def test_an_entry_for_a_table_this_device_does_not_sync_is_quarantined(tmp_path,
         assert "unknown table 'suppliers'" in q.reason
         c.sync(shared)
         assert len(rows(c, extra)) == 1
+        # syncing the table later takes what waited for it: no 'quarantine --retry' to know of
+        d = Device.init(str(tmp_path / "d.db"), ["suppliers"], metadata=metadata)
+        assert d.status().quarantined == 0 and d.status().pending == 1
+        report = d.sync(shared)
+        assert report.applied == 1 and report.quarantined == 0
+        assert rows(d, extra) == rows(c, extra)
     finally:
         metadata.remove(extra)
 
