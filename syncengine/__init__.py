@@ -10,9 +10,13 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ._entry import listen_early
+
+listen_early()  # the syncengine command hears Ctrl-C from here on, while the line below loads
+
 # ``reconcile`` is both a function and the package it lives in: importing the package would make
 # the name the package, so the function is bound now (pure code, no library: it costs little).
-from .reconcile import reconcile
+from .reconcile import reconcile  # noqa: E402
 
 if TYPE_CHECKING:
     from . import events, values

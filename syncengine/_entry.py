@@ -32,13 +32,36 @@ def running() -> bool:
     return bool(_program)
 
 
+def listen_early() -> None:
+    """Hear Ctrl-C from the first line of ``syncengine/__init__``, when this process is the ``syncengine`` command.
+
+    The package binds ``reconcile`` as it loads (see there), before :func:`main` can run;
+    a Ctrl-C in that time would otherwise be Python's traceback. Any other program that
+    imports the package keeps its own Ctrl-C.
+    """
+    if _is_the_command() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _while_starting)
+
+
+def _is_the_command() -> bool:
+    """Whether this process was started as the console script or as ``python -m syncengine``."""
+    if sys.argv and os.path.basename(sys.argv[0]) == "syncengine":
+        return True
+    args = getattr(sys, "orig_argv", [])  # under -m, argv[0] is "-m" while the package loads
+    return "-m" in args and args[args.index("-m") + 1 : args.index("-m") + 2] == ["syncengine"]
+
+
 def main() -> None:
     """Run the ``syncengine`` command; see the module docstring."""
     _program.append(True)
     previous = signal.signal(signal.SIGINT, _while_starting)
+    if previous is _while_starting:  # set already by listen_early(): the command's own comes after start-up
+        previous = signal.default_int_handler
     code: int | str | None = 1
     try:
         try:
+            if _heard:  # Ctrl-C while the package itself loaded (see listen_early)
+                raise KeyboardInterrupt
             from .cli import main as command
 
             if _heard:  # a library's import swallowed the KeyboardInterrupt: the Ctrl-C still counts
@@ -58,7 +81,8 @@ def main() -> None:
 def _while_starting(_signum: int, _frame: FrameType | None) -> None:
     if not _heard:  # the first Ctrl-C stops the start-up; more of them change nothing
         _heard.append(True)
-        raise KeyboardInterrupt
+        if _program:  # (before main() runs, the package's import would end in a traceback: main() asks _heard)
+            raise KeyboardInterrupt
 
 
 def _interrupted() -> NoReturn:

@@ -209,6 +209,34 @@ def test_ctrl_c_pressed_again_and_again_still_ends_with_one_line(tmp_path, launc
     assert (code, out, lines) == (130, "", [INTERRUPTED])
 
 
+# A Ctrl-C that arrives exactly while the package binds ``reconcile`` (before the command's main()
+# runs): Python reads this file at start-up from PYTHONPATH and the hook sends it then.
+_BELL = """
+import os, signal, sys
+class Bell:
+    def find_spec(self, name, path=None, target=None):
+        if name == "syncengine.reconcile":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+sys.meta_path.insert(0, Bell())
+"""
+
+
+@pytest.mark.parametrize("launch", LAUNCHES)
+def test_ctrl_c_while_the_package_itself_loads_ends_with_the_interrupted_line(tmp_path, launch) -> None:
+    db = _device(tmp_path / "a.db")
+    (tmp_path / "bell").mkdir()
+    (tmp_path / "bell" / "sitecustomize.py").write_text(_BELL)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "bell")}
+    done = subprocess.run([sys.executable, *launch, "status", db], capture_output=True, text=True, env=env, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr.splitlines()) == (130, "", [INTERRUPTED])
+
+
+def test_a_program_importing_syncengine_keeps_its_own_ctrl_c() -> None:
+    probe = "import signal, syncengine; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "True\n"
+
+
 def test_import_syncengine_loads_none_of_the_engines_libraries() -> None:
     """What lets the command hear Ctrl-C at once: the package loads its names when they are used."""
     probe = "import sys, syncengine; print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'click', 'cryptography', 'httpx'}))"
