@@ -64,6 +64,16 @@ def _fresh_server_db(url: str, what: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(autouse=True)
+def own_config_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes the user's real config folder or keyring: tokens and keys go to a folder of the test's own.
+
+    (Tests that need a folder they know set ``SYNCENGINE_CONFIG_DIR`` again; processes
+    a test starts inherit it.)
+    """
+    monkeypatch.setenv("SYNCENGINE_CONFIG_DIR", str(tmp_path_factory.mktemp("syncengine-config")))
+
+
 @pytest.fixture
 def new_db(tmp_path, request) -> Iterator[Callable[[str], str]]:
     """Return a factory: ``new_db(dialect)`` gives the URL of a fresh empty database."""
