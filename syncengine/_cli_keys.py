@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 import click
 
 from ._cli_common import command, open_remote, print_json, remote_options
-from ._console import plural
 from .crypto import KeyStatus, strength
 from .device import Device
 from .errors import ConfigurationError
@@ -150,7 +149,7 @@ def setup(
     )
     if status.encrypted_from:
         sentence += (
-            f"\nnote: the {plural(status.encrypted_from, 'batch', 'batches')} shared before stay unencrypted in the log; "
+            f"\nnote: the batches shared before (numbers up to {status.encrypted_from}) stay unencrypted in the log; "
             "to have none, move to a new shared log (see the README, 'Encryption')."
         )
     _done(status, as_json, sentence)

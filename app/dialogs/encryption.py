@@ -339,7 +339,7 @@ class EncryptionDialog(QDialog):
             )
             if status.encrypted_from:
                 text += (
-                    f" The {fmt.plural(status.encrypted_from, 'batch', 'batches')} shared before stay unencrypted in the log."
+                    f" The batches shared before (numbers up to {status.encrypted_from}) stay unencrypted in the log."
                 )
             return text
 

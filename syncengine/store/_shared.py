@@ -507,8 +507,9 @@ class SqlSharedLog:
                 raise RemoteError(
                     "the keyring was changed by another device meanwhile; read it again", kind="changed"
                 )
-            if row is None:
-                top = int(conn.execute(_TOP).scalar_one())
+            if row is None:  # encrypted after this user's newest batch (not the log's: users share its numbering)
+                newest = sa.select(sa.func.coalesce(sa.func.max(batches.c.seq), 0)).where(batches.c.user_id == self.user)
+                top = int(conn.execute(newest).scalar_one())
                 conn.execute(
                     keyrings.insert().values(
                         user_id=self.user, body=body, revision=1, encrypted_from=top, updated_at=now

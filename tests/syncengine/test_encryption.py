@@ -86,6 +86,22 @@ def test_two_devices_share_a_secret_through_a_log_that_cannot_read_it(devices, s
         assert SECRET.encode() not in raw and b"products\x00" not in raw
 
 
+def test_a_users_encryption_starts_after_its_own_batches_not_the_other_users(a, b, tmp_path) -> None:
+    """Users of one log share its numbering: a new user has nothing unencrypted, and learns nothing of the others."""
+    alice, bob = (SqlSharedLog(str(tmp_path / "log.db"), user=u) for u in ("alice", "bob"))
+    try:
+        for i in range(3):
+            add(a, (f"p{i}", "x", i))
+            a.sync(alice)
+        assert b.setup_encryption(bob, PASS, cost=CHEAP).encrypted_from == 0  # nothing of bob's was shared
+        add(b, ("q1", "bob's", 1))
+        b.sync(bob)
+        assert a.setup_encryption(alice, PASS, cost=CHEAP).encrypted_from == 3  # alice's three, plain before
+    finally:
+        alice.close()
+        bob.close()
+
+
 def test_the_keys_live_in_an_owner_only_file_and_never_in_the_database(a, shared, key_folder) -> None:
     status = a.setup_encryption(shared, PASS, cost=CHEAP)
     path = Path(str(status.stored_in))
