@@ -10,6 +10,7 @@ PostgreSQL and MariaDB.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncengine import Device
+from syncengine.errors import DatabaseError
 
 from .helpers import add, every_dialect, no_conflicts, pump, rows
 
@@ -318,6 +320,9 @@ def test_a_dropped_column_leaves_the_writes_made_before_it_whole(devices, a, b, 
     assert (received.applied, received.quarantined) == (2, 0)  # not refused for a column b has no more
     expected = [("p1", "kettle", 11), ("p2", "mug", 3)]
     assert query(devices, "b", "SELECT id, name, price FROM products ORDER BY id") == expected
+    with pytest.raises(DatabaseError) as refused:  # the database's own sentence, without a driver's tuple around it
+        a.migrate("ALTER TABLE products DROP COLUMN nothere")
+    assert "nothere" in str(refused.value) and not re.search(r"\(\d+, ", str(refused.value)), str(refused.value)
     assert query(devices, "a", "SELECT id, name, price FROM products ORDER BY id") == expected
 
 
@@ -427,6 +432,9 @@ def test_migrate_drops_a_column_with_capture_set_aside_and_put_back(devices, a, 
     assert (received.applied, received.quarantined) == (2, 0)
     expected = [("p1", "kettle", 11), ("p2", "mug", 3)]
     assert query(devices, "b", "SELECT id, name, price FROM products ORDER BY id") == expected
+    with pytest.raises(DatabaseError) as refused:  # the database's own sentence, without a driver's tuple around it
+        a.migrate("ALTER TABLE products DROP COLUMN nothere")
+    assert "nothere" in str(refused.value) and not re.search(r"\(\d+, ", str(refused.value)), str(refused.value)
 
 
 def test_migrate_through_the_cli_drops_a_column_sqlite_refuses_to_drop_while_synced(tmp_path) -> None:
