@@ -71,7 +71,9 @@ def settlement(conflict: Conflict, row: RowPlan) -> Settlement | None:
     """Whether an incoming entry of ``row`` settles ``conflict``; the settlement, or None.
 
     An entry settles it when it was based on every version the conflict involves
-    (for a field conflict: an entry that writes that field, or an insert). That
+    and written after them (for a field conflict: an entry that writes that field,
+    or an insert); a row restated with the versions it has lists them too, but
+    decides nothing (a ``diverged`` conflict involves one version only). That
     holds for an open conflict and for one decided automatically here, whose
     decision it replaces. A constraint conflict is settled only by a person or by
     its change applying.
@@ -80,7 +82,10 @@ def settlement(conflict: Conflict, row: RowPlan) -> Settlement | None:
         return None
     needed = versions_of(conflict)
     spot = conflict.field or ROW
+    newest_involved = max(needed, default="")
     for entry in row.entries:
+        if entry.version <= newest_involved:  # written before the conflict's last side: not a decision of it
+            continue  # (a row restated with its versions lists them too, and decides nothing)
         if conflict.field is not None and conflict.field not in entry.data and entry.op is not Op.INSERT:
             continue
         if needed <= set(base_versions(entry.base, spot)):

@@ -113,6 +113,37 @@ def test_a_write_made_without_triggers_is_found_and_repair_and_a_decision_make_e
     assert code == 0, result
 
 
+def test_a_diverged_conflict_is_not_closed_by_a_row_restated_elsewhere_only_by_a_decision(tmp_path) -> None:
+    """Moving to a new log restates every row with its versions: that decides nothing (the review's case)."""
+    a, b, log = _in_step(tmp_path)
+    c = _shop(tmp_path, "c")
+    se("sync", c, "--remote", log)
+    _write(a, "DROP TRIGGER syncengine_products_upd", "UPDATE products SET name = 'kettle (silent)' WHERE id = 'p1'")
+    se("repair", a, "--remote", log)
+    for device in (b, c):
+        assert _sync_json(device, log)["conflicts"] == 1
+    moved = str(tmp_path / "moved.db")
+    for _ in range(2):
+        for device in (a, b, c):
+            se("sync", device, "--remote", moved)
+    for device in (b, c):
+        [conflict] = json.loads(se("conflicts", device, "--all", "--json").stdout)
+        assert (conflict["kind"], conflict["status"], conflict["decided_by"]) == ("diverged", "open", None)
+    [conflict] = json.loads(se("conflicts", b, "--json").stdout)
+    se("resolve", b, str(conflict["id"]), "--take", "remote")  # a person decides on b: that settles it everywhere
+    for _ in range(2):
+        for device in (b, a, c):
+            se("sync", device, "--remote", moved)
+    assert names(a) == names(b) == names(c) == ["kettle (silent)", "mug"]
+    for device in (a, c):
+        assert json.loads(se("conflicts", device, "--json").stdout) == []
+    assert _verify(c, moved)[0] == 0
+
+
+def _sync_json(db: str, log: str) -> dict:
+    return json.loads(se("sync", db, "--remote", log, "--json").stdout)
+
+
 def test_repair_shares_rows_inserted_while_capture_was_off(tmp_path) -> None:
     a, b, log = _in_step(tmp_path)
     _write(a, "DROP TRIGGER syncengine_products_ins", "INSERT INTO products (id, name) VALUES ('p9', 'never captured')")
