@@ -408,7 +408,7 @@ def _verification(result: Any) -> str:
         where = "no state published yet" if d.position is None else f"at position {d.position}"
         lines.append(f"  {d.name:<20} {d.device_id}  {d.state} ({where})")
     for diff in result.differences:
-        keys = ", ".join(json.dumps(k) for k in diff.as_json()["keys"]) or "(rows only the other device holds)"
+        keys = ", ".join(_shown(k) for k in diff.as_json()["keys"]) or "(rows only the other device holds)"
         more = f" and {diff.more} more" if diff.more else ""
         lines.append(f"  differs from {diff.device_id} in {diff.table}: {keys}{more}")
     same = sum(1 for d in result.devices if d.state == "same")
@@ -621,9 +621,14 @@ def _remote_text(device: Device, remembered: dict[str, Any] | None) -> str:
 _when = _console.when
 
 
+def _shown(value: Any) -> str:
+    """A value as JSON for a person: letters as they are ("héllo", not "h\\u00e9llo")."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _value_text(value: Any, width: int = 40) -> str:
     """A value as JSON, cut to ``width`` characters."""
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = _shown(value)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -757,7 +762,7 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
         print_json([q.as_json() for q in entries])
         return
     for q in entries:
-        what = f"{q.table} {json.dumps(q.as_json()['pk'])}" if q.table is not None else "(a whole batch)"
+        what = f"{q.table} {_shown(q.as_json()['pk'])}" if q.table is not None else "(a whole batch)"
         click.echo(f"{q.id:>6} {what}: {q.reason}")
     if not entries:
         click.echo("no quarantined entries")
@@ -886,15 +891,15 @@ def conflicts(db: str, show_all: bool, table: str | None, as_json: bool) -> None
         return
     for c in found:
         data = c.as_json()
-        where = f"{c.table} {json.dumps(data['pk'])}" + (f".{c.field}" if c.field else "")
+        where = f"{c.table} {_shown(data['pk'])}" + (f".{c.field}" if c.field else "")
         head = f"{c.id:>5} {c.status:<7} {c.kind:<13} {where}: "
         if c.is_open:
-            line = head + f"local {json.dumps(data['local'])}, remote {json.dumps(data['remote'])}"
-            line += f" ({c.reason})" if c.kind == "constraint" else f", automatic {json.dumps(data['auto'])}"
+            line = head + f"local {_shown(data['local'])}, remote {_shown(data['remote'])}"
+            line += f" ({c.reason})" if c.kind == "constraint" else f", automatic {_shown(data['auto'])}"
         else:
             line = head + (
-                f"kept {json.dumps(data['decided_value'])} (was local {json.dumps(data['local'])}, "
-                f"remote {json.dumps(data['remote'])}), decided {_who(c, device, names)}, {_when(c.decided_at)}"
+                f"kept {_shown(data['decided_value'])} (was local {_shown(data['local'])}, "
+                f"remote {_shown(data['remote'])}), decided {_who(c, device, names)}, {_when(c.decided_at)}"
             )
         click.echo(line)
     if not found:
@@ -970,7 +975,7 @@ def resolve(
         print_json([{**c.as_json(), "decided_by_name": device.name} for c in decided])
         return
     for c in decided:
-        click.echo(f"conflict {c.id} decided: {c.decision} -> {json.dumps(c.as_json()['decided_value'])}")
+        click.echo(f"conflict {c.id} decided: {c.decision} -> {_shown(c.as_json()['decided_value'])}")
     if not decided:
         click.echo("no open conflicts")
 

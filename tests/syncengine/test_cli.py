@@ -244,15 +244,17 @@ def test_conflicts_are_listed_and_resolved_from_the_command_line(tmp_path) -> No
     }
     assert names(b) == ["Kettle B"]
     assert "give exactly one" in se("resolve", b, str(conflict["id"]), check=False).stderr
-    [decided] = json.loads(se("resolve", b, str(conflict["id"]), "--value", '"Kettle C"', "--json").stdout)
-    assert decided["decided_value"] == "Kettle C" and decided["status"] == "decided"
+    assert 'local "Kettle B", remote "Kettle A"' in se("conflicts", b).stdout
+    [decided] = json.loads(se("resolve", b, str(conflict["id"]), "--value", '"Kettle C ☃ é"', "--json").stdout)
+    assert decided["decided_value"] == "Kettle C ☃ é" and decided["status"] == "decided"
+    assert 'kept "Kettle C ☃ é"' in se("conflicts", b, "--all").stdout  # letters as they are, not \u escapes
     assert decided["decided_by_name"] == json.loads(se("status", b, "--json").stdout)["name"]  # decided here
     assert json.loads(se("conflicts", b, "--json").stdout) == []
     history = json.loads(se("conflicts", b, "--all", "--json").stdout)
     assert [(h["decision"], h["decided_how"]) for h in history] == [("custom", "person")]
     se("sync", b, "--remote", shared)
     se("sync", a, "--remote", shared)
-    assert names(a) == names(b) == ["Kettle C"]
+    assert names(a) == names(b) == ["Kettle C ☃ é"]
 
 
 def test_resolve_all_takes_one_side_for_every_open_conflict(tmp_path) -> None:
