@@ -327,6 +327,17 @@ def is_interrupt(exc: BaseException | None) -> bool:
     return False
 
 
+def is_lock_wait(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is an SQLite database that stayed locked for the whole wait."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, sqlite3.OperationalError) and _is_locked(exc):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
 # -- driver errors in our words ----------------------------------------------------------
 
 

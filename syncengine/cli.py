@@ -157,7 +157,7 @@ def _summary(report: SyncReport, db: str | None = None, waiting: int | None = No
         )
     elif report.new_log:
         said.append(
-            f"this device had not shared with this log before: it shared the state of {plural(report.state_shared, 'row')} "
+            f"this device had not shared with this log before, or synced with another log since: it shared the state of {plural(report.state_shared, 'row')} "
             "there"
         )
     parts = [

@@ -224,7 +224,8 @@ class _Run:
         with (
             contextlib.suppress(Exception),
             _db.uninterruptible(),
-            _db.nowait() if isinstance(error, KeyboardInterrupt) else contextlib.nullcontext(),
+            # after Ctrl-C, or a lock that outlasted the wait, the record must not wait (and say so) again
+            _db.nowait() if isinstance(error, KeyboardInterrupt) or _db.is_lock_wait(error) else contextlib.nullcontext(),
             self.store.begin() as tx,
         ):
             tx.record_sync(

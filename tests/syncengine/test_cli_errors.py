@@ -207,6 +207,20 @@ def test_a_database_that_stays_busy_names_the_likely_cause(tmp_path) -> None:
     assert json.loads(se("config", db, "--json").stdout)["review"] == {"products": False}
 
 
+def test_a_sync_of_a_database_that_stays_busy_waits_once_and_says_so_once(tmp_path) -> None:
+    """The failed sync's history record used to wait (and say it waits) a second time."""
+    db = synced_shop(tmp_path)
+    holder = _hold_lock(db)
+    try:
+        result = se("--wait", "1", "sync", db, "--remote", str(tmp_path / "shared.db"), check=False)
+    finally:
+        holder.communicate("go\n", timeout=30)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert sum(line.startswith(f"{db} is busy") for line in lines) == 1, lines
+    assert lines[-1].startswith(f"error: the device database {db} stayed busy")
+
+
 def test_reading_commands_do_not_wait_for_a_writer(tmp_path) -> None:
     """What the README promises of reads: they take no write lock, so a sync in progress never holds them up."""
     db = synced_shop(tmp_path)
