@@ -70,7 +70,9 @@ def serve(
         raise click.UsageError("pass both --certfile and --keyfile, or neither")
     _log_database(db, "serve")
     _check_port(host, port)  # before the log is opened, so a refused start creates nothing
-    active = _check_log(db)
+    active, created = _check_log(db)
+    if created:  # a typo in --remote would otherwise serve an empty log with only the token warning
+        click.echo(f"note: there was no shared log at {db}: serving a new, empty one (check the path if you meant another)", err=True)
     if certfile is None and not _loopback(host):
         click.echo(
             f"warning: serving on {host} without TLS: tokens and data cross the network readable by anyone on it; "
@@ -149,15 +151,20 @@ def _check_port(host: str, port: int) -> None:
             raise ConfigurationError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
 
 
-def _check_log(db: str) -> int:
-    """Open the shared log (creating it if new) so that a wrong file is refused in a sentence now; its active tokens."""
+def _check_log(db: str) -> tuple[int, bool]:
+    """Open the shared log (creating it if new) so that a wrong file is refused in a sentence now.
+
+    Returns its active tokens, and whether it was created now.
+    """
     from ..store import SqlSharedLog
     from ._accounts import list_tokens
 
-    SqlSharedLog(db).close()
+    log = SqlSharedLog(db)
+    created = bool(log.created)
+    log.close()
     engine = create_engine(db)
     try:
-        return sum(1 for t in list_tokens(engine) if t.revoked_at is None)
+        return sum(1 for t in list_tokens(engine) if t.revoked_at is None), created
     finally:
         engine.dispose()
 

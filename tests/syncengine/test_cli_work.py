@@ -388,16 +388,25 @@ def test_serve_warns_about_plain_http_on_the_network_and_a_log_without_tokens(tm
     server = start("serve", "--remote", log, "--host", "0.0.0.0", "--port", "0")
     try:
         assert server.stderr is not None
-        first, second = server.stderr.readline(), server.stderr.readline()
+        new, first, second = server.stderr.readline(), server.stderr.readline(), server.stderr.readline()
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=60)
+    assert new.startswith(f"note: there was no shared log at {log}: serving a new, empty one")  # a typo shows
     assert first.startswith("warning: serving on 0.0.0.0 without TLS")
     assert second.startswith("warning: this shared log has no device tokens yet")
     assert f"syncengine token create --remote {log} --user NAME" in second
     token = se("token", "create", "--db", log, "--user", "alice")  # the old name still works
     assert token.stdout.strip() and "for user alice" in token.stderr
     assert "alice" in se("token", "list", "--remote", log).stdout
+    again = start("serve", "--remote", log, "--port", "0")  # the log exists now: nothing to note
+    try:
+        assert again.stderr is not None
+        said = again.stderr.readline()  # (uvicorn's first line once it runs)
+    finally:
+        again.send_signal(signal.SIGINT)
+        _, rest = again.communicate(timeout=60)
+    assert said and "no shared log" not in said + rest
 
 
 @pytest.mark.postgres
