@@ -69,7 +69,12 @@ def open_remote(
         raise click.UsageError(
             f"no remote: pass --remote REMOTE, or remember one with '{command(device, 'config', '--remote REMOTE')}'"
         )
-    url, user = chosen
+    given, (url, user) = user, chosen
+    if given is not None and url.startswith(("http://", "https://")):  # it would be ignored without a word
+        raise click.UsageError(
+            f"--user is for shared-log databases: the server {url} knows the user from the device token "
+            "(create one for that user with 'syncengine token create --user NAME' where the server runs)"
+        )
     if token is None and url.startswith(("http://", "https://")):
         from ._tokens import load_token
 

@@ -345,7 +345,7 @@ def driver_message(exc: BaseException) -> str:
     """The driver's own message, on one line, without SQLAlchemy's SQL, parameters and link."""
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc)
-    code_and_text = getattr(orig, "args", ())
+    code_and_text: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     if len(code_and_text) == 2 and isinstance(code_and_text[0], int) and isinstance(code_and_text[1], str):
         text = code_and_text[1]  # PyMySQL's (1091, "Can't DROP …"): the message without the tuple around it
     lines = [line.strip() for line in text.splitlines() if line.strip()]

@@ -221,6 +221,15 @@ def test_a_sync_of_a_database_that_stays_busy_waits_once_and_says_so_once(tmp_pa
     assert lines[-1].startswith(f"error: the device database {db} stayed busy")
 
 
+def test_user_with_a_servers_url_is_refused_not_ignored(tmp_path) -> None:
+    """A server takes the user from the token: --user there would be ignored without a word."""
+    db = synced_shop(tmp_path)
+    for command in ("sync", "devices", "verify"):
+        refused = se(command, db, "--remote", "http://127.0.0.1:9", "--user", "bob", check=False)
+        assert refused.returncode == 2 and "--user is for shared-log databases" in refused.stderr, refused.stderr
+    assert se("sync", db, "--remote", str(tmp_path / "log.db"), "--user", "bob").returncode == 0  # a log database
+
+
 def test_reading_commands_do_not_wait_for_a_writer(tmp_path) -> None:
     """What the README promises of reads: they take no write lock, so a sync in progress never holds them up."""
     db = synced_shop(tmp_path)
