@@ -197,8 +197,9 @@ def receive(
 
 
 def check(whole: Path, shapes: Mapping[str, Mapping[str, Any]]) -> None:
-    """Refuse a file that holds anything but the described tables, their keys' indexes and the registers."""
+    """Refuse a file that holds anything but the described tables, their keys' and described indexes, and the registers."""
     expected = {*shapes, "syncengine_rows"}
+    indexes = {(tables.index_name(name, cols), name) for name, doc in shapes.items() for cols in doc.get("indexes", [])}
     connection = sqlite3.connect(whole)
     try:
         objects = connection.execute("SELECT type, name, tbl_name FROM sqlite_master").fetchall()
@@ -210,6 +211,7 @@ def check(whole: Path, shapes: Mapping[str, Mapping[str, Any]]) -> None:
         if not (
             (kind == "table" and name in expected)
             or (kind == "index" and table in expected and name.startswith("sqlite_autoindex_"))
+            or (kind == "index" and (name, table) in indexes)
         ):
             raise RemoteError(f"the other device sent a database holding {kind} {name!r}, which pairing never sends")
     missing = expected - {name for kind, name, _ in objects if kind == "table"}

@@ -86,10 +86,12 @@ def join(
             if welcome.get("file"):
                 return _join_whole(channel, welcome, new, parsed.pin, name, on_progress, cancel, started)
         engine = create_engine(db)
+        made: list[str] = []
         try:
             made = tables.check_or_create(engine, welcome["tables"])
             device = Device.init(engine, list(welcome["tables"]), name=name)
         except BaseException:
+            tables.discard(engine, made)  # a join refused leaves the database as it was
             engine.dispose()
             raise
         try:

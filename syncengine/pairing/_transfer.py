@@ -429,10 +429,7 @@ class Pairing:
         started = time.monotonic()
         resume = hello.get("resume") or None
         with device.engine.connect() as conn:
-            shapes = {
-                t: tables.describe(table)
-                for t, table in zip(device.tables, reflect(conn, list(device.tables)), strict=True)
-            }
+            shapes = tables.describe_all(conn, reflect(conn, list(device.tables)))
         asked = hello.get("file")  # the joiner's database does not exist yet: it can take a whole file
         whole = None
         if isinstance(asked, dict) and FILES and _file.can_send(device):
