@@ -26,6 +26,7 @@ from . import __version__, _console
 from ._cli_common import chosen_remote, command, open_remote, print_json, remote_options
 from ._console import Interrupted, interruptible, plural
 from ._entry import INTERRUPTED, running
+from ._verify import AUTO_PUBLISH_ROWS
 from .device import Device, check_name
 from .errors import ConflictError, SyncEngineError
 from .model import SyncReport
@@ -421,9 +422,9 @@ def _verification(result: Any) -> str:
             first += "no other device uses this shared log"
         elif all(d.position != result.position for d in result.devices):
             if apart == 1:
-                first += "the other device is not at this position (see below): sync it, then verify"
+                first += f"the other device is not at this position (see below): sync it{_LARGE}, then verify here"
             else:
-                first += f"none of the {apart} other devices is at this position (see below): sync them, then verify"
+                first += f"none of the {apart} other devices is at this position (see below): sync them{_LARGE}, then verify here"
         else:
             first += "no other device could be compared (see each below)"
         lines.insert(0, first)
@@ -619,6 +620,10 @@ def _remote_text(device: Device, remembered: dict[str, Any] | None) -> str:
 
 
 _when = _console.when
+
+
+# a sync publishes a device's digest by itself only up to this many rows: verify on a larger one publishes it
+_LARGE = f" (or, on a device of over {AUTO_PUBLISH_ROWS:,} rows, run verify there)"
 
 
 def _shown(value: Any) -> str:
