@@ -16,6 +16,15 @@ floats. Those travel as one-key objects tagged with ``$``::
 
 Everything else (str, int of any size, finite float, bool, None, lists and dicts of
 those) is plain JSON. ``encode`` and ``decode`` are exact inverses.
+
+A datetime travels as its device holds it: naive from a column without a time zone
+(SQLite, MariaDB, PostgreSQL's ``timestamp``), aware from PostgreSQL's ``timestamptz``.
+Where the two kinds meet, **a naive datetime is a UTC wall time**: an aware value
+written to a naive column is stored as its UTC wall time, a naive value written to
+an aware column is taken as UTC (``syncengine.store`` converts as it writes), and a
+naive value and the aware value of the same UTC instant are the same value to
+conflict detection and to digests (:func:`utc_wall`). Devices whose columns agree
+store what they receive unchanged.
 """
 
 from __future__ import annotations
@@ -143,3 +152,13 @@ def accept(value: Any) -> Any:
                 return decode(value)
         return {k: accept(v) for k, v in value.items()}
     raise ValueError(f"a value of type {type(value).__name__} cannot be stored in a column")
+
+
+def utc_wall(value: dt.datetime) -> dt.datetime:
+    """Return the UTC wall time of an aware datetime as a naive datetime; a naive one as it is.
+
+    A naive datetime stands for a UTC wall time (see the module docstring).
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)

@@ -28,12 +28,14 @@ is not merged, so the local value stays until a person decides.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ..clock import ZERO
 from ..model import PK, ROW, STATES, Entry, Op
+from ..values import utc_wall
 from ._state import RowState, merge
 
 ConflictKind = Literal["edit/edit", "delete/edit", "create/create", "constraint", "diverged"]
@@ -72,8 +74,17 @@ def base_versions(base: Mapping[str, Any], field: str) -> tuple[str, ...]:
 
 
 def same(a: Any, b: Any) -> bool:
-    """Return whether two column values are the same value of the same type."""
-    return bool(a == b) and type(a) is type(b)
+    """Return whether two column values are the same value of the same type.
+
+    A naive datetime is a UTC wall time (see :mod:`syncengine.values`): it is the
+    same value as the aware datetime of that instant, as a column without a time
+    zone on one device and one with a time zone on another hold it.
+    """
+    if type(a) is type(b):
+        if a == b:
+            return True
+        return type(a) is dt.datetime and (a.tzinfo is None) != (b.tzinfo is None) and utc_wall(a) == utc_wall(b)
+    return False
 
 
 def detect(state: RowState, entry: Entry, *, review: bool) -> tuple[list[Finding], Entry | None]:

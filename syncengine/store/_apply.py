@@ -87,14 +87,14 @@ def _write(
     deletes: dict[str, list[dict[str, object]]] = {}
     for row in rows:
         synced = catalog[row.table]
-        known = synced.column_set
         if row.action is Action.INSERT:
             values = synced.own(row.values)
             inserts.setdefault((row.table, tuple(values)), []).append(values)
         elif row.action is Action.UPDATE:
-            params: dict[str, object] = {f"v_{c}": v for c, v in row.values.items() if c in known}
+            changed = synced.own(row.values)
+            params: dict[str, object] = {f"v_{c}": v for c, v in changed.items()}
             params.update({f"k_{c}": v for c, v in zip(synced.pk_columns, row.pk, strict=True)})
-            columns = tuple(c for c in row.values if c in known)
+            columns = tuple(changed)
             if columns:
                 updates.setdefault((row.table, columns), []).append(params)
         elif row.action is Action.DELETE:

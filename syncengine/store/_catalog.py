@@ -8,13 +8,19 @@ Reflection does not give back every column as it was declared, so a few types ar
 corrected here: MariaDB reports a ``JSON`` column as ``LONGTEXT`` (which ones are
 JSON needs a query: :func:`syncengine.capture.json_columns`) and a ``BOOLEAN`` as
 ``TINYINT(1)``.
+
+Datetimes are written in the kind their column holds (:meth:`SyncedTable.own`): a
+naive datetime is a UTC wall time (see :mod:`syncengine.values`), so an aware value
+goes to a column without a time zone as its UTC wall time, and a naive value to a
+column with one (PostgreSQL's ``timestamptz``) as that UTC instant — never as the
+wall time of whatever time zone the session has.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -57,6 +63,18 @@ def _sub_second_step(column_type: sa.types.TypeEngine[Any]) -> int:
 def _precision(what: str, step: int) -> str:
     digits = 6 - len(str(step)) + 1
     return f"{what} with at most {digits} digits of fractional seconds" if digits else f"{what} in whole seconds"
+
+
+def _as_utc_wall(value: Any) -> Any:
+    """A value for a column without a time zone: an aware datetime as its UTC wall time."""
+    return values.utc_wall(value) if isinstance(value, dt.datetime) else value
+
+
+def _as_utc_instant(value: Any) -> Any:
+    """A value for a column with a time zone: a naive datetime as the UTC instant it stands for."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
 
 
 class _ColumnCheck(NamedTuple):
@@ -135,7 +153,11 @@ class SyncedTable:
         self._checks: dict[str, _ColumnCheck] = {}
         self._fits: dict[str, tuple[type, ...]] = {}
         self._required: set[str] = set()
+        self.instants: dict[str, Callable[[Any], Any]] = {}
+        """The datetime columns, each with what turns a datetime of either kind into the column's own."""
         for column in table.columns:
+            if isinstance(column.type, sqltypes.DateTime):
+                self.instants[str(column.name)] = _as_utc_instant if column.type.timezone else _as_utc_wall
             check = _check_for(column.type)
             if dialect.name == "sqlite" and isinstance(column.type, sqltypes.String) and not column.type.length:
                 # SQLite stores a blob in a text column as it is given: the device that wrote one holds
@@ -200,10 +222,33 @@ class SyncedTable:
         return None
 
     def own(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
-        """``values`` without the columns this table lacks (they hold NULL: see :meth:`problem`)."""
-        if values.keys() <= self.column_set:
+        """``values`` as this table stores them: without the columns it lacks, datetimes of each column's kind.
+
+        Columns this table lacks hold NULL (see :meth:`problem`). A datetime of the
+        other kind than its column's is converted (see the module docstring); any
+        other value, and a datetime of the column's own kind, is kept as it is.
+        """
+        if not values.keys() <= self.column_set:
+            values = {c: v for c, v in values.items() if c in self.column_set}
+        if not self.instants:
             return values
-        return {c: v for c, v in values.items() if c in self.column_set}
+        converted = {}
+        for name, convert in self.instants.items():
+            value = values.get(name)
+            if value is not None:
+                kept = convert(value)
+                if kept is not value:
+                    converted[name] = kept
+        return {**values, **converted} if converted else values
+
+    def own_cells(self, columns: Sequence[str], cells: list[list[Any]]) -> list[list[Any]]:
+        """Rows of ``columns`` (cells in that order, columns this table has), as :meth:`own` gives values: in place."""
+        converts = [(i, self.instants[c]) for i, c in enumerate(columns) if c in self.instants]
+        for row in cells if converts else ():
+            for i, convert in converts:
+                if row[i] is not None:
+                    row[i] = convert(row[i])
+        return cells
 
     def driver_row(self, row: Mapping[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
         """Return the values of ``columns`` as the driver takes them (for a ``plain`` table)."""

@@ -122,6 +122,8 @@ def load_fresh(conn: sa.Connection, synced: SyncedTable, document: dict[str, Any
     cells = document["cells"]
     if keep != list(range(len(names))):  # columns this device lacks (they hold NULL: see SyncedTable.problem)
         cells = [[row[i] for i in keep] for row in cells]
+    if document.get("tagged"):  # datetimes from a device whose columns hold the other kind: this column's kind
+        cells = synced.own_cells(columns, cells)
     if cells:
         if synced.plain:
             quote = conn.dialect.identifier_preparer.quote

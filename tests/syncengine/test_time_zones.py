@@ -1,0 +1,246 @@
+"""Datetime columns that differ only in time-zone awareness hold the same instants and agree.
+
+SQLite and MariaDB keep no time zone; PostgreSQL's ``timestamptz`` does. The rule:
+a naive datetime is a UTC wall time. An aware value written to a naive column is
+converted to UTC and stored naive; a naive value written to an aware column is
+taken as UTC. Digests (``verify``) and conflict detection (restated rows included)
+compare such values as the instants they are, so a mixed team is in step and moving
+it to a new shared log makes no conflict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from syncengine import Device, SqlSharedLog, join
+from syncengine._db import to_url
+from syncengine.core import TableDigest
+from syncengine.reconcile._conflicts import same
+from syncengine.values import utc_wall
+
+UTC = dt.UTC
+PLUS_2 = dt.timezone(dt.timedelta(hours=2))
+DIALECTS = ("sqlite", "postgresql", "mysql")
+
+
+def _products(dialect: str) -> sa.Table:
+    """The ``products`` table as each kind of device declares it: ``at`` aware on PostgreSQL only."""
+    moment: sa.types.TypeEngine[Any] = {
+        "sqlite": sa.TIMESTAMP(),
+        "postgresql": sa.DateTime(timezone=True),
+        "mysql": mysql.DATETIME(fsp=6),
+    }[dialect]
+    return sa.Table(
+        "products",
+        sa.MetaData(),
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("name", sa.Text),
+        sa.Column("at", moment),
+    )
+
+
+def _instant(value: dt.datetime | None) -> dt.datetime | None:
+    """The UTC wall time a stored value stands for (naive ones are UTC already)."""
+    return None if value is None else utc_wall(value)
+
+
+class Team:
+    """An SQLite, a PostgreSQL (``timestamptz``, its sessions in another time zone) and a MariaDB device."""
+
+    def __init__(self, new_db: Any) -> None:
+        self.urls = {d: new_db(d) for d in DIALECTS}
+        # PostgreSQL takes a naive value in the session's time zone: one far from UTC shows whether
+        # the engine says which instant it means
+        admin = sa.create_engine(to_url(self.urls["postgresql"]), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            name = conn.exec_driver_sql("SELECT current_database()").scalar_one()
+            conn.exec_driver_sql(f"ALTER DATABASE {name} SET timezone TO 'Asia/Kathmandu'")
+        admin.dispose()
+        self.tables = {d: _products(d) for d in DIALECTS}
+        self.devices = {d: Device.init(self.urls[d], metadata=self.tables[d].metadata, name=d) for d in DIALECTS}
+
+    def write(self, dialect: str, rows: list[dict[str, Any]]) -> None:
+        engine = sa.create_engine(to_url(self.urls[dialect]))
+        with engine.begin() as conn:
+            conn.execute(self.tables[dialect].insert(), rows)
+        engine.dispose()
+
+    def read(self, dialect: str) -> dict[str, tuple[str | None, dt.datetime | None]]:
+        table = self.tables[dialect]
+        engine = sa.create_engine(to_url(self.urls[dialect]))
+        with engine.connect() as conn:
+            found = {r.id: (r.name, r.at) for r in conn.execute(sa.select(table))}
+        engine.dispose()
+        return found
+
+    def pump(self, remote: SqlSharedLog, rounds: int = 2) -> None:
+        for _ in range(rounds):
+            for device in self.devices.values():
+                device.sync(remote)
+
+    def assert_in_step(self, remote: SqlSharedLog) -> None:
+        for dialect, device in self.devices.items():
+            found = device.verify(remote)
+            assert found.in_step, (dialect, found.as_json())
+            assert [d.state for d in found.devices] == ["same", "same"], (dialect, found.as_json())
+
+    def assert_no_conflict(self) -> None:
+        for dialect, device in self.devices.items():
+            assert device.conflicts(include_decided=True) == [], (dialect, device.conflicts(include_decided=True))
+            status = device.status()
+            assert (status.quarantined, status.pending, status.unshared) == (0, 0, 0), (dialect, status)
+
+    def close(self) -> None:
+        for device in self.devices.values():
+            device.close()
+
+
+@pytest.fixture
+def team(new_db) -> Iterator[Team]:
+    made = Team(new_db)
+    yield made
+    made.close()
+
+
+def _shared(new_db: Any) -> SqlSharedLog:
+    return SqlSharedLog(new_db("postgresql"))
+
+
+ROWS = {
+    "sqlite": [
+        {"id": "s1", "name": "kettle", "at": dt.datetime(2024, 5, 1, 10, 0)},
+        {"id": "s2", "name": "mug", "at": dt.datetime(1999, 12, 31, 23, 59, 59, 250000)},
+    ],
+    "postgresql": [
+        {"id": "p1", "name": "teapot", "at": dt.datetime(2024, 5, 1, 12, 0, tzinfo=PLUS_2)},
+        {"id": "p2", "name": "cup", "at": dt.datetime(2024, 3, 31, 1, 30, 0, 5, tzinfo=UTC)},
+    ],
+    "mysql": [
+        {"id": "m1", "name": "spoon", "at": dt.datetime(2038, 1, 19, 3, 14, 8, 1)},
+        {"id": "m2", "name": "plate", "at": None},
+    ],
+}
+# what every device holds, as UTC wall times
+EXPECTED = {r["id"]: (r["name"], _instant(r["at"])) for rows in ROWS.values() for r in rows}
+
+
+def _write_everywhere(team: Team) -> None:
+    for dialect, rows in ROWS.items():
+        team.write(dialect, rows)
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+def test_naive_and_aware_datetime_columns_hold_the_same_instants_and_verify_in_step(team, new_db) -> None:
+    remote = _shared(new_db)
+    try:
+        _write_everywhere(team)
+        team.pump(remote)
+        for dialect in DIALECTS:
+            held = {k: (name, _instant(at)) for k, (name, at) in team.read(dialect).items()}
+            assert held == EXPECTED, dialect
+        # aware on PostgreSQL, naive (UTC) elsewhere
+        assert all(at is None or at.tzinfo is not None for _, at in team.read("postgresql").values())
+        assert all(at is None or at.tzinfo is None for _, at in team.read("mysql").values())
+        assert all(at is None or at.tzinfo is None for _, at in team.read("sqlite").values())
+        team.assert_in_step(remote)
+        team.assert_no_conflict()
+    finally:
+        remote.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+def test_a_mixed_team_moving_to_a_new_shared_log_shares_its_state_without_a_conflict(team, new_db) -> None:
+    old, new = _shared(new_db), _shared(new_db)
+    try:
+        _write_everywhere(team)
+        team.pump(old)
+        team.pump(new)  # every device shares its whole state there: restated rows meet equal instants
+        team.assert_no_conflict()
+        team.assert_in_step(new)
+        for dialect in DIALECTS:
+            held = {k: (name, _instant(at)) for k, (name, at) in team.read(dialect).items()}
+            assert held == EXPECTED, dialect
+    finally:
+        old.close()
+        new.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+def test_repairing_every_row_of_a_mixed_team_finds_nothing_diverged(team, new_db) -> None:
+    remote = _shared(new_db)
+    try:
+        _write_everywhere(team)
+        team.pump(remote)
+        for dialect in DIALECTS:
+            repaired = team.devices[dialect].repair(remote, everything=True)
+            assert repaired.restated == len(EXPECTED) and repaired.differences == ()
+            team.pump(remote)
+        team.assert_no_conflict()
+        team.assert_in_step(remote)
+    finally:
+        remote.close()
+
+
+def test_a_naive_datetime_is_the_same_value_as_the_aware_one_of_that_utc_instant() -> None:
+    naive = dt.datetime(2024, 5, 1, 10, 0)
+    assert same(naive, dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC))
+    assert same(dt.datetime(2024, 5, 1, 12, 0, tzinfo=PLUS_2), naive)
+    assert not same(naive, dt.datetime(2024, 5, 1, 10, 0, tzinfo=PLUS_2))
+    assert not same(naive, dt.datetime(2024, 5, 1, 10, 0, 1))
+    assert not same(naive, dt.date(2024, 5, 1))
+
+
+def test_utc_wall_converts_aware_datetimes_and_keeps_naive_ones() -> None:
+    assert utc_wall(dt.datetime(2024, 5, 1, 0, 30, tzinfo=PLUS_2)) == dt.datetime(2024, 4, 30, 22, 30)
+    assert utc_wall(dt.datetime(2024, 5, 1, 0, 30)) == dt.datetime(2024, 5, 1, 0, 30)
+
+
+def test_a_digest_counts_a_naive_datetime_and_its_aware_utc_instant_alike() -> None:
+    from syncengine.store._digest import row_text
+
+    naive = row_text({"id": "k", "at": dt.datetime(2024, 5, 1, 10, 0)})
+    assert row_text({"id": "k", "at": dt.datetime(2024, 5, 1, 12, 0, tzinfo=PLUS_2)}) == naive
+    assert row_text({"id": "k", "at": dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)}) == naive
+    assert row_text({"id": "k", "at": dt.datetime(2024, 5, 1, 10, 0, 1)}) != naive
+    one, other = TableDigest(), TableDigest()
+    one.add('["k"]', naive)
+    other.add('["k"]', row_text({"id": "k", "at": dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)}))
+    assert one == other
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+@pytest.mark.parametrize(("sender", "joiner"), [("sqlite", "postgresql"), ("postgresql", "mysql")])
+def test_pairing_into_a_column_of_the_other_kind_keeps_the_instants(team, new_db, sender, joiner) -> None:
+    team.write(sender, ROWS[sender])
+    joiner_url = new_db(joiner)  # a database holding the table as its kind declares it, empty, not synced yet
+    engine = sa.create_engine(to_url(joiner_url))
+    table = _products(joiner)
+    table.metadata.create_all(engine)
+    if joiner == "postgresql":
+        with engine.connect() as conn:
+            name = conn.exec_driver_sql("SELECT current_database()").scalar_one()
+            conn.exec_driver_sql(f"ALTER DATABASE {name} SET timezone TO 'Asia/Kathmandu'")
+            conn.commit()
+    engine.dispose()
+    pairing = team.devices[sender].pair(host="127.0.0.1")
+    thread = threading.Thread(target=pairing.serve)
+    thread.start()
+    report = join(joiner_url, str(pairing.code))
+    thread.join(60)
+    assert report.received == len(ROWS[sender])
+    engine = sa.create_engine(to_url(joiner_url))
+    with engine.connect() as conn:
+        held = {r.id: (r.name, _instant(r.at)) for r in conn.execute(sa.select(table))}
+    engine.dispose()
+    assert held == {r["id"]: (r["name"], _instant(r["at"])) for r in ROWS[sender]}
