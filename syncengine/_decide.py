@@ -94,9 +94,9 @@ def _custom(synced: SyncedTable, field: str | None, value: Any) -> Any:
 
 def _check(synced: SyncedTable, field: str | None, value: Any) -> None:
     if field is not None:
-        problem = synced.problem({field: value}, whole_row=False)
+        problem = synced.problem({field: value}, whole_row=False, strict=True)
     else:
-        problem = None if value is None else synced.problem(value, whole_row=True)
+        problem = None if value is None else synced.problem(value, whole_row=True, strict=True)
     if problem is not None:
         raise ConflictError(problem)
 

@@ -77,6 +77,20 @@ def _as_utc_instant(value: Any) -> Any:
     return value
 
 
+def _readable(value: Any) -> str:
+    """A value in a sentence for a person: JSON-like, dates and times in ISO form (not Python's repr)."""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, Decimal):
+        return str(value)
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return repr(value)
+
+
 class _ColumnCheck(NamedTuple):
     """What a value must be to be written to a column: a test, its name, and the types that always pass."""
 
@@ -93,7 +107,12 @@ def _check_for(column_type: sa.types.TypeEngine[Any]) -> _ColumnCheck | None:
         # a boolean from another database, or any small integer the column holds
         return _ColumnCheck(lambda v: isinstance(v, int), "a boolean or an integer", (int, bool))
     if isinstance(column_type, sqltypes.Integer):
-        return _ColumnCheck(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer", (int,))
+        low, high = (0, 2**64 - 1) if getattr(column_type, "unsigned", False) else (-(2**63), 2**63 - 1)
+        return _ColumnCheck(
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
+            f"an integer from {low} to {high}",
+            (int,),  # received values pass unchecked (the range is checked where a person types one: strict)
+        )
     if isinstance(column_type, sqltypes.Numeric):  # Float is a Numeric too
         return _ColumnCheck(
             lambda v: isinstance(v, int | float | Decimal) and not isinstance(v, bool),
@@ -196,11 +215,15 @@ class SyncedTable:
             for c in table.columns
         )
 
-    def problem(self, data: Mapping[str, Any], *, whole_row: bool) -> str | None:
-        """Return why ``data`` cannot be written to this table, or None when it can."""
+    def problem(self, data: Mapping[str, Any], *, whole_row: bool, strict: bool = False) -> str | None:
+        """Return why ``data`` cannot be written to this table, or None when it can.
+
+        ``strict`` checks every value in full (a value a person typed), not only its type
+        where the type is the column's usual one (received entries, by the thousand).
+        """
         known = self.column_set
         checks = self._checks
-        fits = self._fits
+        fits = {} if strict else self._fits
         for name, value in data.items():
             if type(value) in fits.get(name, ()):
                 continue  # the usual case: a value of the column's own Python type
@@ -214,7 +237,7 @@ class SyncedTable:
                 continue
             check = checks.get(name)
             if check is not None and not check.test(value):
-                return f"value {value!r} does not fit column {self.name}.{name} (expects {check.expects})"
+                return f"value {_readable(value)} does not fit column {self.name}.{name} (expects {check.expects})"
         if whole_row:
             for name in self._required_without_default:
                 if name not in data:

@@ -320,8 +320,10 @@ def test_a_custom_value_is_checked_against_the_column_type(ab, shared) -> None:
     set_price(b, "p1", 12)
     pump(a, b, remote=shared, rounds=1)
     [conflict] = b.conflicts()
-    with pytest.raises(ConflictError, match=r"does not fit column products\.price"):
+    with pytest.raises(ConflictError, match=r'value "twelve" does not fit column products\.price'):
         b.resolve(conflict.id, value="twelve")
+    with pytest.raises(ConflictError, match=r"value 99999999999999999999999 does not fit .* \(expects an integer from"):
+        b.resolve(conflict.id, value=99999999999999999999999)  # (SQLite's driver raised OverflowError)
     assert b.conflicts()[0].is_open and price(b) == 12
     with pytest.raises(ConflictError, match="already decided"):
         b.resolve(b.resolve(conflict.id, value=20).id, "local")
