@@ -310,32 +310,33 @@ def nowait() -> Iterator[None]:
         _nowait.depth -= 1
 
 
+def _causes(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and what caused it, the driver's error first (at most ten deep)."""
+    for _ in range(10):
+        if exc is None:
+            return
+        yield exc
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+
+
 def is_interrupt(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it) is a statement stopped by :func:`interrupt_others`, or Ctrl-C."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, (KeyboardInterrupt, StatementInterrupted)):
-            return True
-        if isinstance(exc, sqlite3.OperationalError) and str(exc) == "interrupted":
-            return True
-        if getattr(exc, "sqlstate", None) == "57014":  # PostgreSQL: the statement was cancelled
-            return True
-        if type(exc).__module__.startswith("pymysql") and exc.args and exc.args[0] == 1317:  # MariaDB: KILL QUERY
-            return True
-        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
-        seen += 1
-    return False
+    return any(_interrupted(cause) for cause in _causes(exc))
+
+
+def _interrupted(exc: BaseException) -> bool:
+    if isinstance(exc, (KeyboardInterrupt, StatementInterrupted)):
+        return True
+    if isinstance(exc, sqlite3.OperationalError) and str(exc) == "interrupted":
+        return True
+    if getattr(exc, "sqlstate", None) == "57014":  # PostgreSQL: the statement was cancelled
+        return True
+    return type(exc).__module__.startswith("pymysql") and bool(exc.args) and exc.args[0] == 1317  # MariaDB: KILL QUERY
 
 
 def is_lock_wait(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it) is an SQLite database that stayed locked for the whole wait."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, sqlite3.OperationalError) and _is_locked(exc):
-            return True
-        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
-        seen += 1
-    return False
+    return any(isinstance(cause, sqlite3.OperationalError) and _is_locked(cause) for cause in _causes(exc))
 
 
 # -- driver errors in our words ----------------------------------------------------------
