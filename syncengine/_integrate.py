@@ -16,12 +16,14 @@ The steps, all in one transaction (the sync module opens and commits it):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import values
 from .core import Settlement, constraint_sides, held_behind, settlement, with_decisions
 from .model import PK, Conflict, Entry, Op
 from .reconcile import RowPlan, RowState, reconcile
@@ -274,7 +276,7 @@ def problem(entry: Entry, catalog: Mapping[str, SyncedTable]) -> str | None:
     whole_row = op is Op.INSERT or op is Op.STATE
     if whole_row:
         for name, value in zip(columns, pk, strict=True):
-            if name in data and data[name] != value:
+            if name in data and data[name] != value and not _same_instant(data[name], value):
                 return f"the row's key column {name!r} disagrees with the entry's key"
     return synced.problem(data, whole_row=whole_row)
 
@@ -330,3 +332,8 @@ def review_policy(settings: Mapping[str, Any], tables: Sequence[str]) -> Callabl
     default = bool(settings.get("review", False))
     per_table = {t: bool(settings[f"review.{t}"]) for t in tables if f"review.{t}" in settings}
     return lambda table: per_table.get(table, default)
+
+
+def _same_instant(a: Any, b: Any) -> bool:
+    """Whether two datetimes of either kind are the same instant (a naive one is a UTC wall time)."""
+    return isinstance(a, dt.datetime) and isinstance(b, dt.datetime) and values.utc_wall(a) == values.utc_wall(b)

@@ -93,13 +93,13 @@ def _write(
         elif row.action is Action.UPDATE:
             changed = synced.own(row.values)
             params: dict[str, object] = {f"v_{c}": v for c, v in changed.items()}
-            params.update({f"k_{c}": v for c, v in zip(synced.pk_columns, row.pk, strict=True)})
+            params.update({f"k_{c}": v for c, v in zip(synced.pk_columns, synced.own_key(row.pk), strict=True)})
             columns = tuple(changed)
             if columns:
                 updates.setdefault((row.table, columns), []).append(params)
         elif row.action is Action.DELETE:
             deletes.setdefault(row.table, []).append(
-                {f"k_{c}": v for c, v in zip(synced.pk_columns, row.pk, strict=True)}
+                {f"k_{c}": v for c, v in zip(synced.pk_columns, synced.own_key(row.pk), strict=True)}
             )
     for name, batch in deletes.items():
         table = catalog[name].table

@@ -13,7 +13,9 @@ Datetimes are written in the kind their column holds (:meth:`SyncedTable.own`): 
 naive datetime is a UTC wall time (see :mod:`syncengine.values`), so an aware value
 goes to a column without a time zone as its UTC wall time, and a naive value to a
 column with one (PostgreSQL's ``timestamptz``) as that UTC instant — never as the
-wall time of whatever time zone the session has.
+wall time of whatever time zone the session has. A key's text (:func:`pk_key`, what
+registers and conflicts are stored under) holds its datetimes as UTC wall times, so a
+row has one key text on every device, whatever its column's kind or the session's zone.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def pk_key(pk: Iterable[Any]) -> str:
                 return orjson.dumps(pk).decode()
         elif all(type(v) is str or type(v) is int for v in pk):
             return orjson.dumps(pk).decode()
-    return orjson.dumps([values.encode(v) for v in pk]).decode()
+    # a datetime counts as its UTC wall time (see the module docstring): a key written by a
+    # device whose column has a time zone, or by a session in another zone, is the same key
+    return orjson.dumps([values.encode(values.utc_wall(v) if isinstance(v, dt.datetime) else v) for v in pk]).decode()
 
 
 def _is_mysql_bool(column_type: sa.types.TypeEngine[Any]) -> bool:
@@ -192,6 +196,10 @@ class SyncedTable:
                 # read it as the boolean it stands for, so True here equals True elsewhere
                 # (1 and True are different values to conflict detection)
                 column.type = sa.Boolean(create_constraint=False)
+        converts = tuple(self.instants.get(c) for c in self.pk_columns)
+        self._key_instants = converts if any(converts) else ()
+        self.zoned_key = _as_utc_instant in converts
+        """Whether a key column holds datetimes with a time zone (their key texts changed form once: see _registers)."""
         self.decoder: NativeDecoder = decoder_for(table, dialect)
         self.column_set = frozenset(self.columns)
         self._required_without_default = tuple(
@@ -289,6 +297,14 @@ class SyncedTable:
             if out[i] is not None:
                 out[i] = float(out[i])  # an integer (or Decimal) from elsewhere, into a REAL column
         return tuple(out)
+
+    def own_key(self, pk: PK) -> PK:
+        """``pk`` as this table stores it: datetimes of each key column's kind (as :meth:`own` converts values)."""
+        if not self._key_instants:
+            return pk
+        return tuple(
+            v if convert is None or v is None else convert(v) for v, convert in zip(pk, self._key_instants, strict=True)
+        )
 
     def pk_of(self, row: dict[str, Any]) -> PK:
         """Return the primary key of a row given as a dict."""

@@ -601,7 +601,7 @@ class DeviceStore:
         changed.
         """
         with self.read() as tx:
-            changed, waiting = drift.look(tx.conn, list(self.catalog))
+            changed, waiting = drift.look(tx.conn, self.catalog)
         if not changed and not (report and waiting):
             return []
         catalog = None
@@ -657,6 +657,7 @@ def install(
     if client.get_setting(conn, "device_id") is None:
         client.set_setting(conn, "device_id", uuid.uuid4().hex)
         client.set_setting(conn, "schema_version", s.SCHEMA_VERSION)
+        client.set_setting(conn, drift.KEY_TEXTS, drift.KEY_TEXTS_FORM)
         client.set_setting(conn, "created_at", time.time())
     if name is not None or client.get_setting(conn, "name") is None:
         client.set_setting(conn, "name", name or hostname)
@@ -680,7 +681,11 @@ def install(
         if snapshot:
             capture.snapshot(conn, table)
         if retried := drift.retry_unknown_table(conn, table.name):
-            log.info("%d entries received for %s before it was synced here will be applied at the next sync", retried, table.name)
+            log.info(
+                "%d entries received for %s before it was synced here will be applied at the next sync",
+                retried,
+                table.name,
+            )
     drift.record(conn, sorted({*installed, *(t.name for t in tables)}))
 
 

@@ -53,7 +53,7 @@ class Dialect:
         """The rows of a synced table with these keys, as dicts of Python values."""
         cols = [synced.table.c[c] for c in synced.pk_columns]
         found: list[dict[str, Any]] = []
-        for part in chunks(pks):
+        for part in chunks([synced.own_key(pk) for pk in pks]):
             if len(cols) == 1:
                 where = cols[0].in_([pk[0] for pk in part])
             else:

@@ -44,11 +44,12 @@ import orjson
 import sqlalchemy as sa
 
 from .. import capture
+from .._codec import loads
 from . import _client as client
 from . import _schema as s
 from . import _stamping as stamping
 from . import _views as views
-from ._catalog import SyncedTable
+from ._catalog import SyncedTable, pk_key
 
 SHAPES = "capture_shapes"
 """The setting that holds each synced table's shape as its triggers were installed for."""
@@ -57,17 +58,18 @@ NOTED = "schema_changes"
 """The setting that holds what :func:`repair` did that no sync has reported yet."""
 
 
-def look(conn: sa.Connection, names: Sequence[str]) -> tuple[bool, list[str]]:
-    """Whether any of these synced tables (or the set of them) differs from the shapes stored; what is noted.
+def look(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> tuple[bool, list[str]]:
+    """Whether any synced table (or the set of them) differs from the shapes stored, or key texts need rewriting; what is noted.
 
     Two queries: the two settings, and the catalog.
     """
-    query = sa.select(s.state.c.key, s.state.c.value).where(s.state.c.key.in_([SHAPES, NOTED]))
+    query = sa.select(s.state.c.key, s.state.c.value).where(s.state.c.key.in_([SHAPES, NOTED, KEY_TEXTS]))
     found = {key: orjson.loads(value) for key, value in conn.execute(query) if value is not None}
     stored: dict[str, Any] = found.get(SHAPES) or {}
     said: list[str] = found.get(NOTED) or []
-    if set(stored) != set(names):
+    if set(stored) != set(catalog) or key_texts_stale(found.get(KEY_TEXTS), catalog):
         return True, said
+    names = list(catalog)
     now = capture.shapes(conn, names)
     return any(stored[name] != now[name] for name in names), said
 
@@ -114,6 +116,8 @@ def repair(conn: sa.Connection, catalog: Mapping[str, SyncedTable], *, force: bo
         said.append(f"{name}: {'; '.join(parts)}")
     if changed or set(stored) != set(names):
         record(conn, names)
+    if key_texts_stale(client.get_setting(conn, KEY_TEXTS), catalog):
+        rewrite_key_texts(conn, catalog)
     return said
 
 
@@ -241,3 +245,48 @@ def _plural(n: int, word: str) -> str:
 
 def _count(n: int, word: str, words: str | None = None) -> str:
     return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+KEY_TEXTS = "key_texts"
+"""The setting holding the form of stored key texts: 2 since a datetime in a key is its UTC wall time."""
+KEY_TEXTS_FORM = 2
+
+
+def key_texts_stale(stored: Any, catalog: Mapping[str, SyncedTable]) -> bool:
+    """Whether registers and conflicts may still be stored under key texts of an older form."""
+    return stored != KEY_TEXTS_FORM and any(synced.zoned_key for synced in catalog.values())
+
+
+def rewrite_key_texts(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> int:
+    """Store registers and conflicts of tables keyed by zoned datetimes under today's key texts; return how many moved.
+
+    Before the form changed, such a key's text held the datetime with the session's
+    offset (``…T05:45:00+05:45``); now it holds its UTC wall time, as every device
+    writes it. Where a register of both forms exists (the row was also received under
+    the new form), the one of the new form is kept. Marks the form as current.
+    """
+    moved = 0
+    for synced in catalog.values():
+        if not synced.zoned_key:
+            continue
+        texts = [r.pk for r in conn.execute(sa.select(s.rows.c.pk).where(s.rows.c.tbl == synced.name))]
+        known = set(texts)
+        for old in texts:
+            new = pk_key(tuple(loads(old)))
+            if new == old:
+                continue
+            where = (s.rows.c.tbl == synced.name) & (s.rows.c.pk == old)
+            if new in known:
+                conn.execute(s.rows.delete().where(where))
+            else:
+                conn.execute(s.rows.update().where(where).values(pk=new))
+                known.add(new)
+            moved += 1
+        query = sa.select(s.conflicts.c.pk).where(s.conflicts.c.tbl == synced.name).distinct()
+        for old in [r.pk for r in conn.execute(query)]:
+            new = pk_key(tuple(loads(old)))
+            if new != old:
+                where = (s.conflicts.c.tbl == synced.name) & (s.conflicts.c.pk == old)
+                conn.execute(s.conflicts.update().where(where).values(pk=new))
+    client.set_setting(conn, KEY_TEXTS, KEY_TEXTS_FORM)
+    return moved

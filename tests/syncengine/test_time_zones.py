@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -51,10 +51,20 @@ def _instant(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else utc_wall(value)
 
 
+def _events(dialect: str) -> sa.Table:
+    """A table keyed by a datetime: ``at`` aware on PostgreSQL only."""
+    moment: sa.types.TypeEngine[Any] = {
+        "sqlite": sa.TIMESTAMP(),
+        "postgresql": sa.DateTime(timezone=True),
+        "mysql": mysql.DATETIME(fsp=6),
+    }[dialect]
+    return sa.Table("events", sa.MetaData(), sa.Column("at", moment, primary_key=True), sa.Column("what", sa.Text))
+
+
 class Team:
     """An SQLite, a PostgreSQL (``timestamptz``, its sessions in another time zone) and a MariaDB device."""
 
-    def __init__(self, new_db: Any) -> None:
+    def __init__(self, new_db: Any, table: Callable[[str], sa.Table] = _products) -> None:
         self.urls = {d: new_db(d) for d in DIALECTS}
         # PostgreSQL takes a naive value in the session's time zone: one far from UTC shows whether
         # the engine says which instant it means
@@ -63,7 +73,7 @@ class Team:
             name = conn.exec_driver_sql("SELECT current_database()").scalar_one()
             conn.exec_driver_sql(f"ALTER DATABASE {name} SET timezone TO 'Asia/Kathmandu'")
         admin.dispose()
-        self.tables = {d: _products(d) for d in DIALECTS}
+        self.tables = {d: table(d) for d in DIALECTS}
         self.devices = {d: Device.init(self.urls[d], metadata=self.tables[d].metadata, name=d) for d in DIALECTS}
 
     def write(self, dialect: str, rows: list[dict[str, Any]]) -> None:
@@ -71,6 +81,21 @@ class Team:
         with engine.begin() as conn:
             conn.execute(self.tables[dialect].insert(), rows)
         engine.dispose()
+
+    def execute(self, dialect: str, statement: sa.Executable) -> None:
+        engine = sa.create_engine(to_url(self.urls[dialect]))
+        with engine.begin() as conn:
+            conn.execute(statement)
+        engine.dispose()
+
+    def events(self, dialect: str) -> dict[dt.datetime, str]:
+        """What an ``events`` table holds, keyed by UTC wall time."""
+        table = self.tables[dialect]
+        engine = sa.create_engine(to_url(self.urls[dialect]))
+        with engine.connect() as conn:
+            found = {utc_wall(r.at): r.what for r in conn.execute(sa.select(table))}
+        engine.dispose()
+        return found
 
     def read(self, dialect: str) -> dict[str, tuple[str | None, dt.datetime | None]]:
         table = self.tables[dialect]
@@ -244,3 +269,65 @@ def test_pairing_into_a_column_of_the_other_kind_keeps_the_instants(team, new_db
         held = {r.id: (r.name, _instant(r.at)) for r in conn.execute(sa.select(table))}
     engine.dispose()
     assert held == {r["id"]: (r["name"], _instant(r["at"])) for r in ROWS[sender]}
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+def test_rows_keyed_by_a_datetime_line_up_on_devices_of_either_kind(new_db) -> None:
+    team = Team(new_db, _events)
+    remote = _shared(new_db)
+    january, february, march = dt.datetime(2024, 1, 1, 10), dt.datetime(2024, 2, 1), dt.datetime(2024, 3, 1, 0, 0, 0, 5)
+    try:
+        team.write("sqlite", [{"at": january, "what": "made on sqlite"}])
+        team.write("postgresql", [{"at": february.replace(tzinfo=UTC), "what": "made on postgresql"}])
+        team.write("mysql", [{"at": march, "what": "made on mariadb"}])
+        team.pump(remote)
+        # each device changes a row another kind of device made
+        events = team.tables
+        team.execute("sqlite", events["sqlite"].update().where(events["sqlite"].c.at == february).values(what="edited"))
+        at = march.replace(tzinfo=UTC)
+        team.execute(
+            "postgresql", events["postgresql"].update().where(events["postgresql"].c.at == at).values(what="edited")
+        )
+        team.execute("mysql", events["mysql"].delete().where(events["mysql"].c.at == january))
+        team.pump(remote)
+        for dialect in DIALECTS:
+            assert team.events(dialect) == {february: "edited", march: "edited"}, dialect
+        team.assert_no_conflict()
+        team.assert_in_step(remote)
+    finally:
+        remote.close()
+        team.close()
+
+
+@pytest.mark.postgres
+def test_a_device_that_stored_keys_with_its_session_offset_goes_on_without_a_conflict(new_db) -> None:
+    """Registers written before key texts held UTC wall times (``…T05:45:00+05:45``) are found again."""
+    team = Team(new_db, _events)
+    remote = _shared(new_db)
+    at = dt.datetime(2024, 2, 1, tzinfo=UTC)
+    try:
+        team.write("postgresql", [{"at": at, "what": "made on postgresql"}])
+        team.pump(remote)
+        engine = sa.create_engine(to_url(team.urls["postgresql"]))
+        with engine.begin() as conn:  # the registers as the earlier form stored them, in the session's zone
+            conn.exec_driver_sql(
+                "UPDATE syncengine_rows SET pk = '[{\"$dt\":\"2024-02-01T05:45:00+05:45\"}]' WHERE tbl = 'events'"
+            )
+            conn.exec_driver_sql("DELETE FROM syncengine_state WHERE key = 'key_texts'")
+        engine.dispose()
+        events = team.tables["postgresql"]
+        team.execute("postgresql", events.update().where(events.c.at == at).values(what="edited on postgresql"))
+        team.pump(remote)
+        for dialect in DIALECTS:
+            assert team.events(dialect) == {utc_wall(at): "edited on postgresql"}, dialect
+        team.assert_no_conflict()
+        team.assert_in_step(remote)
+        engine = sa.create_engine(to_url(team.urls["postgresql"]))
+        with engine.connect() as conn:
+            texts = conn.exec_driver_sql("SELECT pk FROM syncengine_rows WHERE tbl = 'events'").scalars().all()
+        engine.dispose()
+        assert texts == ['[{"$dt":"2024-02-01T00:00:00"}]']
+    finally:
+        remote.close()
+        team.close()
