@@ -139,7 +139,16 @@ def create_engine(
             except sqlite3.Error as exc:  # as SQLAlchemy would have raised it
                 raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
 
-    elif _interrupts[0]:
+    if url.get_backend_name() in ("mysql", "mariadb"):
+
+        @event.listens_for(engine, "connect")
+        def _utc(dbapi_conn: Any, _record: Any) -> None:
+            # MariaDB reads and writes a TIMESTAMP column in the session's time zone: the
+            # engine's are UTC wall times (see syncengine.values), whatever the server's zone
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SET time_zone = '+00:00'")
+
+    if url.get_backend_name() != "sqlite" and _interrupts[0]:
         # PostgreSQL and MariaDB statements cannot be stopped from inside like SQLite's: keep
         # which thread holds which connection, so interrupt_others can cancel their statements
         @event.listens_for(engine, "checkout")

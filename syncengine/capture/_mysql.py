@@ -1,7 +1,8 @@
 """MariaDB / MySQL capture: three triggers per table.
 
 ``JSON_OBJECT`` renders numbers and temporal values exactly; binary columns go
-through ``HEX`` (as ``["b", HEX]``, the shape the SQLite triggers use).
+through ``HEX`` (as ``["b", HEX]``, the shape the SQLite triggers use); a
+``TIMESTAMP`` column as its UTC wall time, not in the writing session's time zone.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def _value(column: sa.Column, dialect: sa.Dialect, row: str) -> str:  # type: ig
 def _cell(column: sa.Column, ref: str) -> str:  # type: ignore[type-arg]
     if isinstance(column.type, sqltypes._Binary):
         return f"IF({ref} IS NULL, NULL, JSON_ARRAY('b', HEX({ref})))"
+    if isinstance(column.type, sqltypes.TIMESTAMP):
+        # the writing session's time zone renders a TIMESTAMP; its UTC wall time is the value
+        # (see syncengine.values), whatever program wrote it
+        return f"IF({ref} IS NULL, NULL, TIMESTAMP'1970-01-01 00:00:00' + INTERVAL UNIX_TIMESTAMP({ref}) SECOND)"
     return ref
 
 

@@ -199,7 +199,11 @@ class SyncedTable:
         converts = tuple(self.instants.get(c) for c in self.pk_columns)
         self._key_instants = converts if any(converts) else ()
         self.zoned_key = _as_utc_instant in converts
-        """Whether a key column holds datetimes with a time zone (their key texts changed form once: see _registers)."""
+        """Whether a key column holds datetimes with a time zone (their key texts changed form once: see _drift)."""
+        self.timestamps = dialect.name in ("mysql", "mariadb") and any(
+            isinstance(c.type, sqltypes.TIMESTAMP) for c in table.columns
+        )
+        """Whether this is a MariaDB table with a ``TIMESTAMP`` column (its triggers changed form once: see _drift)."""
         self.decoder: NativeDecoder = decoder_for(table, dialect)
         self.column_set = frozenset(self.columns)
         self._required_without_default = tuple(

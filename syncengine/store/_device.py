@@ -657,7 +657,7 @@ def install(
     if client.get_setting(conn, "device_id") is None:
         client.set_setting(conn, "device_id", uuid.uuid4().hex)
         client.set_setting(conn, "schema_version", s.SCHEMA_VERSION)
-        client.set_setting(conn, drift.KEY_TEXTS, drift.KEY_TEXTS_FORM)
+        client.set_setting(conn, drift.FORM, drift.FORM_NOW)
         client.set_setting(conn, "created_at", time.time())
     if name is not None or client.get_setting(conn, "name") is None:
         client.set_setting(conn, "name", name or hostname)

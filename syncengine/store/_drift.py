@@ -63,11 +63,11 @@ def look(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> tuple[bool,
 
     Two queries: the two settings, and the catalog.
     """
-    query = sa.select(s.state.c.key, s.state.c.value).where(s.state.c.key.in_([SHAPES, NOTED, KEY_TEXTS]))
+    query = sa.select(s.state.c.key, s.state.c.value).where(s.state.c.key.in_([SHAPES, NOTED, FORM]))
     found = {key: orjson.loads(value) for key, value in conn.execute(query) if value is not None}
     stored: dict[str, Any] = found.get(SHAPES) or {}
     said: list[str] = found.get(NOTED) or []
-    if set(stored) != set(catalog) or key_texts_stale(found.get(KEY_TEXTS), catalog):
+    if set(stored) != set(catalog) or form_stale(found.get(FORM), catalog):
         return True, said
     names = list(catalog)
     now = capture.shapes(conn, names)
@@ -93,7 +93,14 @@ def repair(conn: sa.Connection, catalog: Mapping[str, SyncedTable], *, force: bo
     names = sorted(catalog)
     stored: dict[str, Any] = client.get_setting(conn, SHAPES, {})
     now = capture.shapes(conn, names)
-    changed = [name for name in names if force or stored.get(name) != now[name]]
+    reform = form_stale(client.get_setting(conn, FORM), catalog)
+    if reform:
+        rewrite_key_texts(conn, catalog)
+        client.set_setting(conn, FORM, FORM_NOW)
+    # triggers of an older form are made again, silently: the table did not change
+    changed = [
+        name for name in names if force or stored.get(name) != now[name] or (reform and catalog[name].timestamps)
+    ]
     _stamp_old_layouts(conn, catalog, {name: stored[name] for name in changed if name in stored})
     said = []
     for name in changed:
@@ -116,8 +123,6 @@ def repair(conn: sa.Connection, catalog: Mapping[str, SyncedTable], *, force: bo
         said.append(f"{name}: {'; '.join(parts)}")
     if changed or set(stored) != set(names):
         record(conn, names)
-    if key_texts_stale(client.get_setting(conn, KEY_TEXTS), catalog):
-        rewrite_key_texts(conn, catalog)
     return said
 
 
@@ -247,14 +252,19 @@ def _count(n: int, word: str, words: str | None = None) -> str:
     return f"{n} {word if n == 1 else (words or word + 's')}"
 
 
-KEY_TEXTS = "key_texts"
-"""The setting holding the form of stored key texts: 2 since a datetime in a key is its UTC wall time."""
-KEY_TEXTS_FORM = 2
+FORM = "stored_form"
+"""The setting holding the form of what the engine stores of datetimes (absent: the first form).
+
+Form 2: a key's text holds its datetimes as UTC wall times (it held PostgreSQL's
+``timestamptz`` keys in the session's offset), and MariaDB triggers capture a
+``TIMESTAMP`` column as its UTC wall time (they captured the writing session's).
+"""
+FORM_NOW = 2
 
 
-def key_texts_stale(stored: Any, catalog: Mapping[str, SyncedTable]) -> bool:
-    """Whether registers and conflicts may still be stored under key texts of an older form."""
-    return stored != KEY_TEXTS_FORM and any(synced.zoned_key for synced in catalog.values())
+def form_stale(stored: Any, catalog: Mapping[str, SyncedTable]) -> bool:
+    """Whether registers, conflicts or triggers may still be of an older form than :data:`FORM_NOW`."""
+    return stored != FORM_NOW and any(synced.zoned_key or synced.timestamps for synced in catalog.values())
 
 
 def rewrite_key_texts(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> int:
@@ -263,7 +273,7 @@ def rewrite_key_texts(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -
     Before the form changed, such a key's text held the datetime with the session's
     offset (``…T05:45:00+05:45``); now it holds its UTC wall time, as every device
     writes it. Where a register of both forms exists (the row was also received under
-    the new form), the one of the new form is kept. Marks the form as current.
+    the new form), the one of the new form is kept.
     """
     moved = 0
     for synced in catalog.values():
@@ -288,5 +298,4 @@ def rewrite_key_texts(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -
             if new != old:
                 where = (s.conflicts.c.tbl == synced.name) & (s.conflicts.c.pk == old)
                 conn.execute(s.conflicts.update().where(where).values(pk=new))
-    client.set_setting(conn, KEY_TEXTS, KEY_TEXTS_FORM)
     return moved

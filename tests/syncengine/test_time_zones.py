@@ -314,7 +314,7 @@ def test_a_device_that_stored_keys_with_its_session_offset_goes_on_without_a_con
             conn.exec_driver_sql(
                 "UPDATE syncengine_rows SET pk = '[{\"$dt\":\"2024-02-01T05:45:00+05:45\"}]' WHERE tbl = 'events'"
             )
-            conn.exec_driver_sql("DELETE FROM syncengine_state WHERE key = 'key_texts'")
+            conn.exec_driver_sql("DELETE FROM syncengine_state WHERE key = 'stored_form'")
         engine.dispose()
         events = team.tables["postgresql"]
         team.execute("postgresql", events.update().where(events.c.at == at).values(what="edited on postgresql"))
@@ -331,3 +331,101 @@ def test_a_device_that_stored_keys_with_its_session_offset_goes_on_without_a_con
     finally:
         remote.close()
         team.close()
+
+
+def _stamps(dialect: str) -> sa.Table:
+    """A table with a MariaDB ``TIMESTAMP`` (stored as an instant, shown in the session's zone) or a ``timestamptz``."""
+    moment = mysql.TIMESTAMP(fsp=6) if dialect == "mysql" else sa.DateTime(timezone=True)
+    return sa.Table(
+        "stamps",
+        sa.MetaData(),
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("at", moment, nullable=True),
+    )
+
+
+def _in_zone(url: str, zone: str) -> str:
+    """``url`` with every session of it in ``zone``: what a program or server set to that zone sees."""
+    return str(sa.make_url(to_url(url)).update_query_dict({"init_command": f"SET time_zone = '{zone}'"}))
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+def test_a_mariadb_timestamp_written_in_another_time_zone_travels_as_its_instant(new_db) -> None:
+    maria, postgres = _in_zone(new_db("mysql"), "+05:45"), new_db("postgresql")
+    tables = {"mysql": _stamps("mysql"), "postgresql": _stamps("postgresql")}
+    engines = {"mysql": sa.create_engine(maria), "postgresql": sa.create_engine(to_url(postgres))}
+    for dialect, engine in engines.items():
+        tables[dialect].metadata.create_all(engine)
+    remote = _shared(new_db)
+    devices = {"mysql": Device.init(maria, ["stamps"]), "postgresql": Device.init(postgres, ["stamps"])}
+    try:
+        ten_utc = dt.datetime(2024, 5, 1, 10, 0, 0, 250000)
+        with engines["mysql"].begin() as conn:  # 15:45:00.25 in the session's zone is 10:00:00.25 UTC
+            conn.execute(tables["mysql"].insert(), [{"id": "m1", "at": dt.datetime(2024, 5, 1, 15, 45, 0, 250000)}])
+        with engines["postgresql"].begin() as conn:
+            conn.execute(tables["postgresql"].insert(), [{"id": "p1", "at": ten_utc.replace(tzinfo=UTC)}])
+        for _ in range(2):
+            for device in devices.values():
+                device.sync(remote)
+        with engines["postgresql"].connect() as conn:
+            held = {r.id: utc_wall(r.at) for r in conn.execute(sa.select(tables["postgresql"]))}
+        assert held == {"m1": ten_utc, "p1": ten_utc}
+        with engines["mysql"].connect() as conn:  # the instant, shown in the session's zone
+            shown = {r.id: r.at for r in conn.execute(sa.select(tables["mysql"]))}
+        assert shown == {
+            "m1": dt.datetime(2024, 5, 1, 15, 45, 0, 250000),
+            "p1": dt.datetime(2024, 5, 1, 15, 45, 0, 250000),
+        }
+        for device in devices.values():
+            assert device.verify(remote).in_step
+            assert device.conflicts(include_decided=True) == []
+    finally:
+        remote.close()
+        for device in devices.values():
+            device.close()
+        for engine in engines.values():
+            engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+def test_a_mariadb_device_whose_triggers_captured_the_session_zone_gets_new_ones_at_its_next_sync(
+    new_db, monkeypatch
+) -> None:
+    import syncengine.capture._mysql as triggers
+
+    maria, postgres = _in_zone(new_db("mysql"), "+05:45"), new_db("postgresql")
+    tables = {"mysql": _stamps("mysql"), "postgresql": _stamps("postgresql")}
+    engines = {"mysql": sa.create_engine(maria), "postgresql": sa.create_engine(to_url(postgres))}
+    for dialect, engine in engines.items():
+        tables[dialect].metadata.create_all(engine)
+    earlier = triggers._cell
+    with (
+        monkeypatch.context() as patch
+    ):  # installed by an earlier version: a TIMESTAMP captured as the session shows it
+        patch.setattr(
+            triggers,
+            "_cell",
+            lambda column, ref: ref if isinstance(column.type, mysql.TIMESTAMP) else earlier(column, ref),
+        )
+        Device.init(maria, ["stamps"]).close()
+    with engines["mysql"].begin() as conn:
+        conn.exec_driver_sql("DELETE FROM syncengine_state WHERE `key` = 'stored_form'")
+    remote = _shared(new_db)
+    devices = {"mysql": Device.open(maria), "postgresql": Device.init(postgres, ["stamps"])}
+    try:
+        with engines["mysql"].begin() as conn:
+            conn.execute(tables["mysql"].insert(), [{"id": "m1", "at": dt.datetime(2024, 5, 1, 15, 45)}])
+        for device in devices.values():
+            report = device.sync(remote)
+            assert report.schema_changes == []  # nothing the person changed: said nowhere
+        with engines["postgresql"].connect() as conn:
+            held = {r.id: utc_wall(r.at) for r in conn.execute(sa.select(tables["postgresql"]))}
+        assert held == {"m1": dt.datetime(2024, 5, 1, 10, 0)}
+    finally:
+        remote.close()
+        for device in devices.values():
+            device.close()
+        for engine in engines.values():
+            engine.dispose()
