@@ -163,6 +163,11 @@ class SyncedTable:
         for name in json_columns:
             table.c[name].type = sa.JSON(none_as_null=True)
         for column in table.columns:
+            if isinstance(column.type, sqltypes.Float) and column.type.asdecimal:
+                # MariaDB's DOUBLE reflects as a Decimal of 10 places: 1e-300 would read as 0
+                float_type = column.type.copy()
+                float_type.asdecimal = False
+                column.type = float_type
             if isinstance(column.type, sqltypes.JSON) and not column.type.none_as_null:
                 # a received None is SQL NULL, not the JSON text 'null' (a copy keeps JSON or JSONB)
                 json_type = column.type.copy()
