@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 from .._db import driver_message
+from ..capture import json_columns
 from ..errors import SchemaError
 
 log = logging.getLogger("syncengine")
@@ -60,10 +61,12 @@ _DIALECT_NAMES = {"mysql": "MariaDB", "mariadb": "MariaDB", "postgresql": "Postg
 def describe_all(conn: sa.Connection, reflected: Iterable[sa.Table]) -> dict[str, dict[str, Any]]:
     """The JSON-ready descriptions of these reflected tables, by name."""
     dialect = conn.dialect.name
-    return {
-        table.name: describe(table, dialect, _sqlite_unique(conn, table.name) if dialect == "sqlite" else ())
-        for table in reflected
-    }
+    described = {}
+    for table in reflected:
+        for name in json_columns(conn, table):  # MariaDB's JSON reflects as LONGTEXT: the joiner must know it is JSON
+            table.c[name].type = sa.JSON()
+        described[table.name] = describe(table, dialect, _sqlite_unique(conn, table.name) if dialect == "sqlite" else ())
+    return described
 
 
 def describe(table: sa.Table, dialect: str, unique: Iterable[Sequence[str]] = ()) -> dict[str, Any]:

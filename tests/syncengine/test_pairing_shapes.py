@@ -193,3 +193,27 @@ def test_a_mariadb_sender_describes_its_fractional_seconds_and_unique_indexes() 
     assert kinds["at"]["fsp"] == 3 and kinds["day"]["fsp"] == 0
     assert kinds["n"]["type"] == "BigInteger"
     assert doc["unique"] == [["n"]]
+
+
+@pytest.mark.mysql
+def test_a_mariadb_json_column_reaches_a_new_sqlite_joiner_as_json(new_db, tmp_path) -> None:
+    sender_url = new_db("mysql")
+    _run(
+        sender_url,
+        "CREATE TABLE products (id varchar(36) PRIMARY KEY, meta json, ratio double)",
+        """INSERT INTO products VALUES ('p1', '{"tags": ["a", "b"], "n": 1.5}', 1e-300), ('p2', NULL, NULL)""",
+    )
+    sender = Device.init(sender_url, ["products"], name="sender")
+    joiner = tmp_path / "joiner.db"
+    try:
+        _pair(sender, str(joiner))
+        sender.sync(SqlSharedLog(str(tmp_path / "shared.db")))
+    finally:
+        sender.close()
+    device = Device.open(str(joiner))
+    try:
+        rows = {r["id"]: r for r in device.rows("products", ["p1", "p2"])}
+    finally:
+        device.close()
+    assert rows["p1"]["meta"] == {"tags": ["a", "b"], "n": 1.5} and rows["p1"]["ratio"] == 1e-300
+    assert rows["p2"]["meta"] is None
