@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import values
-from .core import Settlement, constraint_sides, held_behind, settlement, with_decisions
+from .core import Settlement, constraint_sides, decided_before, held_behind, settlement, with_decisions
 from .model import PK, Conflict, Entry, Op
-from .reconcile import RowPlan, RowState, reconcile
+from .reconcile import Plan, RowPlan, RowState, reconcile
 from .store import Failure, LoadedRow, LogState, SyncedTable, Tx, entry_of, pk_key
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ def integrate_entries(
         plan = options.reconciler(entries, states)
     else:
         plan = reconcile(entries, states, double_create=options.double_create, review=review, bulk=True)
+        plan = _without_repeats(tx, plan, states, options)
     if options.plan_processor is not None:
         plan = options.plan_processor(plan.expanded())
 
@@ -161,6 +162,41 @@ def integrate_entries(
         if kept and origin is not None:
             tx.add_received(origin[0], origin[1], kept, origin[2], state=LogState.DONE)
     return result
+
+
+def _without_repeats(tx: Tx, plan: Plan, states: Mapping[tuple[str, PK], RowState], options: SyncOptions) -> Plan:
+    """The plan without the conflicts it found again that were decided already (see :func:`decided_before`).
+
+    A row held for review only for such conflicts is planned again without review:
+    its result is the one decided then. Costs a query only when the plan has a conflict.
+    """
+    found = [r for r in plan.rows if r.conflicts]
+    decided = tx.settleable_conflicts((r.table, r.pk) for r in found) if found else {}
+    if not decided:
+        return plan
+    again: list[RowPlan] = []
+    for row in found:
+        known = decided.get((row.table, pk_key(row.pk)), [])
+        fresh = [f for f in row.conflicts if not decided_before(f, known)]
+        if row.held and not fresh:
+            again.append(row)
+        else:
+            row.conflicts = fresh
+    if again:
+        entries = [e for row in again for e in row.entries]
+        replanned = reconcile(
+            entries,
+            {k: states[k] for k in {e.key for e in entries} if k in states},
+            double_create=options.double_create,
+            review=False,
+        )
+        by_key = {(r.table, r.pk): r for r in replanned.rows}
+        for row in replanned.rows:
+            row.conflicts = [
+                f for f in row.conflicts if not decided_before(f, decided.get((row.table, pk_key(row.pk)), []))
+            ]
+        plan.rows = [by_key.get((r.table, r.pk), r) for r in plan.rows]
+    return plan
 
 
 def _settle(tx: Tx, settled: Settlement | None, now: float, result: BatchResult) -> None:

@@ -9,7 +9,7 @@ what they need and writes what they return; ``syncengine.sync`` and
 
 * :func:`stamp`: captured local writes and their rows' registers → versioned
   entries (with the versions each was based on) and the registers after them.
-* :func:`settlement`, :func:`with_decisions`, :func:`joined`,
+* :func:`settlement`, :func:`with_decisions`, :func:`joined`, :func:`decided_before`,
   :func:`constraint_sides`, :func:`held_behind`: what received entries do to
   open conflicts (and to those decided automatically here).
 * :func:`decide`: a conflict, its row and a person's choice → the change that
@@ -28,6 +28,7 @@ from ._settle import (
     ConstraintSides,
     Settlement,
     constraint_sides,
+    decided_before,
     held_behind,
     joined,
     last_writer,
@@ -58,6 +59,7 @@ __all__ = [
     "bucket_of",
     "choose",
     "constraint_sides",
+    "decided_before",
     "created",
     "decide",
     "differing",

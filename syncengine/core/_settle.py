@@ -101,6 +101,25 @@ def value_after(conflict: Conflict, state: RowState) -> Any:
     return dict(state.values) if state.alive else None
 
 
+def decided_before(finding: Finding, conflicts: Iterable[Conflict]) -> bool:
+    """Whether ``finding`` is a conflict decided already: the same spot, the same local and remote versions.
+
+    An entry delivered again (a log restored from a backup, read again from its
+    start) meets the row as it met it the first time, and finds the same conflict.
+    Its result is the one decided then; it is not a new conflict.
+    """
+    for conflict in conflicts:
+        if (
+            conflict.status == "decided"
+            and conflict.kind == finding.kind
+            and conflict.field == finding.field
+            and conflict.local_version == (finding.local_version or None)
+            and any(r.version == finding.remote_version for r in conflict.remotes)
+        ):
+            return True
+    return False
+
+
 def joined(conflict: Conflict, finding: Finding) -> tuple[list[RemoteValue], Any]:
     """A further held finding on an open conflict's spot: the conflict's remote sides and automatic result after it.
 

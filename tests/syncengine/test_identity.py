@@ -191,6 +191,34 @@ def test_a_shared_log_restored_from_a_backup_is_said_and_every_write_reaches_eve
     assert json.loads(se("verify", a, "--remote", log, "--json").stdout)["in_step"] is True
 
 
+def test_a_log_restored_from_a_backup_does_not_raise_again_conflicts_decided_automatically(tmp_path) -> None:
+    """The old batches are read again from the restored log: a conflict they made then is not a new one."""
+    log, backup = str(tmp_path / "log.db"), tmp_path / "log.backup"
+    a, b = _shop(tmp_path, "a", ("k1", "one")), _shop(tmp_path, "b")
+    _sync(a, log)
+    _sync(b, log)
+    _write(a, "UPDATE products SET name = 'from a' WHERE id = 'k1'")
+    _write(b, "UPDATE products SET name = 'from b' WHERE id = 'k1'")
+    for db in (a, b, a):
+        _sync(db, log)
+    decided = [json.loads(se("conflicts", db, "--all", "--json").stdout) for db in (a, b)]
+    assert [len(d) for d in decided] == [1, 1] and names(a) == names(b)
+    shutil.copy(log, backup)
+    _write(b, "INSERT INTO products (id, name) VALUES ('k2', 'after the backup')")
+    _sync(b, log)
+    _sync(a, log)
+    shutil.copy(backup, log)
+    for db in (a, b):  # a person now reviews every conflict: one found again would wait for them
+        se("config", db, "--review", "on")
+    reports = [_sync(db, log) for db in (a, b, a, b)]
+    assert [r["conflicts"] for r in reports] == [0, 0, 0, 0]
+    assert all(r["held"] == 0 for r in reports), reports
+    for db, before in zip((a, b), decided, strict=True):
+        assert json.loads(se("conflicts", db, "--all", "--json").stdout) == before
+    assert names(a) == names(b) and sorted(names(a)) == sorted([names(a)[0], "after the backup"])
+    assert json.loads(se("verify", a, "--remote", log, "--json").stdout)["in_step"] is True
+
+
 def test_a_copy_is_told_how_to_take_a_name_of_its_own_and_the_others_see_it(tmp_path) -> None:
     log = str(tmp_path / "log.db")
     laptop = _shop(tmp_path, "laptop", ("p1", "kettle"))
