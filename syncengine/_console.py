@@ -159,7 +159,8 @@ def interruptible(work: Callable[[threading.Event], T], abandon: Callable[[], No
             raise error from None
         if error is None and getattr(box.get("value"), "cancelled", True) is False:
             return box["value"]  # type: ignore[no-any-return]  # it had finished before it heard Ctrl-C
-        raise Interrupted(box.get("value")) from None
+        # stopped in a batch: the sync's report until then travels with its error
+        raise Interrupted(box["value"] if "value" in box else getattr(error, "report", None)) from None
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return]

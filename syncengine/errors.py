@@ -23,6 +23,8 @@ Each carries the fields a caller can act on (``table``, ``retryable``).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SyncEngineError(Exception):
     """Base of every error raised by syncengine."""
@@ -108,4 +110,12 @@ class WrongPassphrase(EncryptionError):
 
 
 class SyncCancelled(SyncEngineError):
-    """The sync stopped at a batch boundary because it was cancelled."""
+    """The sync stopped at a batch boundary because it was cancelled, or was interrupted in a batch.
+
+    ``report`` is what it did until then (a :class:`~syncengine.SyncReport` with
+    ``cancelled`` true) when it got that far; None otherwise.
+    """
+
+    def __init__(self, message: str, *, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report

@@ -688,6 +688,9 @@ class _Batch:
     earlier: bool = False  # prepared by an earlier sync that stopped before marking it shared
 
 
+_INTERRUPTED = "the sync was interrupted; what it had done is kept, and the next sync goes on"
+
+
 def run(
     store: DeviceStore,
     identity: Identity,
@@ -703,19 +706,16 @@ def run(
     needs_remote = {"receive", "share"} & set(options.stages)
     if needs_remote and remote is None:
         raise ConfigurationError(f"stages {sorted(needs_remote)} need a remote shared log")
+    work = _Run(store, identity, remote, options, notify)
     try:
-        return _Run(store, identity, remote, options, notify).run()
+        return work.run()
     except SyncEngineError as exc:
         if _db.is_interrupt(exc):
-            raise SyncCancelled(
-                "the sync was interrupted; what it had done is kept, and the next sync goes on"
-            ) from exc
+            raise SyncCancelled(_INTERRUPTED, report=work.report) from exc
         raise
     except sa.exc.OperationalError as exc:
         if _db.is_interrupt(exc):
-            raise SyncCancelled(
-                "the sync was interrupted; what it had done is kept, and the next sync goes on"
-            ) from exc
+            raise SyncCancelled(_INTERRUPTED, report=work.report) from exc
         raise DatabaseError(f"the device database failed: {exc.orig}", retryable=True) from exc
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(f"the device database failed: {exc}") from exc

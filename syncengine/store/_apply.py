@@ -14,6 +14,7 @@ from typing import NamedTuple, Protocol
 
 import sqlalchemy as sa
 
+from .._db import driver_message, is_interrupt
 from ..model import Entry
 from ..reconcile import Action, Plan, RowPlan, created_row
 from ._catalog import SyncedTable
@@ -59,21 +60,37 @@ def execute_plan(
         with conn.begin_nested():
             _write(conn, catalog, writes, plan.new)
         return []
-    except sa.exc.DBAPIError:
-        pass
+    except sa.exc.DBAPIError as exc:
+        _refused_row_or_raise(conn, exc)
     failures: list[Failure] = []
     for row in writes + [created_row(e) for e in plan.new]:
         try:
             with conn.begin_nested():
                 _write(conn, catalog, [row], ())
         except sa.exc.DBAPIError as exc:
+            _refused_row_or_raise(conn, exc)
             failures.append(Failure(row, _reason(exc), isinstance(exc, sa.exc.IntegrityError)))
     return failures
 
 
+def _refused_row_or_raise(conn: sa.Connection, exc: sa.exc.DBAPIError) -> None:
+    """Go on only when the database refused rows and the transaction is still whole; else raise ``exc``.
+
+    An interrupted statement (Ctrl-C, a cancel) is no refusal of a row. And SQLite rolls
+    back the whole transaction by itself on an interrupt (and on a full disk, an I/O
+    error…): writing the rows one by one after that would run outside any transaction,
+    with the flag that keeps the engine's own writes out of the log rolled back with it,
+    so they would be captured as this device's writes.
+    """
+    if is_interrupt(exc):
+        raise exc
+    raw = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite" and raw is not None and not getattr(raw, "in_transaction", True):
+        raise exc
+
+
 def _reason(exc: sa.exc.DBAPIError) -> str:
-    text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-    return f"the database refused the write: {text}"
+    return f"the database refused the write: {driver_message(exc)}"
 
 
 def _write(

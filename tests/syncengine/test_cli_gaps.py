@@ -324,3 +324,55 @@ def test_the_demo_devices_remember_their_shared_log(tmp_path) -> None:
     assert report["received"] >= 0 and report["quarantined"] == 0
     verified = se("verify", str(tmp_path / "d" / "shop-b.db"), "--json", check=False)
     assert "no remote" not in verified.stderr and verified.returncode != 2  # not a usage error: it knew the log
+
+
+# rings Ctrl-C as the receiving device starts writing a received batch to its table, and lets
+# that statement start only once the command has heard it: it is stopped in the middle
+_BELL_MID_APPLY = """
+import os, signal, threading, time
+import sqlalchemy as sa
+from sqlalchemy import event
+rung = []
+@event.listens_for(sa.engine.Engine, "before_cursor_execute")
+def ring(conn, cursor, statement, parameters, context, many):
+    if rung or not statement.startswith("UPDATE items"):
+        return
+    rung.append(1)
+    from syncengine import _db
+    os.kill(os.getpid(), signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread():
+        deadline = time.monotonic() + 30
+        while not _db._stop.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+"""
+
+
+def test_ctrl_c_in_the_middle_of_writing_a_batch_captures_none_of_the_engines_writes(tmp_path) -> None:
+    """The review's case: the engine's own writes, after SQLite rolled the batch back, came back as local edits."""
+    rows = [(f"k{i:05d}", f"item {i}", 0) for i in range(3000)]
+    x, y = _two_devices(tmp_path, "items", "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL, n INTEGER NOT NULL)")
+    con = sqlite3.connect(x)
+    con.executemany("INSERT INTO items VALUES (?, ?, ?)", rows)
+    con.commit()
+    se("sync", x)
+    se("sync", y)
+    con.execute("UPDATE items SET n = n + 1")
+    con.commit()
+    con.close()
+    se("sync", x)
+    (tmp_path / "bell").mkdir()
+    (tmp_path / "bell" / "sitecustomize.py").write_text(_BELL_MID_APPLY)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "bell")}
+    stopped = subprocess.run(
+        [sys.executable, "-m", "syncengine", "sync", y, "--json"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert stopped.returncode == 130, stopped.stderr
+    assert json.loads(se("status", y, "--json").stdout)["unshared"] == 0  # nothing of the engine's counts as y's own
+    assert json.loads(stopped.stdout)["cancelled"] is True  # and it said what it did, as JSON
+    se("sync", y)
+    se("sync", x)
+    for db in (x, y):
+        con = sqlite3.connect(db)
+        assert con.execute("SELECT n, count(*) FROM items GROUP BY n").fetchall() == [(1, 3000)], db
+        con.close()
+    assert json.loads(se("conflicts", x, "--all", "--json").stdout) == []
