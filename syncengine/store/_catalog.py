@@ -103,7 +103,20 @@ class _ColumnCheck(NamedTuple):
     fits: tuple[type, ...] = ()  # Python types every value of which passes ``test``: checked by type alone
 
 
-def _check_for(column_type: sa.types.TypeEngine[Any]) -> _ColumnCheck | None:
+def _integer_bits(column_type: sa.types.TypeEngine[Any], dialect: str) -> int:
+    """How many bits an integer column holds (SQLite's integers are all 64-bit, whatever was declared)."""
+    if dialect == "sqlite" or isinstance(column_type, sqltypes.BigInteger):
+        return 64
+    if isinstance(column_type, mysql.TINYINT):
+        return 8
+    if isinstance(column_type, sqltypes.SmallInteger):
+        return 16
+    if isinstance(column_type, mysql.MEDIUMINT):
+        return 24
+    return 32
+
+
+def _check_for(column_type: sa.types.TypeEngine[Any], dialect: str) -> _ColumnCheck | None:
     """Return what a value must be to be written to this column type (None: anything)."""
     if isinstance(column_type, sqltypes.Boolean):
         return _ColumnCheck(lambda v: isinstance(v, bool) or v in (0, 1), "a boolean", (bool,))
@@ -111,7 +124,10 @@ def _check_for(column_type: sa.types.TypeEngine[Any]) -> _ColumnCheck | None:
         # a boolean from another database, or any small integer the column holds
         return _ColumnCheck(lambda v: isinstance(v, int), "a boolean or an integer", (int, bool))
     if isinstance(column_type, sqltypes.Integer):
-        low, high = (0, 2**64 - 1) if getattr(column_type, "unsigned", False) else (-(2**63), 2**63 - 1)
+        bits = _integer_bits(column_type, dialect)
+        low, high = (
+            (0, 2**bits - 1) if getattr(column_type, "unsigned", False) else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        )
         return _ColumnCheck(
             lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
             f"an integer from {low} to {high}",
@@ -186,7 +202,7 @@ class SyncedTable:
         for column in table.columns:
             if isinstance(column.type, sqltypes.DateTime):
                 self.instants[str(column.name)] = _as_utc_instant if column.type.timezone else _as_utc_wall
-            check = _check_for(column.type)
+            check = _check_for(column.type, dialect.name)
             if dialect.name == "sqlite" and isinstance(column.type, sqltypes.String) and not column.type.length:
                 # SQLite stores a blob in a text column as it is given: the device that wrote one holds
                 # it so, and so must every SQLite copy (a declared length stays a limit: see problem())
