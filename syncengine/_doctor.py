@@ -16,7 +16,7 @@ from typing import Any, Literal
 from . import crypto
 from ._verify import compare
 from .core import LogPlace
-from .errors import RemoteError, RemoteUnavailable
+from .errors import RemoteError, RemoteUnavailable, SyncEngineError
 from .remote import SharedLog
 from .store import DeviceStore, LogState
 
@@ -93,6 +93,19 @@ def _local(store: DeviceStore, db: str) -> list[Diagnosis]:
     for sentence in said:
         found.append(Diagnosis("schema_changed", "info", f"schema change handled: {sentence}", None))
     return found
+
+
+def unopened(exc: SyncEngineError, db: str, remote_arg: str) -> Diagnosis:
+    """What is wrong when the shared log could not even be opened, and the fix for it."""
+    message = " ".join(str(exc).split())
+    sync = f"syncengine sync {db} --remote {remote_arg}"
+    if isinstance(exc, RemoteUnavailable):
+        return Diagnosis("remote_unreachable", "error", message, f"{sync}   (when it is back)")
+    if isinstance(exc, RemoteError) and exc.kind == "no_log":
+        return Diagnosis("remote_unusable", "error", message, f"{sync}   (if the path is the one you meant)")
+    if "needs a device token" in message:
+        return Diagnosis("remote_unusable", "error", message, f"syncengine config {db} --token TOKEN")
+    return Diagnosis("remote_unusable", "error", message, None)
 
 
 def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remote_arg: str) -> list[Diagnosis]:

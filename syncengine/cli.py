@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, _console
+from . import __version__, _console, _doctor
 from ._cli_common import chosen_remote, command, open_remote, print_json, remote_options
 from ._console import Interrupted, interruptible, plural
 from ._entry import INTERRUPTED, running
@@ -373,9 +373,11 @@ def doctor(ctx: click.Context, db: str, remote: str | None, user: str | None, to
         try:
             shared = open_remote(device, remote, user, token, create=False)
         except SyncEngineError as exc:
-            message = _console.one_line(exc)
-            found = [{"code": "remote_unusable", "severity": "error", "message": message, "fix": None}]
-            print_json(found) if as_json else click.echo(f"error: {message}")
+            found = _doctor.unopened(exc, db, remote or chosen[0])
+            if as_json:
+                print_json([found.as_json()])
+            else:
+                click.echo(f"error: {found.message}" + (f"\n    fix: {found.fix}" if found.fix else ""))
             ctx.exit(3)
     try:
         findings = interruptible(
@@ -492,7 +494,7 @@ def join_command(db: str, code: str, name: str | None, timeout: float, as_json: 
 
 
 def _conflict_note(n: int, db: str) -> str:
-    return f"; {n} conflict{'s' if n != 1 else ''} (see: syncengine conflicts {db})" if n else ""
+    return f"; {n} conflict{'s' if n != 1 else ''} (see: syncengine conflicts {db} --all)" if n else ""
 
 
 _PROGRESS_SHOWN = [False]
@@ -659,6 +661,8 @@ def _change_text(record: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
 def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | None, as_json: bool) -> None:
     """List client-log entries, newest first: state, operation, row, values."""
+    if unshared and pending:
+        raise click.UsageError("give --unshared or --pending, not both (without either: every entry)")
     device = Device.open(db)
     _check_table(device, table)
     records = device.log(unshared=unshared, pending=pending, table=table, limit=limit)
@@ -867,6 +871,8 @@ def config(
 def _who(conflict: Any, device: Device, names: dict[str, str]) -> str:
     """Who decided a conflict, as a person reads it: a device by its name when known (with its id when the name is shared)."""
     if conflict.decided_how == "automatic":
+        if conflict.kind == "delete/edit":
+            return "automatically (the delete won)"
         return "automatically (the later write won)"
     if conflict.decided_by == device.device_id or conflict.decided_how == "person":
         return "here, by a person"

@@ -90,7 +90,7 @@ def _without_password(url: str) -> str:
 
 
 def remote_url(remote: SharedLog) -> str:
-    """Where ``remote`` is, as people read it and the history keeps it: its URL without a password or token.
+    """Where ``remote`` is, as people read it and the history keeps it: its URL without credentials (user, password) or token.
 
     An SQLite file is named by its absolute path. A shared log without a ``url``
     attribute is named by its ``repr``.

@@ -569,6 +569,15 @@ class DeviceStore:
         refuses undoes the whole (but MariaDB commits each statement as it runs).
         """
 
+        if self.engine.dialect.name == "sqlite":
+            for statement in statements:
+                if _changes_rows(statement):
+                    raise ConfigurationError(
+                        f"{_shortened(statement)!r} changes rows, and migrate sets capture aside on SQLite: other "
+                        "devices would never receive those writes. Run it after the migration (with sqlite3 or your "
+                        "program), where it is captured; nothing was run"
+                    )
+
         def run(conn: sa.Connection) -> None:
             if conn.dialect.name == "sqlite":
                 for synced in self.catalog.values():
@@ -629,6 +638,24 @@ class DeviceStore:
         for sentence in found:
             log.warning("schema change: %s", sentence)
         return said
+
+
+_ROW_WORDS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "UPSERT", "WITH"})
+
+
+def _changes_rows(statement: str) -> bool:
+    """Whether a statement writes rows (its first word, after comments, is INSERT, UPDATE, DELETE…)."""
+    text = statement.lstrip()
+    while text.startswith(("--", "/*")):
+        end = text.find("\n") if text.startswith("--") else text.find("*/") + 1
+        text = text[end + 1 :].lstrip() if end > 0 else ""
+    first = text.lstrip("(").split(None, 1)[0].upper() if text.strip("( \n\t") else ""
+    return first in _ROW_WORDS
+
+
+def _shortened(statement: str, limit: int = 60) -> str:
+    text = " ".join(statement.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _refuse_shared_log(engine: sa.Engine, tables: set[str]) -> None:

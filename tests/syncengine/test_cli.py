@@ -57,6 +57,8 @@ def test_init_sync_status_log_devices_round_trip(tmp_path) -> None:
     assert status["unshared"] == 2
     unshared = json.loads(se("log", a, "--unshared", "--json").stdout)
     assert sorted(e["pk"] for e in unshared) == [["p1"], ["p2"]]
+    both = se("log", a, "--unshared", "--pending", check=False)  # alternatives: both at once is a mistake
+    assert both.returncode == 2 and "--unshared or --pending, not both" in both.stderr
     assert "sent 2" in se("sync", a, "--remote", shared).stdout
     assert "applied 2" in se("sync", b, "--remote", shared).stdout
     assert names(b) == ["kettle", "mug"]
@@ -271,6 +273,29 @@ def test_automatic_policy_keeps_conflicts_in_the_history_only(tmp_path) -> None:
     [decided] = json.loads(se("conflicts", b, "--all", "--json").stdout)
     assert decided["decided_how"] == "automatic" and names(b) == ["Kettle B"]
     assert "automatic" in se("conflicts", b, "--all").stdout
+
+
+def test_an_automatic_delete_edit_decision_says_the_delete_won_even_when_it_was_the_earlier_write(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    b = make_shop(tmp_path / "b.db")
+    shared = str(tmp_path / "shared.db")
+    for db in (a, b):
+        se("init", db, "--table", "products")
+        se("sync", db, "--remote", shared)
+    for db, statement in (
+        (a, "DELETE FROM products WHERE id = 'p1'"),
+        (b, "UPDATE products SET name = 'later' WHERE id = 'p1'"),
+    ):
+        con = sqlite3.connect(db)
+        con.execute(statement)
+        if db == b:  # the edit is a second after the delete
+            con.execute("UPDATE syncengine_log SET wall = wall + 1000 WHERE state = 0")
+        con.commit()
+        con.close()
+    se("sync", a, "--remote", shared)
+    se("sync", b, "--remote", shared)
+    line = se("conflicts", b, "--all").stdout
+    assert "delete/edit" in line and "automatically (the delete won)" in line and "later write" not in line
 
 
 def test_verbose_prints_the_engines_log(tmp_path) -> None:

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncengine import Device
-from syncengine.errors import DatabaseError
+from syncengine.errors import ConfigurationError, DatabaseError
 
 from .helpers import add, every_dialect, no_conflicts, pump, rows
 
@@ -435,6 +435,24 @@ def test_migrate_drops_a_column_with_capture_set_aside_and_put_back(devices, a, 
     with pytest.raises(DatabaseError) as refused:  # the database's own sentence, without a driver's tuple around it
         a.migrate("ALTER TABLE products DROP COLUMN nothere")
     assert "nothere" in str(refused.value) and not re.search(r"\(\d+, ", str(refused.value)), str(refused.value)
+
+
+@every_dialect
+def test_a_backfill_in_migrate_reaches_the_other_devices_or_is_refused_before_anything_runs(devices, a, b, shared) -> None:
+    add(a, ("p1", "kettle", 10))
+    pump(a, b, remote=shared)
+    statements = ("ALTER TABLE products ADD COLUMN stock INTEGER", "UPDATE products SET stock = 5 WHERE id = 'p1'")
+    if devices.dialect == "sqlite":  # capture is set aside there while migrate runs: the write would never travel
+        with pytest.raises(ConfigurationError, match="changes rows, and migrate sets capture aside on SQLite"):
+            a.migrate(*statements)
+        assert "stock" not in [c[1] for c in query(devices, "a", "PRAGMA table_info(products)")]  # nothing ran
+        a.migrate(statements[0])
+        execute(devices, "a", statements[1])  # after the migration, as the sentence says: captured
+    else:  # the triggers stay while the statements run: the backfill is captured
+        a.migrate(*statements)
+    b.migrate(statements[0])
+    pump(a, b, remote=shared)
+    assert query(devices, "b", "SELECT id, stock FROM products") == [("p1", 5)]
 
 
 def test_migrate_through_the_cli_drops_a_column_sqlite_refuses_to_drop_while_synced(tmp_path) -> None:

@@ -221,3 +221,10 @@ def test_doctor_says_an_unreachable_server_or_a_missing_log(tmp_path) -> None:
     assert code == 3 and found[0]["code"] == "remote_unreachable"
     code, found = _doctor(a, "--remote", str(tmp_path / "nothere.db"))
     assert code == 3 and found[0]["code"] == "remote_unusable" and "there is no shared log" in found[0]["message"]
+    assert found[0]["fix"].startswith(f"syncengine sync {a} --remote {tmp_path / 'nothere.db'}")
+    # a database server where nothing listens: unreachable too, not merely unusable
+    code, found = _doctor(a, "--remote", "postgresql://postgres@127.0.0.1:9/log")
+    assert code == 3 and found[0]["code"] == "remote_unreachable" and "nothing answers" in found[0]["message"]
+    assert "when it is back" in found[0]["fix"]
+    code, found = _doctor(a, "--remote", "http://127.0.0.1:9/")  # no token at all
+    assert code == 3 and found[0]["fix"] == f"syncengine config {a} --token TOKEN"
