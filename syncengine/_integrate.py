@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from . import values
 from .core import Settlement, constraint_sides, decided_before, held_behind, settlement, with_decisions
 from .model import PK, Conflict, Entry, Op
-from .reconcile import Plan, RowPlan, RowState, reconcile
+from .reconcile import Action, Plan, RowPlan, RowState, reconcile
 from .store import Failure, LoadedRow, LogState, SyncedTable, Tx, entry_of, pk_key
 
 if TYPE_CHECKING:
@@ -155,7 +155,8 @@ def integrate_entries(
     integrated = [e for r in good for e in r.entries] + created
     tx.finish([e.log_id for e in integrated if e.log_id is not None], cleanup=options.cleanup)
     waiting = sum(r.held for r in good)  # held whole for a person's review: merged, not applied
-    result.applied += len(integrated) - waiting
+    # applied: entries whose change reached the table (not one the row already held, nor a lost older write)
+    result.applied += sum(len(r.entries) - r.held for r in good if r.action is not Action.NONE) + len(created)
     result.held += waiting
     if not options.cleanup:  # keep the integrated entries that never had a log row, as history
         kept = [e for e in integrated if e.log_id is None]

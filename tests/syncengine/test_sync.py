@@ -448,7 +448,9 @@ def test_double_create_as_an_error_rolls_the_batch_back(a, b, shared) -> None:
         b.sync(shared, double_create="error")
     assert [r["name"] for r in rows(b)] == ["teapot"]
     assert b.status().cursor == 0  # the batch will be received again
-    assert b.sync(shared).applied == 1  # merged this time
+    merged = b.sync(shared)  # merged this time: b's later teapot stays, so nothing of a's create reached the table
+    assert (merged.received, merged.applied, merged.conflicts) == (1, 0, 1)
+    assert [r["name"] for r in rows(b)] == ["teapot"]
 
 
 def test_keep_history_leaves_entries_in_the_log(a, b, shared) -> None:
@@ -841,3 +843,17 @@ def test_a_sync_that_keeps_its_entries_sends_batches_left_waiting(a, b, shared) 
     assert report.sent == 4 + 1 and a.status().unshared == 0
     b.sync(shared)
     assert rows(b) == rows(a) and len(rows(b)) == 9
+
+
+def test_applied_counts_only_entries_that_changed_the_table(a, b, shared, tmp_path) -> None:
+    """A row shared again that the device holds already, or a write older than the row's, applies nothing."""
+    add(a, ("p1", "kettle", 20), ("p2", "mug", 5))
+    a.sync(shared)
+    assert b.sync(shared).applied == 2
+    other = SqlSharedLog(str(tmp_path / "other.db"))
+    try:
+        a.sync(other)  # a log a has not shared with: it shares its whole state there
+        again = b.sync(other)  # b shares its own and receives a's: rows it holds already
+        assert again.received == 2 and again.applied == 0 and rows(a) == rows(b)
+    finally:
+        other.close()
