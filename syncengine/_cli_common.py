@@ -60,6 +60,15 @@ def chosen_remote(device: Device, remote: str | None, user: str | None) -> tuple
     return remote, user or "default"
 
 
+def refuse_user_for_server(url: str, user: str | None) -> None:
+    """A --user given with a server's URL would be ignored without a word: refuse it."""
+    if user is not None and url.startswith(("http://", "https://")):
+        raise click.UsageError(
+            f"--user is for shared-log databases: the server {url} knows the user from the device token "
+            "(create one for that user with 'syncengine token create --user NAME' where the server runs)"
+        )
+
+
 def open_remote(
     device: Device, remote: str | None, user: str | None, token: str | None, *, create: bool = True
 ) -> SharedLog:
@@ -70,11 +79,7 @@ def open_remote(
             f"no remote: pass --remote REMOTE, or remember one with '{command(device, 'config', '--remote REMOTE')}'"
         )
     given, (url, user) = user, chosen
-    if given is not None and url.startswith(("http://", "https://")):  # it would be ignored without a word
-        raise click.UsageError(
-            f"--user is for shared-log databases: the server {url} knows the user from the device token "
-            "(create one for that user with 'syncengine token create --user NAME' where the server runs)"
-        )
+    refuse_user_for_server(url, given)
     if token is None and url.startswith(("http://", "https://")):
         from ._tokens import load_token
 

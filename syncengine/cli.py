@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, _console, _doctor
-from ._cli_common import chosen_remote, command, open_remote, print_json, remote_options
+from ._cli_common import chosen_remote, command, open_remote, print_json, refuse_user_for_server, remote_options
 from ._console import Interrupted, interruptible, plural
 from ._entry import INTERRUPTED, running
 from ._verify import AUTO_PUBLISH_ROWS
@@ -217,6 +217,7 @@ def init(
         from .remote import check_remote
 
         check_remote(remote)  # a mistyped remote is refused before anything is written
+        refuse_user_for_server(remote, user)
     device = interruptible(lambda _: Device.init(db, list(tables), name=name, snapshot=not no_snapshot))
     if remote is not None and (kept_at := device.set_remote(remote, user)) is not None and not as_json:
         click.echo(f"the remote's password is kept in {kept_at}, not in the database", err=True)
@@ -833,6 +834,7 @@ def config(
         from .remote import check_remote
 
         check_remote(remote)  # a mistyped remote is refused before anything is written
+        refuse_user_for_server(remote, user)
     device = Device.open(db)
     if name is not None:
         device.rename(name)

@@ -470,6 +470,7 @@ class Pairing:
             raise RemoteError(f"the joiner broke off: {ready.get('error') or ready}")
         joiner_id, name = str(ready.get("device_id") or ""), str(ready.get("name") or "")
         report = PairReport(joiner_id, name, resumed=resume is not None or (whole is not None and start > 0))
+        report.key_id = crypto.Keyring.loads(held[0]).current if held else None  # the key handed over, as the joiner says
         theirs = int(ready.get("entries") or 0)
         first = "joiner" if theirs < sum(totals.values()) else "sender"
         channel.send({"kind": "order", "first": first})

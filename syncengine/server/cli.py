@@ -71,7 +71,7 @@ def serve(
     _log_database(db, "serve")
     _check_port(host, port)  # before the log is opened, so a refused start creates nothing
     active, created = _check_log(db)
-    if created:  # a typo in --remote would otherwise serve an empty log with only the token warning
+    if created and not active:  # a typo in --remote would otherwise serve an empty log (tokens: the file was meant)
         click.echo(f"note: there was no shared log at {db}: serving a new, empty one (check the path if you meant another)", err=True)
     if certfile is None and not _loopback(host):
         click.echo(

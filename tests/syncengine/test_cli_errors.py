@@ -228,6 +228,13 @@ def test_user_with_a_servers_url_is_refused_not_ignored(tmp_path) -> None:
         refused = se(command, db, "--remote", "http://127.0.0.1:9", "--user", "bob", check=False)
         assert refused.returncode == 2 and "--user is for shared-log databases" in refused.stderr, refused.stderr
     assert se("sync", db, "--remote", str(tmp_path / "log.db"), "--user", "bob").returncode == 0  # a log database
+    before = json.loads(se("config", db, "--json").stdout)["remote"]
+    refused = se("config", db, "--remote", "http://127.0.0.1:9", "--user", "bob", check=False)  # not stored either
+    assert refused.returncode == 2 and "--user is for shared-log databases" in refused.stderr
+    assert json.loads(se("config", db, "--json").stdout)["remote"] == before
+    fresh = make_shop(tmp_path / "fresh.db")
+    refused = se("init", fresh, "--table", "products", "--remote", "http://127.0.0.1:9", "--user", "bob", check=False)
+    assert refused.returncode == 2 and "--user is for shared-log databases" in refused.stderr
 
 
 def test_reading_commands_do_not_wait_for_a_writer(tmp_path) -> None:

@@ -407,6 +407,16 @@ def test_serve_warns_about_plain_http_on_the_network_and_a_log_without_tokens(tm
         again.send_signal(signal.SIGINT)
         _, rest = again.communicate(timeout=60)
     assert said and "no shared log" not in said + rest
+    fresh = str(tmp_path / "fresh.db")
+    se("token", "create", "--remote", fresh, "--user", "bob")  # the README's order: a token first, then serve
+    third = start("serve", "--remote", fresh, "--port", "0")
+    try:
+        assert third.stderr is not None
+        said = third.stderr.readline()
+    finally:
+        third.send_signal(signal.SIGINT)
+        _, rest = third.communicate(timeout=60)
+    assert said and "no shared log" not in said + rest
 
 
 @pytest.mark.postgres

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -371,11 +372,13 @@ def test_pairing_hands_the_encryption_key_over_so_no_passphrase_is_typed(tmp_pat
     )
     shop.sync(log)
     pairing = shop.pair(host="127.0.0.1")
-    thread = threading.Thread(target=pairing.serve)
+    served: list[Any] = []
+    thread = threading.Thread(target=lambda: served.append(pairing.serve()))
     thread.start()
     report = join(str(tmp_path / "till.db"), str(pairing.code))
     thread.join(60)
     assert report.key_id == key.key_id
+    assert served[0].key_id == key.key_id  # the sender's report says which key it handed over too
     till = Device.open(str(tmp_path / "till.db"))
     assert till.encryption_status(log).key_id == key.key_id
     _write(tmp_path / "till.db", "UPDATE products SET name = 'sealed kettle' WHERE id = 'p1'")
