@@ -35,10 +35,18 @@ def _read_file(path: str, what: str) -> str:
         raise ConfigurationError(f"the {what} file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"cannot read the {what} file {path}: {exc}") from None
-    text = text.removesuffix("\n").removesuffix("\r")
-    if not text:
+    lines = text.splitlines()
+    while lines and not lines[-1]:  # blank lines after it (an editor's): not part of it
+        lines.pop()
+    if len(lines) > 1:
+        raise ConfigurationError(
+            f"the {what} file {path} holds {len(lines)} lines: put the {what} alone on its first line"
+        )
+    if not lines or not lines[0]:
         raise ConfigurationError(f"the {what} file {path} is empty")
-    return text
+    if lines[0] != lines[0].strip():
+        click.echo(f"note: the {what} in {path} starts or ends with spaces; they are part of it", err=True)
+    return lines[0]
 
 
 def _passphrase(

@@ -74,7 +74,11 @@ def test_two_devices_sync_a_secret_through_a_server_that_holds_only_ciphertext(
     setup = json.loads(done.stdout)
     assert setup["encrypts"] and setup["log_encrypted"] and setup["key_id"]
     passfile = tmp_path / "pass.txt"
-    passfile.write_text(PASS + "\n")
+    passfile.write_bytes(PASS.encode() + b"\r\n\n\n")  # an editor's line ending and blank lines: not part of it
+    two = tmp_path / "two.txt"
+    two.write_text(f"{PASS}\nsecond line\n")
+    refused = run_cli("key", "join", b, "--passphrase-file", str(two), env=env, check=False)
+    assert refused.returncode == 1 and "holds 2 lines: put the passphrase alone on its first line" in refused.stderr
     wrong = run_cli("key", "join", b, "--passphrase-file", str(tmp_path / "nope.txt"), env=env, check=False)
     assert wrong.returncode == 1 and "nope.txt does not exist" in wrong.stderr
     bad = run_cli("key", "join", b, env={**env, "SYNCENGINE_PASSPHRASE": "not the passphrase"}, check=False)
