@@ -103,7 +103,7 @@ def _entries(conn: sa.Connection, synced: SyncedTable, device_id: str, page: Seq
 
 
 def capture_missing(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> int:
-    """Record rows the tables hold but sync never saw (written while capture was off) as captured inserts.
+    """Record rows the tables hold but sync never saw created (written while capture was off) as captured inserts.
 
     They are stamped and shared like any insert. Returns how many.
     """
@@ -117,7 +117,8 @@ def capture_missing(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> 
         for part in result.partitions():
             pks = {pk_key(tuple(row)): tuple(row) for row in part}
             known = load_registers(conn, synced, pks)
-            missing = [pk for text, pk in pks.items() if text not in known]
+            # and rows whose creation sync never saw, only a later change (a table adopted with no snapshot)
+            missing = [pk for text, pk in pks.items() if text not in known or not known[text].exists]
             if missing:
                 conn.exec_driver_sql(statement, missing)
                 total += len(missing)

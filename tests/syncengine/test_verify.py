@@ -156,6 +156,24 @@ def test_repair_shares_rows_inserted_while_capture_was_off(tmp_path) -> None:
     assert _verify(a, log)[0] == 0
 
 
+def test_repair_shares_a_row_adopted_without_a_snapshot_that_only_an_edit_made_known(tmp_path) -> None:
+    """init --no-snapshot: an edit of an older row reaches a device without that row as versions only."""
+    log = str(tmp_path / "log.db")
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    b = make_shop(tmp_path / "b.db")
+    se("init", a, "--table", "products", "--no-snapshot")
+    se("init", b, "--table", "products")
+    _write(a, "UPDATE products SET name = 'kettle XL' WHERE id = 'p1'")
+    se("sync", a, "--remote", log)
+    assert _sync_json(b, log)["applied"] == 0 and names(b) == []  # nothing to write it into: said by the count
+    code, result = _verify(b, log)
+    assert code == 3 and result["differences"][0]["table"] == "products"
+    repaired = json.loads(se("repair", a, "--remote", log, "--json").stdout)
+    assert repaired["captured"] == 1  # the row itself, never shared as created
+    assert _sync_json(b, log)["applied"] >= 1 and names(b) == ["kettle XL"]
+    assert _verify(a, log)[0] == 0
+
+
 def test_repair_of_devices_in_step_changes_nothing(tmp_path) -> None:
     a, b, log = _in_step(tmp_path)
     repaired = json.loads(se("repair", a, "--remote", log, "--json").stdout)
