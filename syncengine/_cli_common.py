@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from ._db import as_argument
+from ._db import as_argument, where
 from .device import Device
 from .remote import SharedLog, open_shared_log
 
@@ -60,6 +61,14 @@ def chosen_remote(device: Device, remote: str | None, user: str | None) -> tuple
     return remote, user or "default"
 
 
+def token_database(device: Device) -> str:
+    """The device database a kept token is for: an SQLite file by its absolute path, else its URL without a password."""
+    url = device.engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return str(Path(str(url.database)).resolve())
+    return where(url)
+
+
 def refuse_user_for_server(url: str, user: str | None) -> None:
     """A --user given with a server's URL would be ignored without a word: refuse it."""
     if user is not None and url.startswith(("http://", "https://")):
@@ -83,5 +92,5 @@ def open_remote(
     if token is None and url.startswith(("http://", "https://")):
         from ._tokens import load_token
 
-        token = load_token(url)
+        token = load_token(url, database=token_database(device))
     return open_shared_log(url, user=user, token=token, create=create)

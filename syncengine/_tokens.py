@@ -3,8 +3,8 @@
 A token is kept in the system keyring when one is usable (the optional ``keyring``
 package with a real backend), otherwise in ``tokens.json`` in the user's config
 folder for ``syncengine`` (``$SYNCENGINE_CONFIG_DIR`` overrides it, and then the
-keyring is not used), readable by its owner only. Tokens are keyed by the remote's
-URL. Nothing here is ever written to a device database.
+keyring is not used), readable by its owner only. A token is kept under the remote's
+URL and the device database it was given for (``config DB --token``). Nothing here is ever written to a device database.
 """
 
 from __future__ import annotations
@@ -45,28 +45,36 @@ def usable_keyring() -> Any:
     return None if isinstance(keyring.get_keyring(), fail.Keyring) else keyring
 
 
-def save_token(remote: str, token: str) -> str:
-    """Keep ``token`` for ``remote``; return where: "the system keyring" or the file's path."""
+def _key(remote: str, database: str | None) -> str:
+    """What a token is kept under: the remote, and the device database it is for (two users' databases may share a server)."""
+    return remote if database is None else f"{remote} for {database}"
+
+
+def save_token(remote: str, token: str, *, database: str | None = None) -> str:
+    """Keep ``token`` for ``remote`` (for ``database`` only, when given); return where: "the system keyring" or the file's path."""
     ring = usable_keyring()
     if ring is not None:
-        ring.set_password(KEYRING_SERVICE, remote, token)
+        ring.set_password(KEYRING_SERVICE, _key(remote, database), token)
         return "the system keyring"
     path = config_dir() / "tokens.json"
     tokens = _read(path)
-    tokens[remote] = token
+    tokens[_key(remote, database)] = token
     write_private(path, json.dumps(tokens, indent=1))
     return str(path)
 
 
-def load_token(remote: str) -> str | None:
-    """The token kept for ``remote``, if any."""
+def load_token(remote: str, *, database: str | None = None) -> str | None:
+    """The token kept for ``remote`` and ``database``, else the one kept for ``remote`` alone (as earlier versions kept it)."""
     ring = usable_keyring()
+    keys = [_key(remote, database), remote] if database is not None else [remote]
     if ring is not None:
-        with contextlib.suppress(Exception):
-            found = ring.get_password(KEYRING_SERVICE, remote)
-            if found:
-                return str(found)
-    return _read(config_dir() / "tokens.json").get(remote)
+        for key in keys:
+            with contextlib.suppress(Exception):
+                found = ring.get_password(KEYRING_SERVICE, key)
+                if found:
+                    return str(found)
+    kept = _read(config_dir() / "tokens.json")
+    return next((kept[key] for key in keys if key in kept), None)
 
 
 def _read(path: Path) -> dict[str, str]:

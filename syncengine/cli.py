@@ -23,7 +23,15 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, _console, _doctor
-from ._cli_common import chosen_remote, command, open_remote, print_json, refuse_user_for_server, remote_options
+from ._cli_common import (
+    chosen_remote,
+    command,
+    open_remote,
+    print_json,
+    refuse_user_for_server,
+    remote_options,
+    token_database,
+)
 from ._console import Interrupted, interruptible, plural
 from ._entry import INTERRUPTED, running
 from ._verify import AUTO_PUBLISH_ROWS
@@ -849,7 +857,7 @@ def config(
             raise click.UsageError("--token is kept for a server remote: set one with --remote https://… first")
         from ._tokens import save_token
 
-        kept = save_token(str(remembered["url"]), token)
+        kept = save_token(str(remembered["url"]), token, database=token_database(device))
     settings = configure(device, enabled=None if auto is None else auto == "on", interval=interval)
     policy = device.review_policy()
     settings["review"] = {t: policy(t) for t in device.tables}

@@ -353,7 +353,7 @@ def test_a_token_is_kept_only_when_asked_and_only_its_owner_can_read_it(tmp_path
     out = se("config", a, "--token", "s3cret-token", env=env).stdout
     kept = tmp_path / "config" / "tokens.json"
     assert f"token kept in {kept}" in out
-    assert json.loads(kept.read_text()) == {"https://sync.example.com": "s3cret-token"}
+    assert json.loads(kept.read_text()) == {f"https://sync.example.com for {Path(a).resolve()}": "s3cret-token"}
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert b"s3cret-token" not in Path(a).read_bytes()  # never in the device database
     refused = se("config", make_shop(tmp_path / "b.db"), "--token", "x", check=False)

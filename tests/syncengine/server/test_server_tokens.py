@@ -1,0 +1,34 @@
+"""Tokens kept with ``config DB --token``: each device database keeps its own, even on one server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from .servers import new_token, run_cli
+
+
+def _shop(tmp_path: Path, name: str, url: str) -> str:
+    path = tmp_path / f"{name}.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    con.execute("INSERT INTO notes VALUES (?, ?)", (f"{name}-1", f"written by {name}"))
+    con.commit()
+    con.close()
+    run_cli("init", str(path), "--table", "notes", "--name", name, "--remote", url)
+    return str(path)
+
+
+def test_two_users_databases_on_one_machine_keep_their_own_tokens_for_one_server(tmp_path, start_server) -> None:
+    log = str(tmp_path / "log.db")
+    alice_token, bob_token = new_token(log, "alice"), new_token(log, "bob")
+    server = start_server(log)
+    alice, bob = _shop(tmp_path, "alice", server.url), _shop(tmp_path, "bob", server.url)
+    run_cli("config", alice, "--token", alice_token)
+    run_cli("sync", alice)
+    run_cli("config", bob, "--token", bob_token)  # the same server: alice's token must stay hers
+    run_cli("sync", bob)
+    assert "sent 0" in run_cli("sync", alice).stdout  # still alice's log (bob's token would be refused here)
+    assert [d["name"] for d in json.loads(run_cli("devices", alice, "--json").stdout)] == ["alice"]
+    assert [d["name"] for d in json.loads(run_cli("devices", bob, "--json").stdout)] == ["bob"]
