@@ -94,27 +94,35 @@ def _keyring() -> Any:
     return None if isinstance(keyring.get_keyring(), fail.Keyring) else keyring
 
 
-def save_token(remote: str, token: str) -> str:
-    """Store the token for ``remote``; return where ("keyring" or the file's path)."""
+def _token_key(remote: str, db: str | None) -> str:
+    """What a token is stored under: the remote and the workspace's database (two users' databases may share a server)."""
+    return remote if db is None else f"{remote} for {db}"
+
+
+def save_token(remote: str, token: str, db: str | None = None) -> str:
+    """Store the token for ``remote`` (for the database ``db`` only, when given); return where ("keyring" or the file's path)."""
     ring = _keyring()
     if ring is not None:
-        ring.set_password(KEYRING_SERVICE, remote, token)
+        ring.set_password(KEYRING_SERVICE, _token_key(remote, db), token)
         return "keyring"
     path = config_dir() / "tokens.json"
     tokens = _read_tokens(path)
-    tokens[remote] = token
+    tokens[_token_key(remote, db)] = token
     _write_private(path, json.dumps(tokens), private=True)
     return str(path)
 
 
-def load_token(remote: str) -> str | None:
-    """Return the stored token for ``remote``, if any."""
+def load_token(remote: str, db: str | None = None) -> str | None:
+    """Return the stored token for ``remote`` and ``db``, else the one stored for ``remote`` alone, if any."""
+    keys = [_token_key(remote, db), remote] if db is not None else [remote]
     ring = _keyring()
     if ring is not None:
-        found = ring.get_password(KEYRING_SERVICE, remote)
-        if found:
-            return str(found)
-    return _read_tokens(config_dir() / "tokens.json").get(remote)
+        for key in keys:
+            found = ring.get_password(KEYRING_SERVICE, key)
+            if found:
+                return str(found)
+    stored = _read_tokens(config_dir() / "tokens.json")
+    return next((stored[key] for key in keys if key in stored), None)
 
 
 def _read_tokens(path: Path) -> dict[str, str]:

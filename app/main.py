@@ -115,7 +115,7 @@ class Controller(QObject):
             shown.show_raised()
             return shown
         if token and workspace.remote and remember_token:
-            await asyncio.to_thread(config.save_token, workspace.remote, token)
+            await asyncio.to_thread(config.save_token, workspace.remote, token, workspace.db)
         try:
             service = await DeviceService.open(workspace, token)
         except Exception as exc:

@@ -141,7 +141,7 @@ class OpenDialog(QDialog):
         self.user = workspace.user
         self.db.setText(workspace.db)
         self.remote.setText(workspace.remote)
-        self.token.setText(config.load_token(workspace.remote) or "" if workspace.remote.startswith("http") else "")
+        self.token.setText(config.load_token(workspace.remote, workspace.db) or "" if workspace.remote.startswith("http") else "")
 
     def _remote_changed(self, text: str) -> None:
         server = text.strip().startswith(("http://", "https://"))

@@ -72,7 +72,7 @@ class Joined:
         """Why the remote must be asked for before opening ("" when it can be opened as it is)."""
         if not self.remote:
             return "The other device had no shared log to hand over: choose the one this device syncs with."
-        if self.remote.startswith(("http://", "https://")) and not config.load_token(self.remote):
+        if self.remote.startswith(("http://", "https://")) and not config.load_token(self.remote, self.db):
             return "The shared log is a server: enter this device's token (tokens never travel with a pairing)."
         path = _file_of(self.remote)
         if path is not None and not path.exists():

@@ -50,7 +50,7 @@ def open_remote(workspace: config.Workspace, token: str | None, *, create: bool)
             folder.mkdir(parents=True, exist_ok=True)
         elif not folder.is_dir():  # the engine calls this a configuration error; to a person it is the same missing log
             raise RemoteError(f"there is no shared log at {url} (the folder {folder} does not exist)", kind="no_log")
-    return open_shared_log(url, user=workspace.user, token=token or config.load_token(url), create=create)
+    return open_shared_log(url, user=workspace.user, token=token or config.load_token(url, workspace.db), create=create)
 
 
 def refused(url: str, timeout: float = 3.0) -> str:

@@ -107,7 +107,7 @@ def test_opening_from_the_dialog_remembers_the_workspace_and_keeps_the_token_pri
         assert config.recent()[0] == config.Workspace(db=demo.db, remote="http://127.0.0.1:9")
         tokens = config_dir / "tokens.json"
         assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
-        assert json.loads(tokens.read_text(encoding="utf-8")) == {"http://127.0.0.1:9": "t0ken-42"}
+        assert json.loads(tokens.read_text(encoding="utf-8")) == {f"http://127.0.0.1:9 for {demo.db}": "t0ken-42"}
         assert "t0ken" not in (config_dir / "recent.json").read_text(encoding="utf-8")
         close_window(qtbot, window)
         qtbot.waitUntil(controller.done.is_set, timeout=5000)
