@@ -123,6 +123,16 @@ def test_the_same_key_created_twice_with_equal_values_is_not_a_conflict(a, b, sh
     assert rows(a) == rows(b) == [{"id": "p9", "name": "teapot", "price": 30, "note": None}]
 
 
+def _held_price_conflict(a: Device, b: Device, shared: Any) -> Any:
+    """a and b change p1's price at once; b, reviewing conflicts, holds the one it finds: returned."""
+    b.set_review(True)
+    set_price(a, "p1", 11)
+    set_price(b, "p1", 12)
+    pump(a, b, remote=shared, rounds=1)
+    [conflict] = b.conflicts()
+    return conflict
+
+
 # what each database says when a row breaks a unique constraint
 UNIQUE_CLASH = {"sqlite": "UNIQUE constraint failed", "postgresql": "unique constraint", "mysql": "Duplicate entry"}
 
@@ -253,11 +263,7 @@ def test_review_can_be_set_for_one_table(ab, shared) -> None:
 @every_dialect
 def test_a_held_conflict_survives_a_restart(ab, devices, shared) -> None:
     a, b = ab
-    b.set_review(True)
-    set_price(a, "p1", 11)
-    set_price(b, "p1", 12)
-    pump(a, b, remote=shared, rounds=1)
-    [before] = b.conflicts()
+    before = _held_price_conflict(a, b, shared)
     b.close()
     again = devices.reopen("b")
     assert again.device_id == b.device_id
@@ -318,11 +324,7 @@ def test_keeping_my_edit_against_a_delete_brings_the_row_back_on_the_deleter(ab,
 @every_dialect
 def test_a_custom_integer_is_checked_against_the_range_its_column_holds(devices, ab, shared) -> None:
     a, b = ab
-    b.set_review(True)
-    set_price(a, "p1", 11)
-    set_price(b, "p1", 12)
-    pump(a, b, remote=shared, rounds=1)
-    [conflict] = b.conflicts()
+    conflict = _held_price_conflict(a, b, shared)
     if devices.dialect == "sqlite":  # SQLite's integers are 64-bit, whatever the column says
         b.resolve(conflict.id, value=3_000_000_000)
         assert price(b) == 3_000_000_000
@@ -334,11 +336,7 @@ def test_a_custom_integer_is_checked_against_the_range_its_column_holds(devices,
 
 def test_a_custom_value_is_checked_against_the_column_type(ab, shared) -> None:
     a, b = ab
-    b.set_review(True)
-    set_price(a, "p1", 11)
-    set_price(b, "p1", 12)
-    pump(a, b, remote=shared, rounds=1)
-    [conflict] = b.conflicts()
+    conflict = _held_price_conflict(a, b, shared)
     with pytest.raises(ConflictError, match=r'value "twelve" does not fit column products\.price'):
         b.resolve(conflict.id, value="twelve")
     with pytest.raises(ConflictError, match=r"value 99999999999999999999999 does not fit .* \(expects an integer from"):

@@ -30,19 +30,19 @@ PLUS_2 = dt.timezone(dt.timedelta(hours=2))
 DIALECTS = ("sqlite", "postgresql", "mysql")
 
 
+def _moment(dialect: str) -> sa.types.TypeEngine[Any]:
+    """A datetime column as each kind of device declares it: aware on PostgreSQL only."""
+    return {"sqlite": sa.TIMESTAMP(), "postgresql": sa.DateTime(timezone=True), "mysql": mysql.DATETIME(fsp=6)}[dialect]
+
+
 def _products(dialect: str) -> sa.Table:
-    """The ``products`` table as each kind of device declares it: ``at`` aware on PostgreSQL only."""
-    moment: sa.types.TypeEngine[Any] = {
-        "sqlite": sa.TIMESTAMP(),
-        "postgresql": sa.DateTime(timezone=True),
-        "mysql": mysql.DATETIME(fsp=6),
-    }[dialect]
+    """The ``products`` table as each kind of device declares it."""
     return sa.Table(
         "products",
         sa.MetaData(),
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("name", sa.Text),
-        sa.Column("at", moment),
+        sa.Column("at", _moment(dialect)),
     )
 
 
@@ -52,13 +52,8 @@ def _instant(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def _events(dialect: str) -> sa.Table:
-    """A table keyed by a datetime: ``at`` aware on PostgreSQL only."""
-    moment: sa.types.TypeEngine[Any] = {
-        "sqlite": sa.TIMESTAMP(),
-        "postgresql": sa.DateTime(timezone=True),
-        "mysql": mysql.DATETIME(fsp=6),
-    }[dialect]
-    return sa.Table("events", sa.MetaData(), sa.Column("at", moment, primary_key=True), sa.Column("what", sa.Text))
+    """A table keyed by a datetime."""
+    return sa.Table("events", sa.MetaData(), sa.Column("at", _moment(dialect), primary_key=True), sa.Column("what", sa.Text))
 
 
 class Team:
