@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     )
     from .pairing import Pairing, PairingCode, PairProgress, PairReport, join
     from .reconcile import Action, Finding, Plan, RowPlan, RowState
-    from .remote import KeyBoard, MemorySharedLog, SharedLog, StateBoard, open_shared_log
+    from .remote import DeviceRoll, KeyBoard, MemorySharedLog, SharedLog, StateBoard, open_shared_log
     from .serializer import JsonSerializer, Serializer
     from .store import SqlSharedLog, copy_log
     from .sync import SyncOptions
@@ -98,6 +98,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     ".model": (
         "Conflict",
         "DeviceInfo",
+    "DeviceRoll",
         "Entry",
         "LogRecord",
         "Op",
@@ -114,7 +115,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     ),
     ".pairing": ("Pairing", "PairingCode", "PairProgress", "PairReport", "join"),
     ".reconcile": ("Action", "Finding", "Plan", "RowPlan", "RowState"),
-    ".remote": ("KeyBoard", "MemorySharedLog", "SharedLog", "StateBoard", "open_shared_log"),
+    ".remote": ("DeviceRoll", "KeyBoard", "MemorySharedLog", "SharedLog", "StateBoard", "open_shared_log"),
     ".serializer": ("JsonSerializer", "Serializer"),
     ".store": ("SqlSharedLog", "copy_log"),
     ".sync": ("SyncOptions",),

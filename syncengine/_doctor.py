@@ -137,7 +137,7 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
                     "device_behind",
                     "warning",
                     f"device {d.name} ({d.device_id}) has {d.behind} entries yet to pull",
-                    f"sync {d.name}",
+                    f"sync {d.name}, or if it is gone: syncengine devices {db} --remote {remote_arg} --forget {d.device_id}",
                 )
             )
         last = max((t for t in (d.last_push_at, d.last_pull_at, d.created_at) if t is not None), default=None)
@@ -147,7 +147,7 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
                     "device_silent",
                     "info",
                     f"device {d.name} ({d.device_id}) has not synced for {int((now - last) // 86400)} days",
-                    f"sync {d.name}, or forget it if it is gone",
+                    f"sync {d.name}, or if it is gone: syncengine devices {db} --remote {remote_arg} --forget {d.device_id}",
                 )
             )
     if mine is None:
@@ -161,7 +161,9 @@ def _remote(store: DeviceStore, device_id: str, db: str, remote: SharedLog, remo
         if met.copied:
             found.append(Diagnosis("copied", "error", met.copied, f"{sync}   (it takes a new device id by itself)"))
         elif met.restored:
-            found.append(Diagnosis("log_restored", "warning", met.restored, f"{sync}   (it shares its whole state there again)"))
+            found.append(
+                Diagnosis("log_restored", "warning", met.restored, f"{sync}   (it shares its whole state there again)")
+            )
         elif met.new_log and met.place == LogPlace():
             found.append(
                 Diagnosis(

@@ -295,7 +295,9 @@ def sync(
 
     def work(cancel: threading.Event) -> SyncReport:
         with progress:
-            return device.sync(shared, wait_for_other_sync=not no_wait, cancel=cancel, on_progress=on_progress, **kwargs)
+            return device.sync(
+                shared, wait_for_other_sync=not no_wait, cancel=cancel, on_progress=on_progress, **kwargs
+            )
 
     started = time.time()
     try:
@@ -531,7 +533,9 @@ def _end_progress() -> None:
 
 @main.command("reset-identity")
 @click.argument("db")
-@click.option("--name", default=None, help="Also rename the device (a copy keeps the name of the device it was copied from).")
+@click.option(
+    "--name", default=None, help="Also rename the device (a copy keeps the name of the device it was copied from)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the old and new device ids as JSON.")
 def reset_identity(db: str, name: str | None, as_json: bool) -> None:
     """Give DB a new device id, after copying a device's database on purpose to set up another device."""
@@ -723,12 +727,30 @@ def history(db: str, limit: int, as_json: bool) -> None:
 @main.command()
 @click.argument("db")
 @remote_options
+@click.option(
+    "--forget",
+    default=None,
+    metavar="DEVICE",
+    help="Take a device that is gone (its id, or its name) out of the registry.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the devices as JSON.")
-def devices(db: str, remote: str | None, user: str | None, token: str | None, as_json: bool) -> None:
-    """List the devices registered in the shared log."""
+def devices(
+    db: str, remote: str | None, user: str | None, token: str | None, forget: str | None, as_json: bool
+) -> None:
+    """List the devices registered in the shared log; --forget takes one that is gone out of it."""
     device = Device.open(db)
     shared = open_remote(device, remote, user, token, create=False)
     try:
+        if forget is not None:
+            gone = device.forget_device(shared, forget)
+            if as_json:
+                print_json(gone.as_json())
+            else:
+                click.echo(
+                    f"forgot device {gone.name} ({gone.device_id}): its batches stay in the shared log; "
+                    "if it syncs again, it registers again and shares its state once more"
+                )
+            return
         found = shared.devices()
     finally:
         shared.close()
@@ -813,7 +835,9 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
     help="Keep this server token for the device's remote (in the system keyring, or a file only you can read).",
 )
 @click.option(
-    "--name", default=None, help="Rename this device: the name other devices see (sent to the shared log at the next sync)."
+    "--name",
+    default=None,
+    help="Rename this device: the name other devices see (sent to the shared log at the next sync).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
 def config(

@@ -42,7 +42,7 @@ from .errors import (
 from .events import ConflictDecided, ConflictEvent, ConflictReopened, Stage
 from .model import Conflict, DeviceInfo, LogRecord, Op, QuarantinedEntry, Status, SyncRecord, SyncReport
 from .options import SyncOptions
-from .remote import SharedLog, remote_url
+from .remote import DeviceRoll, SharedLog, remote_url
 from .store import DeviceStore, LogState, SyncedTable, Tx, install, reflect
 from .sync import Identity, run
 
@@ -312,7 +312,9 @@ class Device:
         with self._lock:
             return compare(self.store, self.device_id, remote, limit=limit)
 
-    def repair(self, remote: SharedLog, *, everything: bool = False, options: SyncOptions | None = None) -> RepairReport:
+    def repair(
+        self, remote: SharedLog, *, everything: bool = False, options: SyncOptions | None = None
+    ) -> RepairReport:
         """Make devices that differ converge again without losing a captured write; see the README.
 
         Verifies first; then shares as inserts the rows its tables hold that sync never
@@ -746,6 +748,38 @@ class Device:
         update = {d.device_id: d.name for d in devices if d.name and d.device_id != self.device_id}
         if any(names.get(k) != v for k, v in update.items()):
             self._set(_NAMES, {**names, **update})
+
+    def forget_device(self, remote: SharedLog, device: str) -> DeviceInfo:
+        """Take another device that is gone out of the shared log's registry; return its record as it was.
+
+        ``device`` is its id, or its name when no other device has that name. Its
+        batches stay in the log (every device still reads them); it leaves
+        ``devices``, ``verify`` and ``doctor`` (which stop waiting for it). A device
+        forgotten that syncs again registers again and shares its state once more.
+        Raises :class:`ConfigurationError` for this device itself, a name or id the
+        log does not list, a name two devices have, or a log that cannot forget.
+        """
+        if not isinstance(remote, DeviceRoll):
+            raise ConfigurationError(f"the shared log {remote_url(remote)} cannot forget a device")
+        listed = remote.devices()
+        found = [d for d in listed if d.device_id == device] or [d for d in listed if d.name == device]
+        if not found:
+            raise ConfigurationError(
+                f"the shared log {remote_url(remote)} lists no device {device!r} (see: syncengine devices)"
+            )
+        if len(found) > 1:
+            ids = ", ".join(d.device_id for d in found)
+            raise ConfigurationError(
+                f"{len(found)} devices are named {device!r} ({ids}): give the id of the one to forget"
+            )
+        gone = found[0]
+        if gone.device_id == self.device_id:
+            raise ConfigurationError(
+                "that is this device: forget a device from another one (this one registers at every sync)"
+            )
+        remote.forget_device(gone.device_id)
+        log.warning("forgot device %s (%s) in the shared log %s", gone.name, gone.device_id, remote_url(remote))
+        return gone
 
     def _learn_names(self, remote: SharedLog) -> None:
         """Keep the names the shared log's registry lists; a failure only leaves them unknown (ids are shown)."""

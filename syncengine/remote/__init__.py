@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ._memory import MemorySharedLog
-from ._protocol import KeyBoard, SharedLog, StateBoard
+from ._protocol import DeviceRoll, KeyBoard, SharedLog, StateBoard
 
 if TYPE_CHECKING:
     from ._http import AsyncHttpSharedLog, HttpSharedLog
@@ -115,6 +115,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AsyncHttpSharedLog",
+    "DeviceRoll",
     "HttpSharedLog",
     "KeyBoard",
     "MemorySharedLog",

@@ -318,6 +318,17 @@ class _Flows(Generic[_Transport]):
             page = self._hold(key, self._parse(parse, response, "pull"))
         return page
 
+    def _forget_device(self, device_id: str) -> Flow[bool]:
+        """Take the device out of the token's user's registry; whether it was there."""
+        request = self._request("DELETE", self._device_path(device_id))
+        try:
+            yield from self._exchange("forget a device", request)
+        except RemoteError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def _mark_pulled(self, device_id: str, seq: int) -> Flow[None]:
         """Record how far the device has pulled."""
         request = self._request("PUT", self._device_path(device_id, "cursor"), body=wire.cursor_request(seq))
@@ -549,6 +560,10 @@ class HttpSharedLog(_Flows[httpx.BaseTransport]):
         """Record how far the device has pulled."""
         self._run(self._mark_pulled(device_id, seq))
 
+    def forget_device(self, device_id: str) -> bool:
+        """Take the device out of the token's user's registry; whether it was there."""
+        return self._run(self._forget_device(device_id))
+
     def publish_state(self, device_id: str, position: int, digest: Mapping[str, Any]) -> None:
         """Keep the device's digest of its synced state."""
         self._run(self._publish_state(device_id, position, digest))
@@ -634,6 +649,10 @@ class AsyncHttpSharedLog(_Flows[httpx.AsyncBaseTransport]):
     async def mark_pulled(self, device_id: str, seq: int) -> None:
         """Record how far the device has pulled."""
         await self._run(self._mark_pulled(device_id, seq))
+
+    async def forget_device(self, device_id: str) -> bool:
+        """Take the device out of the token's user's registry; whether it was there."""
+        return await self._run(self._forget_device(device_id))
 
     async def publish_state(self, device_id: str, position: int, digest: Mapping[str, Any]) -> None:
         """Keep the device's digest of its synced state."""

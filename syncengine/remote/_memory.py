@@ -146,5 +146,12 @@ class MemorySharedLog:
                     self._devices[device_id], last_pull_seq=seq, last_pull_at=time.time()
                 )
 
+    def forget_device(self, device_id: str) -> bool:
+        """Take the device out of the registry (its batches stay); return whether it was there."""
+        self._check()
+        with self._lock:
+            self._states.pop(device_id, None)
+            return self._devices.pop(device_id, None) is not None
+
     def close(self) -> None:
         """Nothing to release."""

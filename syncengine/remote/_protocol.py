@@ -55,6 +55,20 @@ class SharedLog(Protocol):
 
 
 @runtime_checkable
+class DeviceRoll(Protocol):
+    """A shared log whose registry can forget a device (one that is gone: a lost laptop, an abandoned id).
+
+    Optional: without it ``forget_device`` is refused in a sentence. Forgetting keeps
+    the device's batches (others still read them); it takes the device out of
+    ``devices()`` and its published state out of ``states()``.
+    """
+
+    def forget_device(self, device_id: str) -> bool:
+        """Take this user's device out of the registry; return whether it was there."""
+        ...
+
+
+@runtime_checkable
 class StateBoard(Protocol):
     """A shared log that also keeps each device's latest digest of its synced state (for ``verify``).
 

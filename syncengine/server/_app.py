@@ -289,6 +289,13 @@ class _Server:
             raise Problem(409, f"device {device_id} belongs to another user") from exc
         return _Json(wire.device_json(info))
 
+    async def forget(self, request: Request) -> Response:
+        user = await self.user(request)
+        device_id = self.path_id(request, "device_id", "the device id")
+        if not await self.call(user, "forget_device", device_id):
+            raise Problem(404, f"no device {device_id} in this shared log")
+        return Response(status_code=204)
+
     async def push(self, request: Request) -> Response:
         user = await self.user(request)
         device_id = self.path_id(request, "device_id", "the device id")
@@ -477,6 +484,7 @@ def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MA
         Route("/openapi.json", server.openapi, methods=["GET"]),
         Route(f"{wire.API}/devices", server.list_devices, methods=["GET"]),
         Route(f"{wire.API}/devices/{{device_id}}", server.register, methods=["PUT"]),
+        Route(f"{wire.API}/devices/{{device_id}}", server.forget, methods=["DELETE"]),
         Route(f"{wire.API}/devices/{{device_id}}/batches", server.pull, methods=["GET"]),
         Route(f"{wire.API}/devices/{{device_id}}/batches/{{batch_id}}", server.push, methods=["PUT"]),
         Route(f"{wire.API}/devices/{{device_id}}/cursor", server.mark_pulled, methods=["PUT"]),

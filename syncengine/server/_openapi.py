@@ -320,7 +320,21 @@ def openapi(max_body: int) -> dict[str, Any]:
                         **_BODY_ANSWERS,
                         **_NOT_FOUND,
                     },
-                }
+                },
+                "delete": {
+                    "operationId": "forgetDevice",
+                    "summary": "Take a device that is gone out of the user's registry (its batches stay).",
+                    "security": bearer,
+                    "parameters": [_device_id()],
+                    "responses": {
+                        "204": {
+                            "description": "Forgotten.",
+                            "headers": {"X-Server-Time": {"$ref": "#/components/headers/ServerTime"}},
+                        },
+                        **_ERROR_ANSWERS,
+                        **_NOT_FOUND,
+                    },
+                },
             },
             f"{wire.API}/devices/{{device_id}}/batches": {
                 "get": {

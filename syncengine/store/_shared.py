@@ -532,6 +532,13 @@ class SqlSharedLog:
                 .values(last_pull_seq=seq, last_pull_at=self._clock())
             )
 
+    def forget_device(self, device_id: str) -> bool:
+        """Take this user's device out of the registry, with its published state; return whether it was there."""
+        with self._begin() as conn:
+            gone = conn.execute(devices.delete().where(devices.c.device_id == device_id, devices.c.user_id == self.user))
+            conn.execute(states.delete().where(states.c.device_id == device_id, states.c.user_id == self.user))
+            return bool(gone.rowcount)
+
     def close(self) -> None:
         """Dispose of the connection pool."""
         self.engine.dispose()

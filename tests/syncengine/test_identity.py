@@ -408,3 +408,31 @@ def test_an_application_database_given_as_the_remote_is_refused_untouched(tmp_pa
     assert "another program's database" in done.stderr and "invoices" in done.stderr
     assert Path(app).read_bytes() == before  # not a table added
     assert _sync(shop, str(tmp_path / "log.db"))["sent"] == 1  # nothing unshared was lost
+
+
+def test_a_device_that_is_gone_can_be_forgotten_and_comes_back_whole_if_it_syncs_again(tmp_path) -> None:
+    log = str(tmp_path / "log.db")
+    a, b = _shop(tmp_path, "a", ("k1", "one")), _shop(tmp_path, "b")
+    _sync(a, log)
+    _sync(b, log)
+    backup = tmp_path / "b.backup"
+    shutil.copy(b, backup)
+    Path(b).unlink()  # b's laptop is lost
+    _write(a, "INSERT INTO products (id, name) VALUES ('k2', 'two')")
+    _sync(a, log)
+    verified = json.loads(se("verify", a, "--remote", log, "--json", check=False).stdout)
+    assert [d["state"] for d in verified["devices"]] == ["not comparable"]  # b waits at its old position
+    gone = json.loads(se("devices", a, "--remote", log, "--forget", "b", "--json").stdout)
+    assert gone["name"] == "b"
+    assert [d["name"] for d in json.loads(se("devices", a, "--remote", log, "--json").stdout)] == ["a"]
+    assert json.loads(se("verify", a, "--remote", log, "--json", check=False).stdout)["devices"] == []
+    own = se("devices", a, "--remote", log, "--forget", "a", check=False)
+    assert own.returncode == 1 and "that is this device" in own.stderr
+    unknown = se("devices", a, "--remote", log, "--forget", "nobody", check=False)
+    assert unknown.returncode == 1 and "lists no device 'nobody'" in unknown.stderr
+    shutil.copy(backup, b)  # found again after all: it registers again, and every write reaches both
+    _write(b, "INSERT INTO products (id, name) VALUES ('k3', 'three')")
+    _sync(b, log)
+    _sync(a, log)
+    assert names(a) == names(b) == ["one", "two", "three"]
+    assert sorted(d["name"] for d in json.loads(se("devices", a, "--remote", log, "--json").stdout)) == ["a", "b"]

@@ -32,3 +32,21 @@ def test_two_users_databases_on_one_machine_keep_their_own_tokens_for_one_server
     assert "sent 0" in run_cli("sync", alice).stdout  # still alice's log (bob's token would be refused here)
     assert [d["name"] for d in json.loads(run_cli("devices", alice, "--json").stdout)] == ["alice"]
     assert [d["name"] for d in json.loads(run_cli("devices", bob, "--json").stdout)] == ["bob"]
+
+
+def test_a_device_that_is_gone_is_forgotten_through_the_server_for_its_own_user_only(tmp_path, start_server) -> None:
+    log = str(tmp_path / "log.db")
+    alice_token, bob_token = new_token(log, "alice"), new_token(log, "bob")
+    server = start_server(log)
+    laptop, desktop = _shop(tmp_path, "laptop", server.url), _shop(tmp_path, "desktop", server.url)
+    bobs = _shop(tmp_path, "bobs", server.url)
+    for db, token in ((laptop, alice_token), (desktop, alice_token), (bobs, bob_token)):
+        run_cli("config", db, "--token", token)
+        run_cli("sync", db)
+    bob_id = json.loads(run_cli("status", bobs, "--json").stdout)["device_id"]
+    refused = run_cli("devices", laptop, "--forget", bob_id, check=False)  # another user's device: not in alice's log
+    assert refused.returncode == 1 and "lists no device" in refused.stderr
+    gone = json.loads(run_cli("devices", laptop, "--forget", "desktop", "--json").stdout)
+    assert gone["name"] == "desktop"
+    assert [d["name"] for d in json.loads(run_cli("devices", laptop, "--json").stdout)] == ["laptop"]
+    assert [d["name"] for d in json.loads(run_cli("devices", bobs, "--json").stdout)] == ["bobs"]
