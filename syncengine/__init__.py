@@ -98,7 +98,6 @@ _HOMES: dict[str, tuple[str, ...]] = {
     ".model": (
         "Conflict",
         "DeviceInfo",
-    "DeviceRoll",
         "Entry",
         "LogRecord",
         "Op",
@@ -153,6 +152,7 @@ __all__ = [
     "Device",
     "DeviceComparison",
     "DeviceInfo",
+    "DeviceRoll",
     "Diagnosis",
     "Difference",
     "EncryptionError",
