@@ -78,6 +78,8 @@ class SyncOptions:
     cancel: threading.Event | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.stages, str):  # stages="share": one stage, not the letters of its name
+            object.__setattr__(self, "stages", (self.stages,))
         unknown = set(self.stages) - set(STAGES)
         if unknown:
             raise ConfigurationError(f"unknown sync stage(s) {sorted(unknown)}; the stages are {list(STAGES)}")

@@ -645,9 +645,20 @@ class _Run:
         return _Batch(batch_id, ids, entries, payload, len(stored), self._extra(entries or ()), dropped)
 
     def _extra(self, entries: Sequence[Entry]) -> Mapping[str, Any] | None:
+        """The batch's extra info: checked now, before the batch is kept, so a bad one fails this sync alone."""
         extra = self.options.extra_info
         if callable(extra):
-            return extra(entries)
+            extra = extra(entries)
+        if extra is None:
+            return None
+        if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):
+            raise ConfigurationError(
+                f"extra_info must be a mapping with text keys (a dict), not {type(extra).__name__}: nothing was sent"
+            )
+        try:
+            orjson.dumps(dict(extra))
+        except TypeError as exc:
+            raise ConfigurationError(f"extra_info must hold JSON values: {exc}; nothing was sent") from None
         return extra
 
     def reconcile(self) -> None:

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncengine import (
+    ConfigurationError,
     Device,
     MemorySharedLog,
     ReconcileError,
@@ -236,6 +237,18 @@ def test_extra_info_travels_with_each_batch(a, b, shared) -> None:
     received: list[Any] = []
     b.sync(shared, on_event=lambda e: received.append(e.batch.extra) if isinstance(e, events.Received) else None)
     assert received == [{"app": "shop", "count": 1}]
+
+
+@pytest.mark.parametrize("bad", [lambda entries: [1, 2], lambda entries: {"when": object()}, [("app", "shop")]])
+def test_a_bad_extra_info_fails_that_sync_alone(a, b, shared, bad) -> None:
+    """The review's case: a list from the hook was kept with the batch and every later sync failed on it."""
+    add(a, ("p1", "kettle", 20))
+    with pytest.raises(ConfigurationError, match="extra_info must"):
+        a.sync(shared, extra_info=bad)
+    assert a.status().unshared == 1
+    assert a.sync(shared).sent == 1  # without the hook, the write goes as if nothing had happened
+    b.sync(shared)
+    assert rows(a) == rows(b)
 
 
 def test_events_come_in_stage_order(a, b, shared) -> None:
@@ -857,3 +870,20 @@ def test_applied_counts_only_entries_that_changed_the_table(a, b, shared, tmp_pa
         assert again.received == 2 and again.applied == 0 and rows(a) == rows(b)
     finally:
         other.close()
+
+
+def test_a_custom_reconciler_that_leaves_entries_out_is_refused_and_loses_nothing(a, b, shared) -> None:
+    from syncengine import Plan, reconcile
+
+    add(a, ("p1", "kettle", 20), ("p2", "mug", 5))
+    a.sync(shared)
+    with pytest.raises(ReconcileError, match="left 2 received entries out of its plan"):
+        b.sync(shared, reconciler=lambda entries, states: Plan(rows=[]))
+    assert rows(b) == []
+    done = b.sync(shared, reconciler=lambda entries, states: reconcile(entries, states))  # a whole plan: applied
+    assert done.applied == 2 and rows(a) == rows(b)
+
+
+def test_a_single_stage_may_be_named_as_text(a, shared) -> None:
+    add(a, ("p1", "kettle", 20))
+    assert a.sync(shared, stages="share").sent == 1  # not the letters s, h, a, r, e
