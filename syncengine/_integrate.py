@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import values
 from .core import Settlement, constraint_sides, decided_before, held_behind, settlement, with_decisions
+from .errors import ReconcileError
 from .model import PK, Conflict, Entry, Op
 from .reconcile import Action, Plan, RowPlan, RowState, reconcile
 from .store import Failure, LoadedRow, LogState, SyncedTable, Tx, entry_of, pk_key
@@ -110,7 +111,7 @@ def integrate_entries(
     loaded = tx.load_states({e.key for e in entries}, unknown=False, texts=texts)
     states = {k: v.state for k, v in loaded.items()}
     if options.reconciler is not None:
-        plan = options.reconciler(entries, states)
+        plan = _whole(options.reconciler(entries, states), entries)
     else:
         plan = reconcile(entries, states, double_create=options.double_create, review=review, bulk=True)
         plan = _without_repeats(tx, plan, states, options)
@@ -163,6 +164,23 @@ def integrate_entries(
         if kept and origin is not None:
             tx.add_received(origin[0], origin[1], kept, origin[2], state=LogState.DONE)
     return result
+
+
+def _whole(plan: Plan, entries: Sequence[Entry]) -> Plan:
+    """A custom reconciler's plan, refused when it leaves a received entry out: that entry would be lost unseen."""
+    planned = {(e.table, e.pk, e.version) for r in plan.rows for e in r.entries}
+    planned.update((e.table, e.pk, e.version) for e in plan.new)
+    left = [e for e in entries if (e.table, e.pk, e.version) not in planned]
+    if left:
+        first = left[0]
+        raise ReconcileError(
+            f"the custom reconciler left {len(left)} received {'entry' if len(left) == 1 else 'entries'} out of its "
+            f"plan (the first: {first.op.value} {first.table} {list(first.pk)!r}); every entry must be in a row's "
+            "entries or in plan.new. Nothing of this batch was applied; the next sync tries it again",
+            table=first.table,
+            pk=first.pk,
+        )
+    return plan
 
 
 def _without_repeats(tx: Tx, plan: Plan, states: Mapping[tuple[str, PK], RowState], options: SyncOptions) -> Plan:

@@ -218,6 +218,13 @@ class Device:
         """
         self._check_table(table)
         pks = [tuple(k) if isinstance(k, tuple | list) else (k,) for k in keys]
+        columns = self.catalog[table].pk_columns
+        wrong = next((pk for pk in pks if len(pk) != len(columns)), None)
+        if wrong is not None:
+            raise ConfigurationError(
+                f"table {table}'s key has {len(columns)} column(s) ({', '.join(columns)}): "
+                f"give each key as that many values, not {list(wrong)!r}"
+            )
         with self.store.read() as tx:
             return tx.rows(table, pks)
 

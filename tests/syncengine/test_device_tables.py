@@ -17,6 +17,8 @@ def test_a_device_shows_a_synced_tables_columns_and_reads_its_rows_by_key(a: Dev
     found = sorted(a.rows("products", ["p2", "p1", "missing"]), key=lambda r: r["id"])
     assert [(r["id"], r["name"]) for r in found] == [("p1", "Kettle"), ("p2", "Toaster")]
     assert a.rows("products", [("p1",)])[0]["name"] == "Kettle"
+    with pytest.raises(ConfigurationError, match=r"table products's key has 1 column\(s\) \(id\)"):
+        a.rows("products", [("p1", "extra")])  # a mistake, said as one: not the database's failure
 
 
 def test_reading_a_table_that_is_not_synced_names_the_synced_ones(a: Device) -> None:
