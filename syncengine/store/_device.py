@@ -20,7 +20,7 @@ import orjson
 import sqlalchemy as sa
 
 from .. import capture
-from .._db import explain, where
+from .._db import NOTICE, explain, where
 from ..clock import HybridClock
 from ..core import LogPlace, Meeting, TableDigest, meet
 from ..errors import ConfigurationError, DatabaseError, NotInitializedError, SchemaError
@@ -697,6 +697,8 @@ def install(
     for table in tables:
         if table.name in installed:
             continue
+        for sentence in _cascades(conn, table):
+            log.warning("note: %s", sentence, extra=NOTICE)
         capture.install(conn, table)
         conn.execute(
             s.tables.insert().values(
@@ -714,6 +716,33 @@ def install(
                 table.name,
             )
     drift.record(conn, sorted({*installed, *(t.name for t in tables)}))
+
+
+_ACTIONS = ("CASCADE", "SET NULL", "SET DEFAULT")
+
+
+def _cascades(conn: sa.Connection, table: sa.Table) -> list[str]:
+    """What to say of a table's foreign keys that change rows by themselves (ON DELETE CASCADE, SET NULL…)."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":  # (SQLAlchemy's reflection leaves SQLite's actions out)
+        quote = conn.dialect.identifier_preparer.quote
+        rows = conn.exec_driver_sql(f"PRAGMA foreign_key_list({quote(table.name)})").all()
+        actions = [("UPDATE", str(r[5])) for r in rows] + [("DELETE", str(r[6])) for r in rows]
+    else:
+        fks = table.foreign_key_constraints
+        actions = [("DELETE", fk.ondelete or "") for fk in fks] + [("UPDATE", fk.onupdate or "") for fk in fks]
+    found = sorted({f"ON {when} {action.upper()}" for when, action in actions if action.upper() in _ACTIONS})
+    if not found:
+        return []
+    said = (
+        f"{table.name}: its foreign keys {' and '.join(found)} change rows by themselves; a device whose "
+        "database enforces them repeats the change when it applies a received delete, without recording it, "
+        "so a row it added meanwhile under that parent goes there alone (verify shows it); deleting the "
+        "children explicitly (ON DELETE RESTRICT) makes such a clash a constraint conflict instead"
+    )
+    if dialect in ("mysql", "mariadb"):
+        said += "; and MariaDB runs no trigger for such changes: they are not captured here, so never shared"
+    return [said]
 
 
 def load_catalog(conn: sa.Connection) -> dict[str, SyncedTable]:

@@ -478,3 +478,16 @@ def test_migrate_through_the_cli_drops_a_column_sqlite_refuses_to_drop_while_syn
         assert len(con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()) == 3
     finally:
         con.close()
+
+
+def test_init_says_what_a_cascading_foreign_key_means_for_sync(tmp_path) -> None:
+    path = tmp_path / "shop.db"
+    sqlite_run(
+        path,
+        "CREATE TABLE authors (id TEXT PRIMARY KEY, name TEXT)",
+        "CREATE TABLE books (id TEXT PRIMARY KEY, author_id TEXT REFERENCES authors(id) ON DELETE CASCADE)",
+        "CREATE TABLE notes (id TEXT PRIMARY KEY, book_id TEXT REFERENCES books(id) ON DELETE RESTRICT)",
+    )
+    done = se("init", str(path), "--table", "authors", "--table", "books", "--table", "notes")
+    assert "books: its foreign keys ON DELETE CASCADE change rows by themselves" in done.stderr
+    assert "notes:" not in done.stderr and "authors:" not in done.stderr  # RESTRICT, or no foreign key: nothing to say
