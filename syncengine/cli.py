@@ -38,7 +38,7 @@ from ._verify import AUTO_PUBLISH_ROWS
 from .device import Device, check_name
 from .errors import ConflictError, SyncEngineError
 from .model import SyncReport
-from .options import SyncOptions
+from .options import MAX_INTERVAL, SyncOptions
 
 T = TypeVar("T")
 
@@ -197,6 +197,13 @@ def _open_conflicts(device: Device) -> int:
         return device.status().conflicts
     except SyncEngineError:
         return 0
+
+
+def _finite(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    """A number option's value, refused when it is not a number (NaN passes click's range check)."""
+    if value is not None and value != value:
+        raise click.BadParameter("not a number of seconds")
+    return value
 
 
 @main.command()
@@ -824,7 +831,11 @@ def quarantine(db: str, ids: tuple[int, ...], retry: bool, skip: bool, all_: boo
     help="Automatic sync in the Sync Manager and 'syncengine watch': on or off.",
 )
 @click.option(
-    "--interval", type=click.FloatRange(min=0.1), default=None, help="Seconds between automatic syncs (same two)."
+    "--interval",
+    type=click.FloatRange(min=0.1, max=MAX_INTERVAL),
+    callback=_finite,
+    default=None,
+    help="Seconds between automatic syncs (same two).",
 )
 @click.option("--remote", default=None, metavar="REMOTE", help="Remember this shared log as the device's remote.")
 @click.option("--user", default=None, help="With --remote: the user whose log to use (shared-log databases).")
@@ -1030,7 +1041,8 @@ def resolve(
 @remote_options
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1),
+    type=click.FloatRange(min=0.1, max=MAX_INTERVAL),
+    callback=_finite,
     default=None,
     help="Seconds between syncs, for this run [default: the device's setting, see config --interval].",
 )
@@ -1046,21 +1058,25 @@ def watch(
     device = Device.open(db)
     shared = open_remote(device, remote, user, token)
     done = 0
+    last_failed = False
 
     def say(text: str, *, err: bool = False) -> None:
         for line in text.splitlines():
             click.echo(f"{_console.clock()}  {line}", err=err)
 
     def show(event: SchedulerEvent) -> None:
-        nonlocal done
+        nonlocal done, last_failed
         if not isinstance(event, SyncFinishedEvent):
             return
         done += 1
+        last = max_syncs is not None and done >= max_syncs
+        last_failed = event.report is None
         if event.report is not None:
             say(_summary(event.report, db, _open_conflicts(device)))
-        else:
-            say(f"sync failed: {_console.one_line(event.error)}; next try in {event.retry_in:.0f}s", err=True)
-        if max_syncs is not None and done >= max_syncs:
+        else:  # the last of --max-syncs is not tried again: say so, and exit 1
+            after = "; that was the last try (--max-syncs)" if last else f"; next try in {event.retry_in:.0f}s"
+            say(f"sync failed: {_console.one_line(event.error)}{after}", err=True)
+        if last:
             scheduler.stop()
 
     scheduler = SyncScheduler(device, shared, on_event=show, interval=interval, enabled=True)
@@ -1085,6 +1101,8 @@ def watch(
         interruptible(work)
     finally:
         shared.close()
+    if last_failed:
+        raise click.exceptions.Exit(1)  # a script running --max-syncs learns that the last sync failed
 
 
 @main.command()
@@ -1098,10 +1116,40 @@ def demo(folder: str, as_json: bool) -> None:
 
     if Path(folder).exists() and not Path(folder).is_dir():
         raise click.BadParameter(f"{folder} is a file; give a folder for the demo (new or empty)", param_hint="FOLDER")
+    refusal = _not_for_demo(Path(folder))
+    if refusal:
+        raise click.BadParameter(f"{folder} {refusal}: give a new or empty folder for the demo", param_hint="FOLDER")
 
     result = run_demo(folder, echo=None if as_json else click.echo)
     if as_json:
         print_json(result)
+
+
+_DEMO_FILES = {"shop-a.db": "syncengine_state", "shop-b.db": "syncengine_state", "shared.db": "sharedlog_counter"}
+
+
+def _not_for_demo(root: Any) -> str:
+    """Why the demo must not write into ``root`` ("" when it is new, empty, or an earlier demo's, which it replaces)."""
+    import sqlite3
+
+    if not root.is_dir():
+        return ""
+    for path in sorted(root.iterdir()):
+        base = path.name.removesuffix("-journal").removesuffix("-wal").removesuffix("-shm").removesuffix("-synclock")
+        if base not in _DEMO_FILES:
+            return f"holds {path.name}, which is not the demo's"
+        if base == path.name:
+            try:
+                con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                try:
+                    found = con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (_DEMO_FILES[base],)).fetchone()
+                finally:
+                    con.close()
+            except sqlite3.Error:
+                found = None
+            if found is None:
+                return f"holds a {path.name} that an earlier demo did not make"
+    return ""
 
 
 from ._cli_keys import register as _register_keys  # noqa: E402

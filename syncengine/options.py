@@ -25,6 +25,9 @@ PostReceive = Callable[[list[Entry], ReceivedBatch], Sequence[Entry]]
 ExtraInfo = Mapping[str, Any] | Callable[[Sequence[Entry]], Mapping[str, Any] | None] | None
 
 
+MAX_INTERVAL = 7 * 24 * 3600.0
+"""The longest interval between automatic syncs (a week): longer would be no automatic sync at all."""
+
 @dataclass
 class SyncOptions:
     """Everything one sync can be told; every field has a sensible default.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any
 from .device import Device
 from .errors import ConfigurationError, SyncEngineError
 from .model import SyncReport
+from .options import MAX_INTERVAL
 from .remote import SharedLog
 from .sync import SyncOptions
 
@@ -77,8 +79,8 @@ class SyncScheduler:
         interval: float | None = None,
         enabled: bool | None = None,
     ) -> None:
-        if interval is not None and interval <= 0:
-            raise ConfigurationError("the sync interval must be a positive number of seconds")
+        if interval is not None:
+            _check_interval(interval)
         self._interval = interval
         self._enabled = enabled
         self.device = device
@@ -110,7 +112,7 @@ class SyncScheduler:
         """Seconds between periodic syncs."""
         if self._interval is not None:
             return self._interval
-        return float(self.device.setting("sync.interval", DEFAULT_INTERVAL))
+        return _stored_interval(self.device)
 
     # -- control --------------------------------------------------------------------
 
@@ -193,12 +195,22 @@ class SyncScheduler:
 def configure(device: Device, *, enabled: bool | None = None, interval: float | None = None) -> dict[str, Any]:
     """Change the continuous-sync settings stored in the device; return them all."""
     if interval is not None:
-        if interval <= 0:
-            raise ConfigurationError("the sync interval must be a positive number of seconds")
+        _check_interval(interval)
         device.set_setting("sync.interval", float(interval))
     if enabled is not None:
         device.set_setting("sync.enabled", bool(enabled))
-    return {
-        "enabled": bool(device.setting("sync.enabled", True)),
-        "interval": float(device.setting("sync.interval", DEFAULT_INTERVAL)),
-    }
+    return {"enabled": bool(device.setting("sync.enabled", True)), "interval": _stored_interval(device)}
+
+
+def _check_interval(interval: float) -> None:
+    if not math.isfinite(interval) or not 0 < interval <= MAX_INTERVAL:
+        raise ConfigurationError(
+            f"the sync interval must be a number of seconds above 0 and at most {MAX_INTERVAL:g} (a week), not {interval:g}"
+        )
+
+
+def _stored_interval(device: Device) -> float:
+    """The device's interval setting; one an earlier version let through (NaN, infinity) counts as the default."""
+    stored = device.setting("sync.interval", DEFAULT_INTERVAL)
+    usable = isinstance(stored, int | float) and math.isfinite(stored) and 0 < stored <= MAX_INTERVAL
+    return float(stored) if usable else DEFAULT_INTERVAL

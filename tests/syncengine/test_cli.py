@@ -207,6 +207,25 @@ def test_demo_builds_two_shops_that_converge(tmp_path) -> None:
     assert (tmp_path / "demo" / "shared.db").exists()
     human = se("demo", str(tmp_path / "demo2")).stdout
     assert "both shops hold the same catalogue" in human
+    assert json.loads(se("demo", str(tmp_path / "demo"), "--json").stdout)["converged"] is True  # an earlier demo: replaced
+
+
+def test_demo_never_writes_over_files_that_are_not_an_earlier_demos(tmp_path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    con = sqlite3.connect(mine / "shop-a.db")
+    con.execute("CREATE TABLE precious (x)")
+    con.execute("INSERT INTO precious VALUES (42)")
+    con.commit()
+    con.close()
+    refused = se("demo", str(mine), check=False)
+    assert refused.returncode == 2 and "holds a shop-a.db that an earlier demo did not make" in refused.stderr
+    (mine / "notes.txt").write_text("keep")
+    refused = se("demo", str(mine), check=False)
+    assert refused.returncode == 2 and "not the demo's" in refused.stderr
+    con = sqlite3.connect(mine / "shop-a.db")
+    assert con.execute("SELECT x FROM precious").fetchall() == [(42,)]  # untouched
+    con.close()
 
 
 def _conflicting_pair(tmp_path, *, review: bool) -> tuple[str, str, str]:

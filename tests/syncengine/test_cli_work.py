@@ -372,6 +372,26 @@ def test_watch_syncs_when_automatic_sync_is_off_keeps_the_setting_and_stamps_its
     assert json.loads(se("config", a, "--json").stdout)["interval"] == 60.0  # --interval was for that run
 
 
+def test_watch_whose_last_sync_failed_exits_1_and_says_it_was_the_last_try(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    se("init", a, "--table", "products", "--remote", "http://127.0.0.1:9")
+    failed = se("watch", a, "--token", "t", "--interval", "0.2", "--max-syncs", "2", check=False)
+    lines = failed.stderr.strip().splitlines()
+    assert failed.returncode == 1, failed.stderr
+    assert sum("sync failed" in line for line in lines) == 2
+    assert lines[-1].endswith("that was the last try (--max-syncs)") and "next try" in lines[-2]
+
+
+def test_an_interval_that_is_not_a_number_of_seconds_is_refused_and_nothing_is_stored(tmp_path) -> None:
+    a = make_shop(tmp_path / "a.db")
+    se("init", a, "--table", "products")
+    for bad in ("nan", "inf", "1e300", "0"):
+        refused = se("config", a, "--interval", bad, check=False)
+        assert refused.returncode == 2, (bad, refused.stderr)
+        assert se("watch", a, "--interval", bad, "--max-syncs", "1", check=False).returncode == 2
+    assert json.loads(se("config", a, "--json").stdout)["interval"] == 60.0  # still the default, still readable
+
+
 def test_config_says_what_automatic_sync_governs(tmp_path) -> None:
     a = make_shop(tmp_path / "a.db")
     se("init", a, "--table", "products")
