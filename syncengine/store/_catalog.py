@@ -174,8 +174,14 @@ def _check_for(column_type: sa.types.TypeEngine[Any], dialect: str) -> _ColumnCh
 class SyncedTable:
     """One synced table: its reflected schema and the helpers built from it."""
 
-    def __init__(self, table: sa.Table, dialect: sa.Dialect, *, json_columns: Iterable[str] = ()) -> None:
-        """Wrap a reflected table; ``json_columns`` names the columns that hold JSON but reflect as text."""
+    def __init__(
+        self, table: sa.Table, dialect: sa.Dialect, *, json_columns: Iterable[str] = (), dropped: Iterable[str] = ()
+    ) -> None:
+        """Wrap a reflected table; ``json_columns`` names the columns that hold JSON but reflect as text.
+
+        ``dropped`` names columns this device removed on purpose: values other devices
+        still write to them are left out, not refused (see :meth:`problem`).
+        """
         for name in json_columns:
             table.c[name].type = sa.JSON(none_as_null=True)
         for column in table.columns:
@@ -227,6 +233,7 @@ class SyncedTable:
         """Whether this is a MariaDB table with a ``TIMESTAMP`` column (its triggers changed form once: see _drift)."""
         self.decoder: NativeDecoder = decoder_for(table, dialect)
         self.column_set = frozenset(self.columns)
+        self.dropped = frozenset(dropped) - self.column_set
         self._required_without_default = tuple(
             name
             for name in self._required
@@ -261,8 +268,8 @@ class SyncedTable:
             if type(value) in fits.get(name, ()):
                 continue  # the usual case: a value of the column's own Python type
             if name not in known:
-                if value is None:
-                    continue  # nothing to lose: a column this device lacks, holding NULL
+                if value is None or name in self.dropped:
+                    continue  # nothing to lose: a column this device lacks holding NULL, or one it removed
                 return f"unknown column {name!r} in table {self.name!r}"
             if value is None:
                 if name in self._required:

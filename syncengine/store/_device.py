@@ -748,8 +748,11 @@ def _cascades(conn: sa.Connection, table: sa.Table) -> list[str]:
 def load_catalog(conn: sa.Connection) -> dict[str, SyncedTable]:
     """The synced tables as the database has them now, by name."""
     names = [r.name for r in conn.execute(sa.select(s.tables.c.name).order_by(s.tables.c.name))]
+    dropped: dict[str, list[str]] = client.get_setting(conn, drift.DROPPED, {}) or {}
     return {
-        str(t.name): SyncedTable(t, conn.dialect, json_columns=capture.json_columns(conn, t))
+        str(t.name): SyncedTable(
+            t, conn.dialect, json_columns=capture.json_columns(conn, t), dropped=dropped.get(str(t.name), ())
+        )
         for t in reflect(conn, names)
     }
 

@@ -54,6 +54,9 @@ from ._catalog import SyncedTable, pk_key
 SHAPES = "capture_shapes"
 """The setting that holds each synced table's shape as its triggers were installed for."""
 
+DROPPED = "dropped_columns"
+"""The setting that holds, by table, the columns this device removed (values other devices still send for them are left out)."""
+
 NOTED = "schema_changes"
 """The setting that holds what :func:`repair` did that no sync has reported yet."""
 
@@ -103,12 +106,19 @@ def repair(conn: sa.Connection, catalog: Mapping[str, SyncedTable], *, force: bo
     ]
     _stamp_old_layouts(conn, catalog, {name: stored[name] for name in changed if name in stored})
     said = []
+    dropped: dict[str, list[str]] = client.get_setting(conn, DROPPED, {}) or {}
     for name in changed:
         synced = catalog[name]
         capture.install(conn, synced.table)
         if name not in stored or stored[name] == now[name]:
             continue
         parts, added = _differences(stored[name], now[name])
+        removed = {str(c[0]) for c in stored[name]["columns"]} - {str(c[0]) for c in now[name]["columns"]}
+        gone = (set(dropped.get(name, ())) | removed) - set(synced.columns)
+        if gone != set(dropped.get(name, ())):
+            dropped = {**dropped, name: sorted(gone)}
+            client.set_setting(conn, DROPPED, {k: v for k, v in dropped.items() if v})
+            synced.dropped = frozenset(gone)
         parts.append("triggers re-installed")
         # triggers that render the whole row (PostgreSQL's) captured writes to added columns already
         missed = added and not (now[name]["triggers"] and capture.follows_new_columns(conn.dialect))
@@ -204,7 +214,7 @@ def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[lis
 
 
 def retry_unknown_columns(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> dict[str, int]:
-    """Put entries quarantined for an unknown column that the table has now back to pending; how many, by table.
+    """Put entries quarantined for an unknown column that the table has now (or that it removed) back to pending; by table.
 
     The next reconcile applies them (or quarantines them again, for another reason).
     """
@@ -221,7 +231,7 @@ def retry_unknown_columns(conn: sa.Connection, catalog: Mapping[str, SyncedTable
             continue
         if synced is None or not isinstance(values, dict):
             continue
-        if all(name in synced.column_set or value is None for name, value in values.items()):
+        if all(name in synced.column_set or name in synced.dropped or value is None for name, value in values.items()):
             ids.append(int(log_id))
             found[table] = found.get(table, 0) + 1
     views.requeue(conn, ids)

@@ -455,6 +455,27 @@ def test_a_backfill_in_migrate_reaches_the_other_devices_or_is_refused_before_an
     assert query(devices, "b", "SELECT id, stock FROM products") == [("p1", 5)]
 
 
+@every_dialect
+def test_writes_of_a_device_that_still_has_a_dropped_column_apply_without_it(devices, a, b, shared) -> None:
+    """A rollout: a dropped the column, b has not yet, and b's writes still name it."""
+    add(a, ("p1", "kettle", 10))
+    pump(a, b, remote=shared)
+    a.migrate("ALTER TABLE products DROP COLUMN note")
+    execute(
+        devices,
+        "b",
+        "INSERT INTO products (id, name, price, note) VALUES ('p2', 'mug', 3, 'blue')",
+        "UPDATE products SET price = 11, note = 'green' WHERE id = 'p1'",
+    )
+    b.sync(shared)
+    received = a.sync(shared)
+    assert (received.applied, received.quarantined) == (2, 0)
+    assert query(devices, "a", "SELECT id, name, price FROM products ORDER BY id") == [("p1", "kettle", 11), ("p2", "mug", 3)]
+    b.migrate("ALTER TABLE products DROP COLUMN note")
+    pump(a, b, remote=shared)
+    assert a.verify(shared).in_step and a.status().quarantined == 0
+
+
 def test_migrate_through_the_cli_drops_a_column_sqlite_refuses_to_drop_while_synced(tmp_path) -> None:
     path = tmp_path / "notes.db"
     sqlite_run(path, "CREATE TABLE notes (id TEXT PRIMARY KEY, title TEXT, color TEXT)")
