@@ -18,7 +18,7 @@ from ._verify import compare
 from .core import LogPlace
 from .errors import RemoteError, RemoteUnavailable, SyncEngineError
 from .remote import SharedLog
-from .store import DeviceStore, LogState
+from .store import DeviceStore, LogState, missing_message
 
 Severity = Literal["error", "warning", "info"]
 
@@ -52,7 +52,15 @@ def diagnose(store: DeviceStore, device_id: str, db: str, remote: SharedLog | No
 
 
 def _local(store: DeviceStore, db: str) -> list[Diagnosis]:
-    found: list[Diagnosis] = []
+    found = [
+        Diagnosis(
+            "table_missing",
+            "error",
+            missing_message(name, db),
+            f'syncengine migrate {db} "ALTER TABLE … RENAME TO {name}"   (or create it again, then: syncengine init {db} --table {name})',
+        )
+        for name in store.missing
+    ]
     with store.read() as tx:
         offset = tx.setting("clock_offset_ms")
         quarantined = tx.quarantined()

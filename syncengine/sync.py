@@ -37,7 +37,15 @@ from ._integrate import BatchResult, integrate, integrate_entries, retry_constra
 from ._verify import AUTO_PUBLISH_ROWS, publish
 from .core import LogPlace
 from .crypto import Keys, Unreadable, is_sealed, key_command, keys_for_sync
-from .errors import ConfigurationError, DatabaseError, KeyMissing, RemoteError, SyncCancelled, SyncEngineError
+from .errors import (
+    ConfigurationError,
+    DatabaseError,
+    KeyMissing,
+    RemoteError,
+    SchemaError,
+    SyncCancelled,
+    SyncEngineError,
+)
 from .events import (
     ConflictDecided,
     ConflictEvent,
@@ -56,7 +64,7 @@ from .model import Entry, PullResult, PushResult, ReceivedBatch, SyncReport
 from .options import STAGES, ExtraInfo, PostReceive, PreSend, SyncOptions
 from .reconcile import Plan, RowPlan
 from .remote import SharedLog, remote_url
-from .store import DeviceStore, Outgoing, Tx, entry_of
+from .store import DeviceStore, Outgoing, Tx, entry_of, missing_message
 
 log = logging.getLogger("syncengine")
 
@@ -714,6 +722,8 @@ def run(
 
     ``notify`` hears of every conflict the sync finds or settles.
     """
+    if store.missing:  # before the shared log hears of this device
+        raise SchemaError(missing_message(store.missing[0], _db.where(store.engine.url)), table=store.missing[0])
     needs_remote = {"receive", "share"} & set(options.stages)
     if needs_remote and remote is None:
         raise ConfigurationError(f"stages {sorted(needs_remote)} need a remote shared log")

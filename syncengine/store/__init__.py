@@ -10,7 +10,18 @@ database (an SQLite file, PostgreSQL or MariaDB).
 from ._apply import Executor, Failure, execute_plan
 from ._catalog import SyncedTable, pk_key
 from ._client import entry_of
-from ._device import Assign, DeviceStore, LoadedRow, LogState, Outgoing, Tx, install, load_catalog, reflect
+from ._device import (
+    Assign,
+    DeviceStore,
+    LoadedRow,
+    LogState,
+    Outgoing,
+    Tx,
+    install,
+    load_catalog,
+    missing_message,
+    reflect,
+)
 from ._shared import SqlSharedLog, copy_log
 from ._snapshot import read_page
 from ._snapshot_file import can_write_file, registers_fit, write_file
@@ -32,6 +43,7 @@ __all__ = [
     "execute_plan",
     "install",
     "load_catalog",
+    "missing_message",
     "pk_key",
     "read_page",
     "reflect",

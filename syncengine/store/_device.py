@@ -51,9 +51,11 @@ Assign = stamping.Assign
 class Tx:
     """One open transaction of a device database, and the engine's operations on it."""
 
-    def __init__(self, conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> None:
+    def __init__(self, conn: sa.Connection, catalog: Mapping[str, SyncedTable], missing: Sequence[str] = ()) -> None:
         self.conn = conn
         self.catalog = catalog
+        self.missing = missing
+        """Synced tables the database no longer has: stamping (and so any sync) refuses until they are back."""
         self.keeps_outbox = strategy(conn).outbox
         """Whether this database keeps stamped batches whole in the outbox until they are shared (SQLite)."""
 
@@ -98,7 +100,13 @@ class Tx:
     def stamp(
         self, device_id: str, *, limit: int | None = None, assign: Assign | None = None, keep: bool = True
     ) -> int:
-        """Stamp captured local writes; see :func:`._stamping.stamp`."""
+        """Stamp captured local writes; see :func:`._stamping.stamp`.
+
+        Refused while a synced table is missing: its captured writes could not be read,
+        and would otherwise be dropped as the writes of a table whose sync was removed.
+        """
+        if self.missing:
+            raise SchemaError(missing_message(self.missing[0], where(self.conn.engine.url)), table=self.missing[0])
         return stamping.stamp(self.conn, self.catalog, device_id, limit=limit, assign=assign, keep=keep)
 
     def outboxed(self) -> list[Any]:
@@ -524,6 +532,8 @@ class DeviceStore:
                 )
             missing = [t for t in s.metadata.sorted_tables if t.name not in present]
             self.catalog = load_catalog(conn)
+            self.missing = [n for n in drift.synced_names(conn) if n not in self.catalog]
+            """Synced tables the database no longer has (renamed or dropped by another program): a sync refuses."""
         if missing:  # made by an older version: add the engine's newer tables
             with self.translated(), engine.begin() as conn:
                 s.metadata.create_all(conn, tables=missing, checkfirst=True)
@@ -541,13 +551,13 @@ class DeviceStore:
     def begin(self) -> Iterator[Tx]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         with self.translated(), self.engine.begin() as conn:
-            yield Tx(conn, self.catalog)
+            yield Tx(conn, self.catalog, self.missing)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
         """A transaction for reading: on SQLite it takes no write lock."""
         with self.translated(), self.engine.connect() as conn:
-            yield Tx(conn.execution_options(syncengine_read=True), self.catalog)
+            yield Tx(conn.execution_options(syncengine_read=True), self.catalog, self.missing)
 
     def reload(self) -> list[str]:
         """Reflect the synced tables again (after a migration) and re-create their triggers; return what changed.
@@ -595,7 +605,8 @@ class DeviceStore:
             catalog = load_catalog(conn)
             said = drift.repair(conn, catalog, force=True)
             drift.note(conn, said, told=told)
-        self.catalog = catalog
+            missing = [n for n in drift.synced_names(conn) if n not in catalog]
+        self.catalog, self.missing = catalog, missing
         for sentence in said:
             log.warning("schema change: %s", sentence)
         return said
@@ -633,6 +644,8 @@ class DeviceStore:
             else:
                 said = found
                 drift.note(conn, found)
+            if catalog is not None:
+                self.missing = [n for n in drift.synced_names(conn) if n not in catalog]
         if catalog is not None:
             self.catalog = catalog
         for sentence in found:
@@ -745,9 +758,19 @@ def _cascades(conn: sa.Connection, table: sa.Table) -> list[str]:
     return [said]
 
 
+def missing_message(name: str, db: str) -> str:
+    """What to say of a synced table the database no longer has, and what to do."""
+    return (
+        f"synced table {name!r} is missing from {db} (renamed or dropped by another program?): rename it back "
+        f'(syncengine migrate {db} "ALTER TABLE … RENAME TO {name}"), or create it again and run '
+        f"'syncengine init {db} --table {name}'"
+    )
+
+
 def load_catalog(conn: sa.Connection) -> dict[str, SyncedTable]:
-    """The synced tables as the database has them now, by name."""
-    names = [r.name for r in conn.execute(sa.select(s.tables.c.name).order_by(s.tables.c.name))]
+    """The synced tables as the database has them now, by name (one the database lacks is left out)."""
+    present = set(sa.inspect(conn).get_table_names())
+    names = [name for name in drift.synced_names(conn) if name in present]  # a missing one: see missing_tables
     dropped: dict[str, list[str]] = client.get_setting(conn, drift.DROPPED, {}) or {}
     return {
         str(t.name): SyncedTable(

@@ -61,6 +61,11 @@ NOTED = "schema_changes"
 """The setting that holds what :func:`repair` did that no sync has reported yet."""
 
 
+def synced_names(conn: sa.Connection) -> list[str]:
+    """The names of the tables sync was installed on, whether the database still has them or not."""
+    return [str(r.name) for r in conn.execute(sa.select(s.tables.c.name).order_by(s.tables.c.name))]
+
+
 def look(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> tuple[bool, list[str]]:
     """Whether any synced table (or the set of them) differs from the shapes stored, or key texts need rewriting; what is noted.
 
@@ -176,6 +181,8 @@ def _stamp_old_layouts(conn: sa.Connection, catalog: Mapping[str, SyncedTable], 
             layouts[name] = old
     if not layouts:
         return
+    if any(name not in catalog for name in synced_names(conn)):  # a missing table's writes: not orphans
+        return  # the sync that follows refuses until it is back; its writes wait, captured
     as_captured = dict(catalog)
     for name, old in layouts.items():
         view = copy.copy(catalog[name])

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from syncengine import Device
+from syncengine import Device, SchemaError
 from syncengine.errors import ConfigurationError, DatabaseError
 
 from .helpers import add, every_dialect, no_conflicts, pump, rows
+from .test_cli import se
 
 # How each database rebuilds a table the way Alembic's batch mode and SQLite tools do:
 # create a new table, copy the rows, drop the old table, rename the new one.
@@ -96,13 +97,6 @@ def query(devices: Any, name: str, sql: str) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in conn.exec_driver_sql(sql)]
     finally:
         engine.dispose()
-
-
-def se(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the ``syncengine`` command as a person would; fail on a non-zero exit."""
-    result = subprocess.run([sys.executable, "-m", "syncengine", *args], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"syncengine {' '.join(args)} failed: {result.stderr}"
-    return result
 
 
 def sqlite_run(path: Path | str, *statements: str) -> None:
@@ -512,3 +506,33 @@ def test_init_says_what_a_cascading_foreign_key_means_for_sync(tmp_path) -> None
     done = se("init", str(path), "--table", "authors", "--table", "books", "--table", "notes")
     assert "books: its foreign keys ON DELETE CASCADE change rows by themselves" in done.stderr
     assert "notes:" not in done.stderr and "authors:" not in done.stderr  # RESTRICT, or no foreign key: nothing to say
+
+
+def test_a_synced_table_renamed_by_another_program_stops_only_the_sync_and_renaming_it_back_loses_nothing(
+    tmp_path,
+) -> None:
+    a, b, log = tmp_path / "a.db", tmp_path / "b.db", str(tmp_path / "log.db")
+    for path in (a, b):
+        sqlite_run(path, "CREATE TABLE notes (id TEXT PRIMARY KEY, title TEXT)", "CREATE TABLE tags (id TEXT PRIMARY KEY)")
+        se("init", str(path), "--table", "notes", "--table", "tags", "--remote", log)
+    sqlite_run(a, "INSERT INTO notes VALUES ('n1', 'one')")
+    se("sync", str(a))
+    sqlite_run(a, "INSERT INTO notes VALUES ('n2', 'two')", "ALTER TABLE notes RENAME TO notes_old")
+    sqlite_run(a, "INSERT INTO notes_old VALUES ('n3', 'three')")  # the triggers went along: still captured
+    for command in ("status", "log", "history", "config", "conflicts", "quarantine", "devices"):
+        assert se(command, str(a)).returncode == 0, command  # everything but a sync still works
+    refused = se("sync", str(a), check=False)
+    assert refused.returncode == 1 and "synced table 'notes' is missing from" in refused.stderr
+    assert "RENAME TO notes" in refused.stderr and "Traceback" not in refused.stderr
+    found = json.loads(se("doctor", str(a), "--json", check=False).stdout)
+    assert [f["code"] for f in found if f["severity"] == "error"] == ["table_missing"]
+    with pytest.raises(SchemaError) as error:  # the API says the same, naming the table
+        Device.open(str(a)).sync(log)
+    assert error.value.table == "notes"
+    se("migrate", str(a), "ALTER TABLE notes_old RENAME TO notes")
+    assert "sent 2" in se("sync", str(a)).stdout
+    se("sync", str(b))
+    con = sqlite3.connect(b)
+    assert con.execute("SELECT id FROM notes ORDER BY id").fetchall() == [("n1",), ("n2",), ("n3",)]
+    con.close()
+    assert json.loads(se("verify", str(a), "--json").stdout)["in_step"] is True
