@@ -166,6 +166,12 @@ def _failure(
     """
     from .._db import explain, where
 
+    if getattr(getattr(exc, "orig", exc), "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY_DBMOVED:
+        # SQLite says "read-only" for a file moved or deleted under an open connection: it may come back
+        return RemoteUnavailable(
+            f"the shared log file {where(engine.url)} was moved or deleted while in use: put it back at that path, "
+            "or point --remote at its new place"
+        )
     message = explain(exc, where(engine.url), role=role)
     if doing:
         message = f"cannot {doing}: {message}"

@@ -887,3 +887,20 @@ def test_a_custom_reconciler_that_leaves_entries_out_is_refused_and_loses_nothin
 def test_a_single_stage_may_be_named_as_text(a, shared) -> None:
     add(a, ("p1", "kettle", 20))
     assert a.sync(shared, stages="share").sent == 1  # not the letters s, h, a, r, e
+
+
+def test_a_shared_log_file_moved_away_while_open_is_unreachable_not_read_only(a, tmp_path) -> None:
+    """What watch met: SQLite calls a file moved under an open connection read-only; it is away, and may come back."""
+    path = tmp_path / "moving.db"
+    log = SqlSharedLog(str(path))
+    try:
+        a.sync(log)
+        path.rename(tmp_path / "elsewhere.db")
+        add(a, ("p1", "kettle", 20))
+        with pytest.raises(RemoteUnavailable, match="was moved or deleted while in use: put it back") as away:
+            a.sync(log)
+        assert away.value.retryable  # so watch backs off and tries again
+        (tmp_path / "elsewhere.db").rename(path)
+        assert a.sync(log).sent == 1
+    finally:
+        log.close()
