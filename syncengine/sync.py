@@ -416,7 +416,7 @@ class _Run:
         for done in done_here:
             self._tally(done)
         for received, malformed in counts:
-            self.report.received += received
+            self.report.received += received + malformed  # a malformed entry was received too (and quarantined)
             self.report.quarantined += malformed
             self.report.received_batches += 1
         return found, settled

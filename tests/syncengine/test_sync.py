@@ -214,7 +214,7 @@ def test_an_entry_with_a_malformed_version_is_quarantined_and_the_rest_lands(a, 
         payload["entries"][0][0] = version.format(device=a.device_id)
         conn.exec_driver_sql("UPDATE sharedlog_batches SET payload = ?", (orjson.dumps(payload),))
     report = b.sync(shared)
-    assert (report.applied, report.quarantined) == (1, 1)
+    assert (report.received, report.applied, report.quarantined) == (2, 1, 1)  # received counts the bad one too
     assert reason in b.quarantined()[0].reason
     assert [r["id"] for r in rows(b)] == ["p2"]
     add(b, ("p3", "pot", 4))  # the clock was not moved by the bad version: b still writes and syncs
