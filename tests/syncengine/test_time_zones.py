@@ -53,7 +53,9 @@ def _instant(value: dt.datetime | None) -> dt.datetime | None:
 
 def _events(dialect: str) -> sa.Table:
     """A table keyed by a datetime."""
-    return sa.Table("events", sa.MetaData(), sa.Column("at", _moment(dialect), primary_key=True), sa.Column("what", sa.Text))
+    return sa.Table(
+        "events", sa.MetaData(), sa.Column("at", _moment(dialect), primary_key=True), sa.Column("what", sa.Text)
+    )
 
 
 class Team:
@@ -344,83 +346,85 @@ def _in_zone(url: str, zone: str) -> str:
     return str(sa.make_url(to_url(url)).update_query_dict({"init_command": f"SET time_zone = '{zone}'"}))
 
 
+class Stamps:
+    """A MariaDB database whose every session is at +05:45 and a PostgreSQL one, each with a ``stamps`` table."""
+
+    def __init__(self, new_db: Any) -> None:
+        self.urls = {"mysql": _in_zone(new_db("mysql"), "+05:45"), "postgresql": new_db("postgresql")}
+        self.tables = {d: _stamps(d) for d in self.urls}
+        self.engines = {d: sa.create_engine(to_url(url)) for d, url in self.urls.items()}
+        for dialect, engine in self.engines.items():
+            self.tables[dialect].metadata.create_all(engine)
+        self.devices: dict[str, Device] = {}
+
+    def insert(self, dialect: str, rows: list[dict[str, Any]]) -> None:
+        with self.engines[dialect].begin() as conn:
+            conn.execute(self.tables[dialect].insert(), rows)
+
+    def held(self, dialect: str) -> dict[str, dt.datetime]:
+        with self.engines[dialect].connect() as conn:
+            return {r.id: r.at for r in conn.execute(sa.select(self.tables[dialect]))}
+
+    def close(self) -> None:
+        for device in self.devices.values():
+            device.close()
+        for engine in self.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def stamps(new_db) -> Iterator[Stamps]:
+    made = Stamps(new_db)
+    yield made
+    made.close()
+
+
 @pytest.mark.postgres
 @pytest.mark.mysql
-def test_a_mariadb_timestamp_written_in_another_time_zone_travels_as_its_instant(new_db) -> None:
-    maria, postgres = _in_zone(new_db("mysql"), "+05:45"), new_db("postgresql")
-    tables = {"mysql": _stamps("mysql"), "postgresql": _stamps("postgresql")}
-    engines = {"mysql": sa.create_engine(maria), "postgresql": sa.create_engine(to_url(postgres))}
-    for dialect, engine in engines.items():
-        tables[dialect].metadata.create_all(engine)
+def test_a_mariadb_timestamp_written_in_another_time_zone_travels_as_its_instant(stamps, new_db) -> None:
+    stamps.devices = {d: Device.init(url, ["stamps"]) for d, url in stamps.urls.items()}
     remote = _shared(new_db)
-    devices = {"mysql": Device.init(maria, ["stamps"]), "postgresql": Device.init(postgres, ["stamps"])}
     try:
         ten_utc = dt.datetime(2024, 5, 1, 10, 0, 0, 250000)
-        with engines["mysql"].begin() as conn:  # 15:45:00.25 in the session's zone is 10:00:00.25 UTC
-            conn.execute(tables["mysql"].insert(), [{"id": "m1", "at": dt.datetime(2024, 5, 1, 15, 45, 0, 250000)}])
-        with engines["postgresql"].begin() as conn:
-            conn.execute(tables["postgresql"].insert(), [{"id": "p1", "at": ten_utc.replace(tzinfo=UTC)}])
+        stamps.insert("mysql", [{"id": "m1", "at": dt.datetime(2024, 5, 1, 15, 45, 0, 250000)}])  # 10:00:00.25 UTC
+        stamps.insert("postgresql", [{"id": "p1", "at": ten_utc.replace(tzinfo=UTC)}])
         for _ in range(2):
-            for device in devices.values():
+            for device in stamps.devices.values():
                 device.sync(remote)
-        with engines["postgresql"].connect() as conn:
-            held = {r.id: utc_wall(r.at) for r in conn.execute(sa.select(tables["postgresql"]))}
-        assert held == {"m1": ten_utc, "p1": ten_utc}
-        with engines["mysql"].connect() as conn:  # the instant, shown in the session's zone
-            shown = {r.id: r.at for r in conn.execute(sa.select(tables["mysql"]))}
-        assert shown == {
-            "m1": dt.datetime(2024, 5, 1, 15, 45, 0, 250000),
-            "p1": dt.datetime(2024, 5, 1, 15, 45, 0, 250000),
-        }
-        for device in devices.values():
+        assert {k: utc_wall(v) for k, v in stamps.held("postgresql").items()} == {"m1": ten_utc, "p1": ten_utc}
+        shown = dt.datetime(2024, 5, 1, 15, 45, 0, 250000)  # the instant, shown in the session's zone
+        assert stamps.held("mysql") == {"m1": shown, "p1": shown}
+        for device in stamps.devices.values():
             assert device.verify(remote).in_step
             assert device.conflicts(include_decided=True) == []
     finally:
         remote.close()
-        for device in devices.values():
-            device.close()
-        for engine in engines.values():
-            engine.dispose()
 
 
 @pytest.mark.postgres
 @pytest.mark.mysql
 def test_a_mariadb_device_whose_triggers_captured_the_session_zone_gets_new_ones_at_its_next_sync(
-    new_db, monkeypatch
+    stamps, new_db, monkeypatch
 ) -> None:
     import syncengine.capture._mysql as triggers
 
-    maria, postgres = _in_zone(new_db("mysql"), "+05:45"), new_db("postgresql")
-    tables = {"mysql": _stamps("mysql"), "postgresql": _stamps("postgresql")}
-    engines = {"mysql": sa.create_engine(maria), "postgresql": sa.create_engine(to_url(postgres))}
-    for dialect, engine in engines.items():
-        tables[dialect].metadata.create_all(engine)
     earlier = triggers._cell
     with (
         monkeypatch.context() as patch
     ):  # installed by an earlier version: a TIMESTAMP captured as the session shows it
-        patch.setattr(
-            triggers,
-            "_cell",
-            lambda column, ref: ref if isinstance(column.type, mysql.TIMESTAMP) else earlier(column, ref),
-        )
-        Device.init(maria, ["stamps"]).close()
-    with engines["mysql"].begin() as conn:
+        patch.setattr(triggers, "_cell", lambda c, ref: ref if isinstance(c.type, mysql.TIMESTAMP) else earlier(c, ref))
+        Device.init(stamps.urls["mysql"], ["stamps"]).close()
+    with stamps.engines["mysql"].begin() as conn:
         conn.exec_driver_sql("DELETE FROM syncengine_state WHERE `key` = 'stored_form'")
+    stamps.devices = {
+        "mysql": Device.open(stamps.urls["mysql"]),
+        "postgresql": Device.init(stamps.urls["postgresql"], ["stamps"]),
+    }
     remote = _shared(new_db)
-    devices = {"mysql": Device.open(maria), "postgresql": Device.init(postgres, ["stamps"])}
     try:
-        with engines["mysql"].begin() as conn:
-            conn.execute(tables["mysql"].insert(), [{"id": "m1", "at": dt.datetime(2024, 5, 1, 15, 45)}])
-        for device in devices.values():
-            report = device.sync(remote)
-            assert report.schema_changes == []  # nothing the person changed: said nowhere
-        with engines["postgresql"].connect() as conn:
-            held = {r.id: utc_wall(r.at) for r in conn.execute(sa.select(tables["postgresql"]))}
-        assert held == {"m1": dt.datetime(2024, 5, 1, 10, 0)}
+        stamps.insert("mysql", [{"id": "m1", "at": dt.datetime(2024, 5, 1, 15, 45)}])
+        for device in stamps.devices.values():
+            assert device.sync(remote).schema_changes == []  # nothing the person changed: said nowhere
+        assert {k: utc_wall(v) for k, v in stamps.held("postgresql").items()} == {"m1": dt.datetime(2024, 5, 1, 10, 0)}
     finally:
         remote.close()
-        for device in devices.values():
-            device.close()
-        for engine in engines.values():
-            engine.dispose()
