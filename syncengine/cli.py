@@ -1125,31 +1125,31 @@ def demo(folder: str, as_json: bool) -> None:
         print_json(result)
 
 
-_DEMO_FILES = {"shop-a.db": "syncengine_state", "shop-b.db": "syncengine_state", "shared.db": "sharedlog_counter"}
+def _demo_base(name: str) -> str:
+    """The database a file belongs to (its journal, WAL or sync lock beside it), else the name itself."""
+    for suffix in ("-journal", "-wal", "-shm", "-synclock"):
+        name = name.removesuffix(suffix)
+    return name
 
 
 def _not_for_demo(root: Any) -> str:
-    """Why the demo must not write into ``root`` ("" when it is new, empty, or an earlier demo's, which it replaces)."""
-    import sqlite3
+    """Why the demo must not write into ``root`` ("" when it is new, empty, or one an earlier demo made).
+
+    A demo marks its folder (``demo.DEMO_MARK``); only a marked folder holding nothing
+    but the demo's files is written over, so no database of a person's is, whatever
+    its name.
+    """
+    from .demo import DEMO_FILES, DEMO_MARK
 
     if not root.is_dir():
         return ""
-    for path in sorted(root.iterdir()):
-        base = path.name.removesuffix("-journal").removesuffix("-wal").removesuffix("-shm").removesuffix("-synclock")
-        if base not in _DEMO_FILES:
-            return f"holds {path.name}, which is not the demo's"
-        if base == path.name:
-            try:
-                con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-                try:
-                    found = con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (_DEMO_FILES[base],)).fetchone()
-                finally:
-                    con.close()
-            except sqlite3.Error:
-                found = None
-            if found is None:
-                return f"holds a {path.name} that an earlier demo did not make"
-    return ""
+    found = sorted(path.name for path in root.iterdir())
+    if not found:
+        return ""
+    if DEMO_MARK not in found:
+        return f"holds {found[0]}{' and more' if len(found) > 1 else ''}, and no earlier demo made it"
+    strays = [name for name in found if name != DEMO_MARK and _demo_base(name) not in DEMO_FILES]
+    return f"holds {strays[0]}, which is not the demo's" if strays else ""
 
 
 from ._cli_keys import register as _register_keys  # noqa: E402

@@ -50,11 +50,17 @@ def _line(echo: Echo, who: str, report: SyncReport) -> dict[str, Any]:
     return {"device": who, "sent": report.sent, "received": report.received, "applied": report.applied}
 
 
+DEMO_FILES = ("shop-a.db", "shop-b.db", "shared.db")
+DEMO_MARK = ".syncengine-demo"
+"""The file a demo leaves in its folder: a folder holding it is one a demo may write over again."""
+
+
 def run_demo(folder: str | Path, echo: Echo = print) -> dict[str, Any]:
     """Build the demo in ``folder`` (its three files are replaced) and return what moved."""
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
-    for name in ("shop-a.db", "shop-b.db", "shared.db"):
+    (root / DEMO_MARK).write_text("made by 'syncengine demo': running it again replaces its files\n", encoding="utf-8")
+    for name in DEMO_FILES:
         (root / name).unlink(missing_ok=True)
     shop_a = Device.init(str(root / "shop-a.db"), metadata=metadata, name="shop-a")
     shop_b = Device.init(str(root / "shop-b.db"), metadata=metadata, name="shop-b")

@@ -120,10 +120,17 @@ def meet(
         )
         return Meeting(LogPlace(0, theirs), new_log=True, restored=why)
     if place.marked is not None and info.last_pull_seq < place.marked:
-        why = (
-            f"the shared log's registry says device {info.device_id} read up to batch number {info.last_pull_seq}, "
-            f"but it had recorded {place.marked}: the log was restored from a backup or rolled back"
-        )
+        if info.last_pull_at is None and not info.last_pull_seq:  # registered afresh: forgotten there, or a log from before it
+            why = (
+                f"the shared log's registry had no record of device {info.device_id}, which had read up to batch "
+                f"number {place.marked} there: it was forgotten in the log (devices --forget), or the log was "
+                "restored from a backup taken before this device first synced"
+            )
+        else:
+            why = (
+                f"the shared log's registry says device {info.device_id} read up to batch number {info.last_pull_seq}, "
+                f"but it had recorded {place.marked}: the log was restored from a backup or rolled back"
+            )
         return Meeting(LogPlace(info.last_pull_seq, theirs), new_log=True, restored=why)
     if theirs is not None and (place.pushed is None or theirs > place.pushed):
         place = LogPlace(place.cursor, theirs, place.marked)  # pushed by this database; the sync that did so died before recording it

@@ -219,13 +219,20 @@ def test_demo_never_writes_over_files_that_are_not_an_earlier_demos(tmp_path) ->
     con.commit()
     con.close()
     refused = se("demo", str(mine), check=False)
-    assert refused.returncode == 2 and "holds a shop-a.db that an earlier demo did not make" in refused.stderr
-    (mine / "notes.txt").write_text("keep")
-    refused = se("demo", str(mine), check=False)
-    assert refused.returncode == 2 and "not the demo's" in refused.stderr
+    assert refused.returncode == 2 and "holds shop-a.db, and no earlier demo made it" in refused.stderr
     con = sqlite3.connect(mine / "shop-a.db")
     assert con.execute("SELECT x FROM precious").fetchall() == [(42,)]  # untouched
     con.close()
+    (tmp_path / "synced").mkdir()
+    synced = make_shop(tmp_path / "synced" / "shop-a.db", ("p1", "mine"))  # a device of one's own, named as the demo's
+    se("init", synced, "--table", "products")
+    assert se("demo", str(tmp_path / "synced"), check=False).returncode == 2
+    assert names(synced) == ["mine"]
+    demo = tmp_path / "demo"
+    se("demo", str(demo))
+    (demo / "notes.txt").write_text("keep")  # a demo's folder holding something else: refused too
+    refused = se("demo", str(demo), check=False)
+    assert refused.returncode == 2 and "holds notes.txt, which is not the demo's" in refused.stderr
 
 
 def _conflicting_pair(tmp_path, *, review: bool) -> tuple[str, str, str]:

@@ -432,7 +432,8 @@ def test_a_device_that_is_gone_can_be_forgotten_and_comes_back_whole_if_it_syncs
     assert unknown.returncode == 1 and "lists no device 'nobody'" in unknown.stderr
     shutil.copy(backup, b)  # found again after all: it registers again, and every write reaches both
     _write(b, "INSERT INTO products (id, name) VALUES ('k3', 'three')")
-    _sync(b, log)
+    back = _sync(b, log)
+    assert "it was forgotten in the log (devices --forget)" in back["log_restored"]  # not only "restored"
     _sync(a, log)
     assert names(a) == names(b) == ["one", "two", "three"]
     assert sorted(d["name"] for d in json.loads(se("devices", a, "--remote", log, "--json").stdout)) == ["a", "b"]
