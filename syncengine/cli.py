@@ -615,7 +615,9 @@ def status(db: str, as_json: bool) -> None:
         return
     remembered = device.remote_settings()
     click.echo(f"device      {st.name} ({st.device_id})")
-    click.echo(f"tables      {', '.join(st.tables)}")
+    missing = device.missing_tables
+    gone = f"{'; ' if st.tables else ''}missing from the database: {', '.join(missing)} (see: syncengine doctor {db})"
+    click.echo(f"tables      {', '.join(st.tables)}{gone if missing else ''}")
     click.echo(f"remote      {_remote_text(device, remembered)}")
     click.echo(f"unshared    {st.unshared}")
     click.echo(f"pending     {st.pending}")
@@ -697,6 +699,8 @@ def log(db: str, unshared: bool, pending: bool, table: str | None, limit: int | 
         pk = r.as_json()["pk"]
         key = _value_text(pk[0] if isinstance(pk, list) and len(pk) == 1 else pk, 14)
         what = f"  ({r.reason})" if r.reason else ""
+        if pk is None and r.table in device.missing_tables:  # captured, unreadable until its table is back
+            what = f"  (table {r.table} is missing: see syncengine doctor {db})"
         by = f"  [{r.device_id[:8]}]" if r.device_id else ""
         click.echo(f"{r.id:>6} {r.state:<11} {r.op:<9} {r.table:<12} {key:<14} {_change_text(r)}{by}{what}")
 

@@ -206,6 +206,11 @@ class Device:
         """The names of the synced tables."""
         return tuple(self.catalog)
 
+    @property
+    def missing_tables(self) -> tuple[str, ...]:
+        """Synced tables the database no longer has (renamed or dropped by another program): a sync refuses until they are back."""
+        return tuple(self.store.missing)
+
     def table(self, name: str) -> sa.Table:
         """The SQLAlchemy table of a synced table, as reflected (its columns' types, its primary key)."""
         self._check_table(name)

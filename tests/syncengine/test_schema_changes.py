@@ -521,6 +521,8 @@ def test_a_synced_table_renamed_by_another_program_stops_only_the_sync_and_renam
     sqlite_run(a, "INSERT INTO notes_old VALUES ('n3', 'three')")  # the triggers went along: still captured
     for command in ("status", "log", "history", "config", "conflicts", "quarantine", "devices"):
         assert se(command, str(a)).returncode == 0, command  # everything but a sync still works
+    assert "missing from the database: notes" in se("status", str(a)).stdout
+    assert "table notes is missing" in se("log", str(a)).stdout  # its captured writes wait, unreadable meanwhile
     refused = se("sync", str(a), check=False)
     assert refused.returncode == 1 and "synced table 'notes' is missing from" in refused.stderr
     assert "RENAME TO notes" in refused.stderr and "Traceback" not in refused.stderr
