@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from .._db import driver_message, is_interrupt
 from ..model import Entry
 from ..reconcile import Action, Plan, RowPlan, created_row
-from ._catalog import SyncedTable
+from ._catalog import SyncedTable, datetime_key_texts
 from ._dialects import strategy
 
 
@@ -110,14 +110,12 @@ def _write(
         elif row.action is Action.UPDATE:
             changed = synced.own(row.values)
             params: dict[str, object] = {f"v_{c}": v for c, v in changed.items()}
-            params.update({f"k_{c}": v for c, v in zip(synced.pk_columns, synced.own_key(row.pk), strict=True)})
+            params.update(_key_params(synced, row.pk))
             columns = tuple(changed)
             if columns:
                 updates.setdefault((row.table, columns), []).append(params)
         elif row.action is Action.DELETE:
-            deletes.setdefault(row.table, []).append(
-                {f"k_{c}": v for c, v in zip(synced.pk_columns, synced.own_key(row.pk), strict=True)}
-            )
+            deletes.setdefault(row.table, []).append(_key_params(synced, row.pk))
     for name, batch in deletes.items():
         table = catalog[name].table
         conn.execute(table.delete().where(*_key_match(catalog[name])), batch)
@@ -144,4 +142,14 @@ def insert_rows(
 
 
 def _key_match(synced: SyncedTable) -> list[sa.ColumnElement[bool]]:
+    if synced.text_datetime_key:  # each text SQLite may hold the key as, bound as text
+        column = synced.table.c[synced.pk_columns[0]]
+        return [column.in_([sa.bindparam(f"k_{i}", type_=sa.String()) for i in range(3)])]
     return [synced.table.c[c] == sa.bindparam(f"k_{c}") for c in synced.pk_columns]
+
+
+def _key_params(synced: SyncedTable, pk: tuple[object, ...]) -> dict[str, object]:
+    """The parameters :func:`_key_match` binds for one row's key."""
+    if synced.text_datetime_key:
+        return {f"k_{i}": text for i, text in enumerate(datetime_key_texts(synced.own_key(pk)[0]))}
+    return {f"k_{c}": v for c, v in zip(synced.pk_columns, synced.own_key(pk), strict=True)}

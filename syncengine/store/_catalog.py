@@ -52,6 +52,19 @@ def pk_key(pk: Iterable[Any]) -> str:
     return orjson.dumps([values.encode(values.utc_wall(v) if isinstance(v, dt.datetime) else v) for v in pk]).decode()
 
 
+def datetime_key_texts(value: Any) -> list[str]:
+    """The texts an SQLite DATETIME key of this value may be stored as: with microseconds (SQLAlchemy's), milliseconds, none.
+
+    Always three, the first repeated where a shorter one would not be the same instant.
+    """
+    if not isinstance(value, dt.datetime):
+        return [value, value, value]
+    whole = value.strftime("%Y-%m-%d %H:%M:%S")
+    full = f"{whole}.{value.microsecond:06d}"
+    milli = f"{whole}.{value.microsecond // 1000:03d}" if value.microsecond % 1000 == 0 else full
+    return [full, milli, whole if value.microsecond == 0 else full]
+
+
 def _is_mysql_bool(column_type: sa.types.TypeEngine[Any]) -> bool:
     """MySQL and MariaDB store ``BOOLEAN`` as ``TINYINT(1)``."""
     return isinstance(column_type, mysql.TINYINT) and column_type.display_width == 1
@@ -226,6 +239,12 @@ class SyncedTable:
         converts = tuple(self.instants.get(c) for c in self.pk_columns)
         self._key_instants = converts if any(converts) else ()
         self.zoned_key = _as_utc_instant in converts
+        self.text_datetime_key = (
+            dialect.name == "sqlite"
+            and len(self.pk_columns) == 1
+            and isinstance(table.c[self.pk_columns[0]].type, sqltypes.DateTime)
+        )
+        """SQLite keeps a DATETIME key as the text it was given: other programs write it without (all) microseconds."""
         """Whether a key column holds datetimes with a time zone (their key texts changed form once: see _drift)."""
         self.timestamps = dialect.name in ("mysql", "mariadb") and any(
             isinstance(c.type, sqltypes.TIMESTAMP) for c in table.columns

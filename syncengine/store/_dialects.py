@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from ..model import PK
 from . import _schema as s
-from ._catalog import SyncedTable
+from ._catalog import SyncedTable, datetime_key_texts
 
 CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
 _ROWS_PER_INSERT = 5000  # rows per SQLite INSERT statement (fewer when the parameter limit says so)
@@ -89,6 +89,17 @@ class Sqlite(Dialect):
         return list(conn.exec_driver_sql(sql, (table, orjson.dumps(list(texts)).decode())))
 
     def rows(self, conn: sa.Connection, synced: SyncedTable, pks: Sequence[PK]) -> list[dict[str, Any]]:
+        if synced.text_datetime_key:  # each text the key may be held as: other programs write them their way
+            texts = [text for pk in pks for text in dict.fromkeys(datetime_key_texts(synced.own_key(pk)[0]))]
+            key = synced.table.c[synced.pk_columns[0]]
+            found: list[dict[str, Any]] = []
+            for part in chunks(texts):
+                where = key.in_([sa.literal(text, sa.String()) for text in part])
+                found += (
+                    {str(k): v for k, v in row.items()}
+                    for row in conn.execute(sa.select(synced.table).where(where)).mappings()
+                )
+            return found
         if not (synced.plain_key and all(type(pk[0]) is str or type(pk[0]) is int for pk in pks)):
             return super().rows(conn, synced, pks)
         # one JSON parameter holding every key; the cells come back as the trigger copies them

@@ -428,3 +428,41 @@ def test_a_mariadb_device_whose_triggers_captured_the_session_zone_gets_new_ones
         assert {k: utc_wall(v) for k, v in stamps.held("postgresql").items()} == {"m1": dt.datetime(2024, 5, 1, 10, 0)}
     finally:
         remote.close()
+
+
+def test_an_sqlite_datetime_key_written_as_other_programs_write_it_takes_edits_and_deletes(tmp_path) -> None:
+    """SQLite keeps a DATETIME key as the text it was given: '09:00:00' and '09:00:00.250' are keys too."""
+    import sqlite3
+
+    remote = SqlSharedLog(str(tmp_path / "shared.db"))
+    paths = [tmp_path / "a.db", tmp_path / "b.db"]
+    for path in paths:
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE events (at DATETIME PRIMARY KEY, label TEXT)")
+        con.commit()
+        con.close()
+    a, b = (Device.init(str(path), ["events"], name=path.stem) for path in paths)
+    try:
+        con = sqlite3.connect(paths[0])  # the sqlite3 shell's way: no microseconds, or milliseconds
+        con.executemany(
+            "INSERT INTO events VALUES (?, ?)", [("2024-08-01 09:00:00", "whole"), ("2024-08-02 09:00:00.250", "milli")]
+        )
+        con.commit()
+        con.close()
+        a.sync(remote)
+        b.sync(remote)
+        con = sqlite3.connect(paths[1])
+        con.execute("UPDATE events SET label = 'edited on b' WHERE label = 'whole'")
+        con.execute("DELETE FROM events WHERE label = 'milli'")
+        con.commit()
+        con.close()
+        b.sync(remote)
+        assert a.sync(remote).applied == 2
+        con = sqlite3.connect(paths[0])
+        assert con.execute("SELECT at, label FROM events").fetchall() == [("2024-08-01 09:00:00", "edited on b")]
+        con.close()
+        assert a.conflicts(include_decided=True) == [] and a.verify(remote).in_step
+    finally:
+        a.close()
+        b.close()
+        remote.close()
