@@ -289,6 +289,10 @@ class _Server:
             raise Problem(409, f"device {device_id} belongs to another user") from exc
         return _Json(wire.device_json(info))
 
+    async def device(self, request: Request) -> Response:
+        """A device's record: PUT registers (or renames) it, DELETE forgets it (one route, so 405 lists both)."""
+        return await (self.forget(request) if request.method == "DELETE" else self.register(request))
+
     async def forget(self, request: Request) -> Response:
         user = await self.user(request)
         device_id = self.path_id(request, "device_id", "the device id")
@@ -483,8 +487,7 @@ def create_app(db: str | sa.URL | sa.Engine, *, max_body_bytes: int = DEFAULT_MA
         Route("/health", server.health, methods=["GET"]),
         Route("/openapi.json", server.openapi, methods=["GET"]),
         Route(f"{wire.API}/devices", server.list_devices, methods=["GET"]),
-        Route(f"{wire.API}/devices/{{device_id}}", server.register, methods=["PUT"]),
-        Route(f"{wire.API}/devices/{{device_id}}", server.forget, methods=["DELETE"]),
+        Route(f"{wire.API}/devices/{{device_id}}", server.device, methods=["PUT", "DELETE"]),
         Route(f"{wire.API}/devices/{{device_id}}/batches", server.pull, methods=["GET"]),
         Route(f"{wire.API}/devices/{{device_id}}/batches/{{batch_id}}", server.push, methods=["PUT"]),
         Route(f"{wire.API}/devices/{{device_id}}/cursor", server.mark_pulled, methods=["PUT"]),
