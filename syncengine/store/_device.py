@@ -531,8 +531,8 @@ class DeviceStore:
                     f"{where(engine.url)} has no sync installed; run 'syncengine init' on it first"
                 )
             missing = [t for t in s.metadata.sorted_tables if t.name not in present]
-            self.catalog = load_catalog(conn)
-            self.missing = [n for n in drift.synced_names(conn) if n not in self.catalog]
+            self.catalog = load_catalog(conn, present)
+            self.missing = missing_tables(conn, self.catalog)
             """Synced tables the database no longer has (renamed or dropped by another program): a sync refuses."""
         if missing:  # made by an older version: add the engine's newer tables
             with self.translated(), engine.begin() as conn:
@@ -605,7 +605,7 @@ class DeviceStore:
             catalog = load_catalog(conn)
             said = drift.repair(conn, catalog, force=True)
             drift.note(conn, said, told=told)
-            missing = [n for n in drift.synced_names(conn) if n not in catalog]
+            missing = missing_tables(conn, catalog)
         self.catalog, self.missing = catalog, missing
         for sentence in said:
             log.warning("schema change: %s", sentence)
@@ -645,7 +645,7 @@ class DeviceStore:
                 said = found
                 drift.note(conn, found)
             if catalog is not None:
-                self.missing = [n for n in drift.synced_names(conn) if n not in catalog]
+                self.missing = missing_tables(conn, catalog)
         if catalog is not None:
             self.catalog = catalog
         for sentence in found:
@@ -767,9 +767,18 @@ def missing_message(name: str, db: str) -> str:
     )
 
 
-def load_catalog(conn: sa.Connection) -> dict[str, SyncedTable]:
-    """The synced tables as the database has them now, by name (one the database lacks is left out)."""
-    present = set(sa.inspect(conn).get_table_names())
+def missing_tables(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> list[str]:
+    """The synced tables the database no longer has: those sync was installed on that ``catalog`` lacks."""
+    return [name for name in drift.synced_names(conn) if name not in catalog]
+
+
+def load_catalog(conn: sa.Connection, present: set[str] | None = None) -> dict[str, SyncedTable]:
+    """The synced tables as the database has them now, by name (one the database lacks is left out).
+
+    ``present`` is the database's table names when the caller has just read them.
+    """
+    if present is None:
+        present = set(sa.inspect(conn).get_table_names())
     names = [name for name in drift.synced_names(conn) if name in present]  # a missing one: see missing_tables
     dropped: dict[str, list[str]] = client.get_setting(conn, drift.DROPPED, {}) or {}
     return {

@@ -117,9 +117,8 @@ def repair(conn: sa.Connection, catalog: Mapping[str, SyncedTable], *, force: bo
         capture.install(conn, synced.table)
         if name not in stored or stored[name] == now[name]:
             continue
-        parts, added = _differences(stored[name], now[name])
-        removed = {str(c[0]) for c in stored[name]["columns"]} - {str(c[0]) for c in now[name]["columns"]}
-        gone = (set(dropped.get(name, ())) | removed) - set(synced.columns)
+        parts, added, removed = _differences(stored[name], now[name])
+        gone = (set(dropped.get(name, ())) | set(removed)) - set(synced.columns)
         if gone != set(dropped.get(name, ())):
             dropped = {**dropped, name: sorted(gone)}
             client.set_setting(conn, DROPPED, {k: v for k, v in dropped.items() if v})
@@ -192,8 +191,8 @@ def _stamp_old_layouts(conn: sa.Connection, catalog: Mapping[str, SyncedTable], 
     stamping.stamp(conn, as_captured, device_id)
 
 
-def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """What changed between two shapes of a table, in words; and the names of the added columns."""
+def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """What changed between two shapes of a table, in words; and the names of the added and of the removed columns."""
     old = {str(c[0]): c for c in before["columns"]}
     new = {str(c[0]): c for c in now["columns"]}
     added = [name for name in new if name not in old]
@@ -217,7 +216,7 @@ def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> tuple[lis
         parts.append("triggers missing (dropped, or the table was rebuilt)")
     elif now["triggers"] != before["triggers"] and not parts:
         parts.append("triggers out of date")
-    return parts, added
+    return parts, added, removed
 
 
 def retry_unknown_columns(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> dict[str, int]:
