@@ -1,10 +1,15 @@
 """The default executor: writes a plan to the user tables.
 
 Writes are grouped into ``executemany`` calls (inserts per column set, updates per
-set of changed columns, deletes per table) inside one savepoint. When the
-database refuses any of them, the savepoint is rolled back and the rows are
-written one savepoint each, so the rows that fail are found, reported (a broken
-constraint apart from other refusals), and the rest of the batch still lands.
+set of changed columns, deletes per table) inside one savepoint, in the order a
+database that checks foreign keys on every statement needs: inserts, parents' tables
+first; then updates; then deletes, children's tables first. When the database
+refuses any of them, the savepoint is rolled back and the rows are written one
+savepoint each, so the rows that fail are found, reported (a broken constraint apart
+from other refusals), and the rest of the batch still lands. A row refused for a
+constraint is tried again after the others while that lets more rows land: a batch
+that was consistent where it was written (a child inserted before its parent in one
+table, a UNIQUE value freed by a later row) lands whole, in any order.
 """
 
 from __future__ import annotations
@@ -62,15 +67,20 @@ def execute_plan(
         return []
     except sa.exc.DBAPIError as exc:
         _refused_row_or_raise(conn, exc)
-    failures: list[Failure] = []
-    for row in writes + [created_row(e) for e in plan.new]:
-        try:
-            with conn.begin_nested():
-                _write(conn, catalog, [row], ())
-        except sa.exc.DBAPIError as exc:
-            _refused_row_or_raise(conn, exc)
-            failures.append(Failure(row, _reason(exc), isinstance(exc, sa.exc.IntegrityError)))
-    return failures
+    pending = _in_write_order(catalog, writes + [created_row(e) for e in plan.new])
+    while True:
+        failures: list[Failure] = []
+        for row in pending:
+            try:
+                with conn.begin_nested():
+                    _write(conn, catalog, [row], ())
+            except sa.exc.DBAPIError as exc:
+                _refused_row_or_raise(conn, exc)
+                failures.append(Failure(row, _reason(exc), isinstance(exc, sa.exc.IntegrityError)))
+        retry = [f.row for f in failures if f.constraint]
+        if len(failures) == len(pending) or not retry:  # nothing more landed, or nothing a later row could mend
+            return failures
+        pending = retry + [f.row for f in failures if not f.constraint]
 
 
 def _refused_row_or_raise(conn: sa.Connection, exc: sa.exc.DBAPIError) -> None:
@@ -116,17 +126,47 @@ def _write(
                 updates.setdefault((row.table, columns), []).append(params)
         elif row.action is Action.DELETE:
             deletes.setdefault(row.table, []).append(_key_params(synced, row.pk))
-    for name, batch in deletes.items():
-        table = catalog[name].table
-        conn.execute(table.delete().where(*_key_match(catalog[name])), batch)
-    for (name, columns), created in inserts.items():
-        insert_rows(conn, catalog[name], columns, created)
+    rank = _parents_first(catalog, {name for name, _ in inserts} | {name for name, _ in updates} | set(deletes))
+    for name, columns in sorted(inserts, key=lambda k: rank[k[0]]):
+        insert_rows(conn, catalog[name], columns, inserts[name, columns])
     for (name, columns), batch in updates.items():
         synced = catalog[name]
         statement = (
             synced.table.update().where(*_key_match(synced)).values({c: sa.bindparam(f"v_{c}") for c in columns})
         )
         conn.execute(statement, batch)
+    for name in sorted(deletes, key=lambda n: -rank[n]):
+        conn.execute(catalog[name].table.delete().where(*_key_match(catalog[name])), deletes[name])
+
+
+_PHASE = {Action.INSERT: 0, Action.UPDATE: 1, Action.DELETE: 2}
+
+
+def _in_write_order(catalog: Mapping[str, SyncedTable], rows: list[RowPlan]) -> list[RowPlan]:
+    """``rows`` in the order :func:`_write` writes them: inserts parents first, updates, deletes children first."""
+    rank = _parents_first(catalog, {r.table for r in rows})
+    return sorted(rows, key=lambda r: (_PHASE[r.action], -rank[r.table] if r.action is Action.DELETE else rank[r.table]))
+
+
+def _parents_first(catalog: Mapping[str, SyncedTable], names: set[str]) -> dict[str, int]:
+    """A rank for each of ``names``: a table's foreign keys point only to tables of a lower rank (cycles broken)."""
+    if len(names) == 1:
+        return dict.fromkeys(names, 0)
+    rank: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in rank or name in visiting:  # done, or a cycle: break it here
+            return
+        visiting.add(name)
+        for parent in catalog[name].parents:
+            if parent in names and parent != name:
+                visit(parent)
+        rank[name] = len(rank)
+
+    for name in sorted(names):
+        visit(name)
+    return rank
 
 
 def insert_rows(

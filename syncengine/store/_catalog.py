@@ -253,6 +253,8 @@ class SyncedTable:
         self.decoder: NativeDecoder = decoder_for(table, dialect)
         self.column_set = frozenset(self.columns)
         self.dropped = frozenset(dropped) - self.column_set
+        self.parents = frozenset(_referenced_table(fk) for fk in table.foreign_keys)
+        """The tables this one's foreign keys point to (itself, when it holds a tree)."""
         self._required_without_default = tuple(
             name
             for name in self._required
@@ -362,3 +364,11 @@ class SyncedTable:
         if len(self.pk_columns) == 1:
             return (row[self.pk_columns[0]],)
         return tuple(row[c] for c in self.pk_columns)
+
+
+def _referenced_table(fk: sa.ForeignKey) -> str:
+    """The name of the table a foreign key points to, reflected or not."""
+    try:
+        return str(fk.column.table.name)
+    except (sa.exc.NoReferencedTableError, sa.exc.NoReferencedColumnError):
+        return fk.target_fullname.rsplit(".", 2)[-2]
