@@ -125,7 +125,7 @@ class Controller(QObject):
             # No window to show it in: the chooser says why, so the process never runs without a window.
             self.choose(note=f"Cannot open {fmt.location(workspace.db)}: {sentence(exc)}", start=workspace)
             return None
-        await asyncio.to_thread(config.remember, workspace)
+        await asyncio.to_thread(config.remember, service.workspace)  # with the remote the database remembers
         old = None if beside else self.window
         window = MainWindow(service)
         service.setParent(window)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -128,22 +129,26 @@ class DeviceService(Reads, QObject):
         with no remote and ``reachability`` ``MISSING`` (see :meth:`open_remote`).
         """
 
-        def opening() -> tuple[Device, SharedLog | None, str]:
+        def opening() -> tuple[Device, config.Workspace, SharedLog | None, str]:
+            nonlocal workspace
             device = Device.open(workspace.db)
             try:
+                kept = None if workspace.remote.strip() else device.remote_settings()
+                if kept is not None:  # no remote given: the one the database remembers, as the command line does
+                    workspace = dataclasses.replace(workspace, remote=kept["url"], user=kept["user"] or "default")
                 remote = open_remote(workspace, token, create=False) if workspace.remote else None
             except RemoteError as exc:
                 if is_missing_log(exc):
-                    return device, None, str(exc)
+                    return device, workspace, None, str(exc)
                 device.close()
                 raise
             except BaseException:
                 device.close()
                 raise
-            return device, remote, ""
+            return device, workspace, remote, ""
 
-        device, remote, missing = await asyncio.to_thread(opening)
-        return cls(device, remote, workspace, parent, missing=missing, token=token)
+        device, opened, remote, missing = await asyncio.to_thread(opening)
+        return cls(device, remote, opened, parent, missing=missing, token=token)
 
     @property
     def has_remote(self) -> bool:
@@ -264,6 +269,10 @@ class DeviceService(Reads, QObject):
         try:
             found = await self.run(remote.devices)
         except SyncEngineError as exc:
+            if is_missing_log(exc):  # moved or deleted while open
+                if self.remote is remote:
+                    await self._lose_remote(str(exc))
+                return self.devices
             self._set_reachability(Reachability.OFFLINE if is_offline(exc) else Reachability.ERROR, str(exc))
             if is_offline(exc):
                 return self.devices
@@ -348,11 +357,21 @@ class DeviceService(Reads, QObject):
             report = await self.device.sync_async(self.remote, self._options(**fields))
         except SyncEngineError as exc:
             error = exc
+            if is_missing_log(exc):  # moved or deleted while open: the window asks, as when it was missing at the start
+                raise RemoteError(str(exc), kind="no_log") from exc
             if not is_offline(exc):
                 raise
         finally:
             await self._end_sync(report, error)
         return report
+
+    async def _lose_remote(self, why: str) -> None:
+        """Let go of a shared log that went away; :meth:`open_remote` looks for it again (or makes it, when asked)."""
+        remote, self.remote = self.remote, None
+        self._set_reachability(Reachability.MISSING, why)
+        await self.stop_auto_sync()  # it starts again once the log is there
+        if remote is not None:
+            await asyncio.to_thread(remote.close)
 
     def cancel_sync(self) -> None:
         """Ask the running sync to stop at its next batch boundary (nothing committed is lost)."""
@@ -392,7 +411,9 @@ class DeviceService(Reads, QObject):
 
     async def _end_sync(self, report: SyncReport | None, error: BaseException | None) -> None:
         self._cancel = None
-        if error is not None and is_offline(error):
+        if error is not None and is_missing_log(error) and self.remote is not None:
+            await self._lose_remote(str(error))
+        elif error is not None and is_offline(error):
             self._set_reachability(Reachability.OFFLINE, str(error))
         elif error is None and self.remote is not None:
             self._set_reachability(Reachability.REACHABLE, "")

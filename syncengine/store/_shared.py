@@ -170,7 +170,7 @@ def _failure(
         # SQLite says "read-only" for a file moved or deleted under an open connection: it may come back
         return RemoteUnavailable(
             f"the shared log file {where(engine.url)} was moved or deleted while in use: put it back at that path, "
-            "or point --remote at its new place"
+            "or point the device's remote at its new place"
         )
     message = explain(exc, where(engine.url), role=role)
     if doing:
@@ -179,6 +179,12 @@ def _failure(
     if isinstance(exc, sa.exc.OperationalError | sqlite3.OperationalError) and not any(p in low for p in _PERMANENT):
         return RemoteUnavailable(message)
     return RemoteError(message)
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """Which file stands at ``path`` (its device and inode): a file put in its place is another."""
+    found = os.stat(path)
+    return found.st_dev, found.st_ino
 
 
 def _engine(url: str | sa.URL) -> sa.Engine:
@@ -246,6 +252,8 @@ class SqlSharedLog:
             raise _failure(exc, self.engine) from exc
         except sa.exc.SQLAlchemyError as exc:
             raise RemoteError(f"cannot open the shared log at {where!r}: {exc}") from exc
+        self._file = str(path) if path not in (None, "", ":memory:") and not str(path).startswith("file:") else None
+        self._identity = _identity(self._file) if self._file else None
 
     @property
     def log_id(self) -> str:
@@ -276,7 +284,30 @@ class SqlSharedLog:
         return f"SqlSharedLog({self.engine.url.render_as_string(hide_password=True)!r}, user={self.user!r})"
 
     def _begin(self) -> _translated:
+        self._follow_file()
         return _translated(self.engine)
+
+    def _follow_file(self) -> None:
+        """Open an SQLite log anew when another file now stands at its path; say so when none does.
+
+        Connections left open on a file renamed away or deleted would go on reading it
+        (and refuse to write), while a person restored a backup or put a copy in its
+        place: every later sync of a long-running program would fail, or read the old
+        file. Connecting to a path with no file would create an empty log there.
+        """
+        if self._file is None:
+            return
+        try:
+            now = _identity(self._file)
+        except OSError as exc:
+            raise RemoteUnavailable(
+                f"the shared log file {self._file} was moved or deleted while in use: put it back at that path, "
+                "or point the device's remote at its new place",
+                kind="no_log",
+            ) from exc
+        if now != self._identity:
+            self.engine.dispose()  # connections still in use close when they are given back
+            self._identity = now
 
     def register_device(self, device_id: str, name: str) -> DeviceInfo:
         """Add the device (or rename it); a device id of another user is refused."""
@@ -419,6 +450,7 @@ class SqlSharedLog:
         transaction is needed; this is several times less CPU than going through a
         Core transaction, which counts when a large pull reads its payloads a few at a time.
         """
+        self._follow_file()
         sql, names = _driver_sql(_PULL_PAYLOADS, self.engine.dialect)
         try:
             raw = self.engine.raw_connection()

@@ -116,3 +116,46 @@ def test_a_database_that_cannot_open_leads_to_the_chooser_not_to_a_process_witho
     assert "is not an SQLite database" in dialog.note.text() and dialog.db.text() == str(notes)
     dialog.reject()  # nothing else open: the app ends rather than idling without a window
     qtbot.waitUntil(controller.done.is_set, timeout=5000)
+
+
+def test_a_log_moved_away_while_open_asks_again_and_a_copy_put_back_syncs(qtbot, run, tmp_path) -> None:
+    remote = tmp_path / "shared.db"
+    SqlSharedLog(str(remote)).close()
+    controller = Controller()
+    window = run(controller.open(config.Workspace(db=_device(tmp_path), remote=str(remote))))
+    qtbot.waitUntil(lambda: window.service.reachability.value == "reachable", timeout=10000)
+    with qtbot.waitSignal(window.service.syncFinished, timeout=20000) as first:
+        qtbot.mouseClick(window.overview.sync_button, Qt.MouseButton.LeftButton)
+    assert first.args[1] is None
+    backup = tmp_path / "backup.db"
+    remote.rename(backup)  # moved away while the window holds it open
+    qtbot.mouseClick(window.overview.sync_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.missing_box is not None and window.missing_box.isVisible(), timeout=20000)
+    assert "There is no shared log at" in window.missing_box.text()
+    assert window.state_label.text() == "No shared log — working offline" and not remote.exists()
+    qtbot.mouseClick(window.missing_box.offline_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.missing_box is None, timeout=5000)
+    backup.rename(remote)  # the backup restored: Sync now finds it and syncs
+    with qtbot.waitSignal(window.service.syncFinished, timeout=20000) as again:
+        qtbot.mouseClick(window.overview.sync_button, Qt.MouseButton.LeftButton)
+    assert again.args[1] is None
+    qtbot.waitUntil(lambda: window.service.reachability.value == "reachable", timeout=10000)
+    close_window(qtbot, window)
+    assert controller.done.is_set()
+
+
+def test_a_database_opened_without_a_remote_syncs_with_the_one_it_remembers(qtbot, run, tmp_path) -> None:
+    db, remote = _device(tmp_path), tmp_path / "shared.db"
+    SqlSharedLog(str(remote)).close()
+    device = Device.open(db)
+    device.set_remote(str(remote))  # as `syncengine init --remote` or `config --remote` leave it
+    device.close()
+    controller = Controller()
+    window = run(controller.open(config.Workspace(db=db, remote="")))  # `sync-manager laptop.db`
+    qtbot.waitUntil(lambda: window.service.reachability.value == "reachable", timeout=10000)
+    assert window.service.workspace.remote == str(remote)
+    with qtbot.waitSignal(window.service.syncFinished, timeout=20000) as done:
+        qtbot.mouseClick(window.overview.sync_button, Qt.MouseButton.LeftButton)
+    assert done.args[1] is None
+    assert config.recent()[0] == config.Workspace(db=db, remote=str(remote))  # the next start finds it too
+    close_window(qtbot, window)

@@ -7,6 +7,8 @@ MariaDB devices too.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import sqlite3
 import threading
 from typing import Any
@@ -899,8 +901,29 @@ def test_a_shared_log_file_moved_away_while_open_is_unreachable_not_read_only(a,
         add(a, ("p1", "kettle", 20))
         with pytest.raises(RemoteUnavailable, match="was moved or deleted while in use: put it back") as away:
             a.sync(log)
-        assert away.value.retryable  # so watch backs off and tries again
+        assert away.value.retryable and away.value.kind == "no_log"  # so watch backs off and tries again
+        assert not path.exists()  # and no empty log was made in its place
         (tmp_path / "elsewhere.db").rename(path)
         assert a.sync(log).sent == 1
+    finally:
+        log.close()
+
+
+def test_a_shared_log_file_replaced_while_open_is_the_one_a_long_running_program_syncs_with(a, b, tmp_path) -> None:
+    """A backup restored (or a copy put back) over the log of a program that keeps it open: it syncs with that file."""
+    path = tmp_path / "log.db"
+    log = SqlSharedLog(str(path))
+    try:
+        add(a, ("p1", "kettle", 20))
+        a.sync(log)
+        shutil.copyfile(path, tmp_path / "copy.db")
+        os.replace(tmp_path / "copy.db", path)  # another file at the same path, as a restore leaves it
+        add(a, ("p2", "jug", 30))
+        assert a.sync(log).sent == 1
+        fresh = SqlSharedLog(str(path))
+        try:  # the write went into the file at the path, not into the one replaced
+            assert b.sync(fresh).applied == 2 and rows(b) == rows(a)
+        finally:
+            fresh.close()
     finally:
         log.close()
