@@ -74,7 +74,10 @@ def drop(conn: sa.Connection, table: sa.Table) -> None:
 def create_statements(table: sa.Table, dialect: sa.Dialect) -> list[str]:
     """Return the statements that create this table's trigger and function."""
     name = _lit(table.name)
-    log = "INSERT INTO syncengine_log (tbl, pk, op, data, old, wall) VALUES"
+    # the engine's tables by their schema: a program writing with another search_path (the
+    # synced table named with its schema) must be captured, not refused
+    home = f"{_q(dialect, dialect.default_schema_name)}." if dialect.default_schema_name else ""
+    log = f"INSERT INTO {home}syncengine_log (tbl, pk, op, data, old, wall) VALUES"
     # An update is compared by its JSON text, not with ``NEW IS DISTINCT FROM OLD``:
     # ``json`` columns have no equality operator (the comparison would fail every
     # update), and float equality would miss 0 becoming -0.
@@ -83,7 +86,7 @@ DECLARE
   new_row text;
   old_row text;
 BEGIN
-  IF (SELECT applying FROM syncengine_control WHERE id = 1) <> 0 THEN
+  IF (SELECT applying FROM {home}syncengine_control WHERE id = 1) <> 0 THEN
     RETURN NULL;
   END IF;
   IF TG_OP = 'INSERT' THEN

@@ -206,6 +206,9 @@ def _column_type(c: Mapping[str, Any], role: str | None, key_chars: int) -> sa.t
         column_type: sa.types.TypeEngine[Any] = kind(**args)
     except TypeError:
         column_type = kind()
+    if kind is sa.Uuid:  # a native uuid where there is one; elsewhere its 36-character text, as the engine keeps it
+        text = {**c, "type": "String", "length": 36}
+        return column_type.with_variant(sa.String(36), "sqlite").with_variant(_mariadb_text(text, role, key_chars), *_MARIADB)
     if kind in (sa.String, sa.Text):
         return column_type.with_variant(_mariadb_text(c, role, key_chars), *_MARIADB)
     if kind is sa.LargeBinary:

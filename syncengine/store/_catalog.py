@@ -48,8 +48,15 @@ def pk_key(pk: Iterable[Any]) -> str:
         elif all(type(v) is str or type(v) is int for v in pk):
             return orjson.dumps(pk).decode()
     # a datetime counts as its UTC wall time (see the module docstring): a key written by a
-    # device whose column has a time zone, or by a session in another zone, is the same key
-    return orjson.dumps([values.encode(values.utc_wall(v) if isinstance(v, dt.datetime) else v) for v in pk]).decode()
+    # device whose column has a time zone, or by a session in another zone, is the same key;
+    # a UUID counts as its text, the same key as a text column's on another database
+    return orjson.dumps([values.encode(_key_form(v)) for v in pk]).decode()
+
+
+def _key_form(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return values.utc_wall(value)
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def datetime_key_texts(value: Any) -> list[str]:
@@ -176,11 +183,12 @@ def _check_for(column_type: sa.types.TypeEngine[Any], dialect: str) -> _ColumnCh
         return None
     if isinstance(column_type, sqltypes.String):
         length = column_type.length
-        if length:
+        if length:  # a UUID is written as its text (36 characters)
             return _ColumnCheck(
-                lambda v: isinstance(v, str) and len(v) <= length, f"text of at most {length} characters"
+                lambda v: len(v) <= length if isinstance(v, str) else isinstance(v, uuid.UUID) and length >= 36,
+                f"text of at most {length} characters",
             )
-        return _ColumnCheck(lambda v: isinstance(v, str), "text", (str,))
+        return _ColumnCheck(lambda v: isinstance(v, str | uuid.UUID), "text", (str,))
     return None
 
 
@@ -203,6 +211,11 @@ class SyncedTable:
                 float_type = column.type.copy()
                 float_type.asdecimal = False
                 column.type = float_type
+            if isinstance(column.type, sqltypes.Uuid) and column.type.as_uuid:
+                # a UUID is its text inside the engine: the same value as a text column's on another database
+                text_type = column.type.copy()
+                text_type.as_uuid = False
+                column.type = text_type
             if isinstance(column.type, sqltypes.JSON) and not column.type.none_as_null:
                 # a received None is SQL NULL, not the JSON text 'null' (a copy keeps JSON or JSONB)
                 json_type = column.type.copy()
@@ -211,6 +224,7 @@ class SyncedTable:
         self.table = table
         # str(): reflected names are SQLAlchemy's quoted_name, which orjson refuses as keys
         self.name = str(table.name)
+        self.dialect_name = dialect.name
         self.pk_columns: tuple[str, ...] = tuple(str(c.name) for c in table.primary_key.columns)
         self.columns: tuple[str, ...] = tuple(str(c.name) for c in table.columns)
         self._checks: dict[str, _ColumnCheck] = {}
@@ -225,7 +239,7 @@ class SyncedTable:
             if dialect.name == "sqlite" and isinstance(column.type, sqltypes.String) and not column.type.length:
                 # SQLite stores a blob in a text column as it is given: the device that wrote one holds
                 # it so, and so must every SQLite copy (a declared length stays a limit: see problem())
-                check = _ColumnCheck(lambda v: isinstance(v, str | bytes), "text", (str, bytes))
+                check = _ColumnCheck(lambda v: isinstance(v, str | bytes | uuid.UUID), "text", (str, bytes))
             if check is not None:
                 self._checks[str(column.name)] = check
                 if check.fits:
@@ -236,6 +250,12 @@ class SyncedTable:
                 # read it as the boolean it stands for, so True here equals True elsewhere
                 # (1 and True are different values to conflict detection)
                 column.type = sa.Boolean(create_constraint=False)
+        self._uuid_texts = frozenset(
+            str(c.name) for c in table.columns if isinstance(c.type, sqltypes.String | sqltypes.Uuid)
+        )
+        """The columns that keep a UUID as its text (a UUID object received is written as its text)."""
+        self.uuid_key = any(isinstance(table.c[c].type, sqltypes.Uuid) for c in self.pk_columns)
+        """Whether a key column is a native uuid (its key texts changed form once: see _drift)."""
         converts = tuple(self.instants.get(c) for c in self.pk_columns)
         self._key_instants = converts if any(converts) else ()
         self.zoned_key = _as_utc_instant in converts
@@ -314,6 +334,9 @@ class SyncedTable:
         """
         if not values.keys() <= self.column_set:
             values = {c: v for c, v in values.items() if c in self.column_set}
+        if self._uuid_texts and uuid.UUID in map(type, values.values()):
+            texts = self._uuid_texts
+            values = {c: str(v) if type(v) is uuid.UUID and c in texts else v for c, v in values.items()}
         if not self.instants:
             return values
         converted = {}
@@ -352,7 +375,9 @@ class SyncedTable:
         return tuple(out)
 
     def own_key(self, pk: PK) -> PK:
-        """``pk`` as this table stores it: datetimes of each key column's kind (as :meth:`own` converts values)."""
+        """``pk`` as this table stores it: datetimes of each key column's kind, UUIDs as text (as :meth:`own` converts values)."""
+        if uuid.UUID in map(type, pk):
+            pk = tuple(str(v) if type(v) is uuid.UUID else v for v in pk)
         if not self._key_instants:
             return pk
         return tuple(

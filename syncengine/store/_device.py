@@ -797,6 +797,13 @@ def reflect(conn: sa.Connection, names: Sequence[str]) -> list[sa.Table]:
     out = []
     for name in names:
         if not inspector.has_table(name):
+            schema, _, bare = name.rpartition(".")
+            if schema and conn.dialect.name == "postgresql" and inspector.has_table(bare, schema=schema):
+                raise SchemaError(
+                    f"table {name!r} is named with its schema: give {bare!r}, and put {schema!r} in the device URL's "
+                    f"search path (…?options=-csearch_path%3D{schema})",
+                    table=name,
+                )
             raise SchemaError(f"table {name!r} does not exist in this database", table=name)
         out.append(sa.Table(name, metadata, autoload_with=conn))
     return out

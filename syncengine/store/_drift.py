@@ -107,7 +107,9 @@ def repair(conn: sa.Connection, catalog: Mapping[str, SyncedTable], *, force: bo
         client.set_setting(conn, FORM, FORM_NOW)
     # triggers of an older form are made again, silently: the table did not change
     changed = [
-        name for name in names if force or stored.get(name) != now[name] or (reform and catalog[name].timestamps)
+        name
+        for name in names
+        if force or stored.get(name) != now[name] or (reform and (catalog[name].timestamps or _pg(catalog[name])))
     ]
     _stamp_old_layouts(conn, catalog, {name: stored[name] for name in changed if name in stored})
     said = []
@@ -274,13 +276,25 @@ FORM = "stored_form"
 Form 2: a key's text holds its datetimes as UTC wall times (it held PostgreSQL's
 ``timestamptz`` keys in the session's offset), and MariaDB triggers capture a
 ``TIMESTAMP`` column as its UTC wall time (they captured the writing session's).
+Form 3: a key's text holds a native uuid as plain text (it held it tagged, ``{"$u": …}``,
+so an SQLite device's text key was another row), and PostgreSQL triggers find the
+engine's tables whatever the writing session's ``search_path``.
 """
-FORM_NOW = 2
+FORM_NOW = 3
 
 
 def form_stale(stored: Any, catalog: Mapping[str, SyncedTable]) -> bool:
     """Whether registers, conflicts or triggers may still be of an older form than :data:`FORM_NOW`."""
-    return stored != FORM_NOW and any(synced.zoned_key or synced.timestamps for synced in catalog.values())
+    return stored != FORM_NOW and any(_reformed(synced) for synced in catalog.values())
+
+
+def _reformed(synced: SyncedTable) -> bool:
+    """Whether the forms changed anything this table's registers or triggers hold."""
+    return synced.zoned_key or synced.uuid_key or synced.timestamps or _pg(synced)
+
+
+def _pg(synced: SyncedTable) -> bool:
+    return synced.dialect_name == "postgresql"
 
 
 def rewrite_key_texts(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> int:
@@ -293,7 +307,7 @@ def rewrite_key_texts(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -
     """
     moved = 0
     for synced in catalog.values():
-        if not synced.zoned_key:
+        if not (synced.zoned_key or synced.uuid_key):
             continue
         texts = [r.pk for r in conn.execute(sa.select(s.rows.c.pk).where(s.rows.c.tbl == synced.name))]
         known = set(texts)

@@ -647,3 +647,25 @@ def test_tables_with_long_names_sharing_a_prefix_each_keep_their_own_capture(dia
     finally:
         engine.dispose()
         device.close()
+
+
+@pytest.mark.postgres
+def test_a_table_in_its_own_postgresql_schema_is_captured_whatever_the_writers_search_path(new_db, remote) -> None:
+    """The device names the schema in its URL's search_path; psql and other programs write ``shop.items``."""
+    url = new_db("postgresql")
+    plain = sa.create_engine(url)  # the default search_path: the table by its schema
+    with plain.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA shop")
+        conn.exec_driver_sql("CREATE TABLE shop.items (id text PRIMARY KEY, name text)")
+    with pytest.raises(SchemaError, match=r"named with its schema: give 'items', and put 'shop' in the device URL's"):
+        Device.init(url, tables=["shop.items"])
+    device_url = f"{url}?options=-csearch_path%3Dshop"
+    device = Device.init(device_url, tables=["items"], name="shop")
+    try:
+        with plain.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO shop.items VALUES ('i1', 'kettle')")  # refused before: no syncengine_control
+            conn.exec_driver_sql("UPDATE shop.items SET name = 'jug' WHERE id = 'i1'")
+        assert device.sync(remote).sent == 2
+    finally:
+        plain.dispose()
+        device.close()

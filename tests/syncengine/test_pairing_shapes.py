@@ -217,3 +217,33 @@ def test_a_mariadb_json_column_reaches_a_new_sqlite_joiner_as_json(new_db, tmp_p
         device.close()
     assert rows["p1"]["meta"] == {"tags": ["a", "b"], "n": 1.5} and rows["p1"]["ratio"] == 1e-300
     assert rows["p2"]["meta"] is None
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+@pytest.mark.parametrize("joiner_dialect", ["sqlite", "mysql"])
+def test_a_postgresql_uuid_column_reaches_a_new_joiner_as_text_that_takes_later_edits(new_db, tmp_path, joiner_dialect) -> None:
+    sender_url = new_db("postgresql")
+    _run(
+        sender_url,
+        "CREATE TABLE notes (id uuid PRIMARY KEY, ext uuid, body text)",
+        "INSERT INTO notes VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-0000000000ff', 'one')",
+    )
+    sender = Device.init(sender_url, ["notes"], name="sender")
+    joiner = str(tmp_path / "joiner.db") if joiner_dialect == "sqlite" else new_db("mysql")
+    log = SqlSharedLog(str(tmp_path / "shared.db"))
+    try:
+        _pair(sender, joiner)  # refused before on SQLite: the driver cannot bind a UUID object
+        sender.sync(log)
+        _run(sender_url, "UPDATE notes SET ext = '00000000-0000-4000-8000-0000000000ee', body = 'edited'")
+        sender.sync(log)
+        device = Device.open(joiner)
+        try:
+            assert device.sync(log).quarantined == 0  # a CHAR(32) column refused every 36-character id
+            [row] = device.rows("notes", ["00000000-0000-4000-8000-000000000001"])
+        finally:
+            device.close()
+        assert row == {"id": "00000000-0000-4000-8000-000000000001", "ext": "00000000-0000-4000-8000-0000000000ee", "body": "edited"}
+    finally:
+        log.close()
+        sender.close()
