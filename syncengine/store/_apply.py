@@ -7,20 +7,22 @@ first; then updates; then deletes, children's tables first. When the database
 refuses any of them, the savepoint is rolled back and the rows are written one
 savepoint each, so the rows that fail are found, reported (a broken constraint apart
 from other refusals), and the rest of the batch still lands. A row refused for a
-constraint is tried again after the others while that lets more rows land: a batch
-that was consistent where it was written (a child inserted before its parent in one
-table, a UNIQUE value freed by a later row) lands whole, in any order.
+constraint is tried again after the others while that lets more rows land, and at last
+through the updates their device made, in its order: a batch that was consistent where
+it was written (a child inserted before its parent in one table, a UNIQUE value freed by
+a later row, two rows swapping unique values through a spare one) lands whole.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 import sqlalchemy as sa
 
 from .._db import driver_message, is_interrupt
-from ..model import Entry
+from ..model import Entry, Op
 from ..reconcile import Action, Plan, RowPlan, created_row
 from ._catalog import SyncedTable, datetime_key_texts
 from ._dialects import strategy
@@ -78,9 +80,35 @@ def execute_plan(
                 _refused_row_or_raise(conn, exc)
                 failures.append(Failure(row, _reason(exc), isinstance(exc, sa.exc.IntegrityError)))
         retry = [f.row for f in failures if f.constraint]
-        if len(failures) == len(pending) or not retry:  # nothing more landed, or nothing a later row could mend
+        if not retry:
             return failures
+        if len(failures) == len(pending):  # nothing more landed: perhaps only the writer's own steps can
+            return [f for f in failures if not f.constraint] if _replayed(conn, catalog, retry) else failures
         pending = retry + [f.row for f in failures if not f.constraint]
+
+
+def _replayed(conn: sa.Connection, catalog: Mapping[str, SyncedTable], rows: list[RowPlan]) -> bool:
+    """Write ``rows`` through their updates in the order they were made, then as planned; whether they all landed.
+
+    Rows that swapped unique values through a spare one (p1 takes "spare", p2 takes p1's,
+    p1 takes p2's) cannot be written one at a time in any order: each final value is
+    still held by the other. The steps their device took can.
+    """
+    steps = sorted(
+        ((entry, row) for row in rows if row.action is Action.UPDATE for entry in row.entries if entry.op is Op.UPDATE),
+        key=lambda step: step[0].version,
+    )
+    try:
+        with conn.begin_nested():
+            for entry, row in steps:
+                values = {c: v for c, v in entry.data.items() if c in row.values}
+                if values:
+                    _write(conn, catalog, [dataclasses.replace(row, values=values)], ())
+            _write(conn, catalog, rows, ())
+        return True
+    except sa.exc.DBAPIError as exc:
+        _refused_row_or_raise(conn, exc)
+        return False
 
 
 def _refused_row_or_raise(conn: sa.Connection, exc: sa.exc.DBAPIError) -> None:

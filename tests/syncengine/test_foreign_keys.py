@@ -130,3 +130,21 @@ def test_a_child_added_offline_under_a_parent_deleted_elsewhere_is_a_constraint_
     for device in (a, b):  # where they are checked, the change that breaks one waits for a person
         held = [c for c in device.conflicts() if c.kind == "constraint"]
         assert len(held) == 1, device.name
+
+
+@every_dialect
+def test_two_rows_swapping_their_unique_values_through_a_temporary_one_is_no_conflict(devices, shared) -> None:
+    """The classic swap: p1 takes a spare SKU, p2 takes p1's, p1 takes p2's, in one transaction."""
+    a, b = make(devices, shared)
+    write(a, products.insert(), [{"id": "p1", "category_id": "root", "sku": "S1"}, {"id": "p2", "category_id": "root", "sku": "S2"}])
+    pump(a, b, remote=shared)
+    with a.engine.begin() as conn:
+        conn.execute(products.update().where(products.c.id == "p1").values(sku="spare"))
+        conn.execute(products.update().where(products.c.id == "p2").values(sku="S1"))
+        conn.execute(products.update().where(products.c.id == "p1").values(sku="S2"))
+    pump(a, b, remote=shared)
+    assert rows(b, products) == rows(a, products) == [
+        {"id": "p1", "category_id": "root", "sku": "S2"},
+        {"id": "p2", "category_id": "root", "sku": "S1"},
+    ]
+    assert no_conflicts(a, b)
