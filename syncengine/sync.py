@@ -64,7 +64,7 @@ from .model import Entry, PullResult, PushResult, ReceivedBatch, SyncReport
 from .options import STAGES, ExtraInfo, PostReceive, PreSend, SyncOptions
 from .reconcile import Plan, RowPlan
 from .remote import SharedLog, remote_url
-from .store import DeviceStore, Outgoing, Tx, entry_of, missing_message
+from .store import DeviceStore, Outgoing, Tx, entry_of, missing_message, pk_key
 
 log = logging.getLogger("syncengine")
 
@@ -336,6 +336,41 @@ class _Run:
         self.device_id = self.report.device_id = new
         self.report.identity_changed = why
         self.remote.register_device(new, self.name)
+        self._leave_inherited_writes(old, cursor)
+
+    def _leave_inherited_writes(self, old: str, cursor: int) -> None:
+        """Drop the captured writes this file shares with the original it was copied from, once the original shared them.
+
+        The batches the old id pushed after ``cursor`` come from the original; a write
+        both files captured before the copy is among them, and this file receives it
+        as the original's. Shared again under the new id, it would be a new write,
+        concurrent with every edit of that row made since: a false conflict everywhere.
+        """
+        assert self.remote is not None
+        with self.store.read() as tx:
+            keys = tx.captured_keys()
+        if not keys:
+            return
+        theirs: list[Entry] = []
+        after = cursor
+        while True:
+            result = self.remote.pull(self.device_id, after, self.options.download_batch_size)
+            for batch in result.batches:
+                if batch.device_id == old:
+                    _, entries, _, _ = self._open(batch)
+                    theirs += [e for e in entries if (e.table, pk_key(e.pk)) in keys]
+            if not result.more or not result.batches:
+                break
+            after = result.cursor
+        if not theirs:
+            return
+        with self.store.begin() as tx:
+            same = tx.drop_inherited(theirs)
+            if same:  # the table holds them already: only the rows' registers learn the original's versions
+                unwritten = dataclasses.replace(self.options, executor=_write_nothing, reconciler=None, plan_processor=None)
+                integrate_entries(tx, self.device_id, same, unwritten, lambda _table: False)
+        if same:
+            log.info("%d writes captured before this database was copied were shared by the original", len(same))
 
     def receive(self) -> None:
         """Pull batches after the cursor; store them as pending, or integrate them at once.
@@ -433,32 +468,35 @@ class _Run:
 
     def _decode(self, batch: ReceivedBatch) -> tuple[list[Entry], list[tuple[str, Any]]]:
         """Open (when encrypted) and decode a batch; malformed entries come back separately, with the reason."""
+        batch, entries, bad, whole = self._open(batch)
+        if not whole:
+            return entries, bad
+        if self.options.post_receive is not None:
+            entries = list(self.options.post_receive(entries, batch))
+            self.report.dropped += batch.count - len(entries) - len(bad)
+        self.emit(Received(batch, tuple(entries)))
+        return entries, bad
+
+    def _open(self, batch: ReceivedBatch) -> tuple[ReceivedBatch, list[Entry], list[tuple[str, Any]], bool]:
+        """:meth:`_decode` with no ``post_receive`` and no event: the batch opened, its entries, and whether it could be read."""
         if self.keys is not None:
             try:
                 payload, extra = self.keys.open_batch(batch.payload, batch.device_id, batch.batch_id, batch.seq)
             except Unreadable as exc:
                 log.warning("quarantined %s", exc)
                 raw = {"device_id": batch.device_id, "batch_id": batch.batch_id, "seq": batch.seq, "bytes": len(batch.payload)}
-                return [], [(str(exc), raw)]
+                return batch, [], [(str(exc), raw)], False
             if is_sealed(batch.payload):
                 batch = dataclasses.replace(batch, payload=payload, extra=extra)
         elif is_sealed(batch.payload):
             reason = f"batch {batch.batch_id} from device {batch.device_id} is encrypted and this device has no key"
-            return [], [(reason, {"device_id": batch.device_id, "batch_id": batch.batch_id, "seq": batch.seq})]
+            return batch, [], [(reason, {"device_id": batch.device_id, "batch_id": batch.batch_id, "seq": batch.seq})], False
         try:
             entries, bad = self.codec.decode(batch.payload, batch.device_id)
         except ValueError as exc:
-            return [], [
-                (
-                    f"malformed batch {batch.batch_id} from device {batch.device_id}: {exc}",
-                    batch.payload[:2000].decode("utf-8", "replace"),
-                )
-            ]
-        if self.options.post_receive is not None:
-            entries = list(self.options.post_receive(entries, batch))
-            self.report.dropped += batch.count - len(entries) - len(bad)
-        self.emit(Received(batch, tuple(entries)))
-        return entries, bad
+            why = f"malformed batch {batch.batch_id} from device {batch.device_id}: {exc}"
+            return batch, [], [(why, batch.payload[:2000].decode("utf-8", "replace"))], False
+        return batch, entries, bad, True
 
     def share(self) -> None:
         """Push unshared entries batch by batch, stamping captured writes as it goes.
@@ -708,6 +746,11 @@ class _Batch:
 
 
 _INTERRUPTED = "the sync was interrupted; what it had done is kept, and the next sync goes on"
+
+
+def _write_nothing(conn: sa.Connection, catalog: Mapping[str, Any], plan: Plan) -> list[Any]:
+    """An executor for entries whose rows the table holds already (see ``_Run._leave_inherited_writes``)."""
+    return []
 
 
 def run(

@@ -109,6 +109,14 @@ class Tx:
             raise SchemaError(missing_message(self.missing[0], where(self.conn.engine.url)), table=self.missing[0])
         return stamping.stamp(self.conn, self.catalog, device_id, limit=limit, assign=assign, keep=keep)
 
+    def captured_keys(self) -> set[tuple[str, str]]:
+        """The rows (table, key text) of captured writes not stamped yet; see :func:`._stamping.captured_keys`."""
+        return stamping.captured_keys(self.conn, self.catalog)
+
+    def drop_inherited(self, shared: Sequence[Entry]) -> list[Entry]:
+        """Drop captured writes that are entries another device shared; see :func:`._stamping.drop_inherited`."""
+        return stamping.drop_inherited(self.conn, self.catalog, shared)
+
     def outboxed(self) -> list[Any]:
         """The batches waiting in the outbox, oldest first."""
         return client.outboxed(self.conn)

@@ -15,7 +15,7 @@ from .._codec import CODES as _CODES
 from .._codec import dumps
 from ..core import Write, writes_of
 from ..core import stamp as stamp_writes
-from ..model import PK
+from ..model import PK, Entry
 from . import _schema as s
 from ._catalog import SyncedTable, pk_key
 from ._client import load_clock, save_clock
@@ -219,6 +219,60 @@ def _stamp_rows(
             conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
     save_clock(conn, clock)
     return read
+
+
+def captured_keys(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> set[tuple[str, str]]:
+    """The rows (table, key text) that captured writes not stamped yet are writes of."""
+    reader = CapturedReader(conn)
+    keys: set[tuple[str, str]] = set()
+    while rows := reader.next(5000):
+        for row in rows:
+            synced = catalog.get(row[1])
+            if synced is not None:
+                pk, new, prior = reader.decode(synced, row)
+                made = writes_of(row[0], row[3] or 0, row[1], row[2], pk, new, prior, synced.pk_of, pk_key)
+                keys.update((w.table, w.key) for w in made)
+    return keys
+
+
+def drop_inherited(conn: sa.Connection, catalog: Mapping[str, SyncedTable], shared: Sequence[Entry]) -> list[Entry]:
+    """Drop captured writes that are writes another device has shared (``shared``); return the entries they are.
+
+    A copied database file holds the writes its original had captured and not sent
+    yet. The original shares them under its id, and the copy receives them as
+    another device's entries: stamped again under the copy's new id they would be
+    new writes, concurrent with every edit made to those rows since, and a conflict
+    on every device. A captured write is dropped when each entry it makes is one of
+    ``shared`` (same table, key, operation and values), each of those matched once.
+    """
+    wanted: dict[tuple[str, str], list[Entry]] = {}
+    for entry in shared:
+        wanted.setdefault((entry.table, pk_key(entry.pk)), []).append(entry)
+    reader = CapturedReader(conn)
+    dropped: list[int] = []
+    theirs: list[Entry] = []
+    while rows := reader.next(5000):
+        for row in rows:
+            synced = catalog.get(row[1])
+            if synced is None or not wanted:
+                continue
+            pk, new, prior = reader.decode(synced, row)
+            made = writes_of(row[0], row[3] or 0, row[1], row[2], pk, new, prior, synced.pk_of, pk_key)
+            matched = [_matching(wanted.get((w.table, w.key), []), w) for w in made]
+            found = [m for m in matched if m is not None]
+            if made and len(found) == len(made):
+                for write, entry in zip(made, found, strict=True):
+                    wanted[write.table, write.key].remove(entry)
+                dropped.append(int(row[0]))
+                theirs += found
+    for part in chunks(dropped):
+        conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
+    return theirs
+
+
+def _matching(entries: list[Entry], write: Write) -> Entry | None:
+    """The first of ``entries`` that is ``write``: the same operation and the same values."""
+    return next((e for e in entries if e.op is write.op and dict(e.data) == write.data), None)
 
 
 def _write_stamped(

@@ -61,6 +61,33 @@ def test_a_copied_database_takes_a_new_id_and_every_write_reaches_both(tmp_path)
     assert names(desktop)[0] == "kettle 2"
 
 
+def test_writes_captured_before_the_copy_are_shared_once_and_later_edits_of_them_are_no_conflict(tmp_path) -> None:
+    """Helper-29's case: a write not sent when the file was copied, edited elsewhere after the original sent it."""
+    log = str(tmp_path / "log.db")
+    laptop = _shop(tmp_path, "laptop", ("p1", "kettle"))
+    other = _shop(tmp_path, "other")
+    for db in (laptop, other, laptop):
+        _sync(db, log)
+    se("config", other, "--review", "on")  # a false conflict would wait for a person here
+    _write(laptop, "INSERT INTO products (id, name) VALUES ('p2', 'jug')")  # not sent yet
+    _write(laptop, "UPDATE products SET name = 'kettle XL' WHERE id = 'p1'")
+    desktop = str(tmp_path / "desktop.db")
+    shutil.copy(laptop, desktop)  # both files hold the two unsent writes
+    _write(desktop, "INSERT INTO products (id, name) VALUES ('p3', 'made on the copy')")  # the copy's own, before its sync
+    _sync(laptop, log)  # the original sends them
+    _sync(other, log)
+    _write(other, "UPDATE products SET name = 'jug, edited after seeing it' WHERE id = 'p2'")
+    _write(other, "UPDATE products SET name = 'kettle XXL' WHERE id = 'p1'")
+    _sync(other, log)
+    report = _sync(desktop, log)
+    assert report["identity_changed"] and report["conflicts"] == 0
+    for db in (other, laptop, desktop, other, laptop):
+        assert _sync(db, log)["conflicts"] == 0, db
+    for db in (laptop, desktop, other):
+        assert names(db) == ["kettle XXL", "jug, edited after seeing it", "made on the copy"], db
+        assert json.loads(se("conflicts", db, "--all", "--json").stdout) == [], db
+
+
 def test_the_summary_line_says_the_database_took_a_new_id(tmp_path) -> None:
     log = str(tmp_path / "log.db")
     a = _shop(tmp_path, "a", ("p1", "kettle"))
