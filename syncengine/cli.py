@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, _console, _doctor
+from . import __version__, _console, _db, _doctor
 from ._cli_common import (
     chosen_remote,
     command,
@@ -75,6 +75,9 @@ class _Group(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
+            if _db.is_interrupt(exc):  # Ctrl-C reached a statement first (a join's copy): an interrupt, not an error
+                _ending_on_interrupt()
+                ctx.exit(130)
             click.echo(f"error: {_error_sentence(exc)}", err=True)
             ctx.exit(130 if _console_cancelled(exc) else 1)
 

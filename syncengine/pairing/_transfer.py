@@ -324,7 +324,8 @@ def _sweep(parent: Path) -> None:
     from filelock import Timeout
 
     for folder in parent.glob(_FOLDER + "*"):
-        if not folder.is_dir() or time.time() - folder.stat().st_mtime < 60:  # one being made right now
+        marked = (folder / "in-use.lock").exists()  # a folder is marked as soon as it is made
+        if not folder.is_dir() or (not marked and time.time() - folder.stat().st_mtime < 60):  # being made now
             continue
         try:
             lock = _lock(folder)
@@ -365,6 +366,7 @@ class Pairing:
         self.folder: tempfile.TemporaryDirectory[str] | None = None
         self.whole: tuple[dict[str, Any], _file.Snapshot] | None = None
         self.in_use: Any = None  # the lock that marks this pairing's folder as in use (see _sweep)
+        _sweep(self._home())  # what a killed pairing left, whatever this one's joiner turns out to need
 
     def close(self) -> None:
         """Stop listening: the code no longer works (and a snapshot file made for it is removed)."""
@@ -494,13 +496,17 @@ class Pairing:
         log.info("pairing: %s (%s) joined: %d rows sent, %d received", name, joiner_id, report.sent, report.received)
         return report
 
+    def _home(self) -> Path:
+        """Where this pairing's snapshot folder goes: beside the database (a copy of part of it), else the temp folder."""
+        home = self.device.engine.url.database or ""
+        beside = home not in ("", ":memory:") and not home.startswith("file:")
+        return Path(home).expanduser().parent if beside else Path(tempfile.gettempdir())
+
     def _snapshot(self, shapes: dict[str, Any]) -> _file.Snapshot:
         """The snapshot file of this pairing, made at the first joiner that asks (kept for one that comes back)."""
         if self.whole is None or self.whole[0] != shapes:
-            if self.folder is None:  # beside the database (a copy of part of it), readable by its owner only
-                home = self.device.engine.url.database or ""
-                beside = home not in ("", ":memory:") and not home.startswith("file:")
-                parent = Path(home).expanduser().parent if beside else Path(tempfile.gettempdir())
+            if self.folder is None:  # readable by its owner only
+                parent = self._home()
                 _sweep(parent)
                 self.folder = tempfile.TemporaryDirectory(prefix=_FOLDER, dir=parent)
                 self.in_use = _lock(Path(self.folder.name))

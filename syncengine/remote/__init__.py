@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from ._memory import MemorySharedLog
@@ -53,6 +54,11 @@ def check_remote(url: str) -> None:
 
     if not url.strip():
         raise ConfigurationError("the remote is empty: give a shared log's path or URL")
+    if "://" not in url and _ADDRESS.fullmatch(url) and not os.path.exists(url):
+        raise ConfigurationError(
+            f"the remote {url} looks like a server's address, not a file: write it http://{url} "
+            f"(or ./{url} for a shared-log file of that name)"
+        )
     if url == "memory:" or "://" not in url:
         return
     if _is_server(url):
@@ -79,6 +85,10 @@ def check_remote(url: str) -> None:
             f"({scheme}:// is none of them): give a path to an SQLite file, a URL that starts with sqlite:///, "
             "postgresql://, mysql:// or mariadb://, or a server's http(s):// URL"
         ) from None
+
+
+_ADDRESS = re.compile(r"(localhost|[\w-]+(\.[\w-]+)+|\[[0-9a-fA-F:]+\]):\d{1,5}(/\S*)?")
+"""HOST:PORT, what a person writes for a server when the scheme is forgotten."""
 
 
 def _without_password(url: str) -> str:

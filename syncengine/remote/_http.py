@@ -37,14 +37,16 @@ dropped and the pull asks the server again.
 from __future__ import annotations
 
 import collections
+import contextlib
 import email.utils
 import gzip
 import ipaddress
 import itertools
+import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -54,6 +56,9 @@ import stamina
 from .. import _wire as wire
 from ..errors import ConfigurationError, RemoteError, RemoteUnavailable
 from ..model import DeviceInfo, PublishedState, PullResult, PushResult, ReceivedBatch, StoredKeyring, page_of
+
+log = logging.getLogger("syncengine.remote")
+logging.getLogger("stamina").addHandler(logging.NullHandler())  # its retry lines: ours say more (never printed bare)
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -417,6 +422,12 @@ class _Flows(Generic[_Transport]):
             raise RemoteError(f"the shared log at {self.url} refused to {what}: {message}", status=status, kind="encrypted")
         if status == 409 and what == _PUT_KEYRING:
             raise RemoteError(f"the shared log at {self.url} refused to {what}: {message}", status=status, kind="changed")
+        if status == 404 and message == response.reason_phrase:  # no route: the server names what it lacks
+            raise RemoteError(
+                f"no shared-log server answers at {self.url} ({response.request.url.path}: {status} {message}): "
+                "give the server's own address, http(s)://HOST[:PORT], with no path after it",
+                status=status,
+            )
         kind = "not_owned" if status == 409 else "error"
         raise RemoteError(
             f"the shared log at {self.url} refused to {what}: {status} {message}", status=status, kind=kind
@@ -448,6 +459,20 @@ class _Flows(Generic[_Transport]):
             raise RemoteError(f"the shared log's answer to {what} is malformed: {exc}") from exc
 
     # -- for the runners: retries and the clock ---------------------------------------
+
+    @contextlib.contextmanager
+    def _telling(self, request: httpx.Request, attempt: Any) -> Iterator[None]:
+        """Log a failed attempt that will be tried again: what failed, why, and when it is tried again (``-v``)."""
+        try:
+            yield
+        except _FAILURES as exc:
+            if _retry_hook(exc) and attempt.num < self.attempts:
+                why = str(exc) if isinstance(exc, _Retryable) else _passing(exc)
+                log.info(
+                    "the shared log at %s did not answer %s %s (%s): trying again in %.1f s (attempt %d)",
+                    self.url, request.method, request.url.path, why, attempt.next_wait, attempt.num + 1,
+                )  # fmt: skip
+            raise
 
     def _retries(self) -> Any:
         """A stamina retry loop for one request, sync or async (``for`` or ``async for``)."""
@@ -530,7 +555,7 @@ class HttpSharedLog(_Flows[httpx.BaseTransport]):
     def _send(self, request: httpx.Request) -> httpx.Response:
         """Send one request, and again while it fails in a way a later attempt may not (see :func:`_retry_hook`)."""
         for attempt in self._retries():
-            with attempt:
+            with attempt, self._telling(request, attempt):
                 sent = time.time()
                 response = self._client.send(request)
                 self._observe(response, sent, time.time())
@@ -620,7 +645,7 @@ class AsyncHttpSharedLog(_Flows[httpx.AsyncBaseTransport]):
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send one request, and again while it fails in a way a later attempt may not (see :func:`_retry_hook`)."""
         async for attempt in self._retries():
-            with attempt:
+            with attempt, self._telling(request, attempt):
                 sent = time.time()
                 response = await self._client.send(request)
                 self._observe(response, sent, time.time())

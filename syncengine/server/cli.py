@@ -194,11 +194,14 @@ def token_create(db: str, user: str) -> None:
     from ._accounts import create_token
 
     _log_database(db, "token create")
+    _, created = _check_log(db)
     engine = create_engine(db)
     try:
         info, secret = create_token(engine, user)
     finally:
         engine.dispose()
+    if created:  # a mistyped path made a new log: say so before the token is handed out for it
+        click.echo(f"note: there was no shared log at {db}; made a new, empty one for this token", err=True)
     click.echo(f"token {info.id} for user {info.user}; it is shown only now", err=True)
     click.echo(secret)
 
@@ -228,15 +231,17 @@ def token_list(db: str, as_json: bool) -> None:
 
 @token.command("revoke")
 @click.option("--remote", "--db", "db", required=True, metavar="REMOTE", help=_REMOTE)
-@click.argument("token_id", type=int)
-def token_revoke(db: str, token_id: int) -> None:
+@click.argument("token_id")
+def token_revoke(db: str, token_id: str) -> None:
     """Revoke the token TOKEN_ID (see 'token list'); it is refused from then on."""
     from ._accounts import revoke_token
 
+    if not token_id.isdigit():  # a token pasted here is a secret: never print it back
+        raise click.BadParameter("give the token's number as 'token list' shows it, not the token itself", param_hint="TOKEN_ID")
     _log_database(db, "token revoke", must_exist=True)
     engine = create_engine(db)
     try:
-        info = revoke_token(engine, token_id)
+        info = revoke_token(engine, int(token_id))
     finally:
         engine.dispose()
     click.echo(f"token {info.id} of user {info.user} is revoked")

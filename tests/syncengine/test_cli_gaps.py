@@ -376,3 +376,20 @@ def test_ctrl_c_in_the_middle_of_writing_a_batch_captures_none_of_the_engines_wr
         assert con.execute("SELECT n, count(*) FROM items GROUP BY n").fetchall() == [(1, 3000)], db
         con.close()
     assert json.loads(se("conflicts", x, "--all", "--json").stdout) == []
+
+
+def test_ctrl_c_that_stops_a_statement_ends_the_command_as_interrupted_not_as_an_error(tmp_path, monkeypatch) -> None:
+    """What a joiner met half the time: Ctrl-C during a commit came out as the driver's "interrupted", status 1."""
+    import sqlalchemy as sa
+    from click.testing import CliRunner
+
+    import syncengine.pairing
+    from syncengine.cli import main
+
+    def stopped(*_args: object, **_kwargs: object) -> None:
+        raise sa.exc.OperationalError("COMMIT", {}, sqlite3.OperationalError("interrupted"))
+
+    monkeypatch.setattr(syncengine.pairing, "join", stopped)  # the statement Ctrl-C stopped (a join's copy)
+    result = CliRunner().invoke(main, ["join", str(tmp_path / "new.db"), "ABCD-EFGH"])
+    assert result.exit_code == 130
+    assert "interrupted; nothing saved was lost" in result.output and "error:" not in result.output

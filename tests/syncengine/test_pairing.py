@@ -182,7 +182,7 @@ def test_a_sender_killed_mid_transfer_fails_the_join_clearly_and_a_new_pairing_w
     _stop(sender)
     left = list(tmp_path.glob(".syncengine-pairing-*"))  # the killed sender's snapshot file stayed behind
     assert left and any(p.is_file() for p in left[0].iterdir())
-    os.utime(left[0], (time.time() - 3600, time.time() - 3600))  # an hour ago: no pairing is making it now
+    assert (left[0] / "in-use.lock").exists()  # marked, and no process holds it: the next pairing removes it at once
     busy = tmp_path / ".syncengine-pairing-busy"
     busy.mkdir()
     os.utime(busy, (time.time() - 3600, time.time() - 3600))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -51,14 +52,19 @@ def _pair(tmp_path) -> tuple[Device, Device]:
     )
 
 
-def test_503_and_429_are_retried_and_the_sync_succeeds(flaky, tmp_path, http_log) -> None:
+def test_503_and_429_are_retried_and_the_sync_succeeds(flaky, tmp_path, http_log, caplog) -> None:
     url, plan, server, token = flaky
     a, b = _pair(tmp_path)
     add(a, ("p1", "apple", 1), ("p2", "pear", 2))
     remote = http_log(url, token)
     plan([503, 429])  # two failures: the third (last) try of the first request gets through
-    report = a.sync(remote)
+    with caplog.at_level(logging.INFO, logger="syncengine.remote"):
+        report = a.sync(remote)
     assert report.sent == 2
+    said = [r.getMessage() for r in caplog.records if r.name == "syncengine.remote"]  # what -v shows of each retry
+    assert len(said) == 2 and "(503 " in said[0] and "(429 " in said[1], said
+    assert all(f"the shared log at {url} did not answer" in line and "trying again in" in line for line in said)
+    assert "(attempt 2)" in said[0] and "(attempt 3)" in said[1]
     counts = plan([])
     assert counts["failed"] == 2 and counts["left"] == 0
     b.sync(http_log(server.url, token))

@@ -50,3 +50,23 @@ def test_a_device_that_is_gone_is_forgotten_through_the_server_for_its_own_user_
     assert gone["name"] == "desktop"
     assert [d["name"] for d in json.loads(run_cli("devices", laptop, "--json").stdout)] == ["laptop"]
     assert [d["name"] for d in json.loads(run_cli("devices", bobs, "--json").stdout)] == ["bobs"]
+
+
+def test_mistakes_with_tokens_and_server_addresses_get_a_sentence_and_keep_secrets(tmp_path, start_server) -> None:
+    log = str(tmp_path / "log.db")
+    made = run_cli("token", "create", "--remote", log, "--user", "alice")  # a path with no log yet: made, and said
+    assert "note: there was no shared log at" in made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    pasted = run_cli("token", "revoke", "--remote", log, token, check=False)  # the token where its number goes
+    assert pasted.returncode == 2 and token not in pasted.stderr + pasted.stdout
+    assert "not the token itself" in pasted.stderr
+    server = start_server(log)
+    shop = _shop(tmp_path, "shop", str(tmp_path / "other.db"))
+    address = server.url.removeprefix("http://")
+    no_scheme = run_cli("sync", shop, "--remote", address, "--token", token, check=False)
+    assert no_scheme.returncode != 0 and f"write it http://{address}" in no_scheme.stderr
+    assert not Path(address).exists() and not (tmp_path / address).exists()  # no file named after the address
+    with_path = run_cli("sync", shop, "--remote", f"{server.url}/v1", "--token", token, check=False)
+    assert with_path.returncode == 1 and "give the server's own address" in with_path.stderr
+    assert "Traceback" not in with_path.stderr
+    assert run_cli("sync", shop, "--remote", server.url, "--token", token).returncode == 0
