@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import sqlalchemy as sa
 
@@ -116,9 +116,16 @@ def _lock_for(engine: sa.Engine) -> _Held | None:
 
 @contextlib.contextmanager
 def one_sync_at_a_time(
-    engine: sa.Engine, *, wait: bool = True, cancel: threading.Event | None = None
+    engine: sa.Engine,
+    *,
+    wait: bool = True,
+    cancel: threading.Event | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
-    """Hold the database's sync lock for the block; wait for another process's sync first (or refuse)."""
+    """Hold the database's sync lock for the block; wait for another process's sync first (or refuse).
+
+    ``on_wait`` is told why, once, when the wait begins.
+    """
     lock = _lock_for(engine)
     if lock is not None:
         try:
@@ -133,6 +140,8 @@ def one_sync_at_a_time(
             if not wait:
                 raise DatabaseError(f"{BUSY} ({where(engine.url)}): try again when it has finished", retryable=True)
             log.warning("%s (%s); waiting for it to finish", BUSY, where(engine.url), extra=NOTICE)
+            if on_wait is not None:
+                on_wait(f"{BUSY}; waiting for it to finish")
             stop = cancel or threading.Event()
             while not lock.try_acquire():
                 if stop.wait(_STEP):

@@ -39,7 +39,7 @@ from .errors import (
     SchemaError,
     SyncEngineError,
 )
-from .events import ConflictDecided, ConflictEvent, ConflictReopened, Stage
+from .events import ConflictDecided, ConflictEvent, ConflictReopened, Stage, Waiting
 from .model import Conflict, DeviceInfo, LogRecord, Op, QuarantinedEntry, Status, SyncRecord, SyncReport
 from .options import SyncOptions
 from .remote import DeviceRoll, SharedLog, remote_url
@@ -259,7 +259,11 @@ class Device:
                 deciders.add(event.conflict.decided_by or "")
             self._notify(event)
 
-        with self._lock, one_sync_at_a_time(self.engine, wait=wait_for_other_sync, cancel=opts.cancel):
+        def waiting(reason: str) -> None:
+            if opts.on_event is not None:
+                opts.on_event(Waiting(reason))
+
+        with self._lock, one_sync_at_a_time(self.engine, wait=wait_for_other_sync, cancel=opts.cancel, on_wait=waiting):
             try:
                 report = run(self.store, Identity(self.device_id, self.name), remote, opts, notify=notify)
             finally:

@@ -21,6 +21,13 @@ Stage = Literal["receive", "share", "reconcile"]
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """The sync waits before it begins: another program is syncing this database (``reason`` says so)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class SyncStarted:
     """A sync begins, with the stages it will run."""
 
@@ -103,5 +110,5 @@ class ConflictReopened:
 
 
 ConflictEvent = ConflictFound | ConflictDecided | ConflictReopened
-SyncEvent = SyncStarted | Sending | Received | Reconciling | Reconciled | Progress | SyncFinished | ConflictEvent
+SyncEvent = Waiting | SyncStarted | Sending | Received | Reconciling | Reconciled | Progress | SyncFinished | ConflictEvent
 EventListener = Callable[[SyncEvent], None]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from .. import format as fmt
 
 STAGE_VERBS = {"receive": "Receiving", "share": "Sending", "reconcile": "Applying"}
+WAITING = "waiting"
+"""The stage a sync is at while it waits for another program's sync of the same database (``events.Waiting``)."""
 MIN_SECONDS_FOR_RATE = 0.5  # a rate measured over less than this jumps about: not shown
 
 
@@ -47,6 +49,8 @@ class SyncProgress:
 
     def update(self, stage: str, done: int, now: float) -> Reading:
         """Take one progress event (``done`` counts the stage's entries so far) and return what to show."""
+        if stage == WAITING:  # before it begins: another program is syncing this database
+            return Reading(0, 0, "Waiting for another program's sync of this database to finish…")
         self.done[stage] = max(done, self.done.get(stage, 0))
         verb = STAGE_VERBS.get(stage, stage.capitalize() or "Syncing")
         if stage == "reconcile":  # entries received earlier are applied: not part of the backlog

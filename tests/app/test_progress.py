@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from PySide6.QtCore import Qt
 
 from app import config
-from app.services.progress import SyncProgress
+from app.services.progress import WAITING, SyncProgress
 from syncengine import Device, SqlSharedLog, new_id
 
 from .helpers import close_window, open_window
@@ -96,3 +96,10 @@ def test_cancel_pauses_automatic_sync_until_resume_and_pause_sits_beside_cancel(
         qtbot.mouseClick(overview.pause_button, Qt.MouseButton.LeftButton)  # Resume
     assert not service.paused and service.auto_sync_running and finished.args[0].sent == left
     close_window(qtbot, window)
+
+
+def test_a_sync_waiting_for_another_programs_says_so() -> None:
+    progress = SyncProgress(to_receive=10, to_send=5, started_at=0.0)
+    reading = progress.update(WAITING, 0, 1.0)
+    assert reading.maximum == 0 and "another program's sync of this database" in reading.text
+    assert progress.moved == 0  # waiting moved nothing

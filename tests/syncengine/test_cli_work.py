@@ -230,6 +230,43 @@ def test_a_second_sync_of_a_database_waits_for_the_first_and_says_so(tmp_path) -
     assert waiting.returncode == 0 and "sent 1" in out and err == ""
 
 
+def test_a_program_waiting_for_another_sync_of_its_database_is_told_by_an_event(tmp_path) -> None:
+    """What a window shows while it waits (the command line says it on stderr, above)."""
+    import threading
+
+    from filelock import FileLock
+
+    from syncengine import Device, SqlSharedLog, events
+
+    a = make_shop(tmp_path / "a.db", ("p1", "kettle"))
+    se("init", a, "--table", "products")
+    running = FileLock(a + "-synclock")  # the lock a sync in another program holds
+    running.acquire()
+    told = threading.Event()
+    seen: list[object] = []
+
+    def listen(event: object) -> None:
+        seen.append(event)
+        if isinstance(event, events.Waiting):
+            told.set()
+
+    device, log = Device.open(a), SqlSharedLog(str(tmp_path / "shared.db"))
+    done: dict[str, object] = {}
+    worker = threading.Thread(target=lambda: done.setdefault("report", device.sync(log, on_event=listen)))
+    try:
+        worker.start()
+        assert told.wait(60)
+        assert not any(isinstance(e, events.SyncStarted) for e in seen)  # it waits before it begins
+        [waiting] = [e for e in seen if isinstance(e, events.Waiting)]
+        assert "another sync of this database is running" in waiting.reason
+    finally:
+        running.release()
+        worker.join(60)
+        device.close()
+        log.close()
+    assert done["report"].sent == 1  # type: ignore[attr-defined]
+
+
 # -- saying what matters ------------------------------------------------------------------------
 
 
