@@ -112,6 +112,20 @@ def save_token(remote: str, token: str, db: str | None = None) -> str:
     return str(path)
 
 
+def forget_token(remote: str, db: str) -> None:
+    """Remove the token stored for ``remote`` and the database ``db`` (one stored for the remote alone stays)."""
+    key = _token_key(remote, db)
+    ring = _keyring()
+    if ring is not None:
+        with contextlib.suppress(Exception):  # the keyring's own "not found" error: nothing was stored
+            ring.delete_password(KEYRING_SERVICE, key)
+        return
+    path = config_dir() / "tokens.json"
+    tokens = _read_tokens(path)
+    if tokens.pop(key, None) is not None:
+        _write_private(path, json.dumps(tokens), private=True)
+
+
 def load_token(remote: str, db: str | None = None) -> str | None:
     """Return the stored token for ``remote`` and ``db``, else the one stored for ``remote`` alone, if any."""
     keys = [_token_key(remote, db), remote] if db is not None else [remote]

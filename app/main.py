@@ -114,10 +114,11 @@ class Controller(QObject):
         if shown is not None and shown.service.workspace.remote == workspace.remote:
             shown.show_raised()
             return shown
-        if token and workspace.remote and remember_token:
+        keep = bool(token and workspace.remote and remember_token)
+        if token and keep:  # kept now, so an offline start finds it; forgotten if the server refuses it
             await asyncio.to_thread(config.save_token, workspace.remote, token, workspace.db)
         try:
-            service = await DeviceService.open(workspace, token)
+            service = await DeviceService.open(workspace, token, keep_token=keep)
         except Exception as exc:
             if self.window is not None:
                 self.window.show_failure("Opening " + workspace.db, exc)
@@ -268,7 +269,9 @@ class Controller(QObject):
             window = None
             self.choose()
         if args.smoke_test:
-            if window is None:
+            if window is None:  # no one to read the Open dialog: say on stderr what it says
+                note = self.chooser.note.text() if self.chooser is not None else ""
+                print(f"sync-manager: {note or 'no workspace to open: give a database (sync-manager DB --remote REMOTE)'}", file=sys.stderr)
                 return 1
             if not window.service.status:
                 await _signal(window.ready)

@@ -89,7 +89,9 @@ class ConflictGroupsModel(ListTableModel[Group]):
 
     def label_of(self, table: str, pk: Sequence[Any]) -> str:
         """The name the list gives a row (its key when it has none)."""
-        return self._labels.get((table, tuple(pk))) or fmt.key(tuple(pk))
+        key = (table, tuple(pk))
+        shown = next((g.label for g in self.items() if (g.table, g.pk) == key and g.label), None)
+        return shown or self._labels.get(key) or fmt.key(tuple(pk))
 
     def conflicts_of(self, row: int) -> list[Conflict]:
         return [self.cache[i] for i in self.row_item(row).ids]

@@ -50,6 +50,7 @@ from syncengine import (
 from syncengine.scheduler import SchedulerEvent, SyncFinishedEvent, SyncScheduler, SyncStartedEvent, configure
 
 from .. import config
+from .progress import WAITING
 from .reads import Reads
 from .remote import Reachability, is_missing_log, is_offline, open_remote, refused
 
@@ -89,12 +90,14 @@ class DeviceService(Reads, QObject):
         *,
         missing: str = "",
         token: str | None = None,
+        keep_token: bool = False,
     ) -> None:
         super().__init__(parent)
         self.device = device
         self.remote = remote
         self.workspace = workspace
         self._token = token
+        self._token_kept = token if keep_token else None  # stored on opening; forgotten if the server refuses it
         self.status: Status | None = None
         self.reachability = Reachability.UNKNOWN if workspace.remote else Reachability.NONE
         self.reachability_detail = ""
@@ -122,11 +125,15 @@ class DeviceService(Reads, QObject):
     # -- opening and closing ---------------------------------------------------------
 
     @classmethod
-    async def open(cls, workspace: config.Workspace, token: str | None = None, parent: QObject | None = None) -> DeviceService:
+    async def open(
+        cls, workspace: config.Workspace, token: str | None = None, parent: QObject | None = None, *, keep_token: bool = False
+    ) -> DeviceService:
         """Open the workspace's device and remote (in a worker thread).
 
         A shared-log database that is not there is not created: the service opens
         with no remote and ``reachability`` ``MISSING`` (see :meth:`open_remote`).
+        ``keep_token`` says that ``token`` was stored for the workspace on opening
+        (so it serves the next start, even offline): the server refusing it forgets it.
         """
 
         def opening() -> tuple[Device, config.Workspace, SharedLog | None, str]:
@@ -148,7 +155,7 @@ class DeviceService(Reads, QObject):
             return device, workspace, remote, ""
 
         device, opened, remote, missing = await asyncio.to_thread(opening)
-        return cls(device, remote, opened, parent, missing=missing, token=token)
+        return cls(device, remote, opened, parent, missing=missing, token=token, keep_token=keep_token)
 
     @property
     def has_remote(self) -> bool:
@@ -273,6 +280,7 @@ class DeviceService(Reads, QObject):
                 if self.remote is remote:
                     await self._lose_remote(str(exc))
                 return self.devices
+            self._refused_token(exc)
             self._set_reachability(Reachability.OFFLINE if is_offline(exc) else Reachability.ERROR, str(exc))
             if is_offline(exc):
                 return self.devices
@@ -298,7 +306,18 @@ class DeviceService(Reads, QObject):
 
     def _set_reachability(self, state: Reachability, detail: str) -> None:
         self.reachability, self.reachability_detail = state, detail
+        if state is Reachability.REACHABLE:
+            self._token_kept = None  # accepted: it stays
         self.reachabilityChanged.emit(state.value, detail)
+
+    def _refused_token(self, exc: BaseException) -> None:
+        """Forget a token stored on opening that the server has just refused (it would be used at every start)."""
+        if self._token_kept is None or not (isinstance(exc, RemoteError) and exc.kind == "auth"):
+            return
+        self._token_kept = None
+        task = asyncio.ensure_future(asyncio.to_thread(config.forget_token, self.workspace.remote, self.workspace.db))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def rename(self, name: str) -> str:
         """Give this device a new name (the others see it after its next sync); return the name as kept."""
@@ -411,6 +430,8 @@ class DeviceService(Reads, QObject):
 
     async def _end_sync(self, report: SyncReport | None, error: BaseException | None) -> None:
         self._cancel = None
+        if error is not None:
+            self._refused_token(error)
         if error is not None and is_missing_log(error) and self.remote is not None:
             await self._lose_remote(str(error))
         elif error is not None and is_offline(error):
@@ -437,6 +458,8 @@ class DeviceService(Reads, QObject):
             self.syncProgress.emit(event.stage, event.done, -1 if event.total is None else event.total)
         elif isinstance(event, events.SyncStarted):
             self.syncProgress.emit(event.stages[0] if event.stages else "", 0, -1)
+        elif isinstance(event, events.Waiting):
+            self.syncProgress.emit(WAITING, 0, -1)
 
     # -- pairing ---------------------------------------------------------------------------
 

@@ -34,7 +34,8 @@ def question(take: str, conflicts: list[Conflict], table: str | None) -> tuple[s
     elif take == "remote" and held:
         details.append(f"{_n(held, 'constraint conflict')} stay{'s' if held == 1 else ''} open while the other device's row still breaks the constraint.")
     details.append("The decisions are shared with the other devices at the next sync.")
-    return text, " ".join(d for d in details if d), f"Decide {len(conflicts)}"
+    decided = len(conflicts) - held if take == "auto" else len(conflicts)  # the button says how many it decides
+    return text, " ".join(d for d in details if d), f"Decide {decided}"
 
 
 async def confirm(parent: QWidget, take: str, conflicts: list[Conflict], table: str | None) -> bool:

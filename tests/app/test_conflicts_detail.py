@@ -122,6 +122,19 @@ def test_what_was_typed_stays_when_the_database_refuses_it(qtbot, run, tmp_path)
     close_window(qtbot, window)
 
 
+def test_the_undo_line_names_a_constraint_conflicts_row_as_the_list_does(qtbot, run, tmp_path) -> None:
+    window = _demo(qtbot, run, tmp_path)
+    page = window.conflicts
+    _select(qtbot, window, "Glass jug")  # a row this device lacks: named from the received change
+    [choice] = page.panel.choices
+    _type_into(qtbot, choice.editors["sku"].widget, "G-701-b")
+    with qtbot.waitSignal(window.service.conflictsChanged, timeout=10000):
+        qtbot.mouseClick(page.panel.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(page.undo_bar.isVisible, timeout=10000)
+    assert page.undo_bar.text.text().startswith("Decided Glass jug (whole row).")  # not by its key
+    close_window(qtbot, window)
+
+
 # -- 4. whole-row conflicts at the smallest window -------------------------------------
 
 

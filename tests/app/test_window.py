@@ -190,7 +190,7 @@ def test_conflicts_can_be_decided_from_the_keyboard_and_in_bulk(qtbot, run, tmp_
     _decided(qtbot, window, lambda: qtbot.keyClick(page.view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier))
     assert page.model.open_count == 4
     page.bulk_actions["auto"].trigger()
-    _confirm(qtbot, page, "Decide 4")
+    _confirm(qtbot, page, "Decide 3")  # of the 4 open, the constraint conflict has no automatic result
     # the constraint conflict has no automatic result: it is left open, and the banner says so
     qtbot.waitUntil(lambda: window.banner.isVisible() and "left open" in window.banner.text.text(), timeout=10000)
     qtbot.waitUntil(lambda: page.model.open_count == 1 and not page._reloading, timeout=10000)
@@ -349,3 +349,15 @@ def test_without_a_display_the_demo_runs_offscreen_and_ends(tmp_path, platform) 
     assert done.returncode == 0, done.stderr
     assert "no display found" in done.stderr
     assert (tmp_path / "demo" / "shop-north.db").is_file()
+
+
+def test_without_a_display_a_database_that_cannot_open_says_why_on_stderr(tmp_path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("milk, eggs\n" * 100)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["SYNC_MANAGER_CONFIG_DIR"] = str(tmp_path / "config")
+    for db in (str(notes), str(tmp_path / "nosuch.db")):
+        done = subprocess.run([sys.executable, "-m", "app", db], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, done.stderr
+        assert "sync-manager: Cannot open" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "nosuch.db").exists()
