@@ -280,7 +280,7 @@ class DeviceService(Reads, QObject):
                 if self.remote is remote:
                     await self._lose_remote(str(exc))
                 return self.devices
-            self._refused_token(exc)
+            await self._forget_refused_token(exc)
             self._set_reachability(Reachability.OFFLINE if is_offline(exc) else Reachability.ERROR, str(exc))
             if is_offline(exc):
                 return self.devices
@@ -310,14 +310,12 @@ class DeviceService(Reads, QObject):
             self._token_kept = None  # accepted: it stays
         self.reachabilityChanged.emit(state.value, detail)
 
-    def _refused_token(self, exc: BaseException) -> None:
+    async def _forget_refused_token(self, exc: BaseException) -> None:
         """Forget a token stored on opening that the server has just refused (it would be used at every start)."""
         if self._token_kept is None or not (isinstance(exc, RemoteError) and exc.kind == "auth"):
             return
         self._token_kept = None
-        task = asyncio.ensure_future(asyncio.to_thread(config.forget_token, self.workspace.remote, self.workspace.db))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await asyncio.to_thread(config.forget_token, self.workspace.remote, self.workspace.db)
 
     async def rename(self, name: str) -> str:
         """Give this device a new name (the others see it after its next sync); return the name as kept."""
@@ -376,9 +374,7 @@ class DeviceService(Reads, QObject):
             report = await self.device.sync_async(self.remote, self._options(**fields))
         except SyncEngineError as exc:
             error = exc
-            if is_missing_log(exc):  # moved or deleted while open: the window asks, as when it was missing at the start
-                raise RemoteError(str(exc), kind="no_log") from exc
-            if not is_offline(exc):
+            if is_missing_log(exc) or not is_offline(exc):  # a log moved away: the window asks, as at the start
                 raise
         finally:
             await self._end_sync(report, error)
@@ -430,14 +426,15 @@ class DeviceService(Reads, QObject):
 
     async def _end_sync(self, report: SyncReport | None, error: BaseException | None) -> None:
         self._cancel = None
-        if error is not None:
-            self._refused_token(error)
-        if error is not None and is_missing_log(error) and self.remote is not None:
-            await self._lose_remote(str(error))
+        if error is not None and is_missing_log(error):
+            if self.remote is not None:  # (a check running beside the sync may have let it go first)
+                await self._lose_remote(str(error))
         elif error is not None and is_offline(error):
             self._set_reachability(Reachability.OFFLINE, str(error))
         elif error is None and self.remote is not None:
             self._set_reachability(Reachability.REACHABLE, "")
+        if error is not None:
+            await self._forget_refused_token(error)
         self._idle.set()
         self.check_identity()
         self.busyChanged.emit(False)

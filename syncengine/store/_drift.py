@@ -109,7 +109,7 @@ def repair(conn: sa.Connection, catalog: Mapping[str, SyncedTable], *, force: bo
     changed = [
         name
         for name in names
-        if force or stored.get(name) != now[name] or (reform and (catalog[name].timestamps or _pg(catalog[name])))
+        if force or stored.get(name) != now[name] or (reform and _triggers_reformed(catalog[name]))
     ]
     _stamp_old_layouts(conn, catalog, {name: stored[name] for name in changed if name in stored})
     said = []
@@ -290,11 +290,12 @@ def form_stale(stored: Any, catalog: Mapping[str, SyncedTable]) -> bool:
 
 def _reformed(synced: SyncedTable) -> bool:
     """Whether the forms changed anything this table's registers or triggers hold."""
-    return synced.zoned_key or synced.uuid_key or synced.timestamps or _pg(synced)
+    return synced.zoned_key or synced.uuid_key or _triggers_reformed(synced)
 
 
-def _pg(synced: SyncedTable) -> bool:
-    return synced.dialect_name == "postgresql"
+def _triggers_reformed(synced: SyncedTable) -> bool:
+    """Whether this table's triggers changed form (MariaDB ``TIMESTAMP`` capture, PostgreSQL schema names)."""
+    return synced.timestamps or synced.dialect_name == "postgresql"
 
 
 def rewrite_key_texts(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> int:

@@ -168,10 +168,7 @@ def _failure(
 
     if getattr(getattr(exc, "orig", exc), "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY_DBMOVED:
         # SQLite says "read-only" for a file moved or deleted under an open connection: it may come back
-        return RemoteUnavailable(
-            f"the shared log file {where(engine.url)} was moved or deleted while in use: put it back at that path, "
-            "or point the device's remote at its new place"
-        )
+        return RemoteUnavailable(_moved_away(where(engine.url)))
     message = explain(exc, where(engine.url), role=role)
     if doing:
         message = f"cannot {doing}: {message}"
@@ -179,6 +176,10 @@ def _failure(
     if isinstance(exc, sa.exc.OperationalError | sqlite3.OperationalError) and not any(p in low for p in _PERMANENT):
         return RemoteUnavailable(message)
     return RemoteError(message)
+
+
+def _moved_away(where: str) -> str:
+    return f"the shared log file {where} was moved or deleted while in use: put it back at that path, or point the device's remote at its new place"
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -300,11 +301,7 @@ class SqlSharedLog:
         try:
             now = _identity(self._file)
         except OSError as exc:
-            raise RemoteUnavailable(
-                f"the shared log file {self._file} was moved or deleted while in use: put it back at that path, "
-                "or point the device's remote at its new place",
-                kind="no_log",
-            ) from exc
+            raise RemoteUnavailable(_moved_away(self._file), kind="no_log") from exc
         if now != self._identity:
             self.engine.dispose()  # connections still in use close when they are given back
             self._identity = now

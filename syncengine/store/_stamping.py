@@ -5,7 +5,7 @@ Functions take a connection inside the caller's transaction (see :class:`._devic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -221,18 +221,20 @@ def _stamp_rows(
     return read
 
 
-def captured_keys(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> set[tuple[str, str]]:
-    """The rows (table, key text) that captured writes not stamped yet are writes of."""
+def _captured_writes(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> Iterator[tuple[int, list[Write]]]:
+    """Each captured write not stamped yet (of a synced table): its log id and the entries it makes."""
     reader = CapturedReader(conn)
-    keys: set[tuple[str, str]] = set()
     while rows := reader.next(5000):
         for row in rows:
             synced = catalog.get(row[1])
             if synced is not None:
                 pk, new, prior = reader.decode(synced, row)
-                made = writes_of(row[0], row[3] or 0, row[1], row[2], pk, new, prior, synced.pk_of, pk_key)
-                keys.update((w.table, w.key) for w in made)
-    return keys
+                yield row[0], writes_of(row[0], row[3] or 0, row[1], row[2], pk, new, prior, synced.pk_of, pk_key)
+
+
+def captured_keys(conn: sa.Connection, catalog: Mapping[str, SyncedTable]) -> set[tuple[str, str]]:
+    """The rows (table, key text) that captured writes not stamped yet are writes of."""
+    return {(w.table, w.key) for _, made in _captured_writes(conn, catalog) for w in made}
 
 
 def drop_inherited(conn: sa.Connection, catalog: Mapping[str, SyncedTable], shared: Sequence[Entry]) -> list[Entry]:
@@ -248,23 +250,16 @@ def drop_inherited(conn: sa.Connection, catalog: Mapping[str, SyncedTable], shar
     wanted: dict[tuple[str, str], list[Entry]] = {}
     for entry in shared:
         wanted.setdefault((entry.table, pk_key(entry.pk)), []).append(entry)
-    reader = CapturedReader(conn)
     dropped: list[int] = []
     theirs: list[Entry] = []
-    while rows := reader.next(5000):
-        for row in rows:
-            synced = catalog.get(row[1])
-            if synced is None or not wanted:
-                continue
-            pk, new, prior = reader.decode(synced, row)
-            made = writes_of(row[0], row[3] or 0, row[1], row[2], pk, new, prior, synced.pk_of, pk_key)
-            matched = [_matching(wanted.get((w.table, w.key), []), w) for w in made]
-            found = [m for m in matched if m is not None]
-            if made and len(found) == len(made):
-                for write, entry in zip(made, found, strict=True):
-                    wanted[write.table, write.key].remove(entry)
-                dropped.append(int(row[0]))
-                theirs += found
+    for log_id, made in _captured_writes(conn, catalog):
+        matched = [_matching(wanted.get((w.table, w.key), []), w) for w in made]
+        found = [m for m in matched if m is not None]
+        if made and len(found) == len(made):
+            for write, entry in zip(made, found, strict=True):
+                wanted[write.table, write.key].remove(entry)
+            dropped.append(int(log_id))
+            theirs += found
     for part in chunks(dropped):
         conn.execute(s.log.delete().where(s.log.c.id.in_(part)))
     return theirs
